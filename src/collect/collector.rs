@@ -1,0 +1,441 @@
+//! Module implementing the metrics collector. See [`MetricsCollector`] for details.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{select, Receiver, Sender};
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+use super::ticker;
+use crate::history::{HistoryStore, LabelMatcher, MetricPoint};
+use crate::metrics::ingest::{Ingest, Sample};
+use crate::worker::{guarded, Worker};
+use crate::{
+    HistogramOpts, LabelSet, MonitoringConfig, MonitoringError, Registry, RegistryOptions,
+};
+
+/// Collects metrics and keeps their history: the registry that handles record into, the
+/// `record_metric` queue, and the threads that fill the history store.
+///
+/// [`start`](Self::start) spawns two named threads: `kotoba-ingest` applies `record_metric`
+/// samples, and `kotoba-collect` copies every series into history each `collection_interval`
+/// (plus the process-wide [`Registry::global`]) and advances histogram windows.
+/// [`stop`](Self::stop) applies what is still queued, joins both within `shutdown_timeout`, and
+/// may be called any number of times; dropping the collector stops it.
+///
+/// Before `start` (and after `stop`), `record_metric` applies its sample at once on the calling
+/// thread, so a collector used without threads still records.
+///
+/// # About threads
+///
+/// `MetricsCollector` is `Send + Sync`; share it with `Arc`. Every method takes `&self`.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::time::Duration;
+/// use time::OffsetDateTime;
+/// use kotoba_monitoring::{MetricsCollector, MonitoringConfig};
+///
+/// let collector = MetricsCollector::new(MonitoringConfig::default())?;
+/// collector.start()?;
+/// let labels = HashMap::from([("region".to_string(), "us-east".to_string())]);
+/// collector.record_metric("orders_pending", 150.0, labels)?;
+/// collector.flush(Duration::from_secs(5))?; // wait until the ingest thread has it
+///
+/// let now = OffsetDateTime::now_utc();
+/// let points = collector.get_metrics("orders_pending", now - Duration::from_secs(60), now)?;
+/// assert_eq!(points.len(), 1);
+/// assert_eq!(points[0].value, 150.0);
+/// collector.stop()?;
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+#[derive(Debug)]
+pub struct MetricsCollector {
+    shared: Arc<Shared>,
+    /// The running threads; `None` while stopped.
+    running: Mutex<Option<Running>>,
+}
+
+/// What the collector's threads share with it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: MonitoringConfig,
+    pub(crate) registry: Registry,
+    pub(crate) history: HistoryStore,
+    pub(crate) ingest: Ingest,
+    /// How often histogram windows advance.
+    pub(crate) slice_len: Duration,
+    /// Whether `kotoba-ingest` is taking samples; when not, `record_metric` applies them inline.
+    ingesting: AtomicBool,
+    last_error: Mutex<Option<(OffsetDateTime, String)>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    /// Dropped to tell both threads to stop.
+    stop: Sender<()>,
+    ingest: Worker,
+    collect: Worker,
+}
+
+impl Shared {
+    pub(crate) fn report(&self, error: String) {
+        *self.last_error.lock() = Some((OffsetDateTime::now_utc(), error));
+    }
+}
+
+impl MetricsCollector {
+    /// A stopped collector with its own registry and history store, configured by `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidConfig`] when `config` does not [`validate`].
+    ///
+    /// [`validate`]: MonitoringConfig::validate
+    pub fn new(config: MonitoringConfig) -> Result<Self, MonitoringError> {
+        config.validate()?;
+        let registry = Registry::with_options(
+            RegistryOptions::default()
+                .max_series_per_metric(config.max_series_per_metric)
+                .histogram_window(config.latency_window),
+        );
+        let history = HistoryStore::new(config.retention_period, config.max_metrics_points);
+        let ingest = Ingest::new(
+            config.ingest_queue_capacity,
+            config.ingest_overflow,
+            registry.clone(),
+            history.clone(),
+        );
+        let slice_len = HistogramOpts::latency()
+            .window(config.latency_window)
+            .slice_len();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                registry,
+                history,
+                ingest,
+                slice_len,
+                ingesting: AtomicBool::new(false),
+                last_error: Mutex::new(None),
+            }),
+            running: Mutex::new(None),
+        })
+    }
+
+    /// The registry this collector's series live in: get counter, gauge and histogram handles
+    /// from it.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// The history store.
+    pub fn history(&self) -> &HistoryStore {
+        &self.shared.history
+    }
+
+    /// The configuration the collector was built with.
+    pub fn config(&self) -> &MonitoringConfig {
+        &self.shared.config
+    }
+
+    /// Spawns the `kotoba-ingest` and `kotoba-collect` threads. The first collection runs at
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::AlreadyStarted`] when running (no second set of threads is made);
+    /// [`MonitoringError::ThreadSpawn`] when the system refuses a thread, in which case nothing
+    /// is left running.
+    pub fn start(&self) -> Result<(), MonitoringError> {
+        let mut running = self.running.lock();
+        if running.is_some() {
+            return Err(MonitoringError::AlreadyStarted {
+                component: "metrics collector",
+            });
+        }
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let shared = self.shared.clone();
+        let stop = stop_rx.clone();
+        self.shared.ingesting.store(true, Ordering::SeqCst);
+        let ingest = Worker::spawn("kotoba-ingest", move || ingest_loop(&shared, &stop));
+        let ingest = match ingest {
+            Ok(worker) => worker,
+            Err(e) => {
+                self.shared.ingesting.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        let shared = self.shared.clone();
+        let collect = match Worker::spawn("kotoba-collect", move || ticker::run(shared, stop_rx)) {
+            Ok(worker) => worker,
+            Err(e) => {
+                drop(stop_tx);
+                let _ = ingest.join(self.shared.config.shutdown_timeout);
+                self.shared.ingesting.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
+        *running = Some(Running {
+            stop: stop_tx,
+            ingest,
+            collect,
+        });
+        Ok(())
+    }
+
+    /// Stops the threads: applies every queued sample, then joins both threads, waiting up to
+    /// `shutdown_timeout` for each. Calling it when stopped does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::ShutdownTimeout`] when a thread did not end in time; it is left
+    /// detached and the collector counts as stopped.
+    pub fn stop(&self) -> Result<(), MonitoringError> {
+        let Some(running) = self.running.lock().take() else {
+            return Ok(());
+        };
+        let Running {
+            stop,
+            ingest,
+            collect,
+        } = running;
+        drop(stop);
+        let timeout = self.shared.config.shutdown_timeout;
+        let ingest_result = ingest.join(timeout);
+        // From here record_metric applies inline; pick up anything sent in between.
+        self.shared.ingesting.store(false, Ordering::SeqCst);
+        self.drain_inline();
+        let collect_result = collect.join(timeout);
+        ingest_result.and(collect_result)
+    }
+
+    /// Whether the threads are running.
+    pub fn is_running(&self) -> bool {
+        self.running.lock().is_some()
+    }
+
+    /// Records one sample of `name` from any thread, without waiting for it to be stored.
+    ///
+    /// If `name` is a registered counter the value is added, a gauge takes it, a histogram
+    /// observes it; a name not registered yet becomes a gauge. Counter and gauge samples are
+    /// stored in history once, at the time of this call.
+    ///
+    /// While the collector runs, the sample goes over a bounded queue to `kotoba-ingest`. When
+    /// the queue is full it is dropped and counted in `kotoba_monitoring_samples_dropped_total`
+    /// (or, with [`OverflowPolicy::Block`](crate::OverflowPolicy::Block), the call waits).
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidMetricName`], [`MonitoringError::InvalidLabelName`] or
+    /// [`MonitoringError::DuplicateLabel`] for bad names; [`MonitoringError::InvalidValue`] for
+    /// a negative or non-finite counter increment or a negative or NaN histogram value. While
+    /// stopped, also the errors of creating the series (type conflict, cardinality limit).
+    pub fn record_metric(
+        &self,
+        name: &str,
+        value: f64,
+        labels: HashMap<String, String>,
+    ) -> Result<(), MonitoringError> {
+        let sample = Sample {
+            name: name.to_owned(),
+            labels: LabelSet::from_map(name, &labels)?,
+            value,
+            at: OffsetDateTime::now_utc(),
+        };
+        self.record_sample(sample)
+    }
+
+    /// As [`record_metric`](Self::record_metric), with labels as pairs.
+    ///
+    /// # Errors
+    ///
+    /// As [`record_metric`](Self::record_metric).
+    pub fn record(
+        &self,
+        name: &str,
+        value: f64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), MonitoringError> {
+        let sample = Sample {
+            name: name.to_owned(),
+            labels: LabelSet::new(name, labels)?,
+            value,
+            at: OffsetDateTime::now_utc(),
+        };
+        self.record_sample(sample)
+    }
+
+    fn record_sample(&self, sample: Sample) -> Result<(), MonitoringError> {
+        let ingest = &self.shared.ingest;
+        ingest.check(&sample)?;
+        if self.shared.ingesting.load(Ordering::SeqCst) {
+            ingest.submit(sample);
+            Ok(())
+        } else {
+            ingest.apply(sample)
+        }
+    }
+
+    /// Waits until every sample recorded before this call is in the registry and history.
+    /// Returns at once when the collector is stopped (samples are applied inline then).
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Timeout`] when the ingest thread has not caught up within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), MonitoringError> {
+        if self.shared.ingesting.load(Ordering::SeqCst) {
+            self.shared.ingest.flush(timeout)
+        } else {
+            self.drain_inline();
+            Ok(())
+        }
+    }
+
+    /// Every stored point of every series of `name` from `from` to `to` inclusive, in time
+    /// order. An unknown name gives an empty list.
+    ///
+    /// A histogram `h` is stored as `h_count`, `h_sum` and `h{quantile=…}`; see
+    /// [`HistoryStore::range`] for per-series reads.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidMetricName`] for a name that cannot exist,
+    /// [`MonitoringError::InvalidTimeRange`] when `from` is after `to`.
+    pub fn get_metrics(
+        &self,
+        name: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<MetricPoint>, MonitoringError> {
+        self.shared.history.points(name, &[], from, to)
+    }
+
+    /// As [`get_metrics`](Self::get_metrics), keeping only series that match every matcher.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_metrics`](Self::get_metrics).
+    pub fn get_metrics_matching(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<MetricPoint>, MonitoringError> {
+        self.shared.history.points(name, matchers, from, to)
+    }
+
+    /// The last error a background thread met (a sample that could not be applied, a panic
+    /// caught in a tick), with when it happened.
+    pub fn last_error(&self) -> Option<(OffsetDateTime, String)> {
+        self.shared.last_error.lock().clone()
+    }
+
+    fn drain_inline(&self) {
+        for e in self.shared.ingest.drain() {
+            self.shared.report(e.to_string());
+        }
+    }
+}
+
+impl Drop for MetricsCollector {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// `kotoba-ingest`: applies samples until told to stop, then applies what is queued and ends.
+fn ingest_loop(shared: &Shared, stop: &Receiver<()>) {
+    let samples = shared.ingest.receiver();
+    let handle = |message| match guarded("applying a sample", || shared.ingest.handle(message)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => shared.report(e.to_string()),
+        Err(panic) => shared.report(panic),
+    };
+    loop {
+        select! {
+            recv(samples) -> message => match message {
+                Ok(message) => handle(message),
+                Err(_) => return,
+            },
+            recv(stop) -> _ => {
+                while let Ok(message) = samples.try_recv() {
+                    handle(message);
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MonitoringConfig {
+        MonitoringConfig {
+            collection_interval: Duration::from_millis(20),
+            ..MonitoringConfig::default()
+        }
+    }
+
+    #[test]
+    fn second_start_is_an_error_and_stop_is_idempotent() {
+        let c = MetricsCollector::new(config()).unwrap();
+        c.start().unwrap();
+        assert!(matches!(
+            c.start(),
+            Err(MonitoringError::AlreadyStarted { .. })
+        ));
+        c.stop().unwrap();
+        c.stop().unwrap();
+        assert!(!c.is_running());
+        // And it can run again.
+        c.start().unwrap();
+        c.stop().unwrap();
+    }
+
+    #[test]
+    fn invalid_config_is_refused() {
+        let bad = MonitoringConfig {
+            max_metrics_points: 0,
+            ..MonitoringConfig::default()
+        };
+        assert!(MetricsCollector::new(bad).is_err());
+    }
+
+    #[test]
+    fn stopped_collector_applies_inline() {
+        let c = MetricsCollector::new(config()).unwrap();
+        c.record("inline_gauge", 4.0, &[("k", "v")]).unwrap();
+        assert_eq!(
+            c.registry()
+                .gauge("inline_gauge", "", &[("k", "v")])
+                .unwrap()
+                .get(),
+            4.0
+        );
+    }
+
+    #[test]
+    fn errors_on_the_ingest_thread_are_reported() {
+        let c = MetricsCollector::new(MonitoringConfig {
+            max_series_per_metric: 1,
+            ..config()
+        })
+        .unwrap();
+        c.start().unwrap();
+        c.record("capped", 1.0, &[("id", "1")]).unwrap();
+        c.record("capped", 1.0, &[("id", "2")]).unwrap();
+        c.flush(Duration::from_secs(5)).unwrap();
+        let (_, message) = c.last_error().expect("the second series was refused");
+        assert!(message.contains("capped"), "{message}");
+        c.stop().unwrap();
+    }
+}

@@ -1,0 +1,63 @@
+//! Module implementing the collector thread's loop. See [`run`] for details.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use time::OffsetDateTime;
+
+use super::collector::Shared;
+use crate::worker::guarded;
+use crate::Registry;
+
+/// Every `collection_interval`, copies each series of the collector's registry and of the
+/// process-wide registry into history and prunes expired points; every window slice, advances
+/// the histogram windows. Returns when `stop` disconnects.
+pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>) {
+    let interval = shared.config.collection_interval;
+    let slice = shared.slice_len;
+    let mut last_tick: Option<OffsetDateTime> = None;
+    let mut next_collect = Instant::now();
+    let mut next_rotate = Instant::now() + slice;
+    loop {
+        let now = Instant::now();
+        if now >= next_rotate {
+            if let Err(e) = guarded("advancing histogram windows", || {
+                shared.registry.rotate_windows(now);
+                Registry::global().rotate_windows(now);
+            }) {
+                shared.report(e);
+            }
+            next_rotate = later(next_rotate, slice, now);
+        }
+        if now >= next_collect {
+            let at = OffsetDateTime::now_utc();
+            if let Err(e) = guarded("the collection tick", || tick(&shared, at, last_tick)) {
+                shared.report(e);
+            }
+            last_tick = Some(at);
+            next_collect = later(next_collect, interval, now);
+        }
+        let wake = next_collect.min(next_rotate);
+        match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn tick(shared: &Shared, at: OffsetDateTime, since: Option<OffsetDateTime>) {
+    shared.history.scrape(&shared.registry, at, since);
+    shared.history.scrape(Registry::global(), at, since);
+    shared.history.prune(at);
+}
+
+/// The next deadline after `previous` on a fixed grid, skipping beats missed while busy.
+fn later(previous: Instant, every: Duration, now: Instant) -> Instant {
+    let next = previous + every;
+    if next > now {
+        next
+    } else {
+        now + every
+    }
+}

@@ -1,0 +1,252 @@
+//! Module implementing the crate's error type. See [`MonitoringError`] for details.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Every error a fallible call of this crate can return.
+///
+/// Each variant says what was wrong and, in its [`Display`](fmt::Display) text, how to fix it.
+/// The text is lowercase and has no trailing period, like the standard library's errors.
+/// Match on the variant to react to one kind of failure; use the accessors
+/// ([`metric_name`](Self::metric_name), [`field`](Self::field)) to find what it was about.
+///
+/// # Examples
+///
+/// ```
+/// use kotoba_monitoring::{MonitoringError, Registry};
+///
+/// let registry = Registry::new();
+/// let err = registry.counter("2xx_total", "Responses.", &[]).unwrap_err();
+/// assert!(matches!(err, MonitoringError::InvalidMetricName { .. }));
+/// assert_eq!(err.metric_name(), Some("2xx_total"));
+/// assert!(err.to_string().contains("must not start with a digit"));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MonitoringError {
+    /// A metric name broke the Prometheus naming rule `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    InvalidMetricName {
+        /// The name as given.
+        name: String,
+        /// Which part of the rule it broke.
+        reason: String,
+    },
+    /// A label name broke the rule `[a-zA-Z_][a-zA-Z0-9_]*`, or used the reserved `__` prefix.
+    InvalidLabelName {
+        /// The metric the label was given for.
+        metric: String,
+        /// The label name as given.
+        label: String,
+        /// Which part of the rule it broke.
+        reason: String,
+    },
+    /// The same label name was given twice for one series.
+    DuplicateLabel {
+        /// The metric the labels were given for.
+        metric: String,
+        /// The label name that appeared more than once.
+        label: String,
+    },
+    /// A name already registered as one metric type was asked for as another.
+    TypeConflict {
+        /// The metric name.
+        metric: String,
+        /// The type it is registered as.
+        registered: &'static str,
+        /// The type that was asked for.
+        requested: &'static str,
+    },
+    /// A family already holds its maximum number of label sets; the new series was refused.
+    CardinalityLimit {
+        /// The metric name.
+        metric: String,
+        /// The configured cap (`MonitoringConfig::max_series_per_metric`).
+        limit: usize,
+    },
+    /// A value cannot be recorded into this metric (a negative counter increment, a NaN, …).
+    InvalidValue {
+        /// The metric name.
+        metric: String,
+        /// The value as given.
+        value: f64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A configuration field holds a value that cannot work.
+    InvalidConfig {
+        /// The field, as a dotted path (`prometheus_config.path`).
+        field: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A configuration text (TOML) could not be parsed.
+    ConfigParse {
+        /// The file it came from, if any.
+        path: Option<PathBuf>,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A time range was empty or reversed.
+    InvalidTimeRange {
+        /// What was wrong.
+        reason: String,
+    },
+    /// `start()` was called on a component that is already running.
+    AlreadyStarted {
+        /// The component (`"metrics collector"`, `"monitor"`).
+        component: &'static str,
+    },
+    /// A background thread could not be spawned.
+    ThreadSpawn {
+        /// The thread's name.
+        thread: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// An operation did not finish within its deadline.
+    Timeout {
+        /// What was waited for.
+        operation: &'static str,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+    /// A background thread did not finish within the shutdown deadline.
+    ShutdownTimeout {
+        /// The thread's name.
+        thread: &'static str,
+        /// How long `stop()` waited.
+        waited: std::time::Duration,
+    },
+}
+
+impl MonitoringError {
+    /// The metric this error is about, if it is about one.
+    pub fn metric_name(&self) -> Option<&str> {
+        match self {
+            Self::InvalidMetricName { name, .. } => Some(name),
+            Self::InvalidLabelName { metric, .. }
+            | Self::DuplicateLabel { metric, .. }
+            | Self::TypeConflict { metric, .. }
+            | Self::CardinalityLimit { metric, .. }
+            | Self::InvalidValue { metric, .. } => Some(metric),
+            _ => None,
+        }
+    }
+
+    /// The configuration field this error is about, if it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidConfig { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for MonitoringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidMetricName { name, reason } => write!(
+                f,
+                "invalid metric name {name:?}: {reason}; metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*"
+            ),
+            Self::InvalidLabelName {
+                metric,
+                label,
+                reason,
+            } => write!(
+                f,
+                "invalid label name {label:?} on metric {metric:?}: {reason}; label names must match [a-zA-Z_][a-zA-Z0-9_]* and must not start with \"__\""
+            ),
+            Self::DuplicateLabel { metric, label } => write!(
+                f,
+                "label {label:?} is given twice for metric {metric:?}; give each label name once"
+            ),
+            Self::TypeConflict {
+                metric,
+                registered,
+                requested,
+            } => write!(
+                f,
+                "metric {metric:?} is registered as a {registered} and cannot be used as a {requested}; use another name or the {registered} handle"
+            ),
+            Self::CardinalityLimit { metric, limit } => write!(
+                f,
+                "metric {metric:?} already has {limit} label sets, the most allowed; the new series was refused (raise max_series_per_metric, or drop the high-cardinality label)"
+            ),
+            Self::InvalidValue {
+                metric,
+                value,
+                reason,
+            } => write!(f, "value {value} refused for metric {metric:?}: {reason}"),
+            Self::InvalidConfig { field, reason } => {
+                write!(f, "invalid configuration field `{field}`: {reason}")
+            }
+            Self::ConfigParse { path, message } => match path {
+                Some(path) => write!(f, "cannot parse configuration {}: {message}", path.display()),
+                None => write!(f, "cannot parse configuration: {message}"),
+            },
+            Self::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::InvalidTimeRange { reason } => write!(f, "invalid time range: {reason}"),
+            Self::AlreadyStarted { component } => write!(
+                f,
+                "the {component} is already running; call stop() before starting it again"
+            ),
+            Self::ThreadSpawn { thread, source } => {
+                write!(f, "cannot spawn thread {thread:?}: {source}")
+            }
+            Self::Timeout { operation, waited } => {
+                write!(f, "{operation} did not finish within {waited:?}")
+            }
+            Self::ShutdownTimeout { thread, waited } => write!(
+                f,
+                "thread {thread:?} did not stop within {waited:?}; it is left detached"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MonitoringError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } | Self::ThreadSpawn { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        // Errors travel through every fallible call; keep them at most ten words wide.
+        assert!(std::mem::size_of::<MonitoringError>() <= 80);
+    }
+
+    #[test]
+    fn source_is_the_io_error() {
+        let err = MonitoringError::Io {
+            path: "/nowhere".into(),
+            source: io::Error::new(io::ErrorKind::NotFound, "gone"),
+        };
+        let source = std::error::Error::source(&err).expect("io errors keep their source");
+        assert_eq!(source.to_string(), "gone");
+        assert!(err.to_string().starts_with("cannot read /nowhere"));
+    }
+}

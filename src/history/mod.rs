@@ -1,0 +1,12 @@
+//! The in-memory time-series store that every collection tick and `record_metric` sample lands in.
+//!
+//! - `store`: [`HistoryStore`], per-series points with retention and a point cap.
+//! - `matcher`: [`LabelMatcher`], selecting series by label.
+//! - `scrape`: copying a registry's current values into the store at each tick.
+
+mod matcher;
+mod scrape;
+mod store;
+
+pub use matcher::LabelMatcher;
+pub use store::{HistoryStore, MetricPoint, Point, SeriesRange};

@@ -1,0 +1,392 @@
+//! Module implementing the time-series store. See [`HistoryStore`] for details.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use time::OffsetDateTime;
+
+use super::LabelMatcher;
+use crate::metrics::validate_metric_name;
+use crate::{LabelSet, MonitoringError};
+
+/// One stored sample of one series, as [`MetricsCollector::get_metrics`] returns it.
+///
+/// [`MetricsCollector::get_metrics`]: crate::MetricsCollector::get_metrics
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// The metric name.
+    pub name: String,
+    /// The series' labels.
+    pub labels: LabelSet,
+    /// When the value was recorded (UTC).
+    pub timestamp: OffsetDateTime,
+    /// The value.
+    pub value: f64,
+}
+
+/// One sample within a [`SeriesRange`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// When the value was recorded (UTC).
+    pub timestamp: OffsetDateTime,
+    /// The value.
+    pub value: f64,
+}
+
+/// The points of one series within a time range, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRange {
+    /// The metric name.
+    pub name: String,
+    /// The series' labels.
+    pub labels: LabelSet,
+    /// The points, in time order.
+    pub points: Vec<Point>,
+}
+
+/// An in-memory store of recent samples, per series, in time order.
+///
+/// Memory is bounded two ways: points older than the retention period are dropped, and each
+/// series keeps at most `max_points` points (the oldest go first). With the defaults, one
+/// collection every 15 s and one hour kept, a series holds 240 points of 16 bytes.
+///
+/// `HistoryStore` is a cheap `Clone` handle; clones share the data.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use time::OffsetDateTime;
+/// use kotoba_monitoring::{HistoryStore, LabelMatcher, LabelSet};
+///
+/// let store = HistoryStore::new(Duration::from_secs(3600), 10_000);
+/// let now = OffsetDateTime::now_utc();
+/// let get = LabelSet::new("qps", &[("op", "get")])?;
+/// let put = LabelSet::new("qps", &[("op", "put")])?;
+/// store.append("qps", &get, now - Duration::from_secs(30), 10.0);
+/// store.append("qps", &get, now, 12.0);
+/// store.append("qps", &put, now, 3.0);
+///
+/// let ranges = store.range("qps", &[LabelMatcher::eq("op", "get")], now - Duration::from_secs(60), now)?;
+/// let values: Vec<f64> = ranges[0].points.iter().map(|p| p.value).collect();
+/// assert_eq!(values, [10.0, 12.0]);
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct HistoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Metric name → label set → points. Appends take the outer lock for reading only.
+    names: RwLock<HashMap<Arc<str>, SeriesMap>>,
+    retention: Duration,
+    max_points: usize,
+}
+
+/// `(unix nanoseconds, value)`, oldest first.
+type Points = VecDeque<(i64, f64)>;
+
+/// The series of one metric name, by label set.
+type SeriesMap = HashMap<LabelSet, Arc<Mutex<Points>>>;
+
+fn to_nanos(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp_nanos()
+        .clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+fn from_nanos(nanos: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+impl HistoryStore {
+    /// An empty store keeping `retention` of history and at most `max_points` points per series
+    /// (at least 1).
+    pub fn new(retention: Duration, max_points: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                names: RwLock::new(HashMap::new()),
+                retention,
+                max_points: max_points.max(1),
+            }),
+        }
+    }
+
+    /// Stores `value` for series `name{labels}` at `at`, keeping the series in time order.
+    pub fn append(&self, name: &str, labels: &LabelSet, at: OffsetDateTime, value: f64) {
+        self.append_unless_newer(name, labels, at, value, None);
+    }
+
+    /// Stores the point unless the series already has one later than `since`: a collection tick
+    /// uses this so that a `record_metric` sample written since the last tick is not followed by
+    /// a copy of itself. Returns whether it stored the point.
+    pub(crate) fn append_unless_newer(
+        &self,
+        name: &str,
+        labels: &LabelSet,
+        at: OffsetDateTime,
+        value: f64,
+        since: Option<OffsetDateTime>,
+    ) -> bool {
+        let series = self.series(name, labels);
+        let mut points = series.lock();
+        let at = to_nanos(at);
+        if let (Some(since), Some(&(last, _))) = (since, points.back()) {
+            if last > to_nanos(since) {
+                return false;
+            }
+        }
+        // Samples usually arrive in order; one sent just before a tick may land just after it.
+        let position = points
+            .iter()
+            .rposition(|&(t, _)| t <= at)
+            .map_or(0, |i| i + 1);
+        points.insert(position, (at, value));
+        let newest = points.back().map_or(at, |&(t, _)| t);
+        self.trim(&mut points, newest);
+        true
+    }
+
+    /// Drops points older than the retention period before `now`, and series left empty.
+    pub fn prune(&self, now: OffsetDateTime) {
+        let now = to_nanos(now);
+        let mut names = self.inner.names.write();
+        names.retain(|_, series| {
+            series.retain(|_, points| {
+                let mut points = points.lock();
+                self.trim(&mut points, now);
+                !points.is_empty()
+            });
+            !series.is_empty()
+        });
+    }
+
+    /// The points of every series of `name` matching all `matchers`, from `from` to `to`
+    /// inclusive, each series oldest first. Series are ordered by their labels.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidMetricName`] for a name that cannot exist,
+    /// [`MonitoringError::InvalidTimeRange`] when `from` is after `to`.
+    pub fn range(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<SeriesRange>, MonitoringError> {
+        validate_metric_name(name)?;
+        if from > to {
+            return Err(MonitoringError::InvalidTimeRange {
+                reason: format!("from ({from}) is after to ({to}); swap them"),
+            });
+        }
+        let (from, to) = (to_nanos(from), to_nanos(to));
+        let selected: Vec<(LabelSet, Arc<Mutex<Points>>)> = match self.inner.names.read().get(name)
+        {
+            Some(series) => series
+                .iter()
+                .filter(|(labels, _)| matchers.iter().all(|m| m.matches(labels)))
+                .map(|(l, p)| (l.clone(), p.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut ranges: Vec<SeriesRange> = selected
+            .into_iter()
+            .filter_map(|(labels, points)| {
+                let points = points.lock();
+                let start = points.partition_point(|&(t, _)| t < from);
+                let end = points.partition_point(|&(t, _)| t <= to);
+                let points: Vec<Point> = points
+                    .range(start..end)
+                    .map(|&(t, value)| Point {
+                        timestamp: from_nanos(t),
+                        value,
+                    })
+                    .collect();
+                (!points.is_empty()).then(|| SeriesRange {
+                    name: name.to_owned(),
+                    labels,
+                    points,
+                })
+            })
+            .collect();
+        ranges.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(ranges)
+    }
+
+    /// Every point of every series of `name` matching `matchers` in `[from, to]`, merged into
+    /// one list in time order (series order breaks ties).
+    ///
+    /// # Errors
+    ///
+    /// As [`range`](Self::range).
+    pub fn points(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<MetricPoint>, MonitoringError> {
+        let mut points: Vec<MetricPoint> = self
+            .range(name, matchers, from, to)?
+            .into_iter()
+            .flat_map(|range| {
+                let SeriesRange {
+                    name,
+                    labels,
+                    points,
+                } = range;
+                points.into_iter().map(move |p| MetricPoint {
+                    name: name.clone(),
+                    labels: labels.clone(),
+                    timestamp: p.timestamp,
+                    value: p.value,
+                })
+            })
+            .collect();
+        // Stable: equal timestamps keep series order.
+        points.sort_by_key(|p| p.timestamp);
+        Ok(points)
+    }
+
+    /// The number of series held.
+    pub fn series_count(&self) -> usize {
+        self.inner.names.read().values().map(HashMap::len).sum()
+    }
+
+    /// The number of points held, over all series.
+    pub fn point_count(&self) -> usize {
+        self.inner
+            .names
+            .read()
+            .values()
+            .flat_map(HashMap::values)
+            .map(|p| p.lock().len())
+            .sum()
+    }
+
+    fn series(&self, name: &str, labels: &LabelSet) -> Arc<Mutex<Points>> {
+        if let Some(points) = self
+            .inner
+            .names
+            .read()
+            .get(name)
+            .and_then(|series| series.get(labels))
+        {
+            return points.clone();
+        }
+        self.inner
+            .names
+            .write()
+            .entry(name.into())
+            .or_default()
+            .entry(labels.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn trim(&self, points: &mut Points, newest: i64) {
+        let retention = i64::try_from(self.inner.retention.as_nanos()).unwrap_or(i64::MAX);
+        let oldest_kept = newest.saturating_sub(retention);
+        while points.front().is_some_and(|&(t, _)| t < oldest_kept) {
+            points.pop_front();
+        }
+        while points.len() > self.inner.max_points {
+            points.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + secs).unwrap()
+    }
+
+    fn labels() -> LabelSet {
+        LabelSet::default()
+    }
+
+    #[test]
+    fn out_of_order_appends_come_back_in_time_order() {
+        let store = HistoryStore::new(Duration::from_secs(3600), 100);
+        for s in [5, 1, 3, 2, 4] {
+            store.append("m", &labels(), t(s), s as f64);
+        }
+        let values: Vec<f64> = store
+            .points("m", &[], t(0), t(10))
+            .unwrap()
+            .iter()
+            .map(|p| p.value)
+            .collect();
+        assert_eq!(values, [1.0, 2.0, 3.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn range_bounds_are_inclusive() {
+        let store = HistoryStore::new(Duration::from_secs(3600), 100);
+        for s in 0..10 {
+            store.append("m", &labels(), t(s), s as f64);
+        }
+        let got = store.points("m", &[], t(3), t(6)).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0].timestamp, t(3));
+    }
+
+    #[test]
+    fn point_cap_drops_the_oldest() {
+        let store = HistoryStore::new(Duration::from_secs(3600), 3);
+        for s in 0..10 {
+            store.append("m", &labels(), t(s), s as f64);
+        }
+        let values: Vec<f64> = store
+            .points("m", &[], t(0), t(10))
+            .unwrap()
+            .iter()
+            .map(|p| p.value)
+            .collect();
+        assert_eq!(values, [7.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn retention_drops_old_points_and_empty_series() {
+        let store = HistoryStore::new(Duration::from_secs(60), 1000);
+        store.append("old", &labels(), t(0), 1.0);
+        store.append("m", &labels(), t(0), 1.0);
+        store.append("m", &labels(), t(100), 2.0);
+        // Appending at t=100 already dropped m's point at t=0.
+        assert_eq!(store.point_count(), 2);
+        store.prune(t(100));
+        assert_eq!(store.series_count(), 1);
+        assert_eq!(store.point_count(), 1);
+    }
+
+    #[test]
+    fn tick_does_not_copy_a_fresh_sample() {
+        let store = HistoryStore::new(Duration::from_secs(3600), 100);
+        store.append("m", &labels(), t(5), 1.0);
+        assert!(!store.append_unless_newer("m", &labels(), t(15), 1.0, Some(t(0))));
+        assert!(store.append_unless_newer("m", &labels(), t(30), 1.0, Some(t(15))));
+        assert_eq!(store.point_count(), 2);
+    }
+
+    #[test]
+    fn bad_queries_are_errors() {
+        let store = HistoryStore::new(Duration::from_secs(60), 10);
+        assert!(matches!(
+            store.range("m", &[], t(10), t(0)),
+            Err(MonitoringError::InvalidTimeRange { .. })
+        ));
+        assert!(matches!(
+            store.range("bad name", &[], t(0), t(10)),
+            Err(MonitoringError::InvalidMetricName { .. })
+        ));
+        assert!(store.range("unknown", &[], t(0), t(10)).unwrap().is_empty());
+    }
+}

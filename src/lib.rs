@@ -1,0 +1,138 @@
+//! Monitoring for an embedded database, with no async runtime: metrics with p95/p99 readable in
+//! code, history, and (as they land) a Prometheus endpoint, health checks and alerting.
+//!
+//! Everything runs on a few named OS threads that talk over crossbeam channels. The database's
+//! own threads only touch atomics and one uncontended lock per histogram record: recording never
+//! blocks on I/O, never allocates once a handle exists, and never panics.
+//!
+//! # Start a monitor
+//!
+//! ```
+//! use std::time::Duration;
+//! use kotoba_monitoring::{Monitor, MonitoringConfig};
+//!
+//! let config = MonitoringConfig {
+//!     collection_interval: Duration::from_secs(15),
+//!     ..Default::default()
+//! };
+//! let monitor = Monitor::new(config)?;
+//! monitor.start()?;
+//! # monitor.stop()?;
+//! # Ok::<(), kotoba_monitoring::MonitoringError>(())
+//! ```
+//!
+//! # Register, then record through handles
+//!
+//! Get a handle once, when the database opens; the name and labels are checked then. Recording
+//! through it does no lookup.
+//!
+//! ```
+//! # let monitor = kotoba_monitoring::Monitor::new(Default::default())?;
+//! let registry = monitor.registry();
+//! let queries = registry.counter("kotoba_db_queries_total", "Queries executed.", &[("op", "get")])?;
+//! let active = registry.gauge("kotoba_db_connections_active", "Open connections.", &[])?;
+//! let latency = registry.histogram(
+//!     "kotoba_db_query_latency_seconds",
+//!     "Query latency.",
+//!     &[("op", "get")],
+//! )?;
+//!
+//! active.inc();
+//! for _ in 0..3 {
+//!     let _timer = latency.start_timer(); // records on drop
+//!     queries.inc();
+//! }
+//! assert_eq!(queries.get(), 3.0);
+//! # Ok::<(), kotoba_monitoring::MonitoringError>(())
+//! ```
+//!
+//! # Read latency in code
+//!
+//! ```
+//! # let registry = kotoba_monitoring::Registry::new();
+//! # let latency = registry.histogram("kotoba_db_query_latency_seconds", "", &[])?;
+//! for us in 1..=1000 {
+//!     latency.observe(us as f64 * 1e-6);
+//! }
+//! let last_minute = latency.window_snapshot();
+//! let since_start = latency.snapshot();
+//! assert_eq!(since_start.count, 1000);
+//! assert!((last_minute.p99 - 990e-6).abs() <= 990e-6 * 0.01);
+//! # Ok::<(), kotoba_monitoring::MonitoringError>(())
+//! ```
+//!
+//! # Record ad-hoc samples and query history
+//!
+//! `record_metric` takes a sample from any thread over a bounded queue; each collection tick
+//! copies every series into the history store.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::time::Duration;
+//! use time::OffsetDateTime;
+//! # let monitor = kotoba_monitoring::Monitor::new(Default::default())?;
+//! # monitor.start()?;
+//! let collector = monitor.collector();
+//! collector.record_metric("replication_lag_seconds", 0.8, HashMap::new())?;
+//! collector.flush(Duration::from_secs(5))?;
+//! let now = OffsetDateTime::now_utc();
+//! let points = collector.get_metrics("replication_lag_seconds", now - Duration::from_secs(3600), now)?;
+//! assert_eq!(points.last().map(|p| p.value), Some(0.8));
+//! # monitor.stop()?;
+//! # Ok::<(), kotoba_monitoring::MonitoringError>(())
+//! ```
+//!
+//! # Configure from a file and the environment
+//!
+//! [`MonitoringConfig::load`] reads a TOML file, then applies `KOTOBA_METRICS_PORT`,
+//! `KOTOBA_METRICS_PATH`, `KOTOBA_ALERT_SLACK_WEBHOOK` and `KOTOBA_ALERT_EMAIL_SMTP`.
+//!
+//! # Versioning
+//!
+//! Semantic versioning; the minimum supported Rust version is 1.75.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+mod collect;
+mod config;
+mod error;
+mod history;
+mod metrics;
+mod monitor;
+pub mod prometheus_exporter;
+mod worker;
+
+pub use collect::MetricsCollector;
+pub use config::{
+    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, MonitoringConfig, NotificationConfig,
+    NotificationType, OverflowPolicy, PrometheusConfig, ENV_ALERT_EMAIL_SMTP,
+    ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_PATH, ENV_METRICS_PORT,
+};
+pub use error::MonitoringError;
+pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, SeriesRange};
+pub use metrics::{
+    Counter, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer, LabelSet,
+    MetricKind, MetricType, Registry, RegistryOptions,
+};
+pub use monitor::Monitor;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        assert_send_sync::<Monitor>();
+        assert_send_sync::<MetricsCollector>();
+        assert_send_sync::<Registry>();
+        assert_send_sync::<Counter>();
+        assert_send_sync::<Gauge>();
+        assert_send_sync::<Histogram>();
+        assert_send_sync::<HistoryStore>();
+        assert_send_sync::<MonitoringError>();
+    }
+}

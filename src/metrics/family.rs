@@ -1,0 +1,279 @@
+//! Module implementing metric families: one name, one type, many label sets.
+//! See [`Family`] for details.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::{Counter, Gauge, Histogram, HistogramOpts, LabelSet};
+use crate::MonitoringError;
+
+/// The type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    /// A monotonically increasing total.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A distribution of observed values.
+    Histogram,
+}
+
+impl MetricType {
+    /// The lowercase name Prometheus uses for the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+        }
+    }
+}
+
+/// One series of a family, whatever its type. Declared `pub` only so that the sealed
+/// [`MetricKind`] can name it; the module is private, so users cannot.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub enum Series {
+    Counter(Counter),
+    Gauge(Gauge),
+    Histogram(Histogram),
+}
+
+/// The counters a family reports its refused and clamped input to.
+#[derive(Clone, Debug)]
+pub(crate) struct Accounting {
+    /// `kotoba_monitoring_values_clamped_total{metric=…}`.
+    pub(crate) clamped: Counter,
+    /// `kotoba_monitoring_values_rejected_total{metric=…}`.
+    pub(crate) rejected: Counter,
+    /// `kotoba_monitoring_series_rejected_total{metric=…}`.
+    pub(crate) series_rejected: Counter,
+}
+
+/// A family's type, with what building its series needs.
+#[derive(Debug, Clone)]
+pub(crate) enum FamilyKind {
+    Counter,
+    Gauge,
+    Histogram(HistogramOpts),
+}
+
+impl FamilyKind {
+    pub(crate) fn metric_type(&self) -> MetricType {
+        match self {
+            Self::Counter => MetricType::Counter,
+            Self::Gauge => MetricType::Gauge,
+            Self::Histogram(_) => MetricType::Histogram,
+        }
+    }
+}
+
+/// What a registry holds per metric name.
+#[derive(Debug)]
+pub(crate) struct FamilyCore {
+    pub(crate) name: Arc<str>,
+    pub(crate) help: String,
+    pub(crate) kind: FamilyKind,
+    pub(crate) series: RwLock<HashMap<LabelSet, Series>>,
+    /// New label sets past this many are refused.
+    pub(crate) max_series: usize,
+    pub(crate) accounting: Accounting,
+}
+
+impl FamilyCore {
+    /// The series for `labels`, created if the family has room.
+    pub(crate) fn get_or_create(&self, labels: LabelSet) -> Result<Series, MonitoringError> {
+        if let Some(series) = self.series.read().get(&labels) {
+            return Ok(series.clone());
+        }
+        if let FamilyKind::Histogram(_) = self.kind {
+            if let Some(reserved) = ["le", "quantile"]
+                .into_iter()
+                .find(|r| labels.get(r).is_some())
+            {
+                return Err(MonitoringError::InvalidLabelName {
+                    metric: self.name.to_string(),
+                    label: reserved.to_owned(),
+                    reason: "histograms export it themselves (buckets and quantiles)".to_owned(),
+                });
+            }
+        }
+        let mut map = self.series.write();
+        if let Some(series) = map.get(&labels) {
+            return Ok(series.clone());
+        }
+        if map.len() >= self.max_series {
+            self.accounting.series_rejected.inc();
+            return Err(MonitoringError::CardinalityLimit {
+                metric: self.name.to_string(),
+                limit: self.max_series,
+            });
+        }
+        let series = match &self.kind {
+            FamilyKind::Counter => Series::Counter(Counter::new(self.name.clone())),
+            FamilyKind::Gauge => Series::Gauge(Gauge::new()),
+            FamilyKind::Histogram(opts) => Series::Histogram(Histogram::new(
+                opts,
+                self.accounting.clamped.clone(),
+                self.accounting.rejected.clone(),
+            )),
+        };
+        map.insert(labels, series.clone());
+        Ok(series)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Counter {}
+    impl Sealed for super::Gauge {}
+    impl Sealed for super::Histogram {}
+}
+
+/// The handle types a [`Family`] hands out: [`Counter`], [`Gauge`] and [`Histogram`].
+///
+/// Sealed: the registry only knows these three.
+pub trait MetricKind: sealed::Sealed + Sized {
+    /// The family type this handle belongs to.
+    const TYPE: MetricType;
+    #[doc(hidden)]
+    fn from_series(series: Series) -> Option<Self>;
+}
+
+impl MetricKind for Counter {
+    const TYPE: MetricType = MetricType::Counter;
+    fn from_series(series: Series) -> Option<Self> {
+        match series {
+            Series::Counter(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl MetricKind for Gauge {
+    const TYPE: MetricType = MetricType::Gauge;
+    fn from_series(series: Series) -> Option<Self> {
+        match series {
+            Series::Gauge(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
+impl MetricKind for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+    fn from_series(series: Series) -> Option<Self> {
+        match series {
+            Series::Histogram(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// A metric name with its type and help, handing out one handle per label set.
+///
+/// Get a family once from a [`Registry`](crate::Registry), then a handle per label set with
+/// [`with_labels`](Self::with_labels); keep the handle and record through it. Looking a label set
+/// up allocates; recording through the handle does not.
+///
+/// A family holds at most `max_series_per_metric` label sets: past that, new label sets are
+/// refused with [`MonitoringError::CardinalityLimit`] and counted in
+/// `kotoba_monitoring_series_rejected_total`, and the existing series go on unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use kotoba_monitoring::{Counter, Registry};
+///
+/// let registry = Registry::new();
+/// let queries = registry.counter_family("kotoba_db_queries_total", "Queries executed.")?;
+/// let gets: Counter = queries.with_labels(&[("op", "get")])?;
+/// let puts = queries.with_labels(&[("op", "put")])?;
+/// gets.inc();
+/// puts.inc_by(2);
+/// assert_eq!(queries.with_labels(&[("op", "put")])?.get(), 2.0);
+/// assert_eq!(queries.len(), 2);
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+pub struct Family<M> {
+    core: Arc<FamilyCore>,
+    _kind: PhantomData<fn() -> M>,
+}
+
+impl<M: MetricKind> Family<M> {
+    pub(crate) fn new(core: Arc<FamilyCore>) -> Self {
+        Self {
+            core,
+            _kind: PhantomData,
+        }
+    }
+
+    /// The handle for one label set, creating the series on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidLabelName`] or [`MonitoringError::DuplicateLabel`] for bad
+    /// labels (and, on histograms, the reserved `le` and `quantile`);
+    /// [`MonitoringError::CardinalityLimit`] when the family is full.
+    pub fn with_labels(&self, labels: &[(&str, &str)]) -> Result<M, MonitoringError> {
+        let labels = LabelSet::new(&self.core.name, labels)?;
+        self.with_label_set(labels)
+    }
+
+    /// As [`with_labels`](Self::with_labels), for a label set already built.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_labels`](Self::with_labels).
+    pub fn with_label_set(&self, labels: LabelSet) -> Result<M, MonitoringError> {
+        let series = self.core.get_or_create(labels)?;
+        // The registry only hands out `Family<M>` for cores of type `M::TYPE`.
+        M::from_series(series).ok_or_else(|| MonitoringError::TypeConflict {
+            metric: self.core.name.to_string(),
+            registered: self.core.kind.metric_type().as_str(),
+            requested: M::TYPE.as_str(),
+        })
+    }
+
+    /// The metric name.
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The help text.
+    pub fn help(&self) -> &str {
+        &self.core.help
+    }
+
+    /// The number of label sets (series) in the family.
+    pub fn len(&self) -> usize {
+        self.core.series.read().len()
+    }
+
+    /// Whether the family has no series yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<M> Clone for Family<M> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for Family<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.core.name)
+            .field("type", &self.core.kind.metric_type())
+            .field("series", &self.core.series.read().len())
+            .finish()
+    }
+}

@@ -1,0 +1,107 @@
+//! Module implementing the Prometheus naming rules for metrics and labels.
+//! See [`validate_metric_name`] and [`validate_label_name`] for details.
+
+use crate::MonitoringError;
+
+/// Checks a metric name against `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub(crate) fn validate_metric_name(name: &str) -> Result<(), MonitoringError> {
+    let invalid = |reason: String| MonitoringError::InvalidMetricName {
+        name: name.to_owned(),
+        reason,
+    };
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err(invalid("it is empty".to_owned())),
+        Some(c) if c.is_ascii_digit() => {
+            return Err(invalid("it must not start with a digit".to_owned()))
+        }
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_' || c == ':') => {
+            return Err(invalid(format!("it must not start with {c:?}")))
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':')) {
+        return Err(invalid(format!("character {c:?} is not allowed")));
+    }
+    Ok(())
+}
+
+/// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*` without the reserved `__` prefix.
+pub(crate) fn validate_label_name(metric: &str, label: &str) -> Result<(), MonitoringError> {
+    let invalid = |reason: String| MonitoringError::InvalidLabelName {
+        metric: metric.to_owned(),
+        label: label.to_owned(),
+        reason,
+    };
+    let mut chars = label.chars();
+    match chars.next() {
+        None => return Err(invalid("it is empty".to_owned())),
+        Some(c) if c.is_ascii_digit() => {
+            return Err(invalid("it must not start with a digit".to_owned()))
+        }
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
+            return Err(invalid(format!("it must not start with {c:?}")))
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+        return Err(invalid(format!("character {c:?} is not allowed")));
+    }
+    if label.starts_with("__") {
+        return Err(invalid(
+            "names starting with \"__\" are reserved for Prometheus".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names() {
+        for ok in [
+            "a",
+            "_a",
+            ":a",
+            "kotoba_db_queries_total",
+            "job:rate5m",
+            "A9_:",
+        ] {
+            assert!(validate_metric_name(ok).is_ok(), "{ok} should be valid");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("9lives", "digit"),
+            ("-x", "start with '-'"),
+            ("a-b", "'-'"),
+            ("a b", "' '"),
+            ("é", "start with 'é'"),
+            ("a.b", "'.'"),
+        ] {
+            let err = validate_metric_name(bad).unwrap_err();
+            assert!(err.to_string().contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn label_names() {
+        for ok in ["a", "_a", "check_name", "le", "quantile", "_"] {
+            assert!(validate_label_name("m", ok).is_ok(), "{ok} should be valid");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("1a", "digit"),
+            (":a", "start with ':'"),
+            ("a:b", "':'"),
+            ("__name__", "reserved"),
+            ("__x", "reserved"),
+            ("a-b", "'-'"),
+        ] {
+            let err = validate_label_name("m", bad).unwrap_err();
+            assert!(err.to_string().contains(why), "{bad:?}: {err}");
+            assert_eq!(err.metric_name(), Some("m"));
+        }
+    }
+}

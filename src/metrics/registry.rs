@@ -1,0 +1,486 @@
+//! Module implementing the registry of metric families. See [`Registry`] for details.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use super::family::{Accounting, FamilyCore, FamilyKind, Series};
+use super::name::validate_metric_name;
+use super::{Counter, Family, Gauge, Histogram, HistogramOpts, MetricType};
+use crate::MonitoringError;
+
+/// Limits and defaults that a [`Registry`] applies to the families it creates.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use kotoba_monitoring::{Registry, RegistryOptions};
+///
+/// let registry = Registry::with_options(
+///     RegistryOptions::default()
+///         .max_series_per_metric(2)
+///         .histogram_window(Duration::from_secs(300)),
+/// );
+/// let hits = registry.counter_family("cache_hits_total", "Cache hits.")?;
+/// hits.with_labels(&[("shard", "0")])?;
+/// hits.with_labels(&[("shard", "1")])?;
+/// assert!(hits.with_labels(&[("shard", "2")]).is_err());
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    max_series_per_metric: usize,
+    histogram_window: Duration,
+}
+
+impl RegistryOptions {
+    /// The most label sets one family may hold, at least 1. Defaults to `2000`.
+    pub fn max_series_per_metric(mut self, max: usize) -> Self {
+        self.max_series_per_metric = max.max(1);
+        self
+    }
+
+    /// The recent window of histograms created with default options. Defaults to 60 seconds.
+    pub fn histogram_window(mut self, window: Duration) -> Self {
+        self.histogram_window = window;
+        self
+    }
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            max_series_per_metric: 2000,
+            histogram_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The registry's reports about its own health, exported like any other metric.
+#[derive(Debug)]
+pub(crate) struct SelfMetrics {
+    /// `kotoba_monitoring_series_rejected_total{metric}`: new label sets refused by the cap.
+    series_rejected: Family<Counter>,
+    /// `kotoba_monitoring_values_clamped_total{metric}`: values above a histogram's maximum.
+    values_clamped: Family<Counter>,
+    /// `kotoba_monitoring_values_rejected_total{metric}`: NaN, negative latencies, negative
+    /// counter increments.
+    values_rejected: Family<Counter>,
+    /// `kotoba_monitoring_samples_dropped_total`: `record_metric` samples dropped on a full queue.
+    pub(crate) samples_dropped: Counter,
+}
+
+/// The set of metric families, by name: where handles come from and what exporters read.
+///
+/// `Registry` is a cheap `Clone` handle over shared state; clones see the same families. Each
+/// name has one type: asking for it as another type is an error. Names and label names are
+/// checked against the Prometheus rules when a family or series is created, so handles never
+/// fail afterwards.
+///
+/// Besides the families it is given, every registry holds its own counters:
+/// `kotoba_monitoring_series_rejected_total`, `kotoba_monitoring_values_clamped_total`,
+/// `kotoba_monitoring_values_rejected_total` (each with a `metric` label) and
+/// `kotoba_monitoring_samples_dropped_total`.
+///
+/// # About threads
+///
+/// All methods take `&self` and may be called from any thread. Creating families and series
+/// takes a write lock briefly; handles never touch the registry's locks.
+///
+/// # Examples
+///
+/// ```
+/// use kotoba_monitoring::{MetricType, MonitoringError, Registry};
+///
+/// let registry = Registry::new();
+/// let active = registry.gauge("kotoba_db_connections_active", "Open connections.", &[])?;
+/// active.set(3.0);
+/// assert_eq!(registry.metric_type("kotoba_db_connections_active"), Some(MetricType::Gauge));
+///
+/// // One name, one type.
+/// let err = registry.counter("kotoba_db_connections_active", "…", &[]).unwrap_err();
+/// assert!(matches!(err, MonitoringError::TypeConflict { registered: "gauge", .. }));
+/// # Ok::<(), MonitoringError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Sorted by name, so every reader sees one stable order.
+    families: RwLock<BTreeMap<Arc<str>, Arc<FamilyCore>>>,
+    options: RegistryOptions,
+    self_metrics: SelfMetrics,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry with default options.
+    pub fn new() -> Self {
+        Self::with_options(RegistryOptions::default())
+    }
+
+    /// An empty registry with `options`.
+    pub fn with_options(options: RegistryOptions) -> Self {
+        let mut families = BTreeMap::new();
+        let mut own = |name: &str, help: &str| {
+            let core = Arc::new(FamilyCore {
+                name: name.into(),
+                help: help.to_owned(),
+                kind: FamilyKind::Counter,
+                series: RwLock::new(HashMap::new()),
+                // One series per metric name at most: bounded by the families, not by input.
+                max_series: usize::MAX,
+                // The registry's own counters report nothing about themselves.
+                accounting: Accounting {
+                    clamped: Counter::new(name.into()),
+                    rejected: Counter::new(name.into()),
+                    series_rejected: Counter::new(name.into()),
+                },
+            });
+            families.insert(core.name.clone(), core.clone());
+            core
+        };
+        let series_rejected = Family::new(own(
+            "kotoba_monitoring_series_rejected_total",
+            "New series refused because their metric reached max_series_per_metric.",
+        ));
+        let values_clamped = Family::new(own(
+            "kotoba_monitoring_values_clamped_total",
+            "Histogram values above the histogram's maximum, recorded as the maximum.",
+        ));
+        let values_rejected = Family::new(own(
+            "kotoba_monitoring_values_rejected_total",
+            "Values refused: NaN or negative histogram values, negative counter increments.",
+        ));
+        let samples_dropped = own(
+            "kotoba_monitoring_samples_dropped_total",
+            "record_metric samples dropped because the ingest queue was full.",
+        );
+        // A family with no labels and no cap always yields its one series.
+        let samples_dropped = match samples_dropped.get_or_create(Default::default()) {
+            Ok(Series::Counter(c)) => c,
+            _ => Counter::new(samples_dropped.name.clone()),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                families: RwLock::new(families),
+                options,
+                self_metrics: SelfMetrics {
+                    series_rejected,
+                    values_clamped,
+                    values_rejected,
+                    samples_dropped,
+                },
+            }),
+        }
+    }
+
+    /// The process-wide registry that the [`prometheus_exporter`](crate::prometheus_exporter)
+    /// helpers record into. Every [`MetricsCollector`](crate::MetricsCollector) also stores its
+    /// series in history.
+    pub fn global() -> &'static Registry {
+        static GLOBAL: OnceLock<Registry> = OnceLock::new();
+        GLOBAL.get_or_init(Registry::new)
+    }
+
+    /// The counter family `name`, registered with `help` on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidMetricName`] for a bad name, [`MonitoringError::TypeConflict`]
+    /// when `name` is registered as another type.
+    pub fn counter_family(
+        &self,
+        name: &str,
+        help: &str,
+    ) -> Result<Family<Counter>, MonitoringError> {
+        self.register(name, help, FamilyKind::Counter)
+            .map(Family::new)
+    }
+
+    /// The gauge family `name`, registered with `help` on first use.
+    ///
+    /// # Errors
+    ///
+    /// As [`counter_family`](Self::counter_family).
+    pub fn gauge_family(&self, name: &str, help: &str) -> Result<Family<Gauge>, MonitoringError> {
+        self.register(name, help, FamilyKind::Gauge)
+            .map(Family::new)
+    }
+
+    /// The histogram family `name` with default options: [`HistogramOpts::latency`] when the
+    /// name ends in `_seconds`, [`HistogramOpts::values`] otherwise, with the registry's window.
+    ///
+    /// # Errors
+    ///
+    /// As [`counter_family`](Self::counter_family).
+    pub fn histogram_family(
+        &self,
+        name: &str,
+        help: &str,
+    ) -> Result<Family<Histogram>, MonitoringError> {
+        let opts = if name.ends_with("_seconds") {
+            HistogramOpts::latency()
+        } else {
+            HistogramOpts::values()
+        };
+        self.histogram_family_with(name, help, opts.window(self.inner.options.histogram_window))
+    }
+
+    /// The histogram family `name` with `opts`. When the family exists already, its options
+    /// stay as first registered.
+    ///
+    /// # Errors
+    ///
+    /// As [`counter_family`](Self::counter_family), and [`MonitoringError::InvalidConfig`] for
+    /// options that cannot work.
+    pub fn histogram_family_with(
+        &self,
+        name: &str,
+        help: &str,
+        opts: HistogramOpts,
+    ) -> Result<Family<Histogram>, MonitoringError> {
+        opts.validate(name)?;
+        self.register(name, help, FamilyKind::Histogram(opts))
+            .map(Family::new)
+    }
+
+    /// The counter `name` with `labels`: [`counter_family`](Self::counter_family) then
+    /// [`Family::with_labels`].
+    ///
+    /// # Errors
+    ///
+    /// As those two.
+    pub fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Counter, MonitoringError> {
+        self.counter_family(name, help)?.with_labels(labels)
+    }
+
+    /// The gauge `name` with `labels`.
+    ///
+    /// # Errors
+    ///
+    /// As [`counter`](Self::counter).
+    pub fn gauge(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Gauge, MonitoringError> {
+        self.gauge_family(name, help)?.with_labels(labels)
+    }
+
+    /// The histogram `name` with `labels`, default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`counter`](Self::counter).
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Histogram, MonitoringError> {
+        self.histogram_family(name, help)?.with_labels(labels)
+    }
+
+    /// The type `name` is registered as, if it is.
+    pub fn metric_type(&self, name: &str) -> Option<MetricType> {
+        self.family(name).map(|f| f.kind.metric_type())
+    }
+
+    /// The registered names, sorted.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.inner
+            .families
+            .read()
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    pub(crate) fn family(&self, name: &str) -> Option<Arc<FamilyCore>> {
+        self.inner.families.read().get(name).cloned()
+    }
+
+    /// Every family, sorted by name.
+    pub(crate) fn families(&self) -> Vec<Arc<FamilyCore>> {
+        self.inner.families.read().values().cloned().collect()
+    }
+
+    pub(crate) fn self_metrics(&self) -> &SelfMetrics {
+        &self.inner.self_metrics
+    }
+
+    /// Closes the window slice of every histogram series whose slice has run its length.
+    pub(crate) fn rotate_windows(&self, now: Instant) {
+        for family in self.families() {
+            if let FamilyKind::Histogram(_) = family.kind {
+                let series: Vec<Series> = family.series.read().values().cloned().collect();
+                for s in series {
+                    if let Series::Histogram(h) = s {
+                        h.rotate_if_due(now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn register(
+        &self,
+        name: &str,
+        help: &str,
+        kind: FamilyKind,
+    ) -> Result<Arc<FamilyCore>, MonitoringError> {
+        validate_metric_name(name)?;
+        let conflict = |existing: &FamilyCore| MonitoringError::TypeConflict {
+            metric: name.to_owned(),
+            registered: existing.kind.metric_type().as_str(),
+            requested: kind.metric_type().as_str(),
+        };
+        if let Some(existing) = self.family(name) {
+            return if existing.kind.metric_type() == kind.metric_type() {
+                Ok(existing)
+            } else {
+                Err(conflict(&existing))
+            };
+        }
+        let own = &self.inner.self_metrics;
+        let metric = [("metric", name)];
+        let accounting = Accounting {
+            clamped: own.values_clamped.with_labels(&metric)?,
+            rejected: own.values_rejected.with_labels(&metric)?,
+            series_rejected: own.series_rejected.with_labels(&metric)?,
+        };
+        let mut families = self.inner.families.write();
+        if let Some(existing) = families.get(name) {
+            return if existing.kind.metric_type() == kind.metric_type() {
+                Ok(existing.clone())
+            } else {
+                Err(conflict(existing))
+            };
+        }
+        let core = Arc::new(FamilyCore {
+            name: name.into(),
+            help: help.to_owned(),
+            kind,
+            series: RwLock::new(HashMap::new()),
+            max_series: self.inner.options.max_series_per_metric,
+            accounting,
+        });
+        families.insert(core.name.clone(), core.clone());
+        Ok(core)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_name_same_type_is_the_same_family() {
+        let r = Registry::new();
+        let a = r.counter("hits_total", "Hits.", &[("k", "v")]).unwrap();
+        let b = r
+            .counter("hits_total", "Other help.", &[("k", "v")])
+            .unwrap();
+        a.inc();
+        assert_eq!(b.get(), 1.0);
+        assert_eq!(r.family("hits_total").unwrap().help, "Hits.");
+    }
+
+    #[test]
+    fn every_pair_of_types_conflicts() {
+        let r = Registry::new();
+        r.counter("c", "", &[]).unwrap();
+        r.gauge("g", "", &[]).unwrap();
+        r.histogram("h", "", &[]).unwrap();
+        assert!(r.gauge("c", "", &[]).is_err());
+        assert!(r.histogram("c", "", &[]).is_err());
+        assert!(r.counter("g", "", &[]).is_err());
+        assert!(r.histogram("g", "", &[]).is_err());
+        assert!(r.counter("h", "", &[]).is_err());
+        assert!(r.gauge("h", "", &[]).is_err());
+    }
+
+    #[test]
+    fn cardinality_cap_refuses_new_series_and_counts_them() {
+        let r = Registry::with_options(RegistryOptions::default().max_series_per_metric(3));
+        let fam = r.counter_family("req_total", "Requests.").unwrap();
+        let kept: Vec<Counter> = (0..3)
+            .map(|i| fam.with_labels(&[("id", &i.to_string())]).unwrap())
+            .collect();
+        kept[0].inc_by(7);
+        for i in 3..5 {
+            let err = fam.with_labels(&[("id", &i.to_string())]).unwrap_err();
+            assert!(matches!(
+                err,
+                MonitoringError::CardinalityLimit { limit: 3, .. }
+            ));
+        }
+        // Existing series still resolve and keep their values.
+        assert_eq!(fam.with_labels(&[("id", "0")]).unwrap().get(), 7.0);
+        assert_eq!(fam.len(), 3);
+        let rejected = r
+            .self_metrics()
+            .series_rejected
+            .with_labels(&[("metric", "req_total")])
+            .unwrap();
+        assert_eq!(rejected.get(), 2.0);
+    }
+
+    #[test]
+    fn histograms_reserve_le_and_quantile() {
+        let r = Registry::new();
+        for label in ["le", "quantile"] {
+            let err = r.histogram("x_seconds", "", &[(label, "1")]).unwrap_err();
+            assert!(
+                matches!(err, MonitoringError::InvalidLabelName { .. }),
+                "{err}"
+            );
+        }
+        assert!(r.counter("y_total", "", &[("le", "1")]).is_ok());
+    }
+
+    #[test]
+    fn default_histogram_options_follow_the_unit() {
+        let r = Registry::new();
+        let latency = r.histogram("q_seconds", "", &[]).unwrap();
+        latency.observe(0.000_000_5);
+        assert!((latency.snapshot().max - 0.000_000_5).abs() < 1e-15);
+        let sizes = r.histogram("row_bytes", "", &[]).unwrap();
+        sizes.observe(5e9);
+        assert_eq!(sizes.snapshot().max, 5e9);
+    }
+
+    #[test]
+    fn self_metrics_are_listed() {
+        let names = Registry::new().metric_names();
+        for own in [
+            "kotoba_monitoring_samples_dropped_total",
+            "kotoba_monitoring_series_rejected_total",
+            "kotoba_monitoring_values_clamped_total",
+            "kotoba_monitoring_values_rejected_total",
+        ] {
+            assert!(
+                names.iter().any(|n| n == own),
+                "{own} missing from {names:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Module implementing the named background thread every component runs on.
+//! See [`Worker`] for details.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::MonitoringError;
+
+/// A named thread that can be joined with a deadline.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    name: &'static str,
+    handle: JoinHandle<()>,
+    /// Disconnected when the thread's body returns (or unwinds), so `join` can wait with a
+    /// deadline: `JoinHandle::join` cannot.
+    finished: Receiver<()>,
+}
+
+impl Worker {
+    /// Spawns `body` on a thread called `name`.
+    pub(crate) fn spawn(
+        name: &'static str,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Result<Self, MonitoringError> {
+        let (finished_tx, finished) = crossbeam_channel::bounded::<()>(0);
+        let handle = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let _finished = finished_tx;
+                body();
+            })
+            .map_err(|source| MonitoringError::ThreadSpawn {
+                thread: name,
+                source,
+            })?;
+        Ok(Self {
+            name,
+            handle,
+            finished,
+        })
+    }
+
+    /// Waits up to `timeout` for the thread to end, then joins it. A thread that is still
+    /// running is left detached and reported.
+    pub(crate) fn join(self, timeout: Duration) -> Result<(), MonitoringError> {
+        match self.finished.recv_timeout(timeout) {
+            Err(RecvTimeoutError::Timeout) => Err(MonitoringError::ShutdownTimeout {
+                thread: self.name,
+                waited: timeout,
+            }),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                // The body has returned; the join completes at once. Bodies catch their own
+                // panics, so an Err here has nothing left to report.
+                let _ = self.handle.join();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs `f`, turning a panic into an error message so that one bad sample, tick or callback
+/// cannot end a background thread.
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        format!("{what} panicked: {message}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_waits_for_the_thread() {
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let worker = Worker::spawn("kotoba-test", move || {
+            let _ = rx.recv();
+        })
+        .unwrap();
+        drop(tx);
+        worker.join(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn join_gives_up_after_the_deadline() {
+        let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+        let worker = Worker::spawn("kotoba-test", move || {
+            let _ = rx.recv();
+        })
+        .unwrap();
+        let err = worker.join(Duration::from_millis(10)).unwrap_err();
+        assert!(matches!(
+            err,
+            MonitoringError::ShutdownTimeout {
+                thread: "kotoba-test",
+                ..
+            }
+        ));
+        drop(tx); // lets the detached thread end
+    }
+
+    #[test]
+    fn guarded_reports_the_panic_message() {
+        let err = guarded("the tick", || panic!("boom {}", 42)).unwrap_err();
+        assert_eq!(err, "the tick panicked: boom 42");
+        assert_eq!(guarded("x", || 7), Ok(7));
+    }
+}
