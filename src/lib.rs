@@ -136,3 +136,8 @@ mod tests {
         assert_send_sync::<MonitoringError>();
     }
 }
+
+/// Compiles and runs the README's examples as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

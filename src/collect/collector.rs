@@ -77,8 +77,10 @@ pub(crate) struct Shared {
 
 #[derive(Debug)]
 struct Running {
-    /// Dropped to tell both threads to stop.
-    stop: Sender<()>,
+    /// Dropped to tell `kotoba-ingest` to apply what is queued and end.
+    stop_ingest: Sender<()>,
+    /// Dropped to tell `kotoba-collect` to take a last sample and end.
+    stop_collect: Sender<()>,
     ingest: Worker,
     collect: Worker,
 }
@@ -159,9 +161,9 @@ impl MetricsCollector {
                 component: "metrics collector",
             });
         }
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let started = OffsetDateTime::now_utc();
+        let (stop_ingest, stop) = crossbeam_channel::bounded::<()>(0);
         let shared = self.shared.clone();
-        let stop = stop_rx.clone();
         self.shared.ingesting.store(true, Ordering::SeqCst);
         let ingest = Worker::spawn("kotoba-ingest", move || ingest_loop(&shared, &stop));
         let ingest = match ingest {
@@ -172,25 +174,29 @@ impl MetricsCollector {
             }
         };
         let shared = self.shared.clone();
-        let collect = match Worker::spawn("kotoba-collect", move || ticker::run(shared, stop_rx)) {
-            Ok(worker) => worker,
-            Err(e) => {
-                drop(stop_tx);
-                let _ = ingest.join(self.shared.config.shutdown_timeout);
-                self.shared.ingesting.store(false, Ordering::SeqCst);
-                return Err(e);
-            }
-        };
+        let (stop_collect, stop) = crossbeam_channel::bounded::<()>(0);
+        let collect =
+            match Worker::spawn("kotoba-collect", move || ticker::run(shared, stop, started)) {
+                Ok(worker) => worker,
+                Err(e) => {
+                    drop(stop_ingest);
+                    let _ = ingest.join(self.shared.config.shutdown_timeout);
+                    self.shared.ingesting.store(false, Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
         *running = Some(Running {
-            stop: stop_tx,
+            stop_ingest,
+            stop_collect,
             ingest,
             collect,
         });
         Ok(())
     }
 
-    /// Stops the threads: applies every queued sample, then joins both threads, waiting up to
-    /// `shutdown_timeout` for each. Calling it when stopped does nothing.
+    /// Stops the threads: applies every queued sample, takes a last sample of every series into
+    /// history, and joins both threads, waiting up to `shutdown_timeout` for each. Calling it
+    /// when stopped does nothing.
     ///
     /// # Errors
     ///
@@ -201,16 +207,19 @@ impl MetricsCollector {
             return Ok(());
         };
         let Running {
-            stop,
+            stop_ingest,
+            stop_collect,
             ingest,
             collect,
         } = running;
-        drop(stop);
         let timeout = self.shared.config.shutdown_timeout;
+        drop(stop_ingest);
         let ingest_result = ingest.join(timeout);
         // From here record_metric applies inline; pick up anything sent in between.
         self.shared.ingesting.store(false, Ordering::SeqCst);
         self.drain_inline();
+        // Everything is applied: the collector's last sample sees it all.
+        drop(stop_collect);
         let collect_result = collect.join(timeout);
         ingest_result.and(collect_result)
     }

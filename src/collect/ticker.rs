@@ -12,11 +12,13 @@ use crate::Registry;
 
 /// Every `collection_interval`, copies each series of the collector's registry and of the
 /// process-wide registry into history and prunes expired points; every window slice, advances
-/// the histogram windows. Returns when `stop` disconnects.
-pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>) {
+/// the histogram windows. When `stop` disconnects, takes a last sample and returns, so history
+/// covers the run up to `stop()`.
+pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTime) {
     let interval = shared.config.collection_interval;
     let slice = shared.slice_len;
-    let mut last_tick: Option<OffsetDateTime> = None;
+    // The first tick skips series that received a sample since the collector started.
+    let mut last_tick = started;
     let mut next_collect = Instant::now();
     let mut next_rotate = Instant::now() + slice;
     loop {
@@ -35,18 +37,26 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>) {
             if let Err(e) = guarded("the collection tick", || tick(&shared, at, last_tick)) {
                 shared.report(e);
             }
-            last_tick = Some(at);
+            last_tick = at;
             next_collect = later(next_collect, interval, now);
         }
         let wake = next_collect.min(next_rotate);
         match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                let at = OffsetDateTime::now_utc();
+                if let Err(e) = guarded("the last collection tick", || tick(&shared, at, last_tick))
+                {
+                    shared.report(e);
+                }
+                return;
+            }
         }
     }
 }
 
-fn tick(shared: &Shared, at: OffsetDateTime, since: Option<OffsetDateTime>) {
+fn tick(shared: &Shared, at: OffsetDateTime, since: OffsetDateTime) {
+    let since = Some(since);
     shared.history.scrape(&shared.registry, at, since);
     shared.history.scrape(Registry::global(), at, since);
     shared.history.prune(at);
