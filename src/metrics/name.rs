@@ -5,54 +5,44 @@ use crate::MonitoringError;
 
 /// Checks a metric name against `[a-zA-Z_:][a-zA-Z0-9_:]*`.
 pub(crate) fn validate_metric_name(name: &str) -> Result<(), MonitoringError> {
-    let invalid = |reason: String| MonitoringError::InvalidMetricName {
+    check(name, |c| c == '_' || c == ':').map_err(|reason| MonitoringError::InvalidMetricName {
         name: name.to_owned(),
         reason,
-    };
-    let mut chars = name.chars();
-    match chars.next() {
-        None => return Err(invalid("it is empty".to_owned())),
-        Some(c) if c.is_ascii_digit() => {
-            return Err(invalid("it must not start with a digit".to_owned()))
-        }
-        Some(c) if !(c.is_ascii_alphabetic() || c == '_' || c == ':') => {
-            return Err(invalid(format!("it must not start with {c:?}")))
-        }
-        Some(_) => {}
-    }
-    if let Some(c) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':')) {
-        return Err(invalid(format!("character {c:?} is not allowed")));
-    }
-    Ok(())
+    })
 }
 
 /// Checks a label name against `[a-zA-Z_][a-zA-Z0-9_]*` without the reserved `__` prefix.
 pub(crate) fn validate_label_name(metric: &str, label: &str) -> Result<(), MonitoringError> {
-    let invalid = |reason: String| MonitoringError::InvalidLabelName {
-        metric: metric.to_owned(),
-        label: label.to_owned(),
-        reason,
-    };
-    let mut chars = label.chars();
+    check(label, |c| c == '_')
+        .and_then(|()| {
+            if label.starts_with("__") {
+                Err("names starting with \"__\" are reserved for Prometheus".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|reason| MonitoringError::InvalidLabelName {
+            metric: metric.to_owned(),
+            label: label.to_owned(),
+            reason,
+        })
+}
+
+/// Checks `name` against `[a-zA-Z<extra>][a-zA-Z0-9<extra>]*`, saying which part it broke.
+fn check(name: &str, extra: impl Fn(char) -> bool) -> Result<(), String> {
+    let mut chars = name.chars();
     match chars.next() {
-        None => return Err(invalid("it is empty".to_owned())),
-        Some(c) if c.is_ascii_digit() => {
-            return Err(invalid("it must not start with a digit".to_owned()))
-        }
-        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
-            return Err(invalid(format!("it must not start with {c:?}")))
+        None => return Err("it is empty".to_owned()),
+        Some(c) if c.is_ascii_digit() => return Err("it must not start with a digit".to_owned()),
+        Some(c) if !(c.is_ascii_alphabetic() || extra(c)) => {
+            return Err(format!("it must not start with {c:?}"))
         }
         Some(_) => {}
     }
-    if let Some(c) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
-        return Err(invalid(format!("character {c:?} is not allowed")));
+    match chars.find(|c| !(c.is_ascii_alphanumeric() || extra(*c))) {
+        Some(c) => Err(format!("character {c:?} is not allowed")),
+        None => Ok(()),
     }
-    if label.starts_with("__") {
-        return Err(invalid(
-            "names starting with \"__\" are reserved for Prometheus".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

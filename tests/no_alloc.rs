@@ -1,0 +1,73 @@
+//! Recording through a handle allocates nothing: counted by an allocator that tallies the
+//! allocations of the calling thread only.
+//!
+//! This file holds one test so that the allocator sees no other test's work.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use kotoba_monitoring::Registry;
+
+struct PerThread;
+
+thread_local! {
+    /// Allocations made by this thread. `const`, so reading it never allocates itself.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for PerThread {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: PerThread = PerThread;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn recording_through_handles_does_not_allocate() {
+    let registry = Registry::new();
+    let counter = registry.counter("ops_total", "", &[("op", "get")]).unwrap();
+    let gauge = registry.gauge("open", "", &[]).unwrap();
+    let histogram = registry
+        .histogram("op_seconds", "", &[("op", "get")])
+        .unwrap();
+    // Values that exercise every path: normal, clamped (above one hour), refused (NaN).
+    let values = [0.000_001, 0.25, 7200.0, f64::NAN, -1.0];
+
+    let before = allocations();
+    for i in 0..10_000 {
+        counter.inc();
+        counter.inc_by(3);
+        gauge.set(i as f64);
+        gauge.inc();
+        histogram.observe(values[i % values.len()]);
+        histogram.observe_duration(Duration::from_micros(i as u64));
+        let _timer = histogram.start_timer();
+    }
+    let during = allocations() - before;
+    assert_eq!(during, 0, "recording allocated {during} times");
+
+    // The allocator does see this thread's allocations.
+    let seen = allocations();
+    let boxed = std::hint::black_box(Box::new(during));
+    assert_eq!(allocations(), seen + 1);
+    drop(boxed);
+
+    // The handles did record.
+    assert_eq!(counter.get(), 40_000.0);
+    assert_eq!(histogram.snapshot().count, 10_000 / 5 * 3 + 20_000);
+}
