@@ -151,18 +151,7 @@ impl Ingest {
     /// observes it; a name seen for the first time becomes a gauge. Counters and gauges store
     /// the resulting value in history at the sample's time; histograms are stored at each tick.
     pub(crate) fn apply(&self, sample: Sample) -> Result<(), MonitoringError> {
-        let family = match self.registry.family(&sample.name) {
-            Some(family) => family,
-            None => {
-                self.registry.gauge_family(&sample.name, AD_HOC_HELP)?;
-                self.registry.family(&sample.name).ok_or_else(|| {
-                    MonitoringError::InvalidMetricName {
-                        name: sample.name.clone(),
-                        reason: "it vanished from the registry while being created".to_owned(),
-                    }
-                })?
-            }
-        };
+        let family = self.registry.family_or_gauge(&sample.name, AD_HOC_HELP)?;
         let stored = match family.get_or_create(sample.labels.clone())? {
             Series::Counter(c) => {
                 if let Err(e) = c.inc_by_f64(sample.value) {

@@ -318,6 +318,18 @@ impl Registry {
         self.inner.families.read().get(name).cloned()
     }
 
+    /// The family `name`, registered as a gauge with `help` if it does not exist.
+    pub(crate) fn family_or_gauge(
+        &self,
+        name: &str,
+        help: &str,
+    ) -> Result<Arc<FamilyCore>, MonitoringError> {
+        match self.family(name) {
+            Some(family) => Ok(family),
+            None => self.register(name, help, FamilyKind::Gauge),
+        }
+    }
+
     /// Every family, sorted by name.
     pub(crate) fn families(&self) -> Vec<Arc<FamilyCore>> {
         self.inner.families.read().values().cloned().collect()
