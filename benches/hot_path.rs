@@ -118,7 +118,7 @@ fn main() {
             "kotoba Histogram::observe", threads, ns
         );
 
-        // The floor: one bare hdrhistogram per thread, no lock, no sharing.
+        // The floor: one bare hdrhistogram per thread, no sharing.
         let v = values.clone();
         let per_thread: Arc<Vec<parking_lot::Mutex<hdrhistogram::Histogram<u64>>>> = Arc::new(
             (0..threads)

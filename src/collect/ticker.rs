@@ -33,33 +33,33 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
             next_rotate = later(next_rotate, slice, now);
         }
         if now >= next_collect {
-            let at = OffsetDateTime::now_utc();
-            if let Err(e) = guarded("the collection tick", || tick(&shared, at, last_tick)) {
-                shared.report(e);
-            }
-            last_tick = at;
+            last_tick = tick(&shared, last_tick);
             next_collect = later(next_collect, interval, now);
         }
         let wake = next_collect.min(next_rotate);
         match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                let at = OffsetDateTime::now_utc();
-                if let Err(e) = guarded("the last collection tick", || tick(&shared, at, last_tick))
-                {
-                    shared.report(e);
-                }
+                tick(&shared, last_tick);
                 return;
             }
         }
     }
 }
 
-fn tick(shared: &Shared, at: OffsetDateTime, since: OffsetDateTime) {
-    let since = Some(since);
-    shared.history.scrape(&shared.registry, at, since);
-    shared.history.scrape(Registry::global(), at, since);
-    shared.history.prune(at);
+/// Samples every series into history and prunes it, reporting a panic rather than ending the
+/// thread. Returns the time it sampled at: the `since` of the next tick.
+fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
+    let at = OffsetDateTime::now_utc();
+    let sampled = guarded("a collection tick", || {
+        shared.history.scrape(&shared.registry, at, since);
+        shared.history.scrape(Registry::global(), at, since);
+        shared.history.prune(at);
+    });
+    if let Err(e) = sampled {
+        shared.report(e);
+    }
+    at
 }
 
 /// The next deadline after `previous` on a fixed grid, skipping beats missed while busy.

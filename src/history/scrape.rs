@@ -31,7 +31,7 @@ impl HistoryStore {
         &self,
         registry: &Registry,
         at: OffsetDateTime,
-        since: Option<OffsetDateTime>,
+        since: OffsetDateTime,
     ) -> usize {
         let mut stored = 0;
         for family in registry.families() {
@@ -44,7 +44,8 @@ impl HistoryStore {
             let name = &*family.name;
             for (labels, series) in series {
                 let mut store = |name: &str, labels: &LabelSet, value: f64| {
-                    stored += usize::from(self.append_unless_newer(name, labels, at, value, since));
+                    stored +=
+                        usize::from(self.append_unless_newer(name, labels, at, value, Some(since)));
                 };
                 match series {
                     Series::Counter(c) => store(name, &labels, c.get()),
@@ -89,7 +90,7 @@ mod tests {
         }
         let store = HistoryStore::new(Duration::from_secs(3600), 100);
         let now = OffsetDateTime::now_utc();
-        store.scrape(&registry, now, None);
+        store.scrape(&registry, now, now - Duration::from_secs(1));
         let one = |name: &str, matchers: &[LabelMatcher]| {
             let points = store.points(name, matchers, now, now).unwrap();
             assert_eq!(points.len(), 1, "{name} {matchers:?}");

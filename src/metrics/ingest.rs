@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use time::OffsetDateTime;
 
-use super::{Counter, FamilyKind, LabelSet, MetricType, Registry, Series};
+use super::{Counter, LabelSet, MetricType, Registry, Series};
 use crate::config::OverflowPolicy;
 use crate::{HistoryStore, MonitoringError};
 
@@ -169,7 +169,7 @@ impl Ingest {
                 None
             }
         };
-        if let (Some(value), false) = (stored, matches!(family.kind, FamilyKind::Histogram(_))) {
+        if let Some(value) = stored {
             self.history
                 .append(&sample.name, &sample.labels, sample.at, value);
         }

@@ -21,8 +21,8 @@ mod snapshot;
 mod timer;
 
 pub use counter::Counter;
+pub(crate) use family::Series;
 pub use family::{Family, MetricKind, MetricType};
-pub(crate) use family::{FamilyKind, Series};
 pub use gauge::Gauge;
 pub use histogram::Histogram;
 pub use histogram_opts::HistogramOpts;
