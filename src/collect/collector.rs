@@ -232,8 +232,10 @@ impl MetricsCollector {
     /// Records one sample of `name` from any thread, without waiting for it to be stored.
     ///
     /// If `name` is a registered counter the value is added, a gauge takes it, a histogram
-    /// observes it; a name not registered yet becomes a gauge. Counter and gauge samples are
-    /// stored in history once, at the time of this call.
+    /// observes it. A name not registered yet takes the type the library knows for it (the
+    /// seed's `kotoba_db_queries_total` becomes a counter, `kotoba_db_query_latency_seconds` a
+    /// histogram), or else becomes a gauge. Counter and gauge samples are stored in history
+    /// once, at the time of this call.
     ///
     /// While the collector runs, the sample goes over a bounded queue to `kotoba-ingest`. When
     /// the queue is full it is dropped and counted in `kotoba_monitoring_samples_dropped_total`

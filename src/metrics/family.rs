@@ -90,14 +90,14 @@ impl FamilyCore {
             return Ok(series.clone());
         }
         if let FamilyKind::Histogram(_) = self.kind {
-            if let Some(reserved) = ["le", "quantile"]
+            if let Some(reserved) = ["le", "quantile", "q"]
                 .into_iter()
                 .find(|r| labels.get(r).is_some())
             {
                 return Err(MonitoringError::InvalidLabelName {
                     metric: self.name.to_string(),
                     label: reserved.to_owned(),
-                    reason: "histograms export it themselves (buckets and quantiles)".to_owned(),
+                    reason: "histograms export it themselves (le for buckets, q for the recent-window quantiles; quantile is reserved for summaries)".to_owned(),
                 });
             }
         }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::MonitoringError;
 
-/// How a histogram family stores its values: range, precision and the recent window.
+/// How a histogram family stores its values: range, precision, the recent window, and the
+/// bucket bounds it is exported with.
 ///
 /// Values are kept in an HDR histogram of integer steps of `resolution`. With the default two
 /// significant figures every recorded value is known to within 1% (exactly, below 256 steps), so
@@ -19,6 +20,15 @@ use crate::MonitoringError;
 /// rounded up to a power of two, at most 8), one per window slice and one running total:
 /// on a 2-core machine with the default 4 slices, 7 × 36 KiB ≈ 252 KiB. The
 /// `hot_path` benchmark prints the measured figure.
+///
+/// # Exported buckets
+///
+/// The HDR histogram keeps every value, so the `_bucket{le}` bounds Prometheus sees are only a
+/// view, chosen per family with [`buckets`](Self::buckets) and changeable without losing data.
+/// [`latency`](Self::latency) families default to [`LATENCY_BUCKETS`] (100 µs to 10 s, the
+/// range of database queries); other families to one bucket per power of ten from the
+/// resolution to the maximum. A value within the histogram's precision (1%) above a bound may be
+/// counted under that bound.
 ///
 /// # Examples
 ///
@@ -37,14 +47,24 @@ pub struct HistogramOpts {
     significant_figures: u8,
     window: Duration,
     window_slices: u32,
+    buckets: Vec<f64>,
 }
 
+/// The default exported bucket bounds of latency histograms, in seconds: 100 µs to 10 s in
+/// 1-2.5-5 steps, which resolves both a cached point read and a slow scan.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
 impl HistogramOpts {
-    /// Values from `resolution` up to `max`, in the metric's unit.
+    /// Values from `resolution` up to `max`, in the metric's unit, exported with one bucket per
+    /// power of ten between them.
     pub fn new(resolution: f64, max: f64) -> Self {
         Self {
             resolution,
             max,
+            buckets: decades(resolution, max),
             ..Self::latency()
         }
     }
@@ -58,6 +78,7 @@ impl HistogramOpts {
             significant_figures: 2,
             window: Duration::from_secs(60),
             window_slices: 4,
+            buckets: LATENCY_BUCKETS.to_vec(),
         }
     }
 
@@ -89,6 +110,36 @@ impl HistogramOpts {
     pub fn window_slices(mut self, slices: u32) -> Self {
         self.window_slices = slices.max(1);
         self
+    }
+
+    /// The upper bounds of the exported `_bucket{le}` series, strictly increasing; `+Inf` is
+    /// always added and may be left out here. Checked when the family is registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let registry = kotoba_monitoring::Registry::new();
+    /// use kotoba_monitoring::HistogramOpts;
+    ///
+    /// let opts = HistogramOpts::latency().buckets([0.001, 0.01, 0.1, 1.0]);
+    /// let scans = registry.histogram_family_with("scan_seconds", "Scan time.", opts)?;
+    /// assert!(registry
+    ///     .histogram_family_with("bad_seconds", "x", HistogramOpts::latency().buckets([1.0, 0.5]))
+    ///     .is_err());
+    /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+    /// ```
+    pub fn buckets(mut self, bounds: impl Into<Vec<f64>>) -> Self {
+        let mut bounds = bounds.into();
+        if bounds.last() == Some(&f64::INFINITY) {
+            bounds.pop();
+        }
+        self.buckets = bounds;
+        self
+    }
+
+    /// The exported bucket bounds, without `+Inf`.
+    pub fn bucket_bounds(&self) -> &[f64] {
+        &self.buckets
     }
 
     /// The smallest step between recorded values.
@@ -156,6 +207,27 @@ impl HistogramOpts {
                 "the recent window must be longer than zero, for example 60s",
             ));
         }
+        if self.buckets.is_empty() {
+            return Err(MonitoringError::config(
+                field("buckets"),
+                "give at least one finite upper bound; +Inf is added by itself",
+            ));
+        }
+        if let Some(bad) = self.buckets.iter().find(|b| !b.is_finite()) {
+            return Err(MonitoringError::config(
+                field("buckets"),
+                format!("{bad} is not a finite bound; +Inf is added by itself, only last"),
+            ));
+        }
+        if let Some(pair) = self.buckets.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(MonitoringError::config(
+                field("buckets"),
+                format!(
+                    "bounds must strictly increase, but {} is followed by {}",
+                    pair[0], pair[1]
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -165,6 +237,17 @@ impl Default for HistogramOpts {
     fn default() -> Self {
         Self::latency()
     }
+}
+
+/// One bound per power of ten from `resolution` (rounded up) to `max`.
+fn decades(resolution: f64, max: f64) -> Vec<f64> {
+    if !(resolution.is_finite() && resolution > 0.0 && max.is_finite() && max > resolution) {
+        // `validate` reports the range itself; keep a bound so that only one error shows.
+        return vec![1.0];
+    }
+    let first = resolution.log10().ceil() as i32;
+    let last = max.log10().floor() as i32;
+    (first..=last.max(first)).map(|e| 10f64.powi(e)).collect()
 }
 
 #[cfg(test)]
@@ -188,6 +271,9 @@ mod tests {
             (HistogramOpts::new(1.0, 1.5), "max"),
             (HistogramOpts::new(1e-12, 1e12), "max"),
             (HistogramOpts::latency().window(Duration::ZERO), "window"),
+            (HistogramOpts::latency().buckets([]), "buckets"),
+            (HistogramOpts::latency().buckets([0.1, f64::NAN]), "buckets"),
+            (HistogramOpts::latency().buckets([0.1, 0.1]), "buckets"),
         ];
         for (opts, field) in cases {
             let err = opts.validate("m").unwrap_err();
@@ -195,5 +281,16 @@ mod tests {
         }
         assert!(HistogramOpts::latency().validate("m").is_ok());
         assert!(HistogramOpts::values().validate("m").is_ok());
+    }
+
+    #[test]
+    fn default_buckets() {
+        assert_eq!(HistogramOpts::latency().bucket_bounds(), LATENCY_BUCKETS);
+        let values = HistogramOpts::values();
+        assert_eq!(values.bucket_bounds().len(), 16);
+        assert_eq!(values.bucket_bounds()[0], 0.001);
+        assert_eq!(*values.bucket_bounds().last().unwrap(), 1e12);
+        let trimmed = HistogramOpts::latency().buckets([1.0, f64::INFINITY]);
+        assert_eq!(trimmed.bucket_bounds(), [1.0]);
     }
 }

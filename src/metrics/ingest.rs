@@ -11,9 +11,6 @@ use super::{Counter, LabelSet, MetricType, Registry, Series};
 use crate::config::OverflowPolicy;
 use crate::{HistoryStore, MonitoringError};
 
-/// The help text of a family created by `record_metric` for a name not registered before.
-const AD_HOC_HELP: &str = "Recorded with record_metric.";
-
 /// One `record_metric` call, checked and time-stamped on the caller's thread.
 #[derive(Debug)]
 pub(crate) struct Sample {
@@ -148,10 +145,11 @@ impl Ingest {
     }
 
     /// Records the sample into its series: a counter adds it, a gauge takes it, a histogram
-    /// observes it; a name seen for the first time becomes a gauge. Counters and gauges store
+    /// observes it; a name seen for the first time takes the type the catalog knows for it (a
+    /// seed metric such as `kotoba_db_queries_total` becomes a counter), or else becomes a gauge. Counters and gauges store
     /// the resulting value in history at the sample's time; histograms are stored at each tick.
     pub(crate) fn apply(&self, sample: Sample) -> Result<(), MonitoringError> {
-        let family = self.registry.family_or_gauge(&sample.name, AD_HOC_HELP)?;
+        let family = self.registry.family_or_known(&sample.name)?;
         let stored = match family.get_or_create(sample.labels.clone())? {
             Series::Counter(c) => {
                 if let Err(e) = c.inc_by_f64(sample.value) {

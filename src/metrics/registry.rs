@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
+use super::catalog;
 use super::family::{Accounting, FamilyCore, FamilyKind, Series};
 use super::name::validate_metric_name;
 use super::{Counter, Family, Gauge, Histogram, HistogramOpts, MetricType};
@@ -230,12 +231,7 @@ impl Registry {
         name: &str,
         help: &str,
     ) -> Result<Family<Histogram>, MonitoringError> {
-        let opts = if name.ends_with("_seconds") {
-            HistogramOpts::latency()
-        } else {
-            HistogramOpts::values()
-        };
-        self.histogram_family_with(name, help, opts.window(self.inner.options.histogram_window))
+        self.histogram_family_with(name, help, self.default_histogram_opts(name))
     }
 
     /// The histogram family `name` with `opts`. When the family exists already, its options
@@ -318,16 +314,29 @@ impl Registry {
         self.inner.families.read().get(name).cloned()
     }
 
-    /// The family `name`, registered as a gauge with `help` if it does not exist.
-    pub(crate) fn family_or_gauge(
-        &self,
-        name: &str,
-        help: &str,
-    ) -> Result<Arc<FamilyCore>, MonitoringError> {
-        match self.family(name) {
-            Some(family) => Ok(family),
-            None => self.register(name, help, FamilyKind::Gauge),
+    /// The family `name`; if it does not exist, registered with the type and description the
+    /// catalog knows for it, or as a gauge without a description.
+    pub(crate) fn family_or_known(&self, name: &str) -> Result<Arc<FamilyCore>, MonitoringError> {
+        if let Some(family) = self.family(name) {
+            return Ok(family);
         }
+        let kind = match catalog::known(name).map(|k| k.kind) {
+            Some(MetricType::Counter) => FamilyKind::Counter,
+            Some(MetricType::Histogram) => FamilyKind::Histogram(self.default_histogram_opts(name)),
+            Some(MetricType::Gauge) | None => FamilyKind::Gauge,
+        };
+        self.register(name, "", kind)
+    }
+
+    /// [`HistogramOpts::latency`] for `_seconds` names, [`HistogramOpts::values`] otherwise,
+    /// with the registry's window.
+    fn default_histogram_opts(&self, name: &str) -> HistogramOpts {
+        let opts = if name.ends_with("_seconds") {
+            HistogramOpts::latency()
+        } else {
+            HistogramOpts::values()
+        };
+        opts.window(self.inner.options.histogram_window)
     }
 
     /// Every family, sorted by name.
@@ -389,7 +398,7 @@ impl Registry {
         }
         let core = Arc::new(FamilyCore {
             name: name.into(),
-            help: help.to_owned(),
+            help: catalog::help_for(name, help).to_owned(),
             kind,
             series: RwLock::new(HashMap::new()),
             max_series: self.inner.options.max_series_per_metric,

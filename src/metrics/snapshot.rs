@@ -94,6 +94,37 @@ impl HistogramSnapshot {
         let steps = self.hist.median_equivalent(self.hist.value_at_quantile(q));
         (steps as f64 * self.resolution).clamp(self.min, self.max)
     }
+
+    /// For each bound (ascending), how many values are at or below it: the cumulative
+    /// `_bucket{le}` counts. A value within the histogram's precision above a bound may be
+    /// counted under it; bounds at or above the exact maximum count every value, bounds below
+    /// the exact minimum none.
+    pub(crate) fn cumulative_counts(&self, bounds: &[f64]) -> Vec<u64> {
+        let mut out = Vec::with_capacity(bounds.len());
+        let mut recorded = self.hist.iter_recorded().peekable();
+        let mut below = 0u64;
+        for &bound in bounds {
+            if self.count == 0 || bound < self.min {
+                out.push(0);
+                continue;
+            }
+            if bound >= self.max {
+                out.push(self.count);
+                continue;
+            }
+            let bound_steps = (bound / self.resolution + 0.5).floor();
+            while let Some(v) = recorded.peek() {
+                let low = self.hist.lowest_equivalent(v.value_iterated_to());
+                if low as f64 > bound_steps {
+                    break;
+                }
+                below += v.count_at_value();
+                recorded.next();
+            }
+            out.push(below.min(self.count));
+        }
+        out
+    }
 }
 
 impl fmt::Debug for HistogramSnapshot {

@@ -1,0 +1,132 @@
+//! Module implementing the catalog of metric names the library knows: the seed's database,
+//! system and cluster metrics, with their type and a real description. See [`known`].
+
+use super::MetricType;
+
+/// The HELP text of a family registered with an empty help and a name not in the catalog.
+pub(crate) const NO_HELP: &str = "No description was registered for this metric.";
+
+/// One catalog entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known {
+    pub(crate) kind: MetricType,
+    pub(crate) help: &'static str,
+}
+
+const CATALOG: &[(&str, MetricType, &str)] = &[
+    (
+        "kotoba_db_connections_active",
+        MetricType::Gauge,
+        "Database connections open now.",
+    ),
+    (
+        "kotoba_db_connections_total",
+        MetricType::Counter,
+        "Database connections opened since the database started.",
+    ),
+    (
+        "kotoba_db_queries_total",
+        MetricType::Counter,
+        "Queries the database has executed since it started.",
+    ),
+    (
+        "kotoba_db_query_latency_seconds",
+        MetricType::Histogram,
+        "Database query latency in seconds.",
+    ),
+    (
+        "kotoba_db_storage_size_bytes",
+        MetricType::Gauge,
+        "Storage the database has allocated, in bytes.",
+    ),
+    (
+        "kotoba_db_storage_used_bytes",
+        MetricType::Gauge,
+        "Storage holding live data, in bytes.",
+    ),
+    (
+        "system_cpu_usage_percent",
+        MetricType::Gauge,
+        "CPU usage of the machine, in percent of all cores.",
+    ),
+    (
+        "system_memory_usage_bytes",
+        MetricType::Gauge,
+        "Memory in use on the machine, in bytes.",
+    ),
+    (
+        "system_memory_usage_percent",
+        MetricType::Gauge,
+        "Memory in use on the machine, in percent of the total.",
+    ),
+    (
+        "system_disk_usage_bytes",
+        MetricType::Gauge,
+        "Disk space in use, in bytes.",
+    ),
+    (
+        "system_disk_usage_percent",
+        MetricType::Gauge,
+        "Disk space in use, in percent of the disk's size.",
+    ),
+    (
+        "kotoba_cluster_nodes_total",
+        MetricType::Gauge,
+        "Nodes that are members of the cluster.",
+    ),
+    (
+        "kotoba_cluster_nodes_active",
+        MetricType::Gauge,
+        "Cluster nodes that are up and reachable.",
+    ),
+    (
+        "kotoba_cluster_leader_changes_total",
+        MetricType::Counter,
+        "Times the cluster has elected a new leader.",
+    ),
+];
+
+/// The type and description of `name`, when the library knows it.
+pub(crate) fn known(name: &str) -> Option<Known> {
+    CATALOG
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|&(_, kind, help)| Known { kind, help })
+}
+
+/// `help`, or the catalog's description when `help` is empty, or [`NO_HELP`].
+pub(crate) fn help_for<'a>(name: &str, help: &'a str) -> &'a str {
+    if !help.trim().is_empty() {
+        return help;
+    }
+    known(name).map_or(NO_HELP, |k| k.help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::name::validate_metric_name;
+
+    #[test]
+    fn entries_are_valid_unique_and_follow_the_conventions() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, kind, help) in CATALOG {
+            assert!(validate_metric_name(name).is_ok(), "{name}");
+            assert!(seen.insert(name), "{name} twice");
+            assert!(help.ends_with('.'), "{name}: {help}");
+            if *kind == MetricType::Histogram {
+                assert!(name.ends_with("_seconds"), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn help_prefers_the_callers_text() {
+        assert_eq!(help_for("kotoba_db_queries_total", "Mine."), "Mine.");
+        assert_eq!(
+            help_for("kotoba_db_queries_total", ""),
+            "Queries the database has executed since it started."
+        );
+        assert_eq!(help_for("my_metric", " "), NO_HELP);
+    }
+}
