@@ -21,6 +21,9 @@ pub const ENV_METRICS_PATH: &str = "KOTOBA_METRICS_PATH";
 pub const ENV_ALERT_SLACK_WEBHOOK: &str = "KOTOBA_ALERT_SLACK_WEBHOOK";
 /// Sets `smtp_server` (`host:port`) of the email notification, adding one if there is none.
 pub const ENV_ALERT_EMAIL_SMTP: &str = "KOTOBA_ALERT_EMAIL_SMTP";
+/// Protects the exporter's endpoints with this bearer token (`PrometheusConfig::auth`), so the
+/// secret need not sit in a file.
+pub const ENV_METRICS_BEARER_TOKEN: &str = "KOTOBA_METRICS_BEARER_TOKEN";
 
 /// Everything the monitor needs to know, with the seed's fields and defaults.
 ///
@@ -28,7 +31,8 @@ pub const ENV_ALERT_EMAIL_SMTP: &str = "KOTOBA_ALERT_EMAIL_SMTP";
 /// [`from_toml_str`](Self::from_toml_str) / [`from_toml_file`](Self::from_toml_file), or with
 /// [`load`](Self::load), which layers, lowest first: the defaults, the file, the environment
 /// (`KOTOBA_METRICS_PORT`, `KOTOBA_METRICS_PATH`, `KOTOBA_ALERT_SLACK_WEBHOOK`,
-/// `KOTOBA_ALERT_EMAIL_SMTP`). Fields set in code after loading win over all three.
+/// `KOTOBA_ALERT_EMAIL_SMTP`, `KOTOBA_METRICS_BEARER_TOKEN`). Fields set in code after loading
+/// win over all three.
 ///
 /// In TOML, durations are written with a unit (`"15s"`, `"5m"`, `"1h30m"`), every field is
 /// optional, and an unknown field is an error (a typo should not go unnoticed).
@@ -124,7 +128,23 @@ pub enum OverflowPolicy {
     Block,
 }
 
-/// The Prometheus endpoint: where it listens and what it adds to every series.
+/// The Prometheus endpoint: where it listens, what it adds to every series, and who may read it.
+///
+/// The seed's five fields plus [`auth`](Self::auth); build it with `..Default::default()` so
+/// that fields added later do not break your code.
+///
+/// # Examples
+///
+/// ```
+/// use kotoba_monitoring::{HttpAuth, PrometheusConfig};
+///
+/// let config = PrometheusConfig {
+///     port: 0, // any free port; read it back with `PrometheusExporter::local_addr`
+///     auth: Some(HttpAuth::bearer("s3cret")),
+///     ..Default::default()
+/// };
+/// assert!(!format!("{config:?}").contains("s3cret"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrometheusConfig {
@@ -136,8 +156,91 @@ pub struct PrometheusConfig {
     pub port: u16,
     /// The path metrics are served at. Defaults to `"/metrics"`.
     pub path: String,
-    /// Labels added to every exported series. Defaults to none.
+    /// Labels added to every exported series. A series' own label of the same name wins.
+    /// Defaults to none.
     pub global_labels: HashMap<String, String>,
+    /// Credentials every endpoint (metrics, health, probes, alerts) requires; requests without
+    /// them get `401`. Defaults to none (open). In TOML: `auth = { bearer = { token = "…" } }`
+    /// or `auth = { basic = { username = "…", password = "…" } }`.
+    pub auth: Option<HttpAuth>,
+}
+
+/// Credentials the exporter requires on every request. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAuth {
+    /// `Authorization: Bearer <token>`, as Prometheus sends with `authorization.credentials`.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+    /// `Authorization: Basic …`, as Prometheus sends with `basic_auth`.
+    Basic {
+        /// The user name; must not contain `:`.
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl HttpAuth {
+    /// Bearer-token authentication.
+    pub fn bearer(token: impl Into<String>) -> Self {
+        Self::Bearer {
+            token: token.into(),
+        }
+    }
+
+    /// HTTP basic authentication.
+    pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self::Basic {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), MonitoringError> {
+        let field = "prometheus_config.auth";
+        match self {
+            Self::Bearer { token } if token.trim().is_empty() => Err(MonitoringError::config(
+                field,
+                "the bearer token is empty; set a long random token or remove `auth`",
+            )),
+            Self::Bearer { token } if token.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                Err(MonitoringError::config(
+                    field,
+                    "the bearer token contains whitespace, which cannot travel in an Authorization header",
+                ))
+            }
+            Self::Basic { username, .. } if username.is_empty() || username.contains(':') => {
+                Err(MonitoringError::config(
+                    field,
+                    "the basic-auth user name must be non-empty and must not contain ':'",
+                ))
+            }
+            Self::Basic { password, .. } if password.is_empty() => Err(MonitoringError::config(
+                field,
+                "the basic-auth password is empty; set one or remove `auth`",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bearer { .. } => f
+                .debug_struct("Bearer")
+                .field("token", &"<redacted>")
+                .finish(),
+            Self::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 impl Default for PrometheusConfig {
@@ -148,6 +251,7 @@ impl Default for PrometheusConfig {
             port: 9090,
             path: "/metrics".to_owned(),
             global_labels: HashMap::new(),
+            auth: None,
         }
     }
 }
@@ -377,6 +481,9 @@ impl MonitoringConfig {
         if let Some(path) = get(ENV_METRICS_PATH) {
             self.prometheus_config.path = path.trim().to_owned();
         }
+        if let Some(token) = get(ENV_METRICS_BEARER_TOKEN) {
+            self.prometheus_config.auth = Some(HttpAuth::bearer(token.trim()));
+        }
         if let Some(url) = get(ENV_ALERT_SLACK_WEBHOOK) {
             self.notification_mut(NotificationType::Slack)
                 .insert("webhook_url".to_owned(), url.trim().to_owned());
@@ -465,8 +572,12 @@ impl MonitoringConfig {
     }
 }
 
+/// Label names the exposition writes itself, so a global label may not take them.
+const RESERVED_GLOBAL_LABELS: [&str; 3] = ["le", "quantile", "q"];
+
 impl PrometheusConfig {
-    fn validate(&self) -> Result<(), MonitoringError> {
+    /// Checks the exporter's fields; [`MonitoringConfig::validate`] calls it.
+    pub(crate) fn validate(&self) -> Result<(), MonitoringError> {
         let address = self.address.trim();
         let is_host_name = !address.is_empty()
             && address.len() <= 253
@@ -508,6 +619,20 @@ impl PrometheusConfig {
         LabelSet::new("global_labels", &labels).map_err(|e| {
             MonitoringError::config("prometheus_config.global_labels", e.to_string())
         })?;
+        if let Some(reserved) = RESERVED_GLOBAL_LABELS
+            .iter()
+            .find(|r| self.global_labels.contains_key(**r))
+        {
+            return Err(MonitoringError::config(
+                "prometheus_config.global_labels",
+                format!(
+                    "{reserved:?} is reserved: histograms export `le`, summaries `quantile`, and the recent-window gauges `q`; choose another name"
+                ),
+            ));
+        }
+        if let Some(auth) = &self.auth {
+            auth.validate()?;
+        }
         Ok(())
     }
 }

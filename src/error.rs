@@ -118,6 +118,19 @@ pub enum MonitoringError {
         /// How long it waited.
         waited: std::time::Duration,
     },
+    /// The exporter could not listen on its address (the port is taken, the address is not
+    /// this machine's, …).
+    Bind {
+        /// The `address:port` asked for.
+        address: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A scrape could not be encoded.
+    Encode {
+        /// The exposition format.
+        format: &'static str,
+    },
     /// A background thread did not finish within the shutdown deadline.
     ShutdownTimeout {
         /// The thread's name.
@@ -212,6 +225,18 @@ impl fmt::Display for MonitoringError {
             Self::Timeout { operation, waited } => {
                 write!(f, "{operation} did not finish within {waited:?}")
             }
+            Self::Bind { address, source } if source.kind() == io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {address}: the port is already in use by another process or exporter; choose another port, or port 0 for any free one"
+            ),
+            Self::Bind { address, source } => write!(
+                f,
+                "cannot listen on {address}: {source}; check prometheus_config.address (an address of this machine, \"127.0.0.1\" or \"0.0.0.0\") and port"
+            ),
+            Self::Encode { format } => write!(
+                f,
+                "encoding the {format} exposition failed; the scrape was not served, and the next one tries again"
+            ),
             Self::ShutdownTimeout { thread, waited } => write!(
                 f,
                 "thread {thread:?} did not stop within {waited:?}; it is left detached"
@@ -223,7 +248,9 @@ impl fmt::Display for MonitoringError {
 impl std::error::Error for MonitoringError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Io { source, .. } | Self::ThreadSpawn { source, .. } => Some(source),
+            Self::Io { source, .. }
+            | Self::ThreadSpawn { source, .. }
+            | Self::Bind { source, .. } => Some(source),
             _ => None,
         }
     }

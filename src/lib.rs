@@ -9,14 +9,17 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use kotoba_monitoring::{Monitor, MonitoringConfig};
+//! use kotoba_monitoring::{Monitor, MonitoringConfig, PrometheusConfig};
 //!
 //! let config = MonitoringConfig {
 //!     collection_interval: Duration::from_secs(15),
+//!     // Serve /metrics, /health, /livez, /readyz on any free port of this machine.
+//!     prometheus_config: PrometheusConfig { port: 0, ..Default::default() },
 //!     ..Default::default()
 //! };
 //! let monitor = Monitor::new(config)?;
 //! monitor.start()?;
+//! println!("scrape {}", monitor.exporter().unwrap().metrics_url().unwrap());
 //! # monitor.stop()?;
 //! # Ok::<(), kotoba_monitoring::MonitoringError>(())
 //! ```
@@ -70,7 +73,9 @@
 //! use std::collections::HashMap;
 //! use std::time::Duration;
 //! use time::OffsetDateTime;
-//! # let monitor = kotoba_monitoring::Monitor::new(Default::default())?;
+//! # let mut config = kotoba_monitoring::MonitoringConfig::default();
+//! # config.prometheus_config.enabled = false;
+//! # let monitor = kotoba_monitoring::Monitor::new(config)?;
 //! # monitor.start()?;
 //! let collector = monitor.collector();
 //! collector.record_metric("replication_lag_seconds", 0.8, HashMap::new())?;
@@ -82,10 +87,34 @@
 //! # Ok::<(), kotoba_monitoring::MonitoringError>(())
 //! ```
 //!
+//! # Serve Prometheus
+//!
+//! The exporter writes every series with prometheus-client's encoders, in OpenMetrics when the
+//! scraper asks for it and in Prometheus text otherwise. See [`PrometheusExporter`] for the
+//! endpoints and what the exposition holds.
+//!
+//! ```
+//! use kotoba_monitoring::{ExpositionFormat, Monitor, MonitoringConfig};
+//! # let mut config = MonitoringConfig::default();
+//! # config.prometheus_config.port = 0;
+//! let monitor = Monitor::new(config)?;
+//! monitor.registry()
+//!     .histogram("kotoba_db_query_latency_seconds", "", &[("op", "get")])?
+//!     .observe(0.003);
+//! let text = monitor.exporter().unwrap().encode(ExpositionFormat::OpenMetrics)?;
+//! assert!(text.contains("# TYPE kotoba_db_query_latency_seconds histogram\n"));
+//! assert!(text.contains("# UNIT kotoba_db_query_latency_seconds seconds\n"));
+//! assert!(text.contains("kotoba_db_query_latency_seconds_bucket{le=\"0.005\",op=\"get\"} 1\n"));
+//! assert!(text.contains("kotoba_db_query_latency_window_seconds{op=\"get\",q=\"0.99\"} 0.003"));
+//! assert!(text.ends_with("# EOF\n"));
+//! # Ok::<(), kotoba_monitoring::MonitoringError>(())
+//! ```
+//!
 //! # Configure from a file and the environment
 //!
 //! [`MonitoringConfig::load`] reads a TOML file, then applies `KOTOBA_METRICS_PORT`,
-//! `KOTOBA_METRICS_PATH`, `KOTOBA_ALERT_SLACK_WEBHOOK` and `KOTOBA_ALERT_EMAIL_SMTP`.
+//! `KOTOBA_METRICS_PATH`, `KOTOBA_METRICS_BEARER_TOKEN`, `KOTOBA_ALERT_SLACK_WEBHOOK` and
+//! `KOTOBA_ALERT_EMAIL_SMTP`.
 //!
 //! # Versioning
 //!
@@ -99,6 +128,7 @@ mod collect;
 mod config;
 mod error;
 mod history;
+mod http;
 mod metrics;
 mod monitor;
 pub mod prometheus_exporter;
@@ -106,17 +136,19 @@ mod worker;
 
 pub use collect::MetricsCollector;
 pub use config::{
-    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, MonitoringConfig, NotificationConfig,
-    NotificationType, OverflowPolicy, PrometheusConfig, ENV_ALERT_EMAIL_SMTP,
-    ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_PATH, ENV_METRICS_PORT,
+    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, HttpAuth, MonitoringConfig,
+    NotificationConfig, NotificationType, OverflowPolicy, PrometheusConfig, ENV_ALERT_EMAIL_SMTP,
+    ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT,
 };
 pub use error::MonitoringError;
 pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, SeriesRange};
+pub use http::{CheckReport, ExpositionFormat, HealthReport, HealthSource, ProbeStatus};
 pub use metrics::{
     Counter, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer, LabelSet,
-    MetricKind, MetricType, Registry, RegistryOptions,
+    MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,
 };
 pub use monitor::Monitor;
+pub use prometheus_exporter::PrometheusExporter;
 
 #[cfg(test)]
 mod tests {

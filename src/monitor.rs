@@ -1,15 +1,19 @@
 //! Module implementing the one-call facade. See [`Monitor`] for details.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use parking_lot::Mutex;
 
-use crate::{MetricsCollector, MonitoringConfig, MonitoringError, Registry};
+use crate::{MetricsCollector, MonitoringConfig, MonitoringError, PrometheusExporter, Registry};
 
 /// The whole monitoring system behind one value: build it from a configuration, `start()` it,
 /// record through handles from its [`registry`](Self::registry), read snapshots and history,
 /// `stop()` it (or drop it).
 ///
-/// Today it runs the [`MetricsCollector`] (when `enable_metrics` is set); the exporter, health
-/// checks and alerting join it as they land, under the same `start`/`stop`.
+/// Today it runs the [`MetricsCollector`] (when `enable_metrics` is set) and the
+/// [`PrometheusExporter`] (when `prometheus_config.enabled` is set); health checks and alerting
+/// join them as they land, under the same `start`/`stop`.
 ///
 /// # About threads
 ///
@@ -22,8 +26,11 @@ use crate::{MetricsCollector, MonitoringConfig, MonitoringError, Registry};
 /// ```
 /// use kotoba_monitoring::{Monitor, MonitoringConfig};
 ///
-/// let monitor = Monitor::new(MonitoringConfig::default())?;
+/// let mut config = MonitoringConfig::default();
+/// config.prometheus_config.port = 0; // any free port
+/// let monitor = Monitor::new(config)?;
 /// monitor.start()?;
+/// println!("metrics at {}", monitor.exporter().unwrap().metrics_url().unwrap());
 ///
 /// let latency = monitor.registry().histogram(
 ///     "kotoba_db_query_latency_seconds",
@@ -41,7 +48,8 @@ use crate::{MetricsCollector, MonitoringConfig, MonitoringError, Registry};
 /// ```
 #[derive(Debug)]
 pub struct Monitor {
-    collector: MetricsCollector,
+    collector: Arc<MetricsCollector>,
+    exporter: Option<PrometheusExporter>,
     /// Serialises `start` and `stop` and remembers which one came last.
     started: Mutex<bool>,
 }
@@ -53,8 +61,16 @@ impl Monitor {
     ///
     /// [`MonitoringError::InvalidConfig`] when `config` does not validate.
     pub fn new(config: MonitoringConfig) -> Result<Self, MonitoringError> {
+        let prometheus = config.prometheus_config.clone();
+        let collector = Arc::new(MetricsCollector::new(config)?);
+        let exporter = if prometheus.enabled {
+            Some(PrometheusExporter::new(collector.clone(), prometheus)?)
+        } else {
+            None
+        };
         Ok(Self {
-            collector: MetricsCollector::new(config)?,
+            collector,
+            exporter,
             started: Mutex::new(false),
         })
     }
@@ -75,6 +91,12 @@ impl Monitor {
         if self.collector.config().enable_metrics {
             self.collector.start()?;
         }
+        if let Some(exporter) = &self.exporter {
+            if let Err(e) = exporter.start() {
+                let _ = self.collector.stop();
+                return Err(e);
+            }
+        }
         *started = true;
         Ok(())
     }
@@ -88,7 +110,12 @@ impl Monitor {
     pub fn stop(&self) -> Result<(), MonitoringError> {
         let mut started = self.started.lock();
         *started = false;
-        self.collector.stop()
+        let exporter = match &self.exporter {
+            Some(exporter) => exporter.stop(),
+            None => Ok(()),
+        };
+        let collector = self.collector.stop();
+        exporter.and(collector)
     }
 
     /// Whether the monitor is started.
@@ -104,6 +131,19 @@ impl Monitor {
     /// The metrics collector: `record_metric`, `get_metrics`, history.
     pub fn collector(&self) -> &MetricsCollector {
         &self.collector
+    }
+
+    /// The Prometheus exporter, unless `prometheus_config.enabled` is false.
+    pub fn exporter(&self) -> Option<&PrometheusExporter> {
+        self.exporter.as_ref()
+    }
+
+    /// The address the exporter listens on while running (with the real port when port 0 was
+    /// configured).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.exporter
+            .as_ref()
+            .and_then(PrometheusExporter::local_addr)
     }
 
     /// The configuration in force.

@@ -1,4 +1,7 @@
-//! The seed's process-wide recording helpers, over [`Registry::global`].
+//! The Prometheus exporter, [`PrometheusExporter`], and the seed's process-wide recording
+//! helpers over [`Registry::global`].
+//!
+//! # Recording helpers
 //!
 //! Each call looks its series up by name and labels, so it suits occasional events. On a hot
 //! path, take a handle once from a [`Registry`] and record through it instead.
@@ -21,7 +24,234 @@
 //! # Ok::<(), kotoba_monitoring::MonitoringError>(())
 //! ```
 
-use crate::{MonitoringError, Registry};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::http::{self, Authorizer, Exposition, ExpositionFormat, HealthSource, Routes, Server};
+use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
+
+/// Serves the collector's series (and the global registry's) to Prometheus, with health and
+/// probe endpoints, on a small HTTP server of its own threads.
+///
+/// # Endpoints
+///
+/// - `GET <path>` (default `/metrics`): every series, in OpenMetrics 1.0 when the scraper's
+///   `Accept` header asks for it (Prometheus does), Prometheus text 0.0.4 otherwise; gzipped
+///   when the scraper accepts gzip. Written by prometheus-client's encoders. `?format=text` or
+///   `?format=openmetrics` overrides the `Accept` header (for a scrape job's `params`).
+/// - `GET /health`: `application/health+json` per the IETF health-check draft; `200` for
+///   `pass` and `warn`, `503` for `fail`.
+/// - `GET /livez`, `GET /readyz`: `200 ok` or `503`; `?verbose` lists each check as
+///   `[+]name ok` / `[-]name failed: reason`; `?exclude=name` leaves a check out.
+/// - `GET /alerts`: the active alerts as a JSON list (empty: alerting is not part of the
+///   exporter yet).
+///
+/// Any other path gets `404`, any method but `GET` and `HEAD` `405`. With
+/// [`PrometheusConfig::auth`] set, every request without the credentials gets `401`.
+///
+/// # What the exposition holds
+///
+/// - Every family of the collector's registry, then every family of [`Registry::global`] whose
+///   name the first does not have; [`PrometheusConfig::global_labels`] on every series.
+/// - Counters end in `_total` (added when the name lacks it). A name ending in a base unit
+///   (`_seconds`, `_bytes`, `_ratio`, `_percent`, …) declares that UNIT in OpenMetrics.
+/// - Histograms as cumulative `_bucket{le}`, `_sum`, `_count`, with the family's
+///   [bucket bounds](crate::HistogramOpts::buckets) over the exact HDR data, and `+Inf` equal to
+///   `_count`.
+/// - Each histogram's recent-window quantiles as a gauge family `<name>_window<_unit>` with a
+///   `q` label (`0.5`, `0.9`, `0.95`, `0.99`, `0.999`), `NaN` while the window is empty.
+///   prometheus-client has no summary type to write them with, and Prometheus forbids a
+///   `quantile` label outside one; the gauge keeps them queryable without `histogram_quantile`
+///   and passes `promtool check metrics`.
+/// - Its own: `kotoba_monitoring_scrape_duration_seconds`, `kotoba_monitoring_scrapes_total`,
+///   `kotoba_monitoring_exported_series`, `kotoba_monitoring_encode_errors_total`,
+///   `kotoba_monitoring_http_requests_total`.
+///
+/// # Limits
+///
+/// One accept thread (`kotoba-accept`) and four workers (`kotoba-http-0` to `kotoba-http-3`),
+/// each serving one connection at a time. A request head must arrive within 5 s of its first
+/// byte and fit in 16 KiB (else `408` / `431`); bodies over 64 KiB get `413`; a connection that
+/// sends nothing is closed after 30 s, or at once when another connection waits for a worker,
+/// so idle keep-alive connections never hold scrapers up; past 64 waiting connections, new ones
+/// get `503`. A client that stalls mid-request holds one worker for at most 5 s.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use kotoba_monitoring::{ExpositionFormat, MetricsCollector, MonitoringConfig,
+///     PrometheusConfig, PrometheusExporter};
+///
+/// let collector = Arc::new(MetricsCollector::new(MonitoringConfig::default())?);
+/// let prometheus_config = PrometheusConfig { port: 0, ..Default::default() };
+/// let exporter = PrometheusExporter::new(Arc::clone(&collector), prometheus_config)?;
+/// exporter.start()?;
+/// println!("scrape {}", exporter.metrics_url().unwrap());
+///
+/// collector.registry().counter("kotoba_db_queries_total", "", &[("op", "get")])?.inc_by(3);
+/// let text = exporter.encode(ExpositionFormat::PrometheusText)?;
+/// assert!(text.contains("# HELP kotoba_db_queries_total Queries the database has executed since it started.\n"));
+/// assert!(text.contains("\nkotoba_db_queries_total{op=\"get\"} 3\n"));
+///
+/// exporter.stop()?;
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+pub struct PrometheusExporter {
+    collector: Arc<MetricsCollector>,
+    config: PrometheusConfig,
+    routes: Arc<Routes>,
+    server: Mutex<Option<Server>>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for PrometheusExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusExporter")
+            .field("config", &self.config)
+            .field("local_addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrometheusExporter {
+    /// A stopped exporter of `collector`'s series with `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidConfig`] when `config` does not validate, or its path is one of
+    /// the fixed endpoints (`/health`, `/livez`, `/readyz`, `/alerts`).
+    pub fn new(
+        collector: Arc<MetricsCollector>,
+        config: PrometheusConfig,
+    ) -> Result<Self, MonitoringError> {
+        config.validate()?;
+        if http::FIXED_PATHS.contains(&config.path.as_str()) {
+            return Err(MonitoringError::config(
+                "prometheus_config.path",
+                format!(
+                    "{:?} is taken by a built-in endpoint; use another path such as \"/metrics\"",
+                    config.path
+                ),
+            ));
+        }
+        let global_labels: Vec<(String, String)> = config
+            .global_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let registry = collector.registry().clone();
+        let exposition = Exposition::new(
+            vec![registry.clone(), Registry::global().clone()],
+            &global_labels,
+        );
+        let routes = Routes::new(
+            config.path.clone(),
+            exposition,
+            Authorizer::new(config.auth.as_ref()),
+            &registry,
+        )?;
+        Ok(Self {
+            shutdown_timeout: collector.config().shutdown_timeout,
+            collector,
+            config,
+            routes: Arc::new(routes),
+            server: Mutex::new(None),
+        })
+    }
+
+    /// Binds the configured address and serves; does nothing when
+    /// [`PrometheusConfig::enabled`] is false.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Bind`] when the address cannot be listened on (the port is in use,
+    /// the address is not this machine's); [`MonitoringError::AlreadyStarted`] when serving.
+    pub fn start(&self) -> Result<(), MonitoringError> {
+        let mut server = self.server.lock();
+        if server.is_some() {
+            return Err(MonitoringError::AlreadyStarted {
+                component: "Prometheus exporter",
+            });
+        }
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let listener = http::bind(self.config.address.trim(), self.config.port)?;
+        let routes = self.routes.clone();
+        *server = Some(Server::start(
+            listener,
+            Arc::new(move |request| routes.handle(request)),
+            http::Limits::default(),
+        )?);
+        Ok(())
+    }
+
+    /// Stops serving and joins the server's threads; does nothing when stopped. A response
+    /// being written is finished first.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::ShutdownTimeout`] when a thread did not end within the collector's
+    /// `shutdown_timeout`.
+    pub fn stop(&self) -> Result<(), MonitoringError> {
+        match self.server.lock().take() {
+            Some(server) => server.stop(self.shutdown_timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the server is running.
+    pub fn is_running(&self) -> bool {
+        self.server.lock().is_some()
+    }
+
+    /// The address the server listens on, with the real port when port 0 was configured; `None`
+    /// while stopped.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.lock().as_ref().map(Server::local_addr)
+    }
+
+    /// `http://<address>/<path>` of the metrics endpoint while running.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.local_addr()
+            .map(|addr| format!("http://{addr}{}", self.config.path))
+    }
+
+    /// One scrape in `format`, without HTTP: exactly the text the endpoint serves.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Encode`] if the encoder fails.
+    pub fn encode(&self, format: ExpositionFormat) -> Result<String, MonitoringError> {
+        self.routes.scrape(format)
+    }
+
+    /// Makes `/health`, `/livez` and `/readyz` answer from `source`. Until one is set, `/health`
+    /// reports `warn` ("no health checks are attached") and the probes `ok`.
+    pub fn set_health_source(&self, source: Arc<dyn HealthSource>) {
+        self.routes.set_health_source(Some(source));
+    }
+
+    /// The collector whose series are served.
+    pub fn collector(&self) -> &Arc<MetricsCollector> {
+        &self.collector
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &PrometheusConfig {
+        &self.config
+    }
+}
+
+impl Drop for PrometheusExporter {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
 
 /// Adds `value` to the counter `name{labels}` of the global registry, creating it if needed.
 ///
@@ -33,9 +263,7 @@ pub fn record_counter(
     value: u64,
     labels: &[(&str, &str)],
 ) -> Result<(), MonitoringError> {
-    Registry::global()
-        .counter(name, "Recorded with record_counter.", labels)?
-        .inc_by(value);
+    Registry::global().counter(name, "", labels)?.inc_by(value);
     Ok(())
 }
 
@@ -49,9 +277,7 @@ pub fn record_gauge(
     value: f64,
     labels: &[(&str, &str)],
 ) -> Result<(), MonitoringError> {
-    Registry::global()
-        .gauge(name, "Recorded with record_gauge.", labels)?
-        .set(value);
+    Registry::global().gauge(name, "", labels)?.set(value);
     Ok(())
 }
 
@@ -74,7 +300,7 @@ pub fn record_histogram(
         });
     }
     Registry::global()
-        .histogram(name, "Recorded with record_histogram.", labels)?
+        .histogram(name, "", labels)?
         .observe(value);
     Ok(())
 }

@@ -34,14 +34,23 @@ fn threads_become(expected: &[&str]) -> Vec<String> {
 #[test]
 fn stop_and_drop_leave_no_thread_behind() {
     assert!(our_threads().is_empty());
-    let config = MonitoringConfig {
+    let mut config = MonitoringConfig {
         collection_interval: Duration::from_millis(10),
         ..MonitoringConfig::default()
     };
+    config.prometheus_config.port = 0;
 
     let monitor = Monitor::new(config.clone()).unwrap();
     monitor.start().unwrap();
-    let running = ["kotoba-collect", "kotoba-ingest"];
+    let running = [
+        "kotoba-accept",
+        "kotoba-collect",
+        "kotoba-http-0",
+        "kotoba-http-1",
+        "kotoba-http-2",
+        "kotoba-http-3",
+        "kotoba-ingest",
+    ];
     assert_eq!(threads_become(&running), running);
     // A second start is an error and makes no second set of threads.
     assert!(matches!(
@@ -59,7 +68,8 @@ fn stop_and_drop_leave_no_thread_behind() {
     drop(monitor);
     assert!(our_threads().is_empty(), "{:?}", our_threads());
 
-    // With metrics disabled there is nothing to run.
+    // With metrics and the exporter disabled there is nothing to run.
+    config.prometheus_config.enabled = false;
     let quiet = Monitor::new(MonitoringConfig {
         enable_metrics: false,
         ..config

@@ -1,12 +1,13 @@
 //! Metric families and the handles that record into them.
 //!
-//! - `name`: the Prometheus naming rules.
+//! - `name`: the Prometheus naming rules; `catalog`: the metric names the library describes.
 //! - `labels`: [`LabelSet`], a series' identity within its family.
 //! - `counter`, `gauge`, `histogram`: the handles; `shard` picks a recording thread's shard.
 //! - `histogram_opts`, `snapshot`, `timer`: a histogram's options, read-out and timer guard.
 //! - `family`, `registry`: [`Family`] and [`Registry`].
 //! - `ingest`: the bounded queue and thread behind `record_metric`.
 
+mod catalog;
 mod counter;
 mod family;
 mod gauge;
@@ -21,11 +22,11 @@ mod snapshot;
 mod timer;
 
 pub use counter::Counter;
-pub(crate) use family::Series;
 pub use family::{Family, MetricKind, MetricType};
+pub(crate) use family::{FamilyCore, FamilyKind, Series};
 pub use gauge::Gauge;
 pub use histogram::Histogram;
-pub use histogram_opts::HistogramOpts;
+pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
 pub use labels::LabelSet;
 pub(crate) use name::validate_metric_name;
 pub use registry::{Registry, RegistryOptions};

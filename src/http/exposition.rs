@@ -1,0 +1,425 @@
+//! Module implementing the Prometheus and OpenMetrics exposition of our registries, written by
+//! prometheus-client's own encoders through a custom collector. See [`Exposition`] for details.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType as WireType;
+use prometheus_client::registry::{Registry as WireRegistry, Unit};
+
+use crate::metrics::{FamilyCore, FamilyKind, LabelSet, Series};
+use crate::Registry;
+
+/// The quantiles of the recent window, exported as `<name>_window<_unit>{q="…"}` gauges.
+pub(crate) const WINDOW_QUANTILES: [(f64, &str); 5] = [
+    (0.5, "0.5"),
+    (0.9, "0.9"),
+    (0.95, "0.95"),
+    (0.99, "0.99"),
+    (0.999, "0.999"),
+];
+
+/// A text exposition format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpositionFormat {
+    /// OpenMetrics 1.0 text, ending in `# EOF`.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, which every Prometheus version reads.
+    PrometheusText,
+}
+
+impl ExpositionFormat {
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Self::PrometheusText => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+
+    /// The format a scraper's `Accept` header asks for: OpenMetrics when it lists
+    /// `application/openmetrics-text` with a higher (or equal) weight than `text/plain`,
+    /// Prometheus text otherwise, including when there is no header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kotoba_monitoring::ExpositionFormat;
+    ///
+    /// // What Prometheus 2.x sends.
+    /// let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// assert_eq!(ExpositionFormat::negotiate(Some(prometheus)), ExpositionFormat::OpenMetrics);
+    /// assert_eq!(ExpositionFormat::negotiate(Some("*/*")), ExpositionFormat::PrometheusText);
+    /// assert_eq!(ExpositionFormat::negotiate(None), ExpositionFormat::PrometheusText);
+    /// ```
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Self::PrometheusText;
+        };
+        let (mut openmetrics, mut text) = (None::<f64>, None::<f64>);
+        for item in accept.split(',') {
+            let mut parts = item.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let mut weight = 1.0;
+            let mut version_ok = true;
+            for param in parts {
+                let (key, value) = param.split_once('=').unwrap_or((param, ""));
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "q" => weight = value.trim().parse::<f64>().unwrap_or(0.0),
+                    // We speak OpenMetrics 1.0.0 (and 0.0.1 is the same text).
+                    "version" => version_ok = matches!(value.trim(), "1.0.0" | "0.0.1" | "0.0.4"),
+                    _ => {}
+                }
+            }
+            if !version_ok || weight <= 0.0 {
+                continue;
+            }
+            let slot = match media.as_str() {
+                "application/openmetrics-text" => &mut openmetrics,
+                "text/plain" => &mut text,
+                _ => continue,
+            };
+            *slot = Some(slot.map_or(weight, |w| w.max(weight)));
+        }
+        match (openmetrics, text) {
+            (Some(om), Some(t)) if om >= t => Self::OpenMetrics,
+            (Some(_), None) => Self::OpenMetrics,
+            _ => Self::PrometheusText,
+        }
+    }
+}
+
+/// What the last encodes found, for the exporter's self-metrics.
+#[derive(Debug, Default)]
+pub(crate) struct EncodeStats {
+    /// Series written by the last scrape.
+    pub(crate) series: AtomicU64,
+    /// Families left out because an earlier registry had the same name.
+    pub(crate) duplicates: AtomicU64,
+}
+
+/// Our registries as a prometheus-client [`Collector`]: each scrape walks the families and
+/// writes them with the encoder prometheus-client hands in.
+#[derive(Debug)]
+struct RegistryCollector {
+    registries: Vec<Registry>,
+    global_labels: Arc<[(String, String)]>,
+    format: ExpositionFormat,
+    stats: Arc<EncodeStats>,
+}
+
+/// The encoders of both formats over the same registries.
+#[derive(Debug)]
+pub(crate) struct Exposition {
+    openmetrics: WireRegistry,
+    text: WireRegistry,
+    stats: Arc<EncodeStats>,
+}
+
+impl Exposition {
+    /// An exposition of `registries` (earlier ones win a name clash) with `global_labels` on
+    /// every series.
+    pub(crate) fn new(registries: Vec<Registry>, global_labels: &[(String, String)]) -> Self {
+        let mut global_labels = global_labels.to_vec();
+        global_labels.sort();
+        let global_labels: Arc<[(String, String)]> = global_labels.into();
+        let stats = Arc::new(EncodeStats::default());
+        let wire = |format| {
+            let mut registry = WireRegistry::default();
+            registry.register_collector(Box::new(RegistryCollector {
+                registries: registries.clone(),
+                global_labels: global_labels.clone(),
+                format,
+                stats: stats.clone(),
+            }));
+            registry
+        };
+        Self {
+            openmetrics: wire(ExpositionFormat::OpenMetrics),
+            text: wire(ExpositionFormat::PrometheusText),
+            stats,
+        }
+    }
+
+    /// The whole exposition in `format`.
+    pub(crate) fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
+        let mut out = String::with_capacity(16 * 1024);
+        match format {
+            ExpositionFormat::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.openmetrics)?
+            }
+            ExpositionFormat::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.text)?
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn stats(&self) -> &EncodeStats {
+        &self.stats
+    }
+}
+
+impl Collector for RegistryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let mut seen: HashSet<Arc<str>> = HashSet::new();
+        let mut series_written = 0u64;
+        for registry in &self.registries {
+            for family in registry.families() {
+                if !seen.insert(family.name.clone()) {
+                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                series_written += self.encode_family(&mut encoder, &family)?;
+            }
+        }
+        self.stats.series.store(series_written, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl RegistryCollector {
+    /// Writes one family; returns the series written.
+    fn encode_family(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        family: &FamilyCore,
+    ) -> Result<u64, fmt::Error> {
+        let series: Vec<(LabelSet, Series)> = family
+            .series
+            .read()
+            .iter()
+            .map(|(l, s)| (l.clone(), s.clone()))
+            .collect();
+        if series.is_empty() {
+            return Ok(0);
+        }
+        let help = self.help(&family.help);
+        let name: &str = &family.name;
+        match &family.kind {
+            FamilyKind::Counter => {
+                let stem = name.strip_suffix("_total").unwrap_or(name);
+                let (stem, unit) = split_unit(stem);
+                let mut metric =
+                    encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
+                for (labels, series) in &series {
+                    if let Series::Counter(c) = series {
+                        let v = c.get();
+                        let labels = self.labels(labels, None);
+                        let mut m = metric.encode_family(&labels)?;
+                        if v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
+                            m.encode_counter::<NoLabelSet, _, u64>(&(v as u64), None)?;
+                        } else {
+                            m.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+                        }
+                    }
+                }
+                Ok(series.len() as u64)
+            }
+            FamilyKind::Gauge => {
+                let (stem, unit) = split_unit(name);
+                let mut metric =
+                    encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Gauge)?;
+                for (labels, series) in &series {
+                    if let Series::Gauge(g) = series {
+                        metric
+                            .encode_family(&self.labels(labels, None))?
+                            .encode_gauge(&g.get())?;
+                    }
+                }
+                Ok(series.len() as u64)
+            }
+            FamilyKind::Histogram(opts) => {
+                let (stem, unit) = split_unit(name);
+                let bounds = opts.bucket_bounds();
+                let mut windows = Vec::with_capacity(series.len());
+                {
+                    let mut metric = encoder.encode_descriptor(
+                        stem,
+                        &help,
+                        unit.as_ref(),
+                        WireType::Histogram,
+                    )?;
+                    let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
+                    for (labels, series) in &series {
+                        let Series::Histogram(h) = series else {
+                            continue;
+                        };
+                        let total = h.snapshot();
+                        let cumulative = total.cumulative_counts(bounds);
+                        buckets.clear();
+                        let mut previous = 0;
+                        for (&bound, &at_or_below) in bounds.iter().zip(&cumulative) {
+                            buckets.push((bound, at_or_below - previous));
+                            previous = at_or_below;
+                        }
+                        buckets.push((f64::INFINITY, total.count - previous));
+                        metric
+                            .encode_family(&self.labels(labels, None))?
+                            .encode_histogram::<NoLabelSet>(
+                                total.sum,
+                                total.count,
+                                &buckets,
+                                None,
+                            )?;
+                        windows.push((labels, h.window_snapshot()));
+                    }
+                }
+                let window_stem = format!("{stem}_window");
+                let window_help = self.help(&format!(
+                    "Quantiles q of {name} over the last {}s (HDR histogram, within 1%); NaN while the window is empty.",
+                    opts.window_len().as_secs_f64()
+                ));
+                let mut metric = encoder.encode_descriptor(
+                    &window_stem,
+                    &window_help,
+                    unit.as_ref(),
+                    WireType::Gauge,
+                )?;
+                for (labels, window) in &windows {
+                    for (q, q_text) in WINDOW_QUANTILES {
+                        let value = if window.count == 0 {
+                            f64::NAN
+                        } else {
+                            window.quantile(q)
+                        };
+                        metric
+                            .encode_family(&self.labels(labels, Some(("q", q_text))))?
+                            .encode_gauge(&value)?;
+                    }
+                }
+                Ok((series.len() * (1 + WINDOW_QUANTILES.len())) as u64)
+            }
+        }
+    }
+
+    /// HELP as this format needs it: prometheus-client escapes HELP in Prometheus text but
+    /// writes it raw in OpenMetrics, where a newline would end the line and a stray `\` or
+    /// `"` would be read as an escape.
+    fn help(&self, help: &str) -> String {
+        match self.format {
+            ExpositionFormat::PrometheusText => help.to_owned(),
+            ExpositionFormat::OpenMetrics => escape_openmetrics(help),
+        }
+    }
+
+    fn labels<'a>(&'a self, own: &'a LabelSet, extra: Option<(&'a str, &'a str)>) -> Labels<'a> {
+        Labels {
+            own,
+            global: &self.global_labels,
+            extra,
+        }
+    }
+}
+
+/// `\` → `\\`, newline → `\n`, `"` → `\"`: the OpenMetrics escapes.
+fn escape_openmetrics(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A series' labels as written: its own, the global labels it does not override, and the
+/// exposition's own (`q`).
+struct Labels<'a> {
+    own: &'a LabelSet,
+    global: &'a [(String, String)],
+    extra: Option<(&'a str, &'a str)>,
+}
+
+impl EncodeLabelSet for Labels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
+        for pair in self.own.iter() {
+            pair.encode(encoder.encode_label())?;
+        }
+        for (k, v) in self.global {
+            if self.own.get(k).is_none() {
+                (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
+            }
+        }
+        if let Some(pair) = self.extra {
+            pair.encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a base-unit suffix off a name (`query_latency_seconds` → `query_latency`, seconds),
+/// so that prometheus-client writes it back and declares the UNIT.
+fn split_unit(name: &str) -> (&str, Option<Unit>) {
+    const UNITS: [&str; 10] = [
+        "seconds", "bytes", "ratio", "percent", "celsius", "meters", "volts", "amperes", "joules",
+        "grams",
+    ];
+    for unit in UNITS {
+        let stem = name
+            .strip_suffix(unit)
+            .and_then(|rest| rest.strip_suffix('_'))
+            .filter(|stem| !stem.is_empty());
+        if let Some(stem) = stem {
+            let unit = match unit {
+                "seconds" => Unit::Seconds,
+                "bytes" => Unit::Bytes,
+                "celsius" => Unit::Celsius,
+                "meters" => Unit::Meters,
+                "volts" => Unit::Volts,
+                "amperes" => Unit::Amperes,
+                "joules" => Unit::Joules,
+                "grams" => Unit::Grams,
+                other => Unit::Other(other.to_owned()),
+            };
+            return (stem, Some(unit));
+        }
+    }
+    (name, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_split_off_only_as_a_suffix() {
+        assert_eq!(split_unit("a_seconds").0, "a");
+        assert_eq!(split_unit("a_seconds").1.unwrap().as_str(), "seconds");
+        assert_eq!(split_unit("bytes_read").0, "bytes_read");
+        assert!(split_unit("_bytes").1.is_none());
+        assert_eq!(split_unit("cpu_percent").1.unwrap().as_str(), "percent");
+    }
+
+    #[test]
+    fn negotiation_weighs_the_types() {
+        use ExpositionFormat::*;
+        let n = |a| ExpositionFormat::negotiate(Some(a));
+        assert_eq!(n("application/openmetrics-text"), OpenMetrics);
+        assert_eq!(
+            n("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+            PrometheusText
+        );
+        assert_eq!(
+            n("application/openmetrics-text;version=2.0.0"),
+            PrometheusText
+        );
+        assert_eq!(n("application/openmetrics-text;q=0"), PrometheusText);
+        assert_eq!(n("text/plain"), PrometheusText);
+        assert_eq!(n(""), PrometheusText);
+    }
+
+    #[test]
+    fn openmetrics_escapes() {
+        assert_eq!(escape_openmetrics("a\\b\n\"c\" é"), "a\\\\b\\n\\\"c\\\" é");
+    }
+}

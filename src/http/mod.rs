@@ -1,0 +1,24 @@
+//! The HTTP side: everything Prometheus, Kubernetes and load balancers see.
+//!
+//! - `server`: the accept thread and the bounded worker pool; `request`, `response`: one
+//!   request head and one response on the wire.
+//! - `exposition`: our registries written by prometheus-client's encoders, in OpenMetrics or
+//!   Prometheus text.
+//! - `health`: the `/health` JSON and the `/livez`, `/readyz` probes.
+//! - `auth`: the optional bearer or basic credentials.
+//! - `routes`: which path gets what, and the exporter's own metrics.
+
+mod auth;
+mod exposition;
+mod health;
+mod request;
+mod response;
+mod routes;
+mod server;
+
+pub(crate) use auth::Authorizer;
+pub(crate) use exposition::Exposition;
+pub use exposition::ExpositionFormat;
+pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
+pub(crate) use routes::{Routes, FIXED_PATHS};
+pub(crate) use server::{bind, Limits, Server};

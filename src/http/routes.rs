@@ -1,0 +1,252 @@
+//! Module implementing the exporter's endpoints: authentication, routing, and the self-metrics
+//! of serving them. See [`Routes`] for details.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::RwLock;
+
+use super::auth::Authorizer;
+use super::exposition::{Exposition, ExpositionFormat};
+use super::health::{HealthReport, HealthSource};
+use super::request::Request;
+use super::response::Response;
+use crate::metrics::Family;
+use crate::worker::guarded;
+use crate::{Counter, Gauge, Histogram, MonitoringError, Registry};
+
+/// The fixed endpoints besides the metrics path.
+pub(crate) const FIXED_PATHS: [&str; 4] = ["/health", "/livez", "/readyz", "/alerts"];
+
+/// The exporter's own metrics, recorded in the collector's registry.
+#[derive(Debug)]
+struct ServingMetrics {
+    /// `kotoba_monitoring_scrape_duration_seconds`.
+    scrape_duration: Histogram,
+    /// `kotoba_monitoring_scrapes_total{format}`.
+    scrapes_openmetrics: Counter,
+    scrapes_text: Counter,
+    /// `kotoba_monitoring_exported_series`.
+    exported_series: Gauge,
+    /// `kotoba_monitoring_encode_errors_total`.
+    encode_errors: Counter,
+    /// `kotoba_monitoring_http_requests_total{endpoint,code}`.
+    requests: Family<Counter>,
+}
+
+impl ServingMetrics {
+    fn new(registry: &Registry) -> Result<Self, MonitoringError> {
+        let scrapes = registry.counter_family(
+            "kotoba_monitoring_scrapes_total",
+            "Metric scrapes served, by exposition format.",
+        )?;
+        Ok(Self {
+            scrape_duration: registry.histogram(
+                "kotoba_monitoring_scrape_duration_seconds",
+                "Time to encode one scrape of every series.",
+                &[],
+            )?,
+            scrapes_openmetrics: scrapes.with_labels(&[("format", "openmetrics")])?,
+            scrapes_text: scrapes.with_labels(&[("format", "text")])?,
+            exported_series: registry.gauge(
+                "kotoba_monitoring_exported_series",
+                "Series written by the last scrape (a histogram's buckets count as one series, each window quantile as one more).",
+                &[],
+            )?,
+            encode_errors: registry.counter(
+                "kotoba_monitoring_encode_errors_total",
+                "Scrapes that failed to encode, and families left out because another registry holds the same name.",
+                &[],
+            )?,
+            requests: registry.counter_family(
+                "kotoba_monitoring_http_requests_total",
+                "HTTP requests answered by the exporter, by endpoint and status code.",
+            )?,
+        })
+    }
+}
+
+/// Everything a request needs: the exposition, the credentials, the health source.
+pub(crate) struct Routes {
+    metrics_path: String,
+    exposition: Exposition,
+    auth: Authorizer,
+    health: RwLock<Option<Arc<dyn HealthSource>>>,
+    metrics: ServingMetrics,
+    /// Duplicate families already counted in `encode_errors`.
+    duplicates_seen: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("metrics_path", &self.metrics_path)
+            .field("auth", &self.auth)
+            .field("health_source", &self.health.read().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routes {
+    pub(crate) fn new(
+        metrics_path: String,
+        exposition: Exposition,
+        auth: Authorizer,
+        self_registry: &Registry,
+    ) -> Result<Self, MonitoringError> {
+        Ok(Self {
+            metrics_path,
+            exposition,
+            auth,
+            health: RwLock::new(None),
+            metrics: ServingMetrics::new(self_registry)?,
+            duplicates_seen: Default::default(),
+        })
+    }
+
+    pub(crate) fn set_health_source(&self, source: Option<Arc<dyn HealthSource>>) {
+        *self.health.write() = source;
+    }
+
+    /// Encodes a scrape in `format`, recording the self-metrics.
+    pub(crate) fn scrape(&self, format: ExpositionFormat) -> Result<String, MonitoringError> {
+        let started = Instant::now();
+        let encoded = self.exposition.encode(format);
+        let stats = self.exposition.stats();
+        let duplicates = stats.duplicates.load(Ordering::Relaxed);
+        let new_duplicates = duplicates - self.duplicates_seen.swap(duplicates, Ordering::Relaxed);
+        self.metrics.encode_errors.inc_by(new_duplicates);
+        match encoded {
+            Ok(text) => {
+                self.metrics
+                    .exported_series
+                    .set(stats.series.load(Ordering::Relaxed) as f64);
+                match format {
+                    ExpositionFormat::OpenMetrics => self.metrics.scrapes_openmetrics.inc(),
+                    ExpositionFormat::PrometheusText => self.metrics.scrapes_text.inc(),
+                }
+                self.metrics
+                    .scrape_duration
+                    .observe_duration(started.elapsed());
+                Ok(text)
+            }
+            Err(_) => {
+                self.metrics.encode_errors.inc();
+                Err(MonitoringError::Encode {
+                    format: match format {
+                        ExpositionFormat::OpenMetrics => "OpenMetrics",
+                        ExpositionFormat::PrometheusText => "Prometheus text",
+                    },
+                })
+            }
+        }
+    }
+
+    /// Answers one request.
+    pub(crate) fn handle(&self, request: &Request) -> Response {
+        let (endpoint, response) = self.route(request);
+        let code = response.status.to_string();
+        if let Ok(counter) = self
+            .metrics
+            .requests
+            .with_labels(&[("endpoint", endpoint), ("code", &code)])
+        {
+            counter.inc();
+        }
+        response
+    }
+
+    fn route(&self, request: &Request) -> (&'static str, Response) {
+        if !self.auth.allows(request.header("authorization")) {
+            let mut r = Response::text(401, "unauthorized: send the configured credentials\n");
+            if let Some(challenge) = self.auth.challenge() {
+                r = r.with_header("WWW-Authenticate", challenge);
+            }
+            return ("unauthorized", r);
+        }
+        let path = request.path.as_str();
+        let endpoint = if path == self.metrics_path {
+            "metrics"
+        } else {
+            match FIXED_PATHS.iter().find(|p| **p == path) {
+                Some(p) => &p[1..],
+                None => {
+                    let mut known = vec![self.metrics_path.as_str()];
+                    known.extend(FIXED_PATHS);
+                    return (
+                        "unknown",
+                        Response::text(
+                            404,
+                            format!("not found: {path}; try {}\n", known.join(", ")),
+                        ),
+                    );
+                }
+            }
+        };
+        if request.method != "GET" && request.method != "HEAD" {
+            return (
+                endpoint,
+                Response::text(
+                    405,
+                    format!("method {} not allowed; use GET or HEAD\n", request.method),
+                )
+                .with_header("Allow", "GET, HEAD"),
+            );
+        }
+        let response = match endpoint {
+            "metrics" => self.metrics_response(request),
+            "health" => self.health_report().to_health_response(),
+            "livez" | "readyz" => self
+                .health_report()
+                .to_probe_response(endpoint, &request.query_params()),
+            _ => Response::json(
+                200,
+                "application/json",
+                &serde_json::Value::Array(Vec::new()),
+            ),
+        };
+        (endpoint, response)
+    }
+
+    fn metrics_response(&self, request: &Request) -> Response {
+        // `?format=text` or `?format=openmetrics` overrides the Accept header, for scrape
+        // jobs (Prometheus `params:`) and people with curl.
+        let asked = request
+            .query_params()
+            .into_iter()
+            .find(|(k, _)| k == "format")
+            .map(|(_, v)| v);
+        let format = match asked.as_deref() {
+            None => ExpositionFormat::negotiate(request.header("accept")),
+            Some("text") => ExpositionFormat::PrometheusText,
+            Some("openmetrics") => ExpositionFormat::OpenMetrics,
+            Some(other) => {
+                return Response::text(
+                    400,
+                    format!("unknown format {other:?}; use format=text or format=openmetrics\n"),
+                )
+            }
+        };
+        match self.scrape(format) {
+            Ok(text) => Response::new(200, format.content_type(), text.into_bytes()),
+            Err(e) => Response::text(500, format!("{e}\n")),
+        }
+    }
+
+    fn health_report(&self) -> HealthReport {
+        let source = self.health.read().clone();
+        match source {
+            None => HealthReport::unchecked(),
+            Some(source) => {
+                guarded("the health source", || source.health_report()).unwrap_or_else(|message| {
+                    HealthReport {
+                        status: super::health::ProbeStatus::Fail,
+                        output: Some(message),
+                        checks: Vec::new(),
+                    }
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Our output against the real peers: `promtool check metrics` on the Prometheus text format,
+//! and a real Prometheus server scraping us in both formats.
+//!
+//! These need Debian's `prometheus` package (`.ci/run` installs it). Without it they print why
+//! they skip; with `CI` set they fail instead.
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{exporter, get, request, wait_for};
+use kotoba_monitoring::{HistogramOpts, PrometheusExporter};
+use serde_json::Value;
+
+/// The binary `name` on PATH, or `None` after saying why the test skips (outside CI).
+fn require(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let why = format!("`{name}` is not installed (apt-get install -y prometheus)");
+        if std::env::var_os("CI").is_some() {
+            panic!("{why}; CI must install it");
+        }
+        eprintln!("SKIPPED: {why}");
+    }
+    found
+}
+
+/// Label values and HELP that must survive: quotes, backslashes, newlines, non-ASCII.
+const TRICKY: &str = "say \"hi\" \\ back\\slash\nnew line, 日本語 ü";
+
+/// An exporter holding one of everything, with known values.
+fn loaded_exporter() -> PrometheusExporter {
+    let e = exporter(|c| {
+        c.global_labels
+            .insert("cluster".into(), "test \"east\"".into());
+    });
+    let r = e.collector().registry();
+    r.counter("kotoba_db_queries_total", "", &[("op", "get")])
+        .unwrap()
+        .inc_by(12_345);
+    r.counter("kotoba_db_queries_total", "", &[("op", TRICKY)])
+        .unwrap()
+        .inc_by(7);
+    r.counter("interop_big_total", "A counter past 2^32.", &[])
+        .unwrap()
+        .inc_by(5_000_000_000);
+    r.gauge("interop_tricky_help", TRICKY, &[])
+        .unwrap()
+        .set(-2.5);
+    r.gauge("kotoba_db_storage_used_bytes", "", &[])
+        .unwrap()
+        .set(1_048_576.0);
+    let h = r
+        .histogram_family_with(
+            "kotoba_db_query_latency_seconds",
+            "",
+            HistogramOpts::latency().buckets([0.001, 0.01, 0.1]),
+        )
+        .unwrap()
+        .with_labels(&[("op", "get")])
+        .unwrap();
+    for v in [0.0005, 0.002, 0.003, 0.05, 0.5] {
+        h.observe(v);
+    }
+    e
+}
+
+#[test]
+fn promtool_accepts_the_text_format() {
+    let Some(promtool) = require("promtool") else {
+        return;
+    };
+    let e = loaded_exporter();
+    let reply = get(e.local_addr().unwrap(), "/metrics");
+    assert_eq!(reply.status, 200);
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&reply.body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool: {said}\n---\n{}",
+        reply.text()
+    );
+    assert!(said.trim().is_empty(), "promtool lint findings: {said}");
+}
+
+/// A Prometheus server run for one test, killed and reaped on drop.
+struct Prometheus {
+    child: Child,
+    api: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The TCP port process `pid` listens on: its socket inodes matched against /proc/net/tcp.
+fn listening_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().to_string();
+            t.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_owned)
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // local_address, st == 0A (LISTEN), inode
+        let listening = cols.get(3) == Some(&"0A");
+        if listening && inodes.iter().any(|i| Some(&i.as_str()) == cols.get(9)) {
+            let port = cols[1].split(':').nth(1)?;
+            u16::from_str_radix(port, 16).ok()
+        } else {
+            None
+        }
+    })
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` every second, as job `om` (it negotiates
+    /// OpenMetrics) and as job `text` (`?format=text`, the 0.0.4 format).
+    fn start(binary: &Path, target: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: om
+    static_configs: [{{targets: ["{target}"]}}]
+  - job_name: text
+    params: {{format: [text]}}
+    static_configs: [{{targets: ["{target}"]}}]
+"#
+        );
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut prometheus = Prometheus {
+            child,
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _dir: dir,
+        };
+        let port = wait_for("Prometheus to listen", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = prometheus.child.try_wait() {
+                panic!("prometheus exited: {status}");
+            }
+            listening_port(pid)
+        });
+        prometheus.api.set_port(port);
+        prometheus
+    }
+
+    /// Runs an instant query; the result vector.
+    fn query(&self, promql: &str) -> Vec<Value> {
+        let path = format!("/api/v1/query?query={}", form_urlencoded_encode(promql));
+        let reply = get(self.api, &path);
+        if reply.status != 200 {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_slice(&reply.body).unwrap();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The single value of `promql`, once it has one.
+    fn value(&self, promql: &str) -> Option<String> {
+        let result = self.query(promql);
+        match result.as_slice() {
+            [one] => one["value"][1].as_str().map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+fn form_urlencoded_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_real_prometheus_scrapes_both_formats_exactly() {
+    let Some(binary) = require("prometheus") else {
+        return;
+    };
+    let e = loaded_exporter();
+    let target = e.local_addr().unwrap();
+    let prom = Prometheus::start(&binary, target);
+
+    for job in ["om", "text"] {
+        let up = wait_for(
+            &format!("up{{job={job:?}}} == 1"),
+            Duration::from_secs(90),
+            || {
+                prom.value(&format!("up{{job=\"{job}\"}}"))
+                    .filter(|v| v == "1")
+            },
+        );
+        assert_eq!(up, "1");
+        let q = |promql: &str| {
+            wait_for(promql, Duration::from_secs(30), || {
+                prom.value(&promql.replace("JOB", job))
+            })
+        };
+        // Counters exactly, including past 2^32; global labels on every series.
+        assert_eq!(
+            q("kotoba_db_queries_total{job=\"JOB\",op=\"get\",cluster=\"test \\\"east\\\"\"}"),
+            "12345"
+        );
+        assert_eq!(q("interop_big_total{job=\"JOB\"}"), "5000000000");
+        assert_eq!(q("interop_tricky_help{job=\"JOB\"}"), "-2.5");
+        assert_eq!(q("kotoba_db_storage_used_bytes{job=\"JOB\"}"), "1048576");
+        // Histogram: cumulative buckets, +Inf equal to the count.
+        assert_eq!(
+            q("kotoba_db_query_latency_seconds_bucket{job=\"JOB\",le=\"0.01\"}"),
+            "3"
+        );
+        assert_eq!(
+            q("kotoba_db_query_latency_seconds_bucket{job=\"JOB\",le=\"+Inf\"}"),
+            "5"
+        );
+        assert_eq!(q("kotoba_db_query_latency_seconds_count{job=\"JOB\"}"), "5");
+        // The window median of 0.5 ms, 2, 3, 50, 500 ms is 3 ms, within the HDR's 1%.
+        let median: f64 = q("kotoba_db_query_latency_window_seconds{job=\"JOB\",q=\"0.5\"}")
+            .parse()
+            .unwrap();
+        assert!((median - 0.003).abs() <= 0.003 * 0.01, "{median}");
+
+        // The tricky label value comes back byte for byte.
+        let tricky = prom.query(&format!(
+            "kotoba_db_queries_total{{job=\"{job}\",op!=\"get\"}}"
+        ));
+        assert_eq!(tricky.len(), 1, "{tricky:?}");
+        assert_eq!(tricky[0]["metric"]["op"], TRICKY);
+        assert_eq!(tricky[0]["value"][1], "7");
+    }
+
+    // HELP survives too (Prometheus keeps it as metadata).
+    let help = wait_for("metadata", Duration::from_secs(30), || {
+        let reply = get(prom.api, "/api/v1/metadata?metric=interop_tricky_help");
+        let v: Value = serde_json::from_slice(&reply.body).ok()?;
+        let entries = v["data"]["interop_tricky_help"].as_array()?.clone();
+        (!entries.is_empty()).then_some(entries)
+    });
+    assert!(
+        help.iter().all(|m| m["help"] == TRICKY),
+        "help came back as {help:?}"
+    );
+
+    // Both formats were really served.
+    let ours = request(target, "GET", "/metrics?format=text", &[]).text();
+    for format in ["openmetrics", "text"] {
+        let line = ours
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "kotoba_monitoring_scrapes_total{{format=\"{format}\""
+                ))
+            })
+            .unwrap_or_else(|| panic!("no scrape count for {format}"));
+        let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(count >= 1.0, "{line}");
+    }
+    drop(prom);
+    e.stop().unwrap();
+}
