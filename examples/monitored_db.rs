@@ -1,13 +1,14 @@
 //! A key-value store under a mixed read/write/scan workload, monitored: every operation is timed
-//! into a latency histogram, and the live p50/p95/p99 over the recent window and the query rate
-//! are printed every two seconds.
+//! into a latency histogram, the live p50/p95/p99 over the recent window and the query rate
+//! are printed every two seconds, and `/metrics`, `/health`, `/livez`, `/readyz` are served.
 //!
 //! ```text
 //! cargo run --release --example monitored_db -- [--seconds N] [--port P] [--config FILE]
 //! ```
 //!
 //! `--seconds N` exits cleanly after N seconds (0, the default, runs until Ctrl-C); `--port P`
-//! sets the metrics port in the configuration; `--config FILE` reads a TOML configuration.
+//! serves the endpoints on port P of 127.0.0.1 (0 picks a free port; the default is the
+//! configuration's, 9090); `--config FILE` reads a TOML configuration.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -164,6 +165,15 @@ fn run(args: Args) -> Result<(), MonitoringError> {
     }
     let monitor = Arc::new(Monitor::new(config)?);
     monitor.start()?;
+    if let Some(exporter) = monitor.exporter() {
+        let addr = exporter
+            .local_addr()
+            .expect("a started exporter has an address");
+        println!(
+            "serving {} and http://{addr}/health, /livez, /readyz",
+            exporter.metrics_url().unwrap_or_default()
+        );
+    }
     let keys = monitor
         .registry()
         .gauge("kotoba_db_keys", "Keys in the store.", &[])?;

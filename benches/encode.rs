@@ -1,0 +1,155 @@
+//! Encoding a scrape, measured: our exporter beside prometheus-client encoding the same content
+//! with its own metric types, at 1,000 and 10,000 series, in OpenMetrics text.
+//!
+//! Run with `cargo bench --bench encode` (add `-- --quick` for a short run). Each figure is the
+//! median of several scrapes; compare figures within one run, not across machines.
+//!
+//! The content: `series` counters and gauges, half each, spread over 10 families of each type
+//! with one `id` label; then `series / 10` latency histograms with 16 buckets (each histogram
+//! counted as one series) in one family, every one holding 100 observations.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kotoba_monitoring::{
+    ExpositionFormat, MetricsCollector, MonitoringConfig, PrometheusConfig, PrometheusExporter,
+    LATENCY_BUCKETS,
+};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+fn ours(series: usize, histograms: usize) -> PrometheusExporter {
+    let config = MonitoringConfig {
+        max_series_per_metric: series.max(histograms) + 1,
+        ..Default::default()
+    };
+    let collector = Arc::new(MetricsCollector::new(config).unwrap());
+    let r = collector.registry();
+    for i in 0..series {
+        let id = (i / 20).to_string();
+        if i % 2 == 0 {
+            r.counter(
+                &format!("bench_counter_{}_total", i % 20 / 2),
+                "A counter.",
+                &[("id", &id)],
+            )
+            .unwrap()
+            .inc_by(i as u64);
+        } else {
+            r.gauge(
+                &format!("bench_gauge_{}", i % 20 / 2),
+                "A gauge.",
+                &[("id", &id)],
+            )
+            .unwrap()
+            .set(i as f64 * 0.5);
+        }
+    }
+    let family = r
+        .histogram_family("bench_latency_seconds", "A histogram.")
+        .unwrap();
+    for i in 0..histograms {
+        let h = family.with_labels(&[("id", &i.to_string())]).unwrap();
+        for k in 0..100 {
+            h.observe(1e-5 * (1 + (k * 37 + i) % 1000) as f64);
+        }
+    }
+    PrometheusExporter::new(
+        collector,
+        PrometheusConfig {
+            enabled: false,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn theirs(series: usize, histograms: usize) -> Registry {
+    let mut registry = Registry::default();
+    let counters: Vec<Family<Labels, Counter>> = (0..10).map(|_| Family::default()).collect();
+    let gauges: Vec<Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>> =
+        (0..10).map(|_| Family::default()).collect();
+    for i in 0..series {
+        let labels = vec![("id".to_owned(), (i / 20).to_string())];
+        if i % 2 == 0 {
+            counters[i % 20 / 2].get_or_create(&labels).inc_by(i as u64);
+        } else {
+            gauges[i % 20 / 2]
+                .get_or_create(&labels)
+                .set(i as f64 * 0.5);
+        }
+    }
+    for (k, f) in counters.into_iter().enumerate() {
+        registry.register(format!("bench_counter_{k}"), "A counter.", f);
+    }
+    for (k, f) in gauges.into_iter().enumerate() {
+        registry.register(format!("bench_gauge_{k}"), "A gauge.", f);
+    }
+    let family: Family<Labels, Histogram> =
+        Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+    for i in 0..histograms {
+        let h = family.get_or_create(&vec![("id".to_owned(), i.to_string())]);
+        for k in 0..100 {
+            h.observe(1e-5 * (1 + (k * 37 + i) % 1000) as f64);
+        }
+    }
+    registry.register("bench_latency_seconds", "A histogram.", family);
+    registry
+}
+
+/// Median microseconds of `rounds` runs of `f`.
+fn median_us(rounds: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
+    let mut bytes = 0;
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            bytes = black_box(f());
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], bytes)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rounds = if quick { 5 } else { 31 };
+    println!("encode one OpenMetrics scrape; median of {rounds} scrapes, µs per scrape");
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "content", "kotoba", "prom-client", "ratio"
+    );
+    for (series, histograms) in [(1_000, 0), (10_000, 0), (0, 100), (0, 1_000)] {
+        let exporter = ours(series, histograms);
+        let registry = theirs(series, histograms);
+        // Warm up both once.
+        let _ = exporter.encode(ExpositionFormat::OpenMetrics).unwrap();
+        let (us_ours, b_ours) = median_us(rounds, || {
+            exporter
+                .encode(ExpositionFormat::OpenMetrics)
+                .unwrap()
+                .len()
+        });
+        let (us_theirs, b_theirs) = median_us(rounds, || {
+            let mut out = String::new();
+            encode(&mut out, &registry).unwrap();
+            out.len()
+        });
+        let content = if histograms == 0 {
+            format!("{series} counters+gauges")
+        } else {
+            format!("{histograms} histograms")
+        };
+        println!(
+            "{content:<34} {us_ours:>12.0} {us_theirs:>12.0} {:>7.2}x   ({b_ours} / {b_theirs} bytes)",
+            us_ours / us_theirs
+        );
+    }
+}
