@@ -54,8 +54,11 @@ use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 ///
 /// # What the exposition holds
 ///
-/// - Every family of the collector's registry, then every family of [`Registry::global`] whose
-///   name the first does not have; [`PrometheusConfig::global_labels`] on every series.
+/// - Every family of the collector's registry and of [`Registry::global`], sorted by name, with
+///   [`PrometheusConfig::global_labels`] on every series. A name in both is one family: the
+///   collector's type wins; counters with the same labels are added up (so the two
+///   registries' own `kotoba_monitoring_*` counters read as one); other repeats are left out
+///   and counted in `kotoba_monitoring_encode_errors_total`.
 /// - Counters end in `_total` (added when the name lacks it). A name ending in a base unit
 ///   (`_seconds`, `_bytes`, `_ratio`, `_percent`, …) declares that UNIT in OpenMetrics.
 /// - Histograms as cumulative `_bucket{le}`, `_sum`, `_count`, with the family's

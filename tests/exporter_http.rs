@@ -366,3 +366,54 @@ fn stop_closes_the_port_and_joins() {
     e.start().unwrap();
     assert_eq!(get(e.local_addr().unwrap(), "/livez").status, 200);
 }
+
+#[test]
+fn the_global_registry_merges_into_the_scrape() {
+    let e = exporter(|_| {});
+    let registry = e.collector().registry();
+    registry
+        .counter("merged_events_total", "Events.", &[("from", "both")])
+        .unwrap()
+        .inc_by(2);
+    kotoba_monitoring::prometheus_exporter::record_counter(
+        "merged_events_total",
+        3,
+        &[("from", "both")],
+    )
+    .unwrap();
+    registry
+        .gauge("merged_level", "Level.", &[])
+        .unwrap()
+        .set(1.0);
+    kotoba_monitoring::prometheus_exporter::record_gauge("merged_level", 9.0, &[]).unwrap();
+
+    let addr = e.local_addr().unwrap();
+    let first = get(addr, "/metrics").text();
+    let second = get(addr, "/metrics").text();
+    // Counters add up; the collector's gauge wins; each family is written once.
+    assert!(
+        second.contains("\nmerged_events_total{from=\"both\"} 5\n"),
+        "{second}"
+    );
+    assert!(second.contains("\nmerged_level 1.0\n"));
+    assert_eq!(
+        second.matches("# TYPE merged_events_total counter").count(),
+        1
+    );
+    assert_eq!(
+        second
+            .matches("# TYPE kotoba_monitoring_samples_dropped_total counter")
+            .count(),
+        1
+    );
+    // Only the repeated gauge is an error, once per scrape; a scrape shows the errors of the
+    // scrapes before it.
+    assert!(
+        first.contains("\nkotoba_monitoring_encode_errors_total 0\n"),
+        "{first}"
+    );
+    assert!(
+        second.contains("\nkotoba_monitoring_encode_errors_total 1\n"),
+        "{second}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Module implementing the Prometheus and OpenMetrics exposition of our registries, written by
 //! prometheus-client's own encoders through a custom collector. See [`Exposition`] for details.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -100,7 +100,8 @@ impl ExpositionFormat {
 pub(crate) struct EncodeStats {
     /// Series written by the last scrape.
     pub(crate) series: AtomicU64,
-    /// Families left out because an earlier registry had the same name.
+    /// Series and families left out because an earlier registry had the same name (and, for
+    /// series, the same labels), summed over scrapes.
     pub(crate) duplicates: AtomicU64,
 }
 
@@ -123,8 +124,8 @@ pub(crate) struct Exposition {
 }
 
 impl Exposition {
-    /// An exposition of `registries` (earlier ones win a name clash) with `global_labels` on
-    /// every series.
+    /// An exposition of `registries` (see [`merge_series`] for a name in several) with
+    /// `global_labels` on every series.
     pub(crate) fn new(registries: Vec<Registry>, global_labels: &[(String, String)]) -> Self {
         let mut global_labels = global_labels.to_vec();
         global_labels.sort();
@@ -168,20 +169,55 @@ impl Exposition {
 
 impl Collector for RegistryCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let mut seen: HashSet<Arc<str>> = HashSet::new();
-        let mut series_written = 0u64;
+        // One group per name, sorted, in registry order within a group.
+        let mut groups: BTreeMap<Arc<str>, Vec<Arc<FamilyCore>>> = BTreeMap::new();
         for registry in &self.registries {
             for family in registry.families() {
-                if !seen.insert(family.name.clone()) {
-                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                series_written += self.encode_family(&mut encoder, &family)?;
+                groups.entry(family.name.clone()).or_default().push(family);
             }
+        }
+        let mut series_written = 0u64;
+        for families in groups.values() {
+            let (series, duplicates) = merge_series(families);
+            if duplicates > 0 {
+                self.stats
+                    .duplicates
+                    .fetch_add(duplicates, Ordering::Relaxed);
+            }
+            series_written += self.encode_family(&mut encoder, &families[0], series)?;
         }
         self.stats.series.store(series_written, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The series of one name across registries. The first family fixes the type. Counters with
+/// the same labels in several registries (the registries' own `kotoba_monitoring_*` counters)
+/// are added up; any other repeat, or a family of another type, is left out and counted.
+fn merge_series(families: &[Arc<FamilyCore>]) -> (Vec<(LabelSet, Vec<Series>)>, u64) {
+    let kind = families[0].kind.metric_type();
+    let mut merged: Vec<(LabelSet, Vec<Series>)> = Vec::new();
+    let mut index: HashMap<LabelSet, usize> = HashMap::new();
+    let mut duplicates = 0;
+    for (i, family) in families.iter().enumerate() {
+        if i > 0 && family.kind.metric_type() != kind {
+            duplicates += 1;
+            continue;
+        }
+        for (labels, series) in family.series.read().iter() {
+            match index.get(labels) {
+                None => {
+                    index.insert(labels.clone(), merged.len());
+                    merged.push((labels.clone(), vec![series.clone()]));
+                }
+                Some(&at) if matches!(series, Series::Counter(_)) => {
+                    merged[at].1.push(series.clone())
+                }
+                Some(_) => duplicates += 1,
+            }
+        }
+    }
+    (merged, duplicates)
 }
 
 impl RegistryCollector {
@@ -190,13 +226,8 @@ impl RegistryCollector {
         &self,
         encoder: &mut DescriptorEncoder,
         family: &FamilyCore,
+        series: Vec<(LabelSet, Vec<Series>)>,
     ) -> Result<u64, fmt::Error> {
-        let series: Vec<(LabelSet, Series)> = family
-            .series
-            .read()
-            .iter()
-            .map(|(l, s)| (l.clone(), s.clone()))
-            .collect();
         if series.is_empty() {
             return Ok(0);
         }
@@ -208,16 +239,21 @@ impl RegistryCollector {
                 let (stem, unit) = split_unit(stem);
                 let mut metric =
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
-                for (labels, series) in &series {
-                    if let Series::Counter(c) = series {
-                        let v = c.get();
-                        let labels = self.labels(labels, None);
-                        let mut m = metric.encode_family(&labels)?;
-                        if v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
-                            m.encode_counter::<NoLabelSet, _, u64>(&(v as u64), None)?;
-                        } else {
-                            m.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
-                        }
+                for (labels, parts) in &series {
+                    let v: f64 = parts
+                        .iter()
+                        .map(|s| match s {
+                            Series::Counter(c) => c.get(),
+                            _ => 0.0,
+                        })
+                        .sum();
+                    let labels = self.labels(labels, None);
+                    let mut m = metric.encode_family(&labels)?;
+                    // Whole values below 2^53 print as integers, the rest as floats.
+                    if v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
+                        m.encode_counter::<NoLabelSet, _, u64>(&(v as u64), None)?;
+                    } else {
+                        m.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
                     }
                 }
                 Ok(series.len() as u64)
@@ -226,8 +262,8 @@ impl RegistryCollector {
                 let (stem, unit) = split_unit(name);
                 let mut metric =
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Gauge)?;
-                for (labels, series) in &series {
-                    if let Series::Gauge(g) = series {
+                for (labels, parts) in &series {
+                    if let Some(Series::Gauge(g)) = parts.first() {
                         metric
                             .encode_family(&self.labels(labels, None))?
                             .encode_gauge(&g.get())?;
@@ -247,8 +283,8 @@ impl RegistryCollector {
                         WireType::Histogram,
                     )?;
                     let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
-                    for (labels, series) in &series {
-                        let Series::Histogram(h) = series else {
+                    for (labels, parts) in &series {
+                        let Some(Series::Histogram(h)) = parts.first() else {
                             continue;
                         };
                         let total = h.snapshot();

@@ -56,7 +56,7 @@ impl ServingMetrics {
             )?,
             encode_errors: registry.counter(
                 "kotoba_monitoring_encode_errors_total",
-                "Scrapes that failed to encode, and families left out because another registry holds the same name.",
+                "Scrapes that failed to encode, and series left out because another registry holds the same name with another type, or the same gauge or histogram series.",
                 &[],
             )?,
             requests: registry.counter_family(
