@@ -126,6 +126,13 @@ pub enum MonitoringError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// A health check could not be registered.
+    InvalidCheck {
+        /// The name it was given.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A scrape could not be encoded.
     Encode {
         /// The exposition format.
@@ -233,6 +240,9 @@ impl fmt::Display for MonitoringError {
                 f,
                 "cannot listen on {address}: {source}; check prometheus_config.address (an address of this machine, \"127.0.0.1\" or \"0.0.0.0\") and port"
             ),
+            Self::InvalidCheck { name, reason } => {
+                write!(f, "cannot register health check {name:?}: {reason}")
+            }
             Self::Encode { format } => write!(
                 f,
                 "encoding the {format} exposition failed; the scrape was not served, and the next one tries again"

@@ -110,6 +110,46 @@
 //! # Ok::<(), kotoba_monitoring::MonitoringError>(())
 //! ```
 //!
+//! # Add a health check
+//!
+//! The monitor runs the built-in checks (memory, disk, CPU; the database once one is
+//! attached) every `health_check_interval`; add your own on its [`HealthChecker`]. Each check
+//! runs on its own thread with a timeout, so one that hangs or panics is reported Unhealthy
+//! without stalling the others. `/health`, `/livez` and `/readyz` answer from the results.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use kotoba_monitoring::{HealthCheck, HealthCheckResult, HealthStatus, Monitor,
+//!     MonitoringConfig};
+//!
+//! struct ReplicaLag;
+//!
+//! impl HealthCheck for ReplicaLag {
+//!     fn check_health(&self) -> HealthCheckResult {
+//!         let started = Instant::now();
+//!         let lag = Duration::from_millis(40); // ask the replica
+//!         let status = if lag < Duration::from_secs(1) {
+//!             HealthStatus::Healthy
+//!         } else {
+//!             HealthStatus::Degraded
+//!         };
+//!         HealthCheckResult::new("replica_lag", status, format!("{lag:?} behind"), started.elapsed())
+//!             .with_detail("lag_ms", lag.as_millis())
+//!     }
+//! }
+//!
+//! # let mut config = MonitoringConfig::default();
+//! # config.prometheus_config.enabled = false;
+//! let monitor = Monitor::new(config)?;
+//! let health = monitor.health().unwrap();
+//! health.register_check("replica_lag", Box::new(ReplicaLag))?;
+//! let now = health.check_health()?;
+//! println!("overall: {}", now.overall_status);
+//! assert!(now.checks.iter().any(|c| c.result.name == "replica_lag"
+//!     && c.result.status == HealthStatus::Healthy));
+//! # Ok::<(), kotoba_monitoring::MonitoringError>(())
+//! ```
+//!
 //! # Configure from a file and the environment
 //!
 //! [`MonitoringConfig::load`] reads a TOML file, then applies `KOTOBA_METRICS_PORT`,
@@ -127,6 +167,7 @@
 mod collect;
 mod config;
 mod error;
+mod health;
 mod history;
 mod http;
 mod metrics;
@@ -134,13 +175,22 @@ mod monitor;
 pub mod prometheus_exporter;
 mod worker;
 
-pub use collect::MetricsCollector;
+pub use collect::{
+    DatabaseMetrics, MetricsCollector, MonitoredDatabase, QueryMetrics, StorageMetrics,
+};
 pub use config::{
-    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, HttpAuth, MonitoringConfig,
-    NotificationConfig, NotificationType, OverflowPolicy, PrometheusConfig, ENV_ALERT_EMAIL_SMTP,
-    ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT,
+    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, HealthCheckConfig, HttpAuth,
+    MonitoringConfig, NotificationConfig, NotificationType, OverflowPolicy, PrometheusConfig,
+    ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
+    ENV_METRICS_PORT,
 };
 pub use error::MonitoringError;
+#[cfg(feature = "cluster")]
+pub use health::NetworkCheck;
+pub use health::{
+    CheckOptions, CheckState, CpuCheck, DatabaseCheck, DiskCheck, HealthCheck, HealthCheckResult,
+    HealthChecker, HealthStatus, MemoryCheck, SystemHealth, Thresholds,
+};
 pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, SeriesRange};
 pub use http::{CheckReport, ExpositionFormat, HealthReport, HealthSource, ProbeStatus};
 pub use metrics::{

@@ -5,15 +5,20 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::{MetricsCollector, MonitoringConfig, MonitoringError, PrometheusExporter, Registry};
+use crate::{
+    HealthChecker, MetricsCollector, MonitoringConfig, MonitoringError, PrometheusExporter,
+    Registry,
+};
 
 /// The whole monitoring system behind one value: build it from a configuration, `start()` it,
 /// record through handles from its [`registry`](Self::registry), read snapshots and history,
 /// `stop()` it (or drop it).
 ///
-/// Today it runs the [`MetricsCollector`] (when `enable_metrics` is set) and the
-/// [`PrometheusExporter`] (when `prometheus_config.enabled` is set); health checks and alerting
-/// join them as they land, under the same `start`/`stop`.
+/// It runs the [`MetricsCollector`] (when `enable_metrics` is set), the [`HealthChecker`] with
+/// the default checks (when `enable_health_checks` is set; its gauges go to the monitor's
+/// registry and its results to `/health`, `/livez`, `/readyz`) and the [`PrometheusExporter`]
+/// (when `prometheus_config.enabled` is set); alerting joins them when it lands, under the
+/// same `start`/`stop`.
 ///
 /// # About threads
 ///
@@ -49,6 +54,7 @@ use crate::{MetricsCollector, MonitoringConfig, MonitoringError, PrometheusExpor
 #[derive(Debug)]
 pub struct Monitor {
     collector: Arc<MetricsCollector>,
+    health: Option<Arc<HealthChecker>>,
     exporter: Option<PrometheusExporter>,
     /// Serialises `start` and `stop` and remembers which one came last.
     started: Mutex<bool>,
@@ -62,14 +68,32 @@ impl Monitor {
     /// [`MonitoringError::InvalidConfig`] when `config` does not validate.
     pub fn new(config: MonitoringConfig) -> Result<Self, MonitoringError> {
         let prometheus = config.prometheus_config.clone();
+        let health = if config.enable_health_checks {
+            Some(config.clone())
+        } else {
+            None
+        };
         let collector = Arc::new(MetricsCollector::new(config)?);
+        let health = match health {
+            Some(config) => {
+                let checker = HealthChecker::with_registry(config, collector.registry().clone());
+                checker.add_default_checks()?;
+                Some(Arc::new(checker))
+            }
+            None => None,
+        };
         let exporter = if prometheus.enabled {
-            Some(PrometheusExporter::new(collector.clone(), prometheus)?)
+            let exporter = PrometheusExporter::new(collector.clone(), prometheus)?;
+            if let Some(health) = &health {
+                exporter.set_health_source(health.clone());
+            }
+            Some(exporter)
         } else {
             None
         };
         Ok(Self {
             collector,
+            health,
             exporter,
             started: Mutex::new(false),
         })
@@ -91,8 +115,17 @@ impl Monitor {
         if self.collector.config().enable_metrics {
             self.collector.start()?;
         }
+        if let Some(health) = &self.health {
+            if let Err(e) = health.start() {
+                let _ = self.collector.stop();
+                return Err(e);
+            }
+        }
         if let Some(exporter) = &self.exporter {
             if let Err(e) = exporter.start() {
+                if let Some(health) = &self.health {
+                    let _ = health.stop();
+                }
                 let _ = self.collector.stop();
                 return Err(e);
             }
@@ -114,8 +147,12 @@ impl Monitor {
             Some(exporter) => exporter.stop(),
             None => Ok(()),
         };
+        let health = match &self.health {
+            Some(health) => health.stop(),
+            None => Ok(()),
+        };
         let collector = self.collector.stop();
-        exporter.and(collector)
+        exporter.and(health).and(collector)
     }
 
     /// Whether the monitor is started.
@@ -131,6 +168,12 @@ impl Monitor {
     /// The metrics collector: `record_metric`, `get_metrics`, history.
     pub fn collector(&self) -> &MetricsCollector {
         &self.collector
+    }
+
+    /// The health checker, unless `enable_health_checks` is false: register your own checks on
+    /// it, read [`current_health`](HealthChecker::current_health).
+    pub fn health(&self) -> Option<&HealthChecker> {
+        self.health.as_deref()
     }
 
     /// The Prometheus exporter, unless `prometheus_config.enabled` is false.

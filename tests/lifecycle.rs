@@ -42,9 +42,14 @@ fn stop_and_drop_leave_no_thread_behind() {
 
     let monitor = Monitor::new(config.clone()).unwrap();
     monitor.start().unwrap();
+    // The default health checks (memory, disk, cpu) each run on a kotoba-check thread.
     let running = [
         "kotoba-accept",
+        "kotoba-check",
+        "kotoba-check",
+        "kotoba-check",
         "kotoba-collect",
+        "kotoba-health",
         "kotoba-http-0",
         "kotoba-http-1",
         "kotoba-http-2",
@@ -68,10 +73,11 @@ fn stop_and_drop_leave_no_thread_behind() {
     drop(monitor);
     assert!(our_threads().is_empty(), "{:?}", our_threads());
 
-    // With metrics and the exporter disabled there is nothing to run.
+    // With metrics, health checks and the exporter disabled there is nothing to run.
     config.prometheus_config.enabled = false;
     let quiet = Monitor::new(MonitoringConfig {
         enable_metrics: false,
+        enable_health_checks: false,
         ..config
     })
     .unwrap();
