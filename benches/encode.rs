@@ -30,7 +30,7 @@ fn ours(series: usize, histograms: usize) -> PrometheusExporter {
         max_series_per_metric: series.max(histograms) + 1,
         ..Default::default()
     };
-    let collector = Arc::new(MetricsCollector::new(config).unwrap());
+    let collector = Arc::new(MetricsCollector::standalone(config).unwrap());
     let r = collector.registry();
     for i in 0..series {
         let id = (i / 20).to_string();

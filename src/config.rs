@@ -829,7 +829,7 @@ impl AlertingConfig {
                 if notification
                     .config
                     .get(*key)
-                    .map_or(true, |v| v.trim().is_empty())
+                    .is_none_or(|v| v.trim().is_empty())
                 {
                     return Err(MonitoringError::config(
                         format!("alerting_config.notifications[{i}].config.{key}"),

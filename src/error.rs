@@ -126,6 +126,20 @@ pub enum MonitoringError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// A monitored database (or another source) does not provide this figure. Return it from a
+    /// [`MonitoredDatabase`](crate::MonitoredDatabase) method you do not implement: the
+    /// library then uses its own measurements and does not count an error.
+    Unsupported {
+        /// What is not provided (`"query metrics"`).
+        what: &'static str,
+    },
+    /// A source the collector reads (the database, the system, the cluster) failed or panicked.
+    Source {
+        /// Which source.
+        source_name: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// A health check could not be registered.
     InvalidCheck {
         /// The name it was given.
@@ -240,6 +254,14 @@ impl fmt::Display for MonitoringError {
                 f,
                 "cannot listen on {address}: {source}; check prometheus_config.address (an address of this machine, \"127.0.0.1\" or \"0.0.0.0\") and port"
             ),
+            Self::Unsupported { what } => write!(
+                f,
+                "{what} are not provided by this source; the library's own measurements are used instead"
+            ),
+            Self::Source {
+                source_name,
+                message,
+            } => write!(f, "the {source_name} failed: {message}"),
             Self::InvalidCheck { name, reason } => {
                 write!(f, "cannot register health check {name:?}: {reason}")
             }

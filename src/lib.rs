@@ -156,9 +156,17 @@
 //! `KOTOBA_METRICS_PATH`, `KOTOBA_METRICS_BEARER_TOKEN`, `KOTOBA_ALERT_SLACK_WEBHOOK` and
 //! `KOTOBA_ALERT_EMAIL_SMTP`.
 //!
+//! # Features
+//!
+//! - `system` (default): system and process metrics (`system_*`, `process_*`), read with
+//!   sysinfo on the collector thread. The built-in memory, disk and CPU health checks use
+//!   sysinfo whether or not it is on.
+//! - `cluster`: [`ClusterSource`](crate::MetricsCollector::set_cluster_source) for the
+//!   `kotoba_cluster_*` metrics, and the `network` health check of the configured peers.
+//!
 //! # Versioning
 //!
-//! Semantic versioning; the minimum supported Rust version is 1.75.
+//! Semantic versioning; the minimum supported Rust version is 1.95 (sysinfo 0.40's).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -175,8 +183,11 @@ mod monitor;
 pub mod prometheus_exporter;
 mod worker;
 
+#[cfg(feature = "cluster")]
+pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{
-    DatabaseMetrics, MetricsCollector, MonitoredDatabase, QueryMetrics, StorageMetrics,
+    DatabaseMetrics, MetricsCollector, MonitoredDatabase, PerformanceMetrics, QueryInstruments,
+    QueryMetrics, QueryOperation, QueryTimer, StorageMetrics, SystemMetrics,
 };
 pub use config::{
     AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, HealthCheckConfig, HttpAuth,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::{
-    HealthChecker, MetricsCollector, MonitoringConfig, MonitoringError, PrometheusExporter,
-    Registry,
+    HealthChecker, MetricsCollector, MonitoredDatabase, MonitoringConfig, MonitoringError,
+    PerformanceMetrics, PrometheusExporter, Registry,
 };
 
 /// The whole monitoring system behind one value: build it from a configuration, `start()` it,
@@ -67,16 +67,42 @@ impl Monitor {
     ///
     /// [`MonitoringError::InvalidConfig`] when `config` does not validate.
     pub fn new(config: MonitoringConfig) -> Result<Self, MonitoringError> {
+        Self::build(None, config)
+    }
+
+    /// A stopped monitor of `db`: the collector polls it every `collection_interval`
+    /// (publishing the `kotoba_db_*` metrics), and the `database` health check pings it.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_database(
+        db: Arc<dyn MonitoredDatabase>,
+        config: MonitoringConfig,
+    ) -> Result<Self, MonitoringError> {
+        Self::build(Some(db), config)
+    }
+
+    fn build(
+        db: Option<Arc<dyn MonitoredDatabase>>,
+        config: MonitoringConfig,
+    ) -> Result<Self, MonitoringError> {
         let prometheus = config.prometheus_config.clone();
         let health = if config.enable_health_checks {
             Some(config.clone())
         } else {
             None
         };
-        let collector = Arc::new(MetricsCollector::new(config)?);
+        let collector = Arc::new(match &db {
+            Some(db) => MetricsCollector::new(db.clone(), config)?,
+            None => MetricsCollector::standalone(config)?,
+        });
         let health = match health {
             Some(config) => {
                 let checker = HealthChecker::with_registry(config, collector.registry().clone());
+                if let Some(db) = db {
+                    checker.set_database(db);
+                }
                 checker.add_default_checks()?;
                 Some(Arc::new(checker))
             }
@@ -168,6 +194,16 @@ impl Monitor {
     /// The metrics collector: `record_metric`, `get_metrics`, history.
     pub fn collector(&self) -> &MetricsCollector {
         &self.collector
+    }
+
+    /// The database's, the queries' and the system's figures now; see
+    /// [`MetricsCollector::get_performance_metrics`].
+    ///
+    /// # Errors
+    ///
+    /// As that method.
+    pub fn performance_metrics(&self) -> Result<PerformanceMetrics, MonitoringError> {
+        self.collector.get_performance_metrics()
     }
 
     /// The health checker, unless `enable_health_checks` is false: register your own checks on

@@ -6,7 +6,7 @@
 //! Each call looks its series up by name and labels, so it suits occasional events. On a hot
 //! path, take a handle once from a [`Registry`] and record through it instead.
 //!
-//! Every started [`MetricsCollector`](crate::MetricsCollector) stores the global registry's
+//! Every started [`MetricsCollector`] stores the global registry's
 //! series in its history alongside its own.
 //!
 //! # Examples
@@ -89,7 +89,7 @@ use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 /// use kotoba_monitoring::{ExpositionFormat, MetricsCollector, MonitoringConfig,
 ///     PrometheusConfig, PrometheusExporter};
 ///
-/// let collector = Arc::new(MetricsCollector::new(MonitoringConfig::default())?);
+/// let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default())?);
 /// let prometheus_config = PrometheusConfig { port: 0, ..Default::default() };
 /// let exporter = PrometheusExporter::new(Arc::clone(&collector), prometheus_config)?;
 /// exporter.start()?;

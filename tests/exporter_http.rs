@@ -105,7 +105,7 @@ fn port_zero_reads_back_and_a_taken_port_is_a_clear_error() {
         first.metrics_url().unwrap(),
         format!("http://127.0.0.1:{}/metrics", addr.port())
     );
-    let collector = Arc::new(MetricsCollector::new(MonitoringConfig::default()).unwrap());
+    let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
     let second = PrometheusExporter::new(
         collector,
         PrometheusConfig {
@@ -128,7 +128,7 @@ fn port_zero_reads_back_and_a_taken_port_is_a_clear_error() {
 
 #[test]
 fn the_path_cannot_shadow_a_builtin_endpoint() {
-    let collector = Arc::new(MetricsCollector::new(MonitoringConfig::default()).unwrap());
+    let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
     let err = PrometheusExporter::new(
         collector,
         PrometheusConfig {

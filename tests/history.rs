@@ -6,7 +6,7 @@ use kotoba_monitoring::{LabelMatcher, MetricsCollector, MonitoringConfig, Monito
 use time::OffsetDateTime;
 
 fn fast_collector() -> MetricsCollector {
-    MetricsCollector::new(MonitoringConfig {
+    MetricsCollector::standalone(MonitoringConfig {
         collection_interval: Duration::from_millis(10),
         ..MonitoringConfig::default()
     })
@@ -102,7 +102,7 @@ fn ticks_store_every_series_in_time_order() {
 
 #[test]
 fn retention_and_point_cap_bound_history() {
-    let c = MetricsCollector::new(MonitoringConfig {
+    let c = MetricsCollector::standalone(MonitoringConfig {
         collection_interval: Duration::from_millis(5),
         max_metrics_points: 3,
         ..MonitoringConfig::default()

@@ -151,7 +151,7 @@ fn label_values_are_any_utf8() {
 
 #[test]
 fn record_metric_refuses_bad_names_synchronously() {
-    let collector = MetricsCollector::new(MonitoringConfig::default()).unwrap();
+    let collector = MetricsCollector::standalone(MonitoringConfig::default()).unwrap();
     let err = collector
         .record_metric("bad name", 1.0, HashMap::new())
         .unwrap_err();

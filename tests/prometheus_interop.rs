@@ -79,6 +79,14 @@ fn promtool_accepts_the_text_format() {
         return;
     };
     let e = loaded_exporter();
+    // With the collector running, the system and process metrics are linted too.
+    e.collector().start().unwrap();
+    #[cfg(feature = "system")]
+    wait_for("the system metrics", Duration::from_secs(30), || {
+        e.collector()
+            .registry()
+            .metric_type("process_resident_memory_bytes")
+    });
     let reply = get(e.local_addr().unwrap(), "/metrics");
     assert_eq!(reply.status, 200);
     let mut child = Command::new(promtool)
@@ -101,6 +109,7 @@ fn promtool_accepts_the_text_format() {
         reply.text()
     );
     assert!(said.trim().is_empty(), "promtool lint findings: {said}");
+    e.collector().stop().unwrap();
 }
 
 /// A Prometheus server run for one test, killed and reaped on drop.

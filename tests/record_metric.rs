@@ -8,7 +8,7 @@ use kotoba_monitoring::{MetricsCollector, MonitoringConfig, OverflowPolicy};
 use time::OffsetDateTime;
 
 fn collector(capacity: usize, overflow: OverflowPolicy) -> MetricsCollector {
-    MetricsCollector::new(MonitoringConfig {
+    MetricsCollector::standalone(MonitoringConfig {
         collection_interval: Duration::from_millis(10),
         ingest_queue_capacity: capacity,
         ingest_overflow: overflow,
@@ -72,7 +72,7 @@ fn blocking_policy_applies_every_sample() {
 fn each_sample_is_stored_exactly_once() {
     // A tick at start, none for an hour, and a last one at stop, which may store the gauge's
     // final value once more as a regular sample, later than every sample.
-    let c = MetricsCollector::new(MonitoringConfig {
+    let c = MetricsCollector::standalone(MonitoringConfig {
         collection_interval: Duration::from_secs(3600),
         ..MonitoringConfig::default()
     })

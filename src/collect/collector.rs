@@ -9,20 +9,24 @@ use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use super::ticker;
+use super::instrument::QueryInstruments;
+use super::sources::Sources;
+use super::{ticker, PerformanceMetrics};
 use crate::history::{HistoryStore, LabelMatcher, MetricPoint};
 use crate::metrics::ingest::{Ingest, Sample};
 use crate::worker::{guarded, Worker};
 use crate::{
-    HistogramOpts, LabelSet, MonitoringConfig, MonitoringError, Registry, RegistryOptions,
+    HistogramOpts, LabelSet, MonitoredDatabase, MonitoringConfig, MonitoringError, Registry,
+    RegistryOptions,
 };
 
 /// Collects metrics and keeps their history: the registry that handles record into, the
 /// `record_metric` queue, and the threads that fill the history store.
 ///
 /// [`start`](Self::start) spawns two named threads: `kotoba-ingest` applies `record_metric`
-/// samples, and `kotoba-collect` copies every series into history each `collection_interval`
-/// (plus the process-wide [`Registry::global`]) and advances histogram windows.
+/// samples, and `kotoba-collect`, each `collection_interval`, polls the monitored database
+/// (and with the features the system and the cluster), then copies every series into history
+/// (plus the process-wide [`Registry::global`]); it also advances histogram windows.
 /// [`stop`](Self::stop) applies what is still queued, joins both within `shutdown_timeout`, and
 /// may be called any number of times; dropping the collector stops it.
 ///
@@ -41,7 +45,7 @@ use crate::{
 /// use time::OffsetDateTime;
 /// use kotoba_monitoring::{MetricsCollector, MonitoringConfig};
 ///
-/// let collector = MetricsCollector::new(MonitoringConfig::default())?;
+/// let collector = MetricsCollector::standalone(MonitoringConfig::default())?;
 /// collector.start()?;
 /// let labels = HashMap::from([("region".to_string(), "us-east".to_string())]);
 /// collector.record_metric("orders_pending", 150.0, labels)?;
@@ -72,6 +76,10 @@ pub(crate) struct Shared {
     pub(crate) slice_len: Duration,
     /// Whether `kotoba-ingest` is taking samples; when not, `record_metric` applies them inline.
     ingesting: AtomicBool,
+    /// Query timing by operation.
+    pub(crate) instruments: QueryInstruments,
+    /// The database, system and cluster polled each tick.
+    pub(crate) sources: Sources,
     last_error: Mutex<Option<(OffsetDateTime, String)>>,
 }
 
@@ -92,14 +100,35 @@ impl Shared {
 }
 
 impl MetricsCollector {
-    /// A stopped collector with its own registry and history store, configured by `config`.
+    /// A stopped collector of `db`, with its own registry and history store, configured by
+    /// `config`. Use [`standalone`](Self::standalone) without a database.
     ///
     /// # Errors
     ///
     /// [`MonitoringError::InvalidConfig`] when `config` does not [`validate`].
     ///
     /// [`validate`]: MonitoringConfig::validate
-    pub fn new(config: MonitoringConfig) -> Result<Self, MonitoringError> {
+    pub fn new(
+        db: Arc<dyn MonitoredDatabase>,
+        config: MonitoringConfig,
+    ) -> Result<Self, MonitoringError> {
+        Self::build(Some(db), config)
+    }
+
+    /// A stopped collector with no database: the registry, history, `record_metric`, query
+    /// instrumentation, and (with the features) system and cluster metrics.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn standalone(config: MonitoringConfig) -> Result<Self, MonitoringError> {
+        Self::build(None, config)
+    }
+
+    fn build(
+        db: Option<Arc<dyn MonitoredDatabase>>,
+        config: MonitoringConfig,
+    ) -> Result<Self, MonitoringError> {
         config.validate()?;
         let registry = Registry::with_options(
             RegistryOptions::default()
@@ -116,8 +145,12 @@ impl MetricsCollector {
         let slice_len = HistogramOpts::latency()
             .window(config.latency_window)
             .slice_len();
+        let instruments = QueryInstruments::new(&registry)?;
+        let sources = Sources::new(&registry, db, &config.health_config.data_path)?;
         Ok(Self {
             shared: Arc::new(Shared {
+                instruments,
+                sources,
                 config,
                 registry,
                 history,
@@ -134,6 +167,53 @@ impl MetricsCollector {
     /// from it.
     pub fn registry(&self) -> &Registry {
         &self.shared.registry
+    }
+
+    /// Query timing by operation: take an operation's handles once, time each query with them.
+    pub fn queries(&self) -> &QueryInstruments {
+        &self.shared.instruments
+    }
+
+    /// The monitored database, if the collector has one.
+    pub fn database(&self) -> Option<&Arc<dyn MonitoredDatabase>> {
+        self.shared.sources.database.as_ref()
+    }
+
+    /// Attaches the source of the cluster metrics, read every `collection_interval`.
+    #[cfg(feature = "cluster")]
+    pub fn set_cluster_source(&self, source: Arc<dyn super::ClusterSource>) {
+        *self.shared.sources.cluster.write() = Some(source);
+    }
+
+    /// The database's figures now (asked on the calling thread), its query figures completed
+    /// from the instrumentation where it has none (see [`QueryInstruments`]), and the system as
+    /// last sampled (feature `system`). Without a database, the database and storage parts
+    /// are zero and the query part is the instrumentation's.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Source`] when the database fails or panics in one of its methods
+    /// (other than answering [`MonitoringError::Unsupported`]).
+    pub fn get_performance_metrics(&self) -> Result<PerformanceMetrics, MonitoringError> {
+        let shared = &self.shared;
+        let reading = shared.sources.read_database(&shared.instruments);
+        if let Some(e) = reading.as_ref().and_then(|r| r.errors.first()) {
+            return Err(MonitoringError::Source {
+                source_name: "database",
+                message: e.clone(),
+            });
+        }
+        let (database, query, storage) = match reading {
+            Some(r) => (r.database, r.query, r.storage),
+            None => (None, Some(shared.instruments.query_metrics()), None),
+        };
+        Ok(PerformanceMetrics {
+            timestamp: OffsetDateTime::now_utc(),
+            database_metrics: database.unwrap_or_default(),
+            query_metrics: query.unwrap_or_else(|| shared.instruments.query_metrics()),
+            storage_metrics: storage.unwrap_or_default(),
+            system_metrics: shared.sources.last_system.read().clone(),
+        })
     }
 
     /// The history store.
@@ -398,7 +478,7 @@ mod tests {
 
     #[test]
     fn second_start_is_an_error_and_stop_is_idempotent() {
-        let c = MetricsCollector::new(config()).unwrap();
+        let c = MetricsCollector::standalone(config()).unwrap();
         c.start().unwrap();
         assert!(matches!(
             c.start(),
@@ -418,12 +498,12 @@ mod tests {
             max_metrics_points: 0,
             ..MonitoringConfig::default()
         };
-        assert!(MetricsCollector::new(bad).is_err());
+        assert!(MetricsCollector::standalone(bad).is_err());
     }
 
     #[test]
     fn stopped_collector_applies_inline() {
-        let c = MetricsCollector::new(config()).unwrap();
+        let c = MetricsCollector::standalone(config()).unwrap();
         c.record("inline_gauge", 4.0, &[("k", "v")]).unwrap();
         assert_eq!(
             c.registry()
@@ -436,7 +516,7 @@ mod tests {
 
     #[test]
     fn errors_on_the_ingest_thread_are_reported() {
-        let c = MetricsCollector::new(MonitoringConfig {
+        let c = MetricsCollector::standalone(MonitoringConfig {
             max_series_per_metric: 1,
             ..config()
         })

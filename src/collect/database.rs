@@ -44,8 +44,9 @@ pub trait MonitoredDatabase: Send + Sync {
     /// Whatever stops the database from answering; the error is reported, never propagated.
     fn get_database_metrics(&self) -> Result<DatabaseMetrics, MonitoringError>;
 
-    /// Query counts, rate and latency. A database that does not compute these can return the
-    /// library's own figures from its instrumentation.
+    /// Query counts, rate and latency. A database that does not compute these returns
+    /// [`MonitoringError::Unsupported`]: the library then computes them from its own
+    /// instrumentation ([`QueryInstruments`](crate::QueryInstruments)) and counts no error.
     ///
     /// # Errors
     ///

@@ -10,7 +10,8 @@ use super::collector::Shared;
 use crate::worker::guarded;
 use crate::Registry;
 
-/// Every `collection_interval`, copies each series of the collector's registry and of the
+/// Every `collection_interval`, polls the database, system and cluster sources, then copies
+/// each series of the collector's registry and of the
 /// process-wide registry into history and prunes expired points; every window slice, advances
 /// the histogram windows. When `stop` disconnects, takes a last sample and returns, so history
 /// covers the run up to `stop()`.
@@ -50,6 +51,13 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
 /// Samples every series into history and prunes it, reporting a panic rather than ending the
 /// thread. Returns the time it sampled at: the `since` of the next tick.
 fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
+    // The sources first, so that this tick's history holds what they said.
+    for error in shared
+        .sources
+        .collect(&shared.registry, &shared.instruments)
+    {
+        shared.report(error);
+    }
     let at = OffsetDateTime::now_utc();
     let sampled = guarded("a collection tick", || {
         shared.history.scrape(&shared.registry, at, since);

@@ -106,6 +106,8 @@ struct Window {
     next: usize,
     /// When the slice now filling in the shards began.
     slice_started: Instant,
+    /// When the series was created.
+    created: Instant,
     slice_len: Duration,
     window: Duration,
 }
@@ -180,6 +182,7 @@ impl Histogram {
                     slices,
                     next: 0,
                     slice_started: Instant::now(),
+                    created: Instant::now(),
                     slice_len: opts.slice_len(),
                     window: opts.window_len(),
                 }),
@@ -278,6 +281,25 @@ impl Histogram {
         }
         self.merge_shards(&mut merged);
         HistogramSnapshot::new(merged, self.core.resolution)
+    }
+
+    /// How much time [`window_snapshot`](Self::window_snapshot) covers now: the slices still in
+    /// the window and the one filling, no more than the series has existed. Divide a window's
+    /// count by it for a rate.
+    pub fn window_span(&self) -> Duration {
+        let now = Instant::now();
+        let mut window = self.core.window.lock();
+        self.rotate_locked(&mut window, now);
+        let live = window
+            .slices
+            .iter()
+            .filter(|s| {
+                s.ended
+                    .is_some_and(|ended| now.saturating_duration_since(ended) < window.window)
+            })
+            .count() as u32;
+        let covered = window.slice_len * live + now.saturating_duration_since(window.slice_started);
+        covered.min(now.saturating_duration_since(window.created))
     }
 
     /// Closes the current window slice if it has run its length.

@@ -95,6 +95,34 @@ impl HistogramSnapshot {
         (steps as f64 * self.resolution).clamp(self.min, self.max)
     }
 
+    /// The snapshot of every value in `snapshots`, which must come from histograms with the same
+    /// options (one family); `None` when there are none.
+    pub(crate) fn merge(snapshots: &[HistogramSnapshot]) -> Option<HistogramSnapshot> {
+        let (first, rest) = snapshots.split_first()?;
+        let mut part = Part {
+            hist: first.hist.clone(),
+            sum: first.sum,
+            min: if first.count == 0 {
+                f64::INFINITY
+            } else {
+                first.min
+            },
+            max: if first.count == 0 {
+                f64::NEG_INFINITY
+            } else {
+                first.max
+            },
+        };
+        for s in rest.iter().filter(|s| s.count > 0) {
+            // Same options, same bounds: adding cannot run out of range.
+            let _ = part.hist.add(&s.hist);
+            part.sum += s.sum;
+            part.min = part.min.min(s.min);
+            part.max = part.max.max(s.max);
+        }
+        Some(HistogramSnapshot::new(part, first.resolution))
+    }
+
     /// For each bound (ascending), how many values are at or below it: the cumulative
     /// `_bucket{le}` counts. A value within the histogram's precision above a bound may be
     /// counted under it; bounds at or above the exact maximum count every value, bounds below

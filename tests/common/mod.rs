@@ -94,7 +94,7 @@ pub fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T
 
 /// A started exporter on 127.0.0.1 and a free port, with `prometheus` adjusting the config.
 pub fn exporter(prometheus: impl FnOnce(&mut PrometheusConfig)) -> PrometheusExporter {
-    let collector = Arc::new(MetricsCollector::new(MonitoringConfig::default()).unwrap());
+    let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
     let mut config = PrometheusConfig {
         address: "127.0.0.1".into(),
         port: 0,

@@ -1,0 +1,217 @@
+//! Module implementing query instrumentation: timing each query by operation, counting
+//! failures and slow queries, and the [`QueryMetrics`] computed from what was recorded.
+//! See [`QueryInstruments`] for details.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+use crate::metrics::Family;
+use crate::{Counter, Histogram, HistogramSnapshot, MonitoringError, QueryMetrics, Registry};
+
+/// Times queries by operation into `kotoba_db_query_latency_seconds{operation}`, and counts
+/// `kotoba_db_query_errors_total{operation}` and `kotoba_db_slow_queries_total{operation}`
+/// (queries slower than the slow-query threshold, 100 ms unless set).
+///
+/// For a database that does not compute its own query figures, the collector derives
+/// [`QueryMetrics`] from these recordings (see [`query_metrics`](Self::query_metrics)).
+///
+/// # Examples
+///
+/// ```
+/// # let collector = kotoba_monitoring::MetricsCollector::standalone(Default::default())?;
+/// let gets = collector.queries().operation("get")?; // once, when the database opens
+///
+/// // A guard: records on drop, as a success unless told otherwise.
+/// {
+///     let timer = gets.start();
+///     let found = true; // run the query
+///     if !found {
+///         timer.fail();
+///     }
+/// } // recorded here
+///
+/// // A closure: an `Err` counts as a failure.
+/// let value: Result<u32, &str> = gets.time(|| Ok(7));
+/// assert_eq!(value, Ok(7));
+///
+/// let figures = collector.queries().query_metrics();
+/// assert_eq!(figures.total_queries, 2);
+/// assert_eq!(figures.failed_queries, 0);
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+pub struct QueryInstruments {
+    latency: Family<Histogram>,
+    errors: Family<Counter>,
+    slow: Family<Counter>,
+    slow_threshold: RwLock<Duration>,
+    operations: RwLock<HashMap<String, QueryOperation>>,
+}
+
+impl std::fmt::Debug for QueryInstruments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryInstruments")
+            .field("slow_threshold", &*self.slow_threshold.read())
+            .field("operations", &self.operations.read().len())
+            .finish()
+    }
+}
+
+/// The handles of one operation: take it once, record through it without lookups.
+#[derive(Clone, Debug)]
+pub struct QueryOperation {
+    latency: Histogram,
+    errors: Counter,
+    slow: Counter,
+    /// Shared with the instruments, so a new threshold reaches existing handles.
+    slow_threshold: Arc<RwLock<Duration>>,
+}
+
+/// Times one query; records when dropped (a success unless [`fail`](Self::fail) was called).
+#[derive(Debug)]
+#[must_use = "the query is timed until the guard is dropped"]
+pub struct QueryTimer<'a> {
+    operation: &'a QueryOperation,
+    started: Instant,
+    failed: bool,
+}
+
+impl QueryInstruments {
+    pub(crate) fn new(registry: &Registry) -> Result<Self, MonitoringError> {
+        Ok(Self {
+            latency: registry.histogram_family("kotoba_db_query_latency_seconds", "")?,
+            errors: registry.counter_family(
+                "kotoba_db_query_errors_total",
+                "Queries that failed, by operation.",
+            )?,
+            slow: registry.counter_family(
+                "kotoba_db_slow_queries_total",
+                "Queries slower than the slow-query threshold, by operation.",
+            )?,
+            slow_threshold: RwLock::new(Duration::from_millis(100)),
+            operations: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The handles for `operation` (`"get"`, `"put"`, `"scan"`), created on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::CardinalityLimit`] past `max_series_per_metric` operations.
+    pub fn operation(&self, operation: &str) -> Result<QueryOperation, MonitoringError> {
+        if let Some(op) = self.operations.read().get(operation) {
+            return Ok(op.clone());
+        }
+        let labels = [("operation", operation)];
+        let threshold = Arc::new(RwLock::new(*self.slow_threshold.read()));
+        let op = QueryOperation {
+            latency: self.latency.with_labels(&labels)?,
+            errors: self.errors.with_labels(&labels)?,
+            slow: self.slow.with_labels(&labels)?,
+            slow_threshold: threshold,
+        };
+        Ok(self
+            .operations
+            .write()
+            .entry(operation.to_owned())
+            .or_insert(op)
+            .clone())
+    }
+
+    /// Queries slower than `threshold` count as slow from now on. Defaults to 100 ms.
+    pub fn set_slow_threshold(&self, threshold: Duration) {
+        *self.slow_threshold.write() = threshold;
+        for op in self.operations.read().values() {
+            *op.slow_threshold.write() = threshold;
+        }
+    }
+
+    /// The figures of what was recorded: totals since start, and over the recent window
+    /// (`latency_window`) the rate, mean, p95 and p99 across all operations.
+    pub fn query_metrics(&self) -> QueryMetrics {
+        let ops: Vec<QueryOperation> = self.operations.read().values().cloned().collect();
+        let window: Vec<HistogramSnapshot> =
+            ops.iter().map(|o| o.latency.window_snapshot()).collect();
+        let total: u64 = ops.iter().map(|o| o.latency.snapshot().count).sum();
+        let merged = HistogramSnapshot::merge(&window);
+        let (recent, mean, p95, p99) = merged
+            .map(|m| (m.count, m.mean, m.p95, m.p99))
+            .unwrap_or_default();
+        let span = ops
+            .first()
+            .map(|o| o.latency.window_span())
+            .unwrap_or(Duration::ZERO);
+        QueryMetrics {
+            total_queries: total,
+            queries_per_second: if span.is_zero() {
+                0.0
+            } else {
+                recent as f64 / span.as_secs_f64()
+            },
+            avg_query_latency_ms: mean * 1e3,
+            p95_query_latency_ms: p95 * 1e3,
+            p99_query_latency_ms: p99 * 1e3,
+            slow_queries: ops.iter().map(|o| o.slow.get() as u64).sum(),
+            failed_queries: ops.iter().map(|o| o.errors.get() as u64).sum(),
+        }
+    }
+
+    /// Whether any query has been recorded.
+    pub(crate) fn has_data(&self) -> bool {
+        self.operations
+            .read()
+            .values()
+            .any(|o| o.latency.snapshot().count > 0)
+    }
+}
+
+impl QueryOperation {
+    /// Starts timing one query.
+    pub fn start(&self) -> QueryTimer<'_> {
+        QueryTimer {
+            operation: self,
+            started: Instant::now(),
+            failed: false,
+        }
+    }
+
+    /// Times `query`; an `Err` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// `query`'s own error, unchanged.
+    pub fn time<T, E>(&self, query: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let timer = self.start();
+        let result = query();
+        if result.is_err() {
+            timer.fail();
+        }
+        result
+    }
+
+    /// Records a query that took `elapsed`, and whether it succeeded.
+    pub fn record(&self, elapsed: Duration, succeeded: bool) {
+        self.latency.observe_duration(elapsed);
+        if !succeeded {
+            self.errors.inc();
+        }
+        if elapsed > *self.slow_threshold.read() {
+            self.slow.inc();
+        }
+    }
+}
+
+impl QueryTimer<'_> {
+    /// Records the query as failed.
+    pub fn fail(mut self) {
+        self.failed = true;
+    }
+}
+
+impl Drop for QueryTimer<'_> {
+    fn drop(&mut self) {
+        self.operation.record(self.started.elapsed(), !self.failed);
+    }
+}

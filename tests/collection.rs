@@ -1,0 +1,330 @@
+//! The collector polling a database with known numbers, query instrumentation, the performance
+//! read-out, fault isolation, and (with the features) system and cluster metrics.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::wait_for;
+use kotoba_monitoring::{
+    DatabaseMetrics, MetricsCollector, MonitoredDatabase, MonitoringConfig, MonitoringError,
+    QueryMetrics, Registry, StorageMetrics,
+};
+
+/// A database that answers the seed's example figures, with a query total the test moves.
+struct KnownDb {
+    queries: AtomicU64,
+    fail_storage: bool,
+    panic_database: bool,
+    query_metrics: bool,
+}
+
+impl KnownDb {
+    fn new() -> Self {
+        Self {
+            queries: AtomicU64::new(1000),
+            fail_storage: false,
+            panic_database: false,
+            query_metrics: true,
+        }
+    }
+}
+
+impl MonitoredDatabase for KnownDb {
+    fn get_database_metrics(&self) -> Result<DatabaseMetrics, MonitoringError> {
+        if self.panic_database {
+            panic!("the database handle is poisoned");
+        }
+        Ok(DatabaseMetrics {
+            active_connections: 10,
+            total_connections: 15,
+            uptime_seconds: 3600,
+            version: "1.2.3".into(),
+        })
+    }
+    fn get_query_metrics(&self) -> Result<QueryMetrics, MonitoringError> {
+        if !self.query_metrics {
+            return Err(MonitoringError::Unsupported {
+                what: "query metrics",
+            });
+        }
+        Ok(QueryMetrics {
+            total_queries: self.queries.load(Ordering::SeqCst),
+            queries_per_second: 50.0,
+            avg_query_latency_ms: 25.0,
+            p95_query_latency_ms: 50.0,
+            p99_query_latency_ms: 100.0,
+            slow_queries: 5,
+            failed_queries: 1,
+        })
+    }
+    fn get_storage_metrics(&self) -> Result<StorageMetrics, MonitoringError> {
+        if self.fail_storage {
+            return Err(MonitoringError::Source {
+                source_name: "database",
+                message: "the storage engine is compacting".into(),
+            });
+        }
+        Ok(StorageMetrics {
+            total_size_bytes: 1_000_000_000,
+            used_size_bytes: 500_000_000,
+            read_operations: 10_000,
+            write_operations: 5_000,
+            read_bytes_per_sec: 100_000.0,
+            write_bytes_per_sec: 50_000.0,
+            cache_hit_rate: 0.95,
+            io_latency_ms: 10.0,
+        })
+    }
+}
+
+fn config() -> MonitoringConfig {
+    MonitoringConfig {
+        collection_interval: Duration::from_millis(20),
+        ..MonitoringConfig::default()
+    }
+}
+
+fn gauge(r: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
+    r.gauge(name, "", labels).unwrap().get()
+}
+
+fn counter(r: &Registry, name: &str, labels: &[(&str, &str)]) -> f64 {
+    r.counter(name, "", labels).unwrap().get()
+}
+
+fn errors(r: &Registry, source: &str) -> f64 {
+    counter(
+        r,
+        "kotoba_monitoring_collection_errors_total",
+        &[("source", source)],
+    )
+}
+
+#[test]
+fn the_database_is_published_under_the_seed_names() {
+    let db = Arc::new(KnownDb::new());
+    let c = MetricsCollector::new(db.clone(), config()).unwrap();
+    c.start().unwrap();
+    let r = c.registry().clone();
+    wait_for("the first poll", Duration::from_secs(30), || {
+        r.metric_type("kotoba_db_storage_used_bytes").map(|_| ())
+    });
+    assert_eq!(gauge(&r, "kotoba_db_connections_active", &[]), 10.0);
+    assert_eq!(counter(&r, "kotoba_db_connections_total", &[]), 15.0);
+    assert_eq!(counter(&r, "kotoba_db_queries_total", &[]), 1000.0);
+    assert_eq!(gauge(&r, "kotoba_db_storage_size_bytes", &[]), 1e9);
+    assert_eq!(gauge(&r, "kotoba_db_storage_used_bytes", &[]), 5e8);
+    let ops = "kotoba_db_storage_operations_total";
+    assert_eq!(counter(&r, ops, &[("kind", "read")]), 10_000.0);
+    assert_eq!(counter(&r, ops, &[("kind", "write")]), 5_000.0);
+    let bytes = "kotoba_db_storage_throughput_bytes_per_second";
+    assert_eq!(gauge(&r, bytes, &[("kind", "read")]), 100_000.0);
+    assert_eq!(gauge(&r, "kotoba_db_cache_hit_ratio", &[]), 0.95);
+    assert_eq!(gauge(&r, "kotoba_db_io_latency_seconds", &[]), 0.01);
+    assert_eq!(gauge(&r, "kotoba_db_uptime_seconds", &[]), 3600.0);
+    assert_eq!(gauge(&r, "kotoba_db_info", &[("version", "1.2.3")]), 1.0);
+
+    // Totals advance by the difference; a total that drops (a restart) counts on from zero.
+    db.queries.store(1500, Ordering::SeqCst);
+    wait_for("1500 queries", Duration::from_secs(30), || {
+        (counter(&r, "kotoba_db_queries_total", &[]) == 1500.0).then_some(())
+    });
+    db.queries.store(20, Ordering::SeqCst);
+    wait_for("a restart to count on", Duration::from_secs(30), || {
+        (counter(&r, "kotoba_db_queries_total", &[]) == 1520.0).then_some(())
+    });
+    assert_eq!(errors(&r, "database"), 0.0);
+
+    let perf = c.get_performance_metrics().unwrap();
+    assert_eq!(perf.database_metrics.version, "1.2.3");
+    assert_eq!(perf.query_metrics.p95_query_latency_ms, 50.0);
+    assert_eq!(perf.storage_metrics.cache_hit_rate, 0.95);
+    c.stop().unwrap();
+}
+
+#[test]
+fn a_failing_or_panicking_database_is_reported_and_the_next_tick_runs() {
+    let db = Arc::new(KnownDb {
+        fail_storage: true,
+        panic_database: true,
+        ..KnownDb::new()
+    });
+    let c = MetricsCollector::new(db, config()).unwrap();
+    c.start().unwrap();
+    let r = c.registry().clone();
+    // Two failures per tick (storage and the panic); wait for several ticks.
+    wait_for("several failed polls", Duration::from_secs(30), || {
+        (errors(&r, "database") >= 6.0).then_some(())
+    });
+    let (_, last) = c.last_error().unwrap();
+    assert!(
+        last.contains("compacting") || last.contains("the database handle is poisoned"),
+        "{last}"
+    );
+    // What did answer is published, and the collector still works.
+    assert_eq!(counter(&r, "kotoba_db_queries_total", &[]), 1000.0);
+    assert!(r.metric_type("kotoba_db_storage_used_bytes").is_none());
+    let err = c.get_performance_metrics().unwrap_err();
+    assert!(matches!(err, MonitoringError::Source { .. }), "{err}");
+    c.record("after_the_faults", 1.0, &[]).unwrap();
+    c.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(gauge(&r, "after_the_faults", &[]), 1.0);
+    c.stop().unwrap();
+}
+
+#[test]
+fn instrumentation_computes_the_query_figures() {
+    let c = MetricsCollector::standalone(MonitoringConfig::default()).unwrap();
+    let q = c.queries();
+    q.set_slow_threshold(Duration::from_millis(50));
+    let get = q.operation("get").unwrap();
+    let put = q.operation("put").unwrap();
+    // 1..=100 ms on get, all fine; 10 puts of 200 ms, 4 failing.
+    for ms in 1..=100u64 {
+        get.record(Duration::from_millis(ms), true);
+    }
+    for i in 0..10 {
+        put.record(Duration::from_millis(200), i >= 4);
+    }
+    let m = q.query_metrics();
+    assert_eq!(m.total_queries, 110);
+    assert_eq!(m.failed_queries, 4);
+    // 51..=100 ms and the 10 puts are over 50 ms.
+    assert_eq!(m.slow_queries, 60);
+    let mean = (5050.0 + 2000.0) / 110.0;
+    assert!(
+        (m.avg_query_latency_ms - mean).abs() < 1e-6,
+        "{}",
+        m.avg_query_latency_ms
+    );
+    // Of 110 values, p95 is the 105th (200 ms), p99 the 109th (200 ms).
+    assert!(
+        (m.p95_query_latency_ms - 200.0).abs() <= 2.0,
+        "{}",
+        m.p95_query_latency_ms
+    );
+    assert!(m.queries_per_second > 0.0);
+    let r = c.registry();
+    assert_eq!(
+        counter(r, "kotoba_db_query_errors_total", &[("operation", "put")]),
+        4.0
+    );
+    assert_eq!(
+        counter(r, "kotoba_db_slow_queries_total", &[("operation", "get")]),
+        50.0
+    );
+
+    // Guards and closures.
+    drop(get.start());
+    let failed: Result<(), &str> = get.time(|| Err("no such key"));
+    assert!(failed.is_err());
+    put.start().fail();
+    let m = q.query_metrics();
+    assert_eq!((m.total_queries, m.failed_queries), (113, 6));
+
+    // Without a database the performance read-out is the instrumentation's.
+    let perf = c.get_performance_metrics().unwrap();
+    assert_eq!(perf.query_metrics.total_queries, 113);
+    assert_eq!(perf.storage_metrics, StorageMetrics::default());
+}
+
+#[test]
+fn a_database_without_query_figures_gets_the_measured_ones() {
+    let db = Arc::new(KnownDb {
+        query_metrics: false,
+        ..KnownDb::new()
+    });
+    let c = MetricsCollector::new(db, config()).unwrap();
+    let get = c.queries().operation("get").unwrap();
+    for _ in 0..42 {
+        get.record(Duration::from_millis(3), true);
+    }
+    let perf = c.get_performance_metrics().unwrap();
+    assert_eq!(perf.query_metrics.total_queries, 42);
+    assert!((perf.query_metrics.p99_query_latency_ms - 3.0).abs() <= 0.03);
+    c.start().unwrap();
+    let r = c.registry().clone();
+    wait_for("the measured total", Duration::from_secs(30), || {
+        (counter(&r, "kotoba_db_queries_total", &[]) == 42.0).then_some(())
+    });
+    // "Unsupported" is not an error.
+    assert_eq!(errors(&r, "database"), 0.0);
+    c.stop().unwrap();
+}
+
+#[cfg(feature = "system")]
+#[test]
+fn system_metrics_are_present_and_plausible() {
+    let c = MetricsCollector::standalone(config()).unwrap();
+    c.start().unwrap();
+    let r = c.registry().clone();
+    wait_for("a system sample", Duration::from_secs(30), || {
+        c.get_performance_metrics().ok()?.system_metrics
+    });
+    let s = c.get_performance_metrics().unwrap().system_metrics.unwrap();
+    assert!(s.memory_usage_bytes > 0);
+    assert!((0.0..=100.0).contains(&s.memory_usage_percent));
+    assert!((0.0..=100.0).contains(&s.cpu_usage_percent));
+    assert!(s.disk_usage_bytes > 0 && (0.0..=100.0).contains(&s.disk_usage_percent));
+    assert!(s.process_resident_memory_bytes > 1 << 20);
+    assert!(s.process_threads >= 3, "{}", s.process_threads); // main, ingest, collect
+    assert!(s.process_open_fds >= 3, "{}", s.process_open_fds);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(s.process_start_time_seconds <= now && s.process_start_time_seconds + 86_400 > now);
+    assert_eq!(
+        gauge(&r, "process_resident_memory_bytes", &[]),
+        s.process_resident_memory_bytes as f64
+    );
+    assert!(gauge(&r, "system_memory_usage_bytes", &[]) > 0.0);
+    assert!(r.metric_type("process_cpu_seconds_total").is_some());
+    assert!(r
+        .metric_type("system_network_receive_bytes_total")
+        .is_some());
+    assert_eq!(errors(&r, "system"), 0.0);
+    c.stop().unwrap();
+}
+
+#[cfg(feature = "cluster")]
+#[test]
+fn cluster_metrics_come_from_the_source() {
+    use kotoba_monitoring::{ClusterMetrics, ClusterSource};
+    struct Three(AtomicU64);
+    impl ClusterSource for Three {
+        fn cluster_metrics(&self) -> Result<ClusterMetrics, MonitoringError> {
+            let changes = self.0.load(Ordering::SeqCst);
+            if changes == u64::MAX {
+                return Err(MonitoringError::Source {
+                    source_name: "cluster",
+                    message: "gossip timed out".into(),
+                });
+            }
+            Ok(ClusterMetrics {
+                nodes_total: 3,
+                nodes_active: 2,
+                leader_changes_total: changes,
+            })
+        }
+    }
+    let source = Arc::new(Three(AtomicU64::new(4)));
+    let c = MetricsCollector::standalone(config()).unwrap();
+    c.set_cluster_source(source.clone());
+    c.start().unwrap();
+    let r = c.registry().clone();
+    wait_for("cluster metrics", Duration::from_secs(30), || {
+        r.metric_type("kotoba_cluster_nodes_active").map(|_| ())
+    });
+    assert_eq!(gauge(&r, "kotoba_cluster_nodes_total", &[]), 3.0);
+    assert_eq!(gauge(&r, "kotoba_cluster_nodes_active", &[]), 2.0);
+    assert_eq!(counter(&r, "kotoba_cluster_leader_changes_total", &[]), 4.0);
+    source.0.store(u64::MAX, Ordering::SeqCst);
+    wait_for("a cluster error", Duration::from_secs(30), || {
+        (errors(&r, "cluster") >= 1.0).then_some(())
+    });
+    c.stop().unwrap();
+}
