@@ -9,7 +9,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 use time::OffsetDateTime;
 
-use super::runner::Runner;
+use super::runner::{Pending, Runner};
 use super::uptime::process_uptime;
 use super::{
     CheckOptions, CheckState, CpuCheck, DatabaseCheck, DiskCheck, HealthCheck, HealthCheckResult,
@@ -422,23 +422,26 @@ impl Inner {
                             Err(e) => {
                                 let message = e.to_string();
                                 spawn_error.get_or_insert(e);
-                                return (
-                                    entry.name.clone(),
-                                    super::runner::Pending::Done(HealthCheckResult::new(
-                                        &entry.name,
-                                        HealthStatus::Unhealthy,
-                                        message,
-                                        Duration::ZERO,
-                                    )),
+                                let failed = HealthCheckResult::new(
+                                    &entry.name,
+                                    HealthStatus::Unhealthy,
+                                    message,
+                                    Duration::ZERO,
                                 );
+                                return (entry.name.clone(), Pending::Done(failed));
                             }
                         }
                     }
-                    let runner = entry.runner.as_ref().map(|r| r.start());
-                    (
-                        entry.name.clone(),
-                        runner.unwrap_or_else(|| unreachable!("set above")),
-                    )
+                    let pending = match &entry.runner {
+                        Some(runner) => runner.start(),
+                        None => Pending::Done(HealthCheckResult::new(
+                            &entry.name,
+                            HealthStatus::Unknown,
+                            "its thread is not running",
+                            Duration::ZERO,
+                        )),
+                    };
+                    (entry.name.clone(), pending)
                 })
                 .collect()
         };
