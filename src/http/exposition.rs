@@ -178,40 +178,92 @@ impl Collector for RegistryCollector {
         }
         let mut series_written = 0u64;
         for families in groups.values() {
-            let (series, duplicates) = merge_series(families);
+            if let [family] = families.as_slice() {
+                // One registry has the name, the usual case: write its series under its read
+                // lock, without copying them.
+                let guard = family.series.read();
+                let items: Vec<(&LabelSet, &Series)> = guard.iter().collect();
+                series_written += self.encode_family(&mut encoder, family, &items, &[])?;
+                continue;
+            }
+            let (merged, duplicates) = merge_series(families);
             if duplicates > 0 {
                 self.stats
                     .duplicates
                     .fetch_add(duplicates, Ordering::Relaxed);
             }
-            series_written += self.encode_family(&mut encoder, &families[0], series)?;
+            let items: Vec<(&LabelSet, &Series)> =
+                merged.series.iter().map(|(l, s)| (l, s)).collect();
+            series_written +=
+                self.encode_family(&mut encoder, &families[0], &items, &merged.extra)?;
         }
         self.stats.series.store(series_written, Ordering::Relaxed);
         Ok(())
     }
 }
 
-/// The series of one name across registries. The first family fixes the type. Counters with
-/// the same labels in several registries (the registries' own `kotoba_monitoring_*` counters)
-/// are added up; any other repeat, or a family of another type, is left out and counted.
-fn merge_series(families: &[Arc<FamilyCore>]) -> (Vec<(LabelSet, Vec<Series>)>, u64) {
+/// The series of one name across registries: each label set once, with the counters of the
+/// same labels in later registries to add to it.
+struct Merged {
+    series: Vec<(LabelSet, Series)>,
+    /// `(index into series, counter)`: usually empty.
+    extra: Vec<(usize, Series)>,
+}
+
+/// A counter series' value: its own plus the extra counters of the same labels (from other
+/// registries).
+fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> f64 {
+    let value = |s: &Series| match s {
+        Series::Counter(c) => c.get(),
+        _ => 0.0,
+    };
+    value(own)
+        + extra
+            .iter()
+            .filter(|(i, _)| *i == at)
+            .map(|(_, s)| value(s))
+            .sum::<f64>()
+}
+
+/// Merges the families of one name. The first fixes the type. Counters with the same labels in
+/// several registries (the registries' own `kotoba_monitoring_*` counters) are added up; any
+/// other repeat, or a family of another type, is left out and counted. A name in one registry,
+/// the usual case, costs one copy of its series list.
+fn merge_series(families: &[Arc<FamilyCore>]) -> (Merged, u64) {
     let kind = families[0].kind.metric_type();
-    let mut merged: Vec<(LabelSet, Vec<Series>)> = Vec::new();
-    let mut index: HashMap<LabelSet, usize> = HashMap::new();
+    let series: Vec<(LabelSet, Series)> = families[0]
+        .series
+        .read()
+        .iter()
+        .map(|(l, s)| (l.clone(), s.clone()))
+        .collect();
+    let mut merged = Merged {
+        series,
+        extra: Vec::new(),
+    };
     let mut duplicates = 0;
-    for (i, family) in families.iter().enumerate() {
-        if i > 0 && family.kind.metric_type() != kind {
+    if families.len() == 1 {
+        return (merged, 0);
+    }
+    let mut index: HashMap<LabelSet, usize> = merged
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, (l, _))| (l.clone(), i))
+        .collect();
+    for family in &families[1..] {
+        if family.kind.metric_type() != kind {
             duplicates += 1;
             continue;
         }
         for (labels, series) in family.series.read().iter() {
             match index.get(labels) {
                 None => {
-                    index.insert(labels.clone(), merged.len());
-                    merged.push((labels.clone(), vec![series.clone()]));
+                    index.insert(labels.clone(), merged.series.len());
+                    merged.series.push((labels.clone(), series.clone()));
                 }
                 Some(&at) if matches!(series, Series::Counter(_)) => {
-                    merged[at].1.push(series.clone())
+                    merged.extra.push((at, series.clone()))
                 }
                 Some(_) => duplicates += 1,
             }
@@ -226,7 +278,8 @@ impl RegistryCollector {
         &self,
         encoder: &mut DescriptorEncoder,
         family: &FamilyCore,
-        series: Vec<(LabelSet, Vec<Series>)>,
+        series: &[(&LabelSet, &Series)],
+        extra: &[(usize, Series)],
     ) -> Result<u64, fmt::Error> {
         if series.is_empty() {
             return Ok(0);
@@ -239,14 +292,8 @@ impl RegistryCollector {
                 let (stem, unit) = split_unit(stem);
                 let mut metric =
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
-                for (labels, parts) in &series {
-                    let v: f64 = parts
-                        .iter()
-                        .map(|s| match s {
-                            Series::Counter(c) => c.get(),
-                            _ => 0.0,
-                        })
-                        .sum();
+                for (at, (labels, own)) in series.iter().enumerate() {
+                    let v = counter_value(own, at, extra);
                     let labels = self.labels(labels, None);
                     let mut m = metric.encode_family(&labels)?;
                     // Whole values below 2^53 print as integers, the rest as floats.
@@ -262,8 +309,8 @@ impl RegistryCollector {
                 let (stem, unit) = split_unit(name);
                 let mut metric =
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Gauge)?;
-                for (labels, parts) in &series {
-                    if let Some(Series::Gauge(g)) = parts.first() {
+                for &(labels, series) in series {
+                    if let Series::Gauge(g) = series {
                         metric
                             .encode_family(&self.labels(labels, None))?
                             .encode_gauge(&g.get())?;
@@ -283,8 +330,8 @@ impl RegistryCollector {
                         WireType::Histogram,
                     )?;
                     let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
-                    for (labels, parts) in &series {
-                        let Some(Series::Histogram(h)) = parts.first() else {
+                    for &(labels, series) in series {
+                        let Series::Histogram(h) = series else {
                             continue;
                         };
                         let total = h.snapshot();
