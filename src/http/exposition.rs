@@ -330,28 +330,24 @@ impl RegistryCollector {
                         WireType::Histogram,
                     )?;
                     let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
+                    let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
+                    let mut scratch = None;
                     for &(labels, series) in series {
                         let Series::Histogram(h) = series else {
                             continue;
                         };
-                        let total = h.snapshot();
-                        let cumulative = total.cumulative_counts(bounds);
+                        let (count, sum, cumulative) = h.export_totals(bounds);
                         buckets.clear();
                         let mut previous = 0;
                         for (&bound, &at_or_below) in bounds.iter().zip(&cumulative) {
                             buckets.push((bound, at_or_below - previous));
                             previous = at_or_below;
                         }
-                        buckets.push((f64::INFINITY, total.count - previous));
+                        buckets.push((f64::INFINITY, count - previous));
                         metric
                             .encode_family(&self.labels(labels, None))?
-                            .encode_histogram::<NoLabelSet>(
-                                total.sum,
-                                total.count,
-                                &buckets,
-                                None,
-                            )?;
-                        windows.push((labels, h.window_snapshot()));
+                            .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+                        windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
                     }
                 }
                 let window_stem = format!("{stem}_window");
@@ -366,12 +362,8 @@ impl RegistryCollector {
                     WireType::Gauge,
                 )?;
                 for (labels, window) in &windows {
-                    for (q, q_text) in WINDOW_QUANTILES {
-                        let value = if window.count == 0 {
-                            f64::NAN
-                        } else {
-                            window.quantile(q)
-                        };
+                    for (i, (_, q_text)) in WINDOW_QUANTILES.iter().enumerate() {
+                        let value = window.as_ref().map_or(f64::NAN, |values| values[i]);
                         metric
                             .encode_family(&self.labels(labels, Some(("q", q_text))))?
                             .encode_gauge(&value)?;

@@ -283,6 +283,115 @@ impl Histogram {
         HistogramSnapshot::new(merged, self.core.resolution)
     }
 
+    /// What the exposition writes for the series, read in place: the count, the exact sum and,
+    /// for each of `bounds` (ascending), how many values are at or below it. A value within
+    /// the histogram's precision above a bound may be counted under it; bounds at or above the
+    /// exact maximum count every value, bounds below the exact minimum none.
+    pub(crate) fn export_totals(&self, bounds: &[f64]) -> (u64, f64, Vec<u64>) {
+        let mut window = self.core.window.lock();
+        self.rotate_locked(&mut window, Instant::now());
+        let resolution = self.core.resolution;
+        let bound_steps: Vec<f64> = bounds
+            .iter()
+            .map(|b| (b / resolution + 0.5).floor())
+            .collect();
+        // Values per bucket (index bounds.len() is +Inf), from each part in turn.
+        let mut per_bucket = vec![0u64; bounds.len() + 1];
+        let mut count = 0;
+        let mut sum = 0.0;
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut add = |part: &Part| {
+            if part.hist.is_empty() {
+                return;
+            }
+            count += part.hist.len();
+            sum += part.sum;
+            min = min.min(part.min);
+            max = max.max(part.max);
+            let mut at = 0;
+            for v in part.hist.iter_recorded() {
+                let low = part.hist.lowest_equivalent(v.value_iterated_to()) as f64;
+                while at < bound_steps.len() && bound_steps[at] < low {
+                    at += 1;
+                }
+                per_bucket[at] += v.count_at_value();
+            }
+        };
+        add(&window.total);
+        for shard in self.core.shards.iter() {
+            add(&shard.lock());
+        }
+        drop(window);
+        let mut below = 0;
+        let cumulative = bounds
+            .iter()
+            .zip(&per_bucket)
+            .map(|(&bound, &n)| {
+                below += n;
+                if count == 0 || bound < min {
+                    0
+                } else if bound >= max {
+                    count
+                } else {
+                    below.min(count)
+                }
+            })
+            .collect();
+        (count, sum, cumulative)
+    }
+
+    /// The recent window's value at each of `quantiles`, or `None` while the window is empty;
+    /// the same figures as [`window_snapshot`](Self::window_snapshot), merged into `scratch`
+    /// (reused across series of one family) instead of a new histogram.
+    pub(crate) fn window_quantiles(
+        &self,
+        quantiles: &[f64],
+        scratch: &mut Option<Hdr>,
+    ) -> Option<Vec<f64>> {
+        let now = Instant::now();
+        let mut window = self.core.window.lock();
+        self.rotate_locked(&mut window, now);
+        let merged = match scratch {
+            Some(h) if h.high() == window.total.hist.high() => {
+                h.reset();
+                h
+            }
+            _ => scratch.insert(Hdr::new_from(&window.total.hist)),
+        };
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut add = |part: &Part| {
+            if !part.hist.is_empty() {
+                // Parts of one series share their bounds, so adding cannot run out of range.
+                let _ = merged.add(&part.hist);
+                min = min.min(part.min);
+                max = max.max(part.max);
+            }
+        };
+        let span = window.window;
+        for slice in window.slices.iter() {
+            if slice
+                .ended
+                .is_some_and(|ended| now.saturating_duration_since(ended) < span)
+            {
+                add(&slice.part);
+            }
+        }
+        for shard in self.core.shards.iter() {
+            add(&shard.lock());
+        }
+        drop(window);
+        if merged.is_empty() {
+            return None;
+        }
+        let resolution = self.core.resolution;
+        Some(
+            quantiles
+                .iter()
+                .map(|&q| super::snapshot::quantile_of(merged, q, resolution, min, max))
+                .collect(),
+        )
+    }
+
     /// How much time [`window_snapshot`](Self::window_snapshot) covers now: the slices still in
     /// the window and the one filling, no more than the series has existed. Divide a window's
     /// count by it for a rate.
@@ -379,6 +488,41 @@ mod tests {
         assert_eq!(s.count, 3);
         assert_eq!(s.max, 1000.0);
         assert_eq!(s.sum, 2010.0);
+    }
+
+    #[test]
+    fn the_exposition_reads_agree_with_the_snapshots() {
+        let opts = HistogramOpts::latency();
+        let (h, _, _) = histogram(&opts);
+        let t0 = h.core.window.lock().slice_started;
+        // Values on, between and around the bounds, spread over a closed slice and the shards.
+        for (i, v) in [
+            0.0001, 0.00025, 0.0003, 0.005, 0.0051, 0.02, 1.0, 9.99, 12.0, 0.0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            h.observe(v);
+            if i == 4 {
+                h.rotate_if_due(t0 + Duration::from_secs(15));
+            }
+        }
+        let bounds = [0.0001, 0.00025, 0.005, 0.01, 1.0, 10.0];
+        let (count, sum, cumulative) = h.export_totals(&bounds);
+        let s = h.snapshot();
+        assert_eq!((count, sum), (s.count, s.sum));
+        // At or below: 0 and 0.0001 | 0.00025 | 0.0003, 0.005 | 0.0051 | 0.02, 1 | 9.99.
+        assert_eq!(cumulative, [2, 3, 5, 6, 8, 9]);
+
+        let qs = [0.5, 0.9, 0.95, 0.99, 0.999];
+        let mut scratch = None;
+        let w = h.window_snapshot();
+        let got = h.window_quantiles(&qs, &mut scratch).unwrap();
+        assert_eq!(got, [w.p50, w.p90, w.p95, w.p99, w.p999]);
+        // The scratch histogram is reused, and an empty window has no quantiles.
+        let (empty, _, _) = histogram(&opts);
+        assert!(empty.window_quantiles(&qs, &mut scratch).is_none());
+        assert_eq!(h.window_quantiles(&qs, &mut scratch).unwrap(), got);
     }
 
     #[test]

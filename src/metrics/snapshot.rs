@@ -89,10 +89,7 @@ impl HistogramSnapshot {
         if self.count == 0 {
             return 0.0;
         }
-        let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
-        // The midpoint of the step range halves the worst-case error of its top end.
-        let steps = self.hist.median_equivalent(self.hist.value_at_quantile(q));
-        (steps as f64 * self.resolution).clamp(self.min, self.max)
+        quantile_of(&self.hist, q, self.resolution, self.min, self.max)
     }
 
     /// The snapshot of every value in `snapshots`, which must come from histograms with the same
@@ -122,37 +119,15 @@ impl HistogramSnapshot {
         }
         Some(HistogramSnapshot::new(part, first.resolution))
     }
+}
 
-    /// For each bound (ascending), how many values are at or below it: the cumulative
-    /// `_bucket{le}` counts. A value within the histogram's precision above a bound may be
-    /// counted under it; bounds at or above the exact maximum count every value, bounds below
-    /// the exact minimum none.
-    pub(crate) fn cumulative_counts(&self, bounds: &[f64]) -> Vec<u64> {
-        let mut out = Vec::with_capacity(bounds.len());
-        let mut recorded = self.hist.iter_recorded().peekable();
-        let mut below = 0u64;
-        for &bound in bounds {
-            if self.count == 0 || bound < self.min {
-                out.push(0);
-                continue;
-            }
-            if bound >= self.max {
-                out.push(self.count);
-                continue;
-            }
-            let bound_steps = (bound / self.resolution + 0.5).floor();
-            while let Some(v) = recorded.peek() {
-                let low = self.hist.lowest_equivalent(v.value_iterated_to());
-                if low as f64 > bound_steps {
-                    break;
-                }
-                below += v.count_at_value();
-                recorded.next();
-            }
-            out.push(below.min(self.count));
-        }
-        out
-    }
+/// The value at quantile `q` of a non-empty `hist` of steps of `resolution`, whose exact extremes
+/// are `min` and `max`: the one rule every quantile this crate reports follows.
+pub(crate) fn quantile_of(hist: &Hdr, q: f64, resolution: f64, min: f64, max: f64) -> f64 {
+    let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
+    // The midpoint of the step range halves the worst-case error of its top end.
+    let steps = hist.median_equivalent(hist.value_at_quantile(q));
+    (steps as f64 * resolution).clamp(min, max)
 }
 
 impl fmt::Debug for HistogramSnapshot {
