@@ -28,14 +28,16 @@ use crate::MonitoringError;
 /// ```
 #[derive(Clone)]
 pub struct Counter {
+    /// Integer increments, one cell per shard; a thread adds only to its own. Held directly by
+    /// the handle, so that an increment follows one pointer, as a lone atomic would.
+    shards: Arc<[CachePadded<AtomicU64>]>,
+    /// `shards.len() - 1`; the shard count is a power of two.
+    mask: usize,
+    /// What the increment path never touches.
     core: Arc<CounterCore>,
 }
 
 struct CounterCore {
-    /// Integer increments, one cell per shard; a thread adds only to its own.
-    shards: Box<[CachePadded<AtomicU64>]>,
-    /// `shards.len() - 1`; the shard count is a power of two.
-    mask: usize,
     /// The sum of non-integer increments, as `f64` bits. Kept apart so the integer path stays a
     /// single `fetch_add`.
     fraction: AtomicU64,
@@ -47,11 +49,11 @@ impl Counter {
     pub(crate) fn new(name: Arc<str>) -> Self {
         let shards = shard_count();
         Self {
+            shards: (0..shards)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            mask: shards - 1,
             core: Arc::new(CounterCore {
-                shards: (0..shards)
-                    .map(|_| CachePadded::new(AtomicU64::new(0)))
-                    .collect(),
-                mask: shards - 1,
                 fraction: AtomicU64::new(0f64.to_bits()),
                 name,
             }),
@@ -67,8 +69,7 @@ impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
-        let core = &*self.core;
-        core.shards[thread_slot() & core.mask].fetch_add(n, Ordering::Relaxed);
+        self.shards[thread_slot() & self.mask].fetch_add(n, Ordering::Relaxed);
     }
 
     /// Adds a non-negative, finite `v`, which may have a fractional part (seconds of CPU, say).
@@ -108,7 +109,6 @@ impl Counter {
     /// The current total.
     pub fn get(&self) -> f64 {
         let whole: u64 = self
-            .core
             .shards
             .iter()
             .map(|s| s.load(Ordering::Relaxed))
