@@ -516,16 +516,19 @@ mod tests {
 
     #[test]
     fn errors_on_the_ingest_thread_are_reported() {
+        // A cap the system metrics stay under (one series per disk or interface), so that
+        // the only error is ours.
         let c = MetricsCollector::standalone(MonitoringConfig {
-            max_series_per_metric: 1,
+            max_series_per_metric: 100,
             ..config()
         })
         .unwrap();
         c.start().unwrap();
-        c.record("capped", 1.0, &[("id", "1")]).unwrap();
-        c.record("capped", 1.0, &[("id", "2")]).unwrap();
+        for id in 0..=100 {
+            c.record("capped", 1.0, &[("id", &id.to_string())]).unwrap();
+        }
         c.flush(Duration::from_secs(5)).unwrap();
-        let (_, message) = c.last_error().expect("the second series was refused");
+        let (_, message) = c.last_error().expect("the 101st series was refused");
         assert!(message.contains("capped"), "{message}");
         c.stop().unwrap();
     }
