@@ -8,9 +8,9 @@
 //! with one `id` label; then `series / 10` latency histograms with 16 buckets (each histogram
 //! counted as one series) in one family, every one holding 100 observations.
 
-use std::hint::black_box;
+mod support;
+
 use std::sync::Arc;
-use std::time::Instant;
 
 use kotoba_monitoring::{
     ExpositionFormat, MetricsCollector, MonitoringConfig, PrometheusConfig, PrometheusExporter,
@@ -22,6 +22,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use support::median_us;
 
 type Labels = Vec<(String, String)>;
 
@@ -104,20 +105,6 @@ fn theirs(series: usize, histograms: usize) -> Registry {
     registry
 }
 
-/// Median microseconds of `rounds` runs of `f`.
-fn median_us(rounds: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
-    let mut bytes = 0;
-    let mut times: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            bytes = black_box(f());
-            t.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], bytes)
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = if quick { 5 } else { 31 };
@@ -129,19 +116,20 @@ fn main() {
     for (series, histograms) in [(1_000, 0), (10_000, 0), (0, 100), (0, 1_000)] {
         let exporter = ours(series, histograms);
         let registry = theirs(series, histograms);
-        // Warm up both once.
-        let _ = exporter.encode(ExpositionFormat::OpenMetrics).unwrap();
-        let (us_ours, b_ours) = median_us(rounds, || {
+        let scrape_ours = || {
             exporter
                 .encode(ExpositionFormat::OpenMetrics)
                 .unwrap()
                 .len()
-        });
-        let (us_theirs, b_theirs) = median_us(rounds, || {
+        };
+        let scrape_theirs = || {
             let mut out = String::new();
             encode(&mut out, &registry).unwrap();
             out.len()
-        });
+        };
+        let (b_ours, b_theirs) = (scrape_ours(), scrape_theirs());
+        let us_ours = median_us(rounds, scrape_ours);
+        let us_theirs = median_us(rounds, scrape_theirs);
         let content = if histograms == 0 {
             format!("{series} counters+gauges")
         } else {

@@ -4,91 +4,17 @@
 //! Run with `cargo bench --bench hot_path` (add `-- --quick` for a short run). Each figure is
 //! the median of several rounds; compare figures within one run, not across machines.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod support;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use kotoba_monitoring::{HistogramOpts, Registry};
-
-/// Counts live heap bytes, so that the memory of one series can be read as a difference.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        System.realloc(ptr, layout, new_size)
-    }
-}
+use support::{latencies, measure, LIVE};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Latencies from 1 µs to about 10 ms, so the histogram index varies as in real use.
-fn latencies() -> Vec<f64> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            1e-6 * (1.0 + (x % 10_000) as f64)
-        })
-        .collect()
-}
-
-/// Runs `op(thread, i)` `iters` times on each of `threads` threads, all on one shared series,
-/// and returns the median over `rounds` of nanoseconds per operation per thread.
-fn measure<F>(threads: usize, iters: usize, rounds: usize, op: F) -> f64
-where
-    F: Fn(usize, usize) + Clone + Send + 'static,
-{
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let barrier = Arc::new(Barrier::new(threads + 1));
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let (barrier, op) = (barrier.clone(), op.clone());
-                    std::thread::spawn(move || {
-                        barrier.wait();
-                        let start = Instant::now();
-                        for i in 0..iters {
-                            op(t, i);
-                        }
-                        start.elapsed()
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let slowest = handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .max()
-                .unwrap();
-            slowest.as_nanos() as f64 / iters as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
+static ALLOCATOR: support::Counting = support::Counting;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");

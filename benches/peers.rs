@@ -17,45 +17,21 @@
 //! prometheus-client histogram with the Prometheus default buckets (linear interpolation inside
 //! the bucket, as PromQL's `histogram_quantile` does).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use kotoba_monitoring::{
     ExpositionFormat, MetricsCollector, MonitoringConfig, PrometheusConfig, PrometheusExporter,
     Registry,
 };
 
-struct Counting;
+mod support;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        System.realloc(ptr, layout, new_size)
-    }
-}
+use support::{latencies, measure, median_us, LIVE};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::Counting = support::Counting;
 
 /// The five contenders, by the names the JSON rows use.
 const KOTOBA: &str = "kotoba";
@@ -83,51 +59,6 @@ impl Out {
             println!("{bench:<18} {threads:>7} {series:>7}  {imp:<18} {value:>14.3} {key}");
         }
     }
-}
-
-/// Latencies from 1 µs to about 10 ms, so that histogram indexes vary as in real use.
-fn latencies() -> Vec<f64> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            1e-6 * (1.0 + (x % 10_000) as f64)
-        })
-        .collect()
-}
-
-/// Runs `op(thread, i)` `iters` times on each of `threads` threads and returns the median over
-/// `rounds` of nanoseconds per operation per thread.
-fn measure<F>(threads: usize, iters: usize, rounds: usize, op: F) -> f64
-where
-    F: Fn(usize, usize) + Sync,
-{
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let barrier = Barrier::new(threads);
-            let times: Vec<f64> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let (barrier, op) = (&barrier, &op);
-                        s.spawn(move || {
-                            barrier.wait();
-                            let started = Instant::now();
-                            for i in 0..iters {
-                                op(t, i);
-                            }
-                            started.elapsed().as_nanos() as f64 / iters as f64
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
-            });
-            times.iter().sum::<f64>() / threads as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// Bytes allocated by `make` per series, with `n` series built and kept alive.
@@ -352,19 +283,6 @@ fn encode(out: &Out, rounds: usize) {
         let us = median_us(rounds, || handle.render().len());
         out.row("encode", 1, series, METRICS, "us_per_scrape", us);
     }
-}
-
-fn median_us(rounds: usize, mut f: impl FnMut() -> usize) -> f64 {
-    black_box(f()); // warm up
-    let mut t: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let s = Instant::now();
-            black_box(f());
-            s.elapsed().as_secs_f64() * 1e6
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
 }
 
 fn memory(out: &Out) {

@@ -208,6 +208,12 @@ fn names_are_checked_and_checks_can_be_removed() {
         .register_check(" ", Box::new(Fixed(HealthStatus::Healthy)))
         .is_err());
     c.check_health().unwrap();
+    // The round wrote the series (reading it below would otherwise create it at 0).
+    let family = c
+        .registry()
+        .gauge_family("health_check_status", "")
+        .unwrap();
+    assert_eq!(family.len(), 1);
     let gauge = |r: &Registry| {
         r.gauge("health_check_status", "", &[("check_name", "a")])
             .unwrap()

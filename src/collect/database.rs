@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::MonitoringError;
 
-/// A database the library can ask about itself. Implement it for your database handle; every
-/// method is called from the library's own threads (the collector, the health checks), never
-/// from yours, and a panic inside one is caught and reported.
+/// A database the library can ask about itself. Implement it for your database handle. The
+/// library calls it from its own threads (the collector, the health checks), and from yours only
+/// when you ask for [`get_performance_metrics`](crate::MetricsCollector::get_performance_metrics);
+/// a panic inside a method is caught and reported.
 ///
 /// Only the three `get_*` methods are required. [`ping`](Self::ping) defaults to timing
 /// [`get_database_metrics`](Self::get_database_metrics); override it with something cheaper

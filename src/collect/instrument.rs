@@ -3,6 +3,7 @@
 //! See [`QueryInstruments`] for details.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,14 +47,18 @@ pub struct QueryInstruments {
     latency: Family<Histogram>,
     errors: Family<Counter>,
     slow: Family<Counter>,
-    slow_threshold: RwLock<Duration>,
+    /// Nanoseconds; shared with every operation's handles.
+    slow_threshold: Arc<AtomicU64>,
     operations: RwLock<HashMap<String, QueryOperation>>,
 }
 
 impl std::fmt::Debug for QueryInstruments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryInstruments")
-            .field("slow_threshold", &*self.slow_threshold.read())
+            .field(
+                "slow_threshold",
+                &Duration::from_nanos(self.slow_threshold.load(Ordering::Relaxed)),
+            )
             .field("operations", &self.operations.read().len())
             .finish()
     }
@@ -65,8 +70,8 @@ pub struct QueryOperation {
     latency: Histogram,
     errors: Counter,
     slow: Counter,
-    /// Shared with the instruments, so a new threshold reaches existing handles.
-    slow_threshold: Arc<RwLock<Duration>>,
+    /// Nanoseconds, shared with the instruments, so a new threshold reaches existing handles.
+    slow_threshold: Arc<AtomicU64>,
 }
 
 /// Times one query; records when dropped (a success unless [`fail`](Self::fail) was called).
@@ -90,7 +95,7 @@ impl QueryInstruments {
                 "kotoba_db_slow_queries_total",
                 "Queries slower than the slow-query threshold, by operation.",
             )?,
-            slow_threshold: RwLock::new(Duration::from_millis(100)),
+            slow_threshold: Arc::new(AtomicU64::new(100_000_000)),
             operations: RwLock::new(HashMap::new()),
         })
     }
@@ -105,12 +110,11 @@ impl QueryInstruments {
             return Ok(op.clone());
         }
         let labels = [("operation", operation)];
-        let threshold = Arc::new(RwLock::new(*self.slow_threshold.read()));
         let op = QueryOperation {
             latency: self.latency.with_labels(&labels)?,
             errors: self.errors.with_labels(&labels)?,
             slow: self.slow.with_labels(&labels)?,
-            slow_threshold: threshold,
+            slow_threshold: self.slow_threshold.clone(),
         };
         Ok(self
             .operations
@@ -122,10 +126,8 @@ impl QueryInstruments {
 
     /// Queries slower than `threshold` count as slow from now on. Defaults to 100 ms.
     pub fn set_slow_threshold(&self, threshold: Duration) {
-        *self.slow_threshold.write() = threshold;
-        for op in self.operations.read().values() {
-            *op.slow_threshold.write() = threshold;
-        }
+        let nanos = u64::try_from(threshold.as_nanos()).unwrap_or(u64::MAX);
+        self.slow_threshold.store(nanos, Ordering::Relaxed);
     }
 
     /// The figures of what was recorded: totals since start, and over the recent window
@@ -134,7 +136,7 @@ impl QueryInstruments {
         let ops: Vec<QueryOperation> = self.operations.read().values().cloned().collect();
         let window: Vec<HistogramSnapshot> =
             ops.iter().map(|o| o.latency.window_snapshot()).collect();
-        let total: u64 = ops.iter().map(|o| o.latency.snapshot().count).sum();
+        let total: u64 = ops.iter().map(|o| o.latency.count()).sum();
         let merged = HistogramSnapshot::merge(&window);
         let (recent, mean, p95, p99) = merged
             .map(|m| (m.count, m.mean, m.p95, m.p99))
@@ -163,7 +165,7 @@ impl QueryInstruments {
         self.operations
             .read()
             .values()
-            .any(|o| o.latency.snapshot().count > 0)
+            .any(|o| o.latency.count() > 0)
     }
 }
 
@@ -197,7 +199,7 @@ impl QueryOperation {
         if !succeeded {
             self.errors.inc();
         }
-        if elapsed > *self.slow_threshold.read() {
+        if elapsed.as_nanos() > u128::from(self.slow_threshold.load(Ordering::Relaxed)) {
             self.slow.inc();
         }
     }

@@ -209,7 +209,7 @@ impl HealthChecker {
             runner: None,
         });
         drop(checks);
-        self.publish(None);
+        self.inner.publish(None);
         Ok(())
     }
 
@@ -230,7 +230,7 @@ impl HealthChecker {
             {
                 g.set(HealthStatus::Unknown.gauge_value());
             }
-            self.publish(None);
+            self.inner.publish(None);
         }
         removed
     }
@@ -398,10 +398,6 @@ impl HealthChecker {
     /// The registry the gauges go to.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
-    }
-
-    fn publish(&self, at: Option<OffsetDateTime>) {
-        self.inner.publish(at);
     }
 }
 

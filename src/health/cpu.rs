@@ -2,26 +2,19 @@
 
 use std::time::Instant;
 
-use parking_lot::Mutex;
-use sysinfo::{System, MINIMUM_CPU_UPDATE_INTERVAL};
+use sysinfo::MINIMUM_CPU_UPDATE_INTERVAL;
 
+use super::system_handle::SystemHandle;
 use super::{HealthCheck, HealthCheckResult, HealthStatus, Thresholds};
 
 /// CPU usage of the whole machine, in percent of all cores, averaged since the check last
 /// ran (the first run samples for 200 ms). Defaults: Degraded at 90%, Unhealthy at 99%
 /// (`health_config.cpu_*_percent`); registered as non-critical by default, since a busy CPU
 /// slows the database down but rarely stops it.
+#[derive(Debug)]
 pub struct CpuCheck {
     thresholds: Thresholds,
-    system: Mutex<Option<System>>,
-}
-
-impl std::fmt::Debug for CpuCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuCheck")
-            .field("thresholds", &self.thresholds)
-            .finish_non_exhaustive()
-    }
+    system: SystemHandle,
 }
 
 impl CpuCheck {
@@ -29,7 +22,7 @@ impl CpuCheck {
     pub fn new(thresholds: Thresholds) -> Self {
         Self {
             thresholds,
-            system: Mutex::new(None),
+            system: SystemHandle::new(),
         }
     }
 }
@@ -37,46 +30,34 @@ impl CpuCheck {
 impl HealthCheck for CpuCheck {
     fn check_health(&self) -> HealthCheckResult {
         let started = Instant::now();
-        let mut slot = self.system.lock();
-        let system = match slot.as_mut() {
-            Some(s) => s,
-            None => match System::new() {
-                Ok(mut s) => {
-                    // Usage is a difference between two readings.
-                    s.refresh_cpu_usage();
-                    std::thread::sleep(MINIMUM_CPU_UPDATE_INTERVAL);
-                    slot.insert(s)
-                }
-                Err(e) => {
-                    return HealthCheckResult::new(
-                        "cpu",
-                        HealthStatus::Unknown,
-                        format!("cannot read CPU usage on this platform: {e}"),
-                        started.elapsed(),
-                    )
-                }
-            },
+        let unknown = |message: String| {
+            HealthCheckResult::new("cpu", HealthStatus::Unknown, message, started.elapsed())
         };
-        system.refresh_cpu_usage();
-        let percent = f64::from(system.global_cpu_usage());
+        let read = self.system.with(
+            |first| {
+                // Usage is a difference between two readings.
+                first.refresh_cpu_usage();
+                std::thread::sleep(MINIMUM_CPU_UPDATE_INTERVAL);
+            },
+            |system| {
+                system.refresh_cpu_usage();
+                (f64::from(system.global_cpu_usage()), system.cpus().len())
+            },
+        );
+        let (percent, cores) = match read {
+            Ok(figures) => figures,
+            Err(e) => return unknown(format!("cannot read CPU usage on this platform: {e}")),
+        };
         if !percent.is_finite() {
-            return HealthCheckResult::new(
-                "cpu",
-                HealthStatus::Unknown,
-                "the platform reports no CPU usage",
-                started.elapsed(),
-            );
+            return unknown("the platform reports no CPU usage".to_owned());
         }
         HealthCheckResult::new(
             "cpu",
             self.thresholds.status(percent),
-            format!(
-                "{percent:.1}% CPU in use over {} cores",
-                system.cpus().len()
-            ),
+            format!("{percent:.1}% CPU in use over {cores} cores"),
             started.elapsed(),
         )
         .with_detail("used_percent", format!("{percent:.2}"))
-        .with_detail("cores", system.cpus().len())
+        .with_detail("cores", cores)
     }
 }

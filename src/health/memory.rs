@@ -2,24 +2,15 @@
 
 use std::time::Instant;
 
-use parking_lot::Mutex;
-use sysinfo::System;
-
+use super::system_handle::SystemHandle;
 use super::{HealthCheck, HealthCheckResult, HealthStatus, Thresholds};
 
 /// Memory in use on the machine (total minus available), as a percentage of the total.
 /// Defaults: Degraded at 85%, Unhealthy at 95% (`health_config.memory_*_percent`).
+#[derive(Debug)]
 pub struct MemoryCheck {
     thresholds: Thresholds,
-    system: Mutex<Option<System>>,
-}
-
-impl std::fmt::Debug for MemoryCheck {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryCheck")
-            .field("thresholds", &self.thresholds)
-            .finish_non_exhaustive()
-    }
+    system: SystemHandle,
 }
 
 impl MemoryCheck {
@@ -27,7 +18,7 @@ impl MemoryCheck {
     pub fn new(thresholds: Thresholds) -> Self {
         Self {
             thresholds,
-            system: Mutex::new(None),
+            system: SystemHandle::new(),
         }
     }
 }
@@ -35,37 +26,28 @@ impl MemoryCheck {
 impl HealthCheck for MemoryCheck {
     fn check_health(&self) -> HealthCheckResult {
         let started = Instant::now();
-        let mut slot = self.system.lock();
-        let system = match slot.as_mut() {
-            Some(s) => s,
-            None => match System::new() {
-                Ok(s) => slot.insert(s),
-                Err(e) => {
-                    return HealthCheckResult::new(
-                        "memory",
-                        HealthStatus::Unknown,
-                        format!("cannot read memory figures on this platform: {e}"),
-                        started.elapsed(),
-                    )
-                }
-            },
+        let unknown = |message: String| {
+            HealthCheckResult::new("memory", HealthStatus::Unknown, message, started.elapsed())
         };
-        system.refresh_memory();
-        let total = system.total_memory();
+        let read = self.system.with(
+            |_| {},
+            |system| {
+                system.refresh_memory();
+                (system.total_memory(), system.available_memory())
+            },
+        );
+        let (total, available) = match read {
+            Ok(figures) => figures,
+            Err(e) => return unknown(format!("cannot read memory figures on this platform: {e}")),
+        };
         if total == 0 {
-            return HealthCheckResult::new(
-                "memory",
-                HealthStatus::Unknown,
-                "the platform reports no memory",
-                started.elapsed(),
-            );
+            return unknown("the platform reports no memory".to_owned());
         }
-        let used = total.saturating_sub(system.available_memory());
+        let used = total.saturating_sub(available);
         let percent = used as f64 * 100.0 / total as f64;
-        let status = self.thresholds.status(percent);
         HealthCheckResult::new(
             "memory",
-            status,
+            self.thresholds.status(percent),
             format!(
                 "{percent:.1}% of memory in use ({} of {} MiB)",
                 used >> 20,

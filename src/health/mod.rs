@@ -4,7 +4,8 @@
 //! - `status`: [`HealthStatus`], [`HealthCheckResult`], [`SystemHealth`] and the aggregation.
 //! - `check`: [`HealthCheck`] and [`CheckOptions`]; `runner`: a check's own thread and timeout.
 //! - `checker`: [`HealthChecker`]; `uptime`: the process's real uptime.
-//! - `thresholds`, `database`, `memory`, `disk`, `cpu`, `network`: the built-in checks.
+//! - `thresholds`, `database`, `memory`, `disk`, `cpu`, `network`: the built-in checks;
+//!   `system_handle`: the sysinfo handle the memory and CPU checks keep between runs.
 
 mod check;
 mod checker;
@@ -16,6 +17,7 @@ mod memory;
 mod network;
 mod runner;
 mod status;
+mod system_handle;
 mod thresholds;
 mod uptime;
 

@@ -14,12 +14,15 @@ use crate::MonitoringError;
 /// One check's own thread (`kotoba-check`). A run that outlives its timeout is reported and
 /// left to finish; until it does, the check is not started again, so a check that keeps
 /// hanging costs one thread, not one per tick.
+///
+/// Dropping a runner (an unregistered check) closes its queue, which ends the thread once its
+/// current run returns; a hung run is left to finish on its own.
 pub(crate) struct Runner {
     name: String,
-    requests: Option<Sender<Sender<HealthCheckResult>>>,
+    requests: Sender<Sender<HealthCheckResult>>,
     /// Set while a run is in progress on the thread.
     busy: Arc<AtomicBool>,
-    worker: Option<Worker>,
+    worker: Worker,
 }
 
 /// A run that was started; [`wait`](Self::wait) for its result.
@@ -62,9 +65,9 @@ impl Runner {
         };
         Ok(Self {
             name: name.to_owned(),
-            requests: Some(tx),
+            requests: tx,
             busy,
-            worker: Some(worker),
+            worker,
         })
     }
 
@@ -79,11 +82,7 @@ impl Runner {
             ));
         }
         let (reply_tx, reply) = crossbeam_channel::bounded(1);
-        let sent = self
-            .requests
-            .as_ref()
-            .is_some_and(|r| r.send(reply_tx).is_ok());
-        if !sent {
+        if self.requests.send(reply_tx).is_err() {
             self.busy.store(false, Ordering::SeqCst);
             return Pending::Done(HealthCheckResult::new(
                 &self.name,
@@ -100,22 +99,9 @@ impl Runner {
     }
 
     /// Ends the thread, waiting at most `timeout` for a run in progress.
-    pub(crate) fn stop(mut self, timeout: Duration) -> Result<(), MonitoringError> {
-        self.requests = None;
-        match self.worker.take() {
-            Some(worker) => worker.join(timeout),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread once its current run returns; a hung one is left.
-        self.requests = None;
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join(Duration::ZERO);
-        }
+    pub(crate) fn stop(self, timeout: Duration) -> Result<(), MonitoringError> {
+        drop(self.requests);
+        self.worker.join(timeout)
     }
 }
 

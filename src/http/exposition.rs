@@ -100,8 +100,8 @@ impl ExpositionFormat {
 pub(crate) struct EncodeStats {
     /// Series written by the last scrape.
     pub(crate) series: AtomicU64,
-    /// Series and families left out because an earlier registry had the same name (and, for
-    /// series, the same labels), summed over scrapes.
+    /// Series and families the last scrape left out because an earlier registry had the same
+    /// name (and, for series, the same labels).
     pub(crate) duplicates: AtomicU64,
 }
 
@@ -177,6 +177,7 @@ impl Collector for RegistryCollector {
             }
         }
         let mut series_written = 0u64;
+        let mut duplicates_left_out = 0u64;
         for families in groups.values() {
             if let [family] = families.as_slice() {
                 // One registry has the name, the usual case: write its series under its read
@@ -187,17 +188,16 @@ impl Collector for RegistryCollector {
                 continue;
             }
             let (merged, duplicates) = merge_series(families);
-            if duplicates > 0 {
-                self.stats
-                    .duplicates
-                    .fetch_add(duplicates, Ordering::Relaxed);
-            }
+            duplicates_left_out += duplicates;
             let items: Vec<(&LabelSet, &Series)> =
                 merged.series.iter().map(|(l, s)| (l, s)).collect();
             series_written +=
                 self.encode_family(&mut encoder, &families[0], &items, &merged.extra)?;
         }
         self.stats.series.store(series_written, Ordering::Relaxed);
+        self.stats
+            .duplicates
+            .store(duplicates_left_out, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -74,8 +74,6 @@ pub(crate) struct Routes {
     auth: Authorizer,
     health: RwLock<Option<Arc<dyn HealthSource>>>,
     metrics: ServingMetrics,
-    /// Duplicate families already counted in `encode_errors`.
-    duplicates_seen: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Routes {
@@ -101,7 +99,6 @@ impl Routes {
             auth,
             health: RwLock::new(None),
             metrics: ServingMetrics::new(self_registry)?,
-            duplicates_seen: Default::default(),
         })
     }
 
@@ -114,9 +111,9 @@ impl Routes {
         let started = Instant::now();
         let encoded = self.exposition.encode(format);
         let stats = self.exposition.stats();
-        let duplicates = stats.duplicates.load(Ordering::Relaxed);
-        let new_duplicates = duplicates - self.duplicates_seen.swap(duplicates, Ordering::Relaxed);
-        self.metrics.encode_errors.inc_by(new_duplicates);
+        self.metrics
+            .encode_errors
+            .inc_by(stats.duplicates.load(Ordering::Relaxed));
         match encoded {
             Ok(text) => {
                 self.metrics

@@ -112,6 +112,17 @@ struct Window {
     window: Duration,
 }
 
+impl Window {
+    /// The closed slices still inside the window at `now`.
+    fn live_slices(&self, now: Instant) -> impl Iterator<Item = &Slice> + '_ {
+        let span = self.window;
+        self.slices.iter().filter(move |s| {
+            s.ended
+                .is_some_and(|ended| now.saturating_duration_since(ended) < span)
+        })
+    }
+}
+
 struct Slice {
     part: Part,
     /// When the slice was closed; `None` until it first is.
@@ -270,14 +281,8 @@ impl Histogram {
         let mut window = self.core.window.lock();
         self.rotate_locked(&mut window, now);
         let mut merged = window.total.empty_like();
-        let span = window.window;
-        for slice in window.slices.iter() {
-            if slice
-                .ended
-                .is_some_and(|ended| now.saturating_duration_since(ended) < span)
-            {
-                merged.merge(&slice.part);
-            }
+        for slice in window.live_slices(now) {
+            merged.merge(&slice.part);
         }
         self.merge_shards(&mut merged);
         HistogramSnapshot::new(merged, self.core.resolution)
@@ -367,14 +372,8 @@ impl Histogram {
                 max = max.max(part.max);
             }
         };
-        let span = window.window;
-        for slice in window.slices.iter() {
-            if slice
-                .ended
-                .is_some_and(|ended| now.saturating_duration_since(ended) < span)
-            {
-                add(&slice.part);
-            }
+        for slice in window.live_slices(now) {
+            add(&slice.part);
         }
         for shard in self.core.shards.iter() {
             add(&shard.lock());
@@ -392,6 +391,15 @@ impl Histogram {
         )
     }
 
+    /// How many values were recorded since the series was created: the running total's and
+    /// the shards' counts, without merging anything.
+    pub(crate) fn count(&self) -> u64 {
+        // The window lock keeps a rotation from moving shard counts into the total meanwhile.
+        let window = self.core.window.lock();
+        let shards: u64 = self.core.shards.iter().map(|s| s.lock().hist.len()).sum();
+        window.total.hist.len() + shards
+    }
+
     /// How much time [`window_snapshot`](Self::window_snapshot) covers now: the slices still in
     /// the window and the one filling, no more than the series has existed. Divide a window's
     /// count by it for a rate.
@@ -399,14 +407,7 @@ impl Histogram {
         let now = Instant::now();
         let mut window = self.core.window.lock();
         self.rotate_locked(&mut window, now);
-        let live = window
-            .slices
-            .iter()
-            .filter(|s| {
-                s.ended
-                    .is_some_and(|ended| now.saturating_duration_since(ended) < window.window)
-            })
-            .count() as u32;
+        let live = window.live_slices(now).count() as u32;
         let covered = window.slice_len * live + now.saturating_duration_since(window.slice_started);
         covered.min(now.saturating_duration_since(window.created))
     }

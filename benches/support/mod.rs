@@ -1,0 +1,98 @@
+//! What the benchmarks share: a counting allocator for bytes per series, the latencies they
+//! record, and the medians they report. Included by each bench with `mod support;`.
+#![allow(dead_code)] // each bench uses its own subset
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Barrier;
+use std::time::Instant;
+
+/// Counts live heap bytes, so that the memory of series can be read as a difference. A bench
+/// installs it with `#[global_allocator] static A: support::Counting = support::Counting;`.
+pub struct Counting;
+
+/// Live heap bytes, as [`Counting`] sees them.
+pub static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+/// 1,024 latencies from 1 µs to about 10 ms, so that histogram indexes vary as in real use.
+pub fn latencies() -> Vec<f64> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            1e-6 * (1.0 + (x % 10_000) as f64)
+        })
+        .collect()
+}
+
+/// Runs `op(thread, i)` `iters` times on each of `threads` threads, started together, and
+/// returns the median over `rounds` of nanoseconds per operation per thread (the mean over the
+/// threads of each round).
+pub fn measure<F>(threads: usize, iters: usize, rounds: usize, op: F) -> f64
+where
+    F: Fn(usize, usize) + Sync,
+{
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let barrier = Barrier::new(threads);
+            let times: Vec<f64> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (barrier, op) = (&barrier, &op);
+                        s.spawn(move || {
+                            barrier.wait();
+                            let started = Instant::now();
+                            for i in 0..iters {
+                                op(t, i);
+                            }
+                            started.elapsed().as_nanos() as f64 / iters as f64
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            times.iter().sum::<f64>() / threads as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// The median microseconds of `rounds` runs of `f`, after one run to warm up.
+pub fn median_us(rounds: usize, mut f: impl FnMut() -> usize) -> f64 {
+    black_box(f());
+    let mut times: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let started = Instant::now();
+            black_box(f());
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
