@@ -2,8 +2,10 @@
 //! code, history, and (as they land) a Prometheus endpoint, health checks and alerting.
 //!
 //! Everything runs on a few named OS threads that talk over crossbeam channels. The database's
-//! own threads only touch atomics and one uncontended lock per histogram record: recording never
-//! blocks on I/O, never allocates once a handle exists, and never panics.
+//! own threads only touch atomics when they record, with no lock: the first threads to record
+//! (one per core, up to 8) each own a shard of every counter and histogram and add to it with
+//! plain loads and stores. Recording never blocks on I/O, never allocates once a handle exists,
+//! and never panics.
 //!
 //! # Start a monitor
 //!

@@ -30,6 +30,8 @@ impl Worker {
             .name(name.to_owned())
             .spawn(move || {
                 let _finished = finished_tx;
+                // Leave the owned recording slots to the database's threads.
+                crate::metrics::shard::use_shared_cells();
                 body();
             })
             .map_err(|source| MonitoringError::ThreadSpawn {

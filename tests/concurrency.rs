@@ -87,3 +87,39 @@ fn readers_during_writes_never_see_more_than_was_recorded() {
         });
     });
 }
+
+/// Threads that start and end while others record: each owned slot passes from a thread that
+/// ended to one that starts, and a slot held by two live threads at once would lose updates.
+#[test]
+fn slots_passed_between_short_lived_threads_lose_nothing() {
+    let registry = Registry::new();
+    let counter = registry.counter("churn_total", "", &[]).unwrap();
+    let h = registry.histogram("churn_seconds", "", &[]).unwrap();
+    let waves = 20;
+    let per_wave = 2 * THREADS;
+    let per_thread = PER_THREAD / 20;
+    for _ in 0..waves {
+        thread::scope(|s| {
+            for t in 0..per_wave {
+                let (c, h) = (counter.clone(), h.clone());
+                // Half the threads end at once, half run longer: starts and ends interleave.
+                let n = if t % 2 == 0 {
+                    per_thread / 10
+                } else {
+                    per_thread
+                };
+                s.spawn(move || {
+                    for _ in 0..n {
+                        c.inc();
+                        h.observe(0.002);
+                    }
+                });
+            }
+        });
+    }
+    let expected = waves * (per_wave / 2) * (per_thread / 10 + per_thread);
+    assert_eq!(counter.get(), expected as f64);
+    let s = h.snapshot();
+    assert_eq!(s.count, expected as u64);
+    assert!((s.sum - 0.002 * expected as f64).abs() < 1e-6 * s.sum);
+}

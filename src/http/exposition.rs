@@ -318,7 +318,8 @@ impl RegistryCollector {
                 }
                 Ok(series.len() as u64)
             }
-            FamilyKind::Histogram(opts) => {
+            FamilyKind::Histogram(plan) => {
+                let opts = plan.opts();
                 let (stem, unit) = split_unit(name);
                 let bounds = opts.bucket_bounds();
                 let mut windows = Vec::with_capacity(series.len());
@@ -336,7 +337,7 @@ impl RegistryCollector {
                         let Series::Histogram(h) = series else {
                             continue;
                         };
-                        let (count, sum, cumulative) = h.export_totals(bounds);
+                        let (count, sum, cumulative) = h.export_totals();
                         buckets.clear();
                         let mut previous = 0;
                         for (&bound, &at_or_below) in bounds.iter().zip(&cumulative) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use super::histogram::HistogramPlan;
 use super::{Counter, Gauge, Histogram, HistogramOpts, LabelSet};
 use crate::MonitoringError;
 
@@ -58,10 +59,15 @@ pub(crate) struct Accounting {
 pub(crate) enum FamilyKind {
     Counter,
     Gauge,
-    Histogram(HistogramOpts),
+    Histogram(Arc<HistogramPlan>),
 }
 
 impl FamilyKind {
+    /// A histogram family with `opts`, which must have passed [`HistogramOpts::validate`].
+    pub(crate) fn histogram(opts: HistogramOpts) -> Self {
+        Self::Histogram(Arc::new(HistogramPlan::new(opts)))
+    }
+
     pub(crate) fn metric_type(&self) -> MetricType {
         match self {
             Self::Counter => MetricType::Counter,
@@ -115,8 +121,8 @@ impl FamilyCore {
         let series = match &self.kind {
             FamilyKind::Counter => Series::Counter(Counter::new(self.name.clone())),
             FamilyKind::Gauge => Series::Gauge(Gauge::new()),
-            FamilyKind::Histogram(opts) => Series::Histogram(Histogram::new(
-                opts,
+            FamilyKind::Histogram(plan) => Series::Histogram(Histogram::new(
+                plan,
                 self.accounting.clamped.clone(),
                 self.accounting.rejected.clone(),
             )),

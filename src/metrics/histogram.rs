@@ -1,6 +1,7 @@
-//! Module implementing the lock-sharded HDR histogram and its recent window.
+//! Module implementing the sharded, lock-free HDR histogram and its recent window.
 //! See [`Histogram`] for details.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,8 +9,9 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::histogram_opts::HistogramOpts;
-use super::shard::{shard_count, thread_slot};
-use super::snapshot::HistogramSnapshot;
+use super::layout::Layout;
+use super::shard::{add_owned, shard_count, thread_slot};
+use super::snapshot::{quantiles_of, HistogramSnapshot};
 use super::timer::HistogramTimer;
 use super::Counter;
 
@@ -17,15 +19,17 @@ pub(crate) type Hdr = hdrhistogram::Histogram<u64>;
 
 /// A distribution of observed values, such as query latencies, with quantiles readable in code.
 ///
-/// `Histogram` is a cheap `Clone` handle. Recording takes the lock of the calling thread's own
-/// shard only (one HDR histogram per core, each on its own cache line), so threads recording into
-/// one series do not wait for each other; readers merge the shards. Recording does no lookup and
-/// no allocation.
+/// `Histogram` is a cheap `Clone` handle. Recording takes no lock: the first threads to record
+/// (one per core, up to 8) each own a shard of the series and add to it with plain loads and
+/// stores; other threads share one more shard with atomic adds. A shard counts in the cells of
+/// an HDR histogram, and in the exported buckets. Readers add the shards up. Recording does no
+/// lookup and no allocation.
 ///
 /// Two views are kept: everything since the series was created ([`snapshot`](Self::snapshot))
 /// and the recent window ([`window_snapshot`](Self::window_snapshot), 60 seconds by default).
 /// The exact sum of the recorded values is kept beside the histogram, so `sum` and `mean` are
-/// not rounded to buckets. See [`HistogramOpts`] for precision and memory.
+/// not rounded to buckets, and the exported `_bucket{le}` counts compare each value with the
+/// bound exactly. See [`HistogramOpts`] for precision and memory.
 ///
 /// Negative and NaN values are refused and counted in `kotoba_monitoring_values_rejected_total`;
 /// values above the configured maximum are recorded as the maximum and counted in
@@ -33,10 +37,13 @@ pub(crate) type Hdr = hdrhistogram::Histogram<u64>;
 ///
 /// # About the window
 ///
-/// The window advances one slice at a time. A started [`MetricsCollector`] advances every
-/// histogram of its registry on its own thread; without one, a histogram advances when it is
-/// read, and samples recorded before a long idle gap are counted in the slice that closes at that
-/// read.
+/// The window advances one slice at a time: at the end of each slice the series notes its
+/// running totals, and the window is what was added since the note taken when its oldest slice
+/// began. A started [`MetricsCollector`] advances every histogram of its registry on its own
+/// thread; without one, a histogram advances when it is read, and samples recorded before a
+/// long idle gap are counted in the slice that closes at that read. The window's `min` and
+/// `max` are exact when the window holds everything recorded, and otherwise within the
+/// histogram's precision.
 ///
 /// [`MetricsCollector`]: crate::MetricsCollector
 ///
@@ -68,18 +75,62 @@ pub struct Histogram {
     core: Arc<HistogramCore>,
 }
 
+/// What every series of one histogram family shares: its options, the HDR layout, and where
+/// each HDR cell's values start among the exported buckets.
+#[derive(Debug)]
+pub(crate) struct HistogramPlan {
+    opts: HistogramOpts,
+    layout: Layout,
+    /// An empty histogram with the family's bounds, to make others like it.
+    template: Hdr,
+    /// For each HDR cell, the first exported bucket that its lowest value could fall in; a
+    /// value moves up from there while it is above the bound.
+    first_bucket: Box<[u32]>,
+}
+
+impl HistogramPlan {
+    /// The plan for `opts`, which must have passed [`HistogramOpts::validate`].
+    pub(crate) fn new(opts: HistogramOpts) -> Self {
+        // `validate` guarantees max_steps >= 2 and figures in 1..=5, the only inputs
+        // hdrhistogram refuses; the fallback keeps a usable histogram regardless.
+        let template = Hdr::new_with_bounds(1, opts.max_steps().max(2), opts.figures())
+            .or_else(|_| Hdr::new_with_bounds(1, 2, 2))
+            .unwrap_or_else(|_| unreachable!("1..2 at 2 figures is a valid histogram"));
+        let layout = Layout::of(&template);
+        let resolution = opts.resolution();
+        let bounds = opts.bucket_bounds();
+        let first_bucket = (0..layout.len())
+            .map(|index| {
+                // Steps round to nearest, so a cell's values start half a step below its lowest
+                // step; a whole step below is a safe place to start the search from.
+                let lowest = (layout.value_at(index) as f64 - 1.0) * resolution;
+                bounds.partition_point(|&b| b < lowest) as u32
+            })
+            .collect();
+        Self {
+            opts,
+            layout,
+            template,
+            first_bucket,
+        }
+    }
+
+    /// The options the family was registered with.
+    pub(crate) fn opts(&self) -> &HistogramOpts {
+        &self.opts
+    }
+}
+
 struct HistogramCore {
-    /// Samples since the last window rotation, one part per shard.
-    shards: Box<[CachePadded<Mutex<Part>>]>,
-    /// `shards.len() - 1`; the shard count is a power of two.
-    mask: usize,
+    /// One shard per owned thread slot, then the shared shard.
+    shards: Box<[CachePadded<Shard>]>,
+    plan: Arc<HistogramPlan>,
     /// `1 / resolution`: multiplying is cheaper than dividing on the hot path.
     steps_per_unit: f64,
-    resolution: f64,
     max_value: f64,
     max_steps: u64,
-    /// The rotated history: a running total and the window's slices. Lock order: this, then
-    /// shards.
+    layout: Layout,
+    /// The running totals noted at the last rotations, which the window is measured from.
     window: Mutex<Window>,
     /// `kotoba_monitoring_values_clamped_total{metric=…}`.
     clamped: Counter,
@@ -87,7 +138,36 @@ struct HistogramCore {
     rejected: Counter,
 }
 
-/// One HDR histogram with the exact sum, minimum and maximum of what it holds.
+/// Everything one shard was given since the series was created. Never reset: readers only
+/// load, so that the owner can store without a lock.
+struct Shard {
+    /// Values per HDR cell.
+    cells: Box<[AtomicU64]>,
+    /// Values per exported bucket, the last one `+Inf`.
+    buckets: Box<[AtomicU64]>,
+    /// The exact sum, as `f64` bits.
+    sum: AtomicU64,
+    /// The smallest value, as `f64` bits (which order as the values do, none being negative);
+    /// `+inf` while empty.
+    min: AtomicU64,
+    /// The largest value, as `f64` bits; `0.0` while empty.
+    max: AtomicU64,
+}
+
+impl Shard {
+    fn new(cells: usize, buckets: usize) -> Self {
+        let zeros = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            cells: zeros(cells),
+            buckets: zeros(buckets),
+            sum: AtomicU64::new(0f64.to_bits()),
+            min: AtomicU64::new(f64::INFINITY.to_bits()),
+            max: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+}
+
+/// A read-out: one HDR histogram with the exact sum, minimum and maximum of what it holds.
 pub(crate) struct Part {
     pub(crate) hist: Hdr,
     pub(crate) sum: f64,
@@ -97,103 +177,82 @@ pub(crate) struct Part {
     pub(crate) max: f64,
 }
 
+/// The running totals of a series at the end of a window slice.
+struct Mark {
+    /// Values per HDR cell, over all shards; empty while they are all zero.
+    cells: Vec<u64>,
+    sum: f64,
+    at: Instant,
+}
+
 struct Window {
-    /// Every slice ever rotated out of the shards.
-    total: Part,
-    /// The window, as a ring of closed slices.
-    slices: Box<[Slice]>,
-    /// The ring position the next rotation fills.
-    next: usize,
-    /// When the slice now filling in the shards began.
-    slice_started: Instant,
-    /// When the series was created.
-    created: Instant,
+    /// A ring of the marks of the last `slices + 1` rotations: enough to measure a window of
+    /// `slices` closed slices from the start of the oldest.
+    marks: Box<[Mark]>,
+    /// The ring position of the newest mark.
+    newest: usize,
+    /// How many ring positions hold a mark.
+    filled: usize,
     slice_len: Duration,
     window: Duration,
 }
 
 impl Window {
-    /// The closed slices still inside the window at `now`.
-    fn live_slices(&self, now: Instant) -> impl Iterator<Item = &Slice> + '_ {
-        let span = self.window;
-        self.slices.iter().filter(move |s| {
-            s.ended
-                .is_some_and(|ended| now.saturating_duration_since(ended) < span)
-        })
+    /// The mark the window is measured from at `now`: the start of the oldest slice that
+    /// ended less than a window ago, or the newest mark when none did.
+    fn base(&self, now: Instant) -> &Mark {
+        let n = self.marks.len();
+        let mut base = self.newest;
+        for back in 1..self.filled {
+            let older = (self.newest + n - back) % n;
+            let ended = self.marks[(older + 1) % n].at;
+            if now.saturating_duration_since(ended) >= self.window {
+                break;
+            }
+            base = older;
+        }
+        &self.marks[base]
     }
-}
-
-struct Slice {
-    part: Part,
-    /// When the slice was closed; `None` until it first is.
-    ended: Option<Instant>,
 }
 
 impl Part {
-    fn new(opts: &HistogramOpts) -> Self {
-        // `HistogramOpts::validate` guarantees max_steps >= 2 and figures in 1..=5, the only
-        // inputs hdrhistogram refuses; the fallback keeps a usable histogram regardless.
-        let hist = Hdr::new_with_bounds(1, opts.max_steps().max(2), opts.figures())
-            .or_else(|_| Hdr::new_with_bounds(1, 2, 2))
-            .unwrap_or_else(|_| unreachable!("1..2 at 2 figures is a valid histogram"));
-        Self::from_hist(hist)
-    }
-
-    fn from_hist(hist: Hdr) -> Self {
+    fn empty(plan: &HistogramPlan) -> Self {
         Self {
-            hist,
+            hist: Hdr::new_from(&plan.template),
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         }
     }
-
-    fn empty_like(&self) -> Self {
-        Self::from_hist(Hdr::new_from(&self.hist))
-    }
-
-    fn merge(&mut self, other: &Part) {
-        // Parts of one series share their bounds, so adding cannot run out of range.
-        let _ = self.hist.add(&other.hist);
-        self.sum += other.sum;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-    }
-
-    fn reset(&mut self) {
-        self.hist.reset();
-        self.sum = 0.0;
-        self.min = f64::INFINITY;
-        self.max = f64::NEG_INFINITY;
-    }
 }
 
 impl Histogram {
-    /// Builds a series; `opts` must have passed [`HistogramOpts::validate`].
-    pub(crate) fn new(opts: &HistogramOpts, clamped: Counter, rejected: Counter) -> Self {
-        let shards = shard_count();
-        let slices = (0..opts.slices())
-            .map(|_| Slice {
-                part: Part::new(opts),
-                ended: None,
+    /// Builds a series of the family planned by `plan`.
+    pub(crate) fn new(plan: &Arc<HistogramPlan>, clamped: Counter, rejected: Counter) -> Self {
+        let opts = &plan.opts;
+        let buckets = opts.bucket_bounds().len() + 1;
+        let now = Instant::now();
+        let marks = (0..=opts.slices())
+            .map(|_| Mark {
+                cells: Vec::new(),
+                sum: 0.0,
+                at: now,
             })
             .collect();
         Self {
             core: Arc::new(HistogramCore {
-                shards: (0..shards)
-                    .map(|_| CachePadded::new(Mutex::new(Part::new(opts))))
+                shards: (0..=shard_count())
+                    .map(|_| CachePadded::new(Shard::new(plan.layout.len(), buckets)))
                     .collect(),
-                mask: shards - 1,
+                plan: plan.clone(),
                 steps_per_unit: 1.0 / opts.resolution(),
-                resolution: opts.resolution(),
                 max_value: opts.max_value(),
                 max_steps: opts.max_steps(),
+                layout: plan.layout,
                 window: Mutex::new(Window {
-                    total: Part::new(opts),
-                    slices,
-                    next: 0,
-                    slice_started: Instant::now(),
-                    created: Instant::now(),
+                    marks,
+                    newest: 0,
+                    filled: 1,
                     slice_len: opts.slice_len(),
                     window: opts.window_len(),
                 }),
@@ -219,16 +278,44 @@ impl Histogram {
             (core.max_value, core.max_steps)
         } else {
             // Round to the nearest step; `as` saturates, and value <= max keeps it in range.
-            (value, (value * core.steps_per_unit + 0.5) as u64)
+            // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
+            (value + 0.0, (value * core.steps_per_unit + 0.5) as u64)
         };
-        let mut part = core.shards[thread_slot() & core.mask].lock();
-        part.hist.saturating_record(steps);
-        part.sum += value;
-        if value < part.min {
-            part.min = value;
+        let cell = core.layout.index_of(steps);
+        let bounds = core.plan.opts.bucket_bounds();
+        let mut bucket = core.plan.first_bucket[cell] as usize;
+        while bucket < bounds.len() && value > bounds[bucket] {
+            bucket += 1;
         }
-        if value > part.max {
-            part.max = value;
+        let bits = value.to_bits();
+        let slot = thread_slot();
+        let shard = &core.shards[slot];
+        if slot + 1 < core.shards.len() {
+            // This thread owns the shard: nobody else writes it.
+            add_owned(&shard.cells[cell], 1);
+            add_owned(&shard.buckets[bucket], 1);
+            let sum = f64::from_bits(shard.sum.load(Ordering::Relaxed)) + value;
+            shard.sum.store(sum.to_bits(), Ordering::Relaxed);
+            if bits < shard.min.load(Ordering::Relaxed) {
+                shard.min.store(bits, Ordering::Relaxed);
+            }
+            if bits > shard.max.load(Ordering::Relaxed) {
+                shard.max.store(bits, Ordering::Relaxed);
+            }
+        } else {
+            shard.cells[cell].fetch_add(1, Ordering::Relaxed);
+            shard.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+            let _ = shard
+                .sum
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                    Some((f64::from_bits(sum) + value).to_bits())
+                });
+            if bits < shard.min.load(Ordering::Relaxed) {
+                shard.min.fetch_min(bits, Ordering::Relaxed);
+            }
+            if bits > shard.max.load(Ordering::Relaxed) {
+                shard.max.fetch_max(bits, Ordering::Relaxed);
+            }
         }
     }
 
@@ -264,152 +351,85 @@ impl Histogram {
 
     /// Everything recorded since the series was created.
     ///
-    /// Takes each shard's lock briefly while merging; recording threads on other shards are not
-    /// held up.
+    /// Only loads what the recording threads store; it never holds them up.
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut window = self.core.window.lock();
-        self.rotate_locked(&mut window, Instant::now());
-        let mut merged = window.total.empty_like();
-        merged.merge(&window.total);
-        self.merge_shards(&mut merged);
-        HistogramSnapshot::new(merged, self.core.resolution)
+        let mut part = Part::empty(&self.core.plan);
+        self.read_into(&mut part.hist, &[]);
+        self.exact_totals(&mut part);
+        HistogramSnapshot::new(part, self.core.plan.opts.resolution())
     }
 
     /// What was recorded over the recent window (see [`HistogramOpts::window`]).
     pub fn window_snapshot(&self) -> HistogramSnapshot {
-        let now = Instant::now();
-        let mut window = self.core.window.lock();
-        self.rotate_locked(&mut window, now);
-        let mut merged = window.total.empty_like();
-        for slice in window.live_slices(now) {
-            merged.merge(&slice.part);
-        }
-        self.merge_shards(&mut merged);
-        HistogramSnapshot::new(merged, self.core.resolution)
+        let mut part = Part::empty(&self.core.plan);
+        self.window_into(Instant::now(), &mut part);
+        HistogramSnapshot::new(part, self.core.plan.opts.resolution())
     }
 
-    /// What the exposition writes for the series, read in place: the count, the exact sum and,
-    /// for each of `bounds` (ascending), how many values are at or below it. A value within
-    /// the histogram's precision above a bound may be counted under it; bounds at or above the
-    /// exact maximum count every value, bounds below the exact minimum none.
-    pub(crate) fn export_totals(&self, bounds: &[f64]) -> (u64, f64, Vec<u64>) {
-        let mut window = self.core.window.lock();
-        self.rotate_locked(&mut window, Instant::now());
-        let resolution = self.core.resolution;
-        let bound_steps: Vec<f64> = bounds
-            .iter()
-            .map(|b| (b / resolution + 0.5).floor())
-            .collect();
-        // Values per bucket (index bounds.len() is +Inf), from each part in turn.
-        let mut per_bucket = vec![0u64; bounds.len() + 1];
-        let mut count = 0;
+    /// What the exposition writes for the series: the count, the exact sum and, for each
+    /// exported bound (ascending), how many values are at or below it.
+    pub(crate) fn export_totals(&self) -> (u64, f64, Vec<u64>) {
+        let bounds = self.core.plan.opts.bucket_bounds().len();
+        let mut per_bucket = vec![0u64; bounds + 1];
         let mut sum = 0.0;
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut add = |part: &Part| {
-            if part.hist.is_empty() {
-                return;
-            }
-            count += part.hist.len();
-            sum += part.sum;
-            min = min.min(part.min);
-            max = max.max(part.max);
-            let mut at = 0;
-            for v in part.hist.iter_recorded() {
-                let low = part.hist.lowest_equivalent(v.value_iterated_to()) as f64;
-                while at < bound_steps.len() && bound_steps[at] < low {
-                    at += 1;
-                }
-                per_bucket[at] += v.count_at_value();
-            }
-        };
-        add(&window.total);
         for shard in self.core.shards.iter() {
-            add(&shard.lock());
+            for (total, cell) in per_bucket.iter_mut().zip(shard.buckets.iter()) {
+                *total = total.wrapping_add(cell.load(Ordering::Relaxed));
+            }
+            sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
         }
-        drop(window);
-        let mut below = 0;
-        let cumulative = bounds
+        let mut below = 0u64;
+        let mut cumulative: Vec<u64> = per_bucket
             .iter()
-            .zip(&per_bucket)
-            .map(|(&bound, &n)| {
-                below += n;
-                if count == 0 || bound < min {
-                    0
-                } else if bound >= max {
-                    count
-                } else {
-                    below.min(count)
-                }
+            .map(|&n| {
+                below = below.wrapping_add(n);
+                below
             })
             .collect();
+        let count = cumulative.pop().unwrap_or(0);
         (count, sum, cumulative)
     }
 
-    /// The recent window's value at each of `quantiles`, or `None` while the window is empty;
-    /// the same figures as [`window_snapshot`](Self::window_snapshot), merged into `scratch`
-    /// (reused across series of one family) instead of a new histogram.
+    /// The recent window's value at each of `quantiles` (ascending), or `None` while the window
+    /// is empty; the same figures as [`window_snapshot`](Self::window_snapshot), read into
+    /// `scratch` (reused across series of one family) instead of a new histogram.
     pub(crate) fn window_quantiles(
         &self,
         quantiles: &[f64],
-        scratch: &mut Option<Hdr>,
+        scratch: &mut Option<Part>,
     ) -> Option<Vec<f64>> {
-        let now = Instant::now();
-        let mut window = self.core.window.lock();
-        self.rotate_locked(&mut window, now);
-        let merged = match scratch {
-            Some(h) if h.high() == window.total.hist.high() => {
-                h.reset();
-                h
-            }
-            _ => scratch.insert(Hdr::new_from(&window.total.hist)),
+        let part = match scratch {
+            Some(part) if part.hist.distinct_values() == self.core.layout.len() => part,
+            _ => scratch.insert(Part::empty(&self.core.plan)),
         };
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut add = |part: &Part| {
-            if !part.hist.is_empty() {
-                // Parts of one series share their bounds, so adding cannot run out of range.
-                let _ = merged.add(&part.hist);
-                min = min.min(part.min);
-                max = max.max(part.max);
-            }
-        };
-        for slice in window.live_slices(now) {
-            add(&slice.part);
-        }
-        for shard in self.core.shards.iter() {
-            add(&shard.lock());
-        }
-        drop(window);
-        if merged.is_empty() {
+        self.window_into(Instant::now(), part);
+        if part.hist.is_empty() {
             return None;
         }
-        let resolution = self.core.resolution;
-        Some(
-            quantiles
-                .iter()
-                .map(|&q| super::snapshot::quantile_of(merged, q, resolution, min, max))
-                .collect(),
-        )
+        let resolution = self.core.plan.opts.resolution();
+        Some(quantiles_of(
+            &part.hist, quantiles, resolution, part.min, part.max,
+        ))
     }
 
-    /// How many values were recorded since the series was created: the running total's and
-    /// the shards' counts, without merging anything.
+    /// How many values were recorded since the series was created.
     pub(crate) fn count(&self) -> u64 {
-        // The window lock keeps a rotation from moving shard counts into the total meanwhile.
-        let window = self.core.window.lock();
-        let shards: u64 = self.core.shards.iter().map(|s| s.lock().hist.len()).sum();
-        window.total.hist.len() + shards
+        self.core
+            .shards
+            .iter()
+            .flat_map(|shard| shard.buckets.iter())
+            .map(|cell| cell.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 
-    /// How much time [`window_snapshot`](Self::window_snapshot) covers now: the slices still in
-    /// the window and the one filling, no more than the series has existed. Divide a window's
+    /// How much time [`window_snapshot`](Self::window_snapshot) covers now: from the start of
+    /// the oldest slice still in the window, or from the series' creation. Divide a window's
     /// count by it for a rate.
     pub fn window_span(&self) -> Duration {
         let now = Instant::now();
         let mut window = self.core.window.lock();
         self.rotate_locked(&mut window, now);
-        let live = window.live_slices(now).count() as u32;
-        let covered = window.slice_len * live + now.saturating_duration_since(window.slice_started);
-        covered.min(now.saturating_duration_since(window.created))
+        now.saturating_duration_since(window.base(now).at)
     }
 
     /// Closes the current window slice if it has run its length.
@@ -419,40 +439,97 @@ impl Histogram {
     }
 
     fn rotate_locked(&self, window: &mut Window, now: Instant) {
-        if now.saturating_duration_since(window.slice_started) < window.slice_len {
+        if now.saturating_duration_since(window.marks[window.newest].at) < window.slice_len {
             return;
         }
-        let Window {
-            total,
-            slices,
-            next,
-            slice_started,
-            ..
-        } = window;
-        let slice = &mut slices[*next];
-        slice.part.reset();
-        for shard in self.core.shards.iter() {
-            let mut part = shard.lock();
-            slice.part.merge(&part);
-            part.reset();
+        let n = window.marks.len();
+        let next = (window.newest + 1) % n;
+        let empty = self.count() == 0;
+        let mark = &mut window.marks[next];
+        if empty {
+            mark.cells.clear();
+        } else {
+            mark.cells.clear();
+            mark.cells.resize(self.core.layout.len(), 0);
+            for shard in self.core.shards.iter() {
+                for (total, cell) in mark.cells.iter_mut().zip(shard.cells.iter()) {
+                    *total = total.wrapping_add(cell.load(Ordering::Relaxed));
+                }
+            }
         }
-        total.merge(&slice.part);
-        slice.ended = Some(now);
-        *next = (*next + 1) % slices.len();
-        *slice_started = now;
+        mark.sum = self.sum();
+        mark.at = now;
+        window.newest = next;
+        window.filled = (window.filled + 1).min(n);
     }
 
-    fn merge_shards(&self, into: &mut Part) {
-        for shard in self.core.shards.iter() {
-            into.merge(&shard.lock());
+    /// The window at `now` into `part`, rotating first if a slice is due.
+    fn window_into(&self, now: Instant, part: &mut Part) {
+        let mut window = self.core.window.lock();
+        self.rotate_locked(&mut window, now);
+        let base = window.base(now);
+        self.read_into(&mut part.hist, &base.cells);
+        let base_sum = base.sum;
+        drop(window);
+        self.exact_totals(part);
+        part.sum -= base_sum;
+    }
+
+    /// The shards' cells, less `base` (a mark's cells, or empty for none), into `hist`.
+    fn read_into(&self, hist: &mut Hdr, base: &[u64]) {
+        hist.reset();
+        let layout = &self.core.layout;
+        let shards = &self.core.shards;
+        for index in 0..layout.len() {
+            let total = shards
+                .iter()
+                .map(|shard| shard.cells[index].load(Ordering::Relaxed))
+                .fold(0u64, u64::wrapping_add);
+            let count = total.saturating_sub(base.get(index).copied().unwrap_or(0));
+            if count != 0 {
+                // Every cell's lowest value is within the histogram's range.
+                let _ = hist.record_n(layout.value_at(index), count);
+            }
         }
+    }
+
+    /// The running sum, and the extremes of what `part.hist` holds, into `part`: the exact
+    /// extremes since creation when its cells reach them (a snapshot, or a window holding
+    /// them), otherwise the edges of its outermost cells.
+    fn exact_totals(&self, part: &mut Part) {
+        part.sum = self.sum();
+        if part.hist.is_empty() {
+            (part.min, part.max) = (f64::INFINITY, f64::NEG_INFINITY);
+            return;
+        }
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for shard in self.core.shards.iter() {
+            min = min.min(f64::from_bits(shard.min.load(Ordering::Relaxed)));
+            max = max.max(f64::from_bits(shard.max.load(Ordering::Relaxed)));
+        }
+        // Values round to the nearest step, so a cell holds values from half a step below its
+        // lowest step to half a step above its highest.
+        let resolution = self.core.plan.opts.resolution();
+        let hist = &part.hist;
+        let lowest = (hist.lowest_equivalent(hist.min()) as f64 - 0.5) * resolution;
+        let highest = (hist.highest_equivalent(hist.max()) as f64 + 0.5) * resolution;
+        part.min = min.max(lowest);
+        part.max = max.min(highest);
+    }
+
+    fn sum(&self) -> f64 {
+        self.core
+            .shards
+            .iter()
+            .map(|shard| f64::from_bits(shard.sum.load(Ordering::Relaxed)))
+            .sum()
     }
 }
 
 impl std::fmt::Debug for Histogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Histogram")
-            .field("resolution", &self.core.resolution)
+            .field("resolution", &self.core.plan.opts.resolution())
             .field("max_value", &self.core.max_value)
             .field("shards", &self.core.shards.len())
             .finish_non_exhaustive()
@@ -467,11 +544,23 @@ mod tests {
     fn histogram(opts: &HistogramOpts) -> (Histogram, Counter, Counter) {
         let clamped = Counter::new("clamped_total".into());
         let rejected = Counter::new("rejected_total".into());
+        let plan = Arc::new(HistogramPlan::new(opts.clone()));
         (
-            Histogram::new(opts, clamped.clone(), rejected.clone()),
+            Histogram::new(&plan, clamped.clone(), rejected.clone()),
             clamped,
             rejected,
         )
+    }
+
+    /// The creation time, which the first mark carries.
+    fn created(h: &Histogram) -> Instant {
+        h.core.window.lock().marks[0].at
+    }
+
+    fn window_at(h: &Histogram, now: Instant) -> Part {
+        let mut part = Part::empty(&h.core.plan);
+        h.window_into(now, &mut part);
+        part
     }
 
     #[test]
@@ -483,20 +572,22 @@ mod tests {
         h.observe(5000.0);
         h.observe(f64::INFINITY);
         h.observe(10.0);
+        h.observe(-0.0);
         assert_eq!(rejected.get(), 3.0);
         assert_eq!(clamped.get(), 2.0);
         let s = h.snapshot();
-        assert_eq!(s.count, 3);
-        assert_eq!(s.max, 1000.0);
+        assert_eq!(s.count, 4);
+        assert_eq!((s.min, s.max), (0.0, 1000.0));
         assert_eq!(s.sum, 2010.0);
     }
 
     #[test]
     fn the_exposition_reads_agree_with_the_snapshots() {
-        let opts = HistogramOpts::latency();
+        let bounds = [0.0001, 0.00025, 0.005, 0.01, 1.0, 10.0];
+        let opts = HistogramOpts::latency().buckets(bounds);
         let (h, _, _) = histogram(&opts);
-        let t0 = h.core.window.lock().slice_started;
-        // Values on, between and around the bounds, spread over a closed slice and the shards.
+        let t0 = created(&h);
+        // Values on, between and around the bounds, spread over a closed slice and the open one.
         for (i, v) in [
             0.0001, 0.00025, 0.0003, 0.005, 0.0051, 0.02, 1.0, 9.99, 12.0, 0.0,
         ]
@@ -508,10 +599,10 @@ mod tests {
                 h.rotate_if_due(t0 + Duration::from_secs(15));
             }
         }
-        let bounds = [0.0001, 0.00025, 0.005, 0.01, 1.0, 10.0];
-        let (count, sum, cumulative) = h.export_totals(&bounds);
+        let (count, sum, cumulative) = h.export_totals();
         let s = h.snapshot();
         assert_eq!((count, sum), (s.count, s.sum));
+        assert_eq!(count, h.count());
         // At or below: 0 and 0.0001 | 0.00025 | 0.0003, 0.005 | 0.0051 | 0.02, 1 | 9.99.
         assert_eq!(cumulative, [2, 3, 5, 6, 8, 9]);
 
@@ -527,6 +618,18 @@ mod tests {
     }
 
     #[test]
+    fn values_just_above_a_bound_go_to_the_next_bucket() {
+        // One bound inside a wide HDR cell: the comparison with the bound is exact.
+        let opts = HistogramOpts::new(1.0, 1e6).buckets([1000.0, 1000.5, 1001.0]);
+        let (h, _, _) = histogram(&opts);
+        for v in [999.9, 1000.0, 1000.25, 1000.5, 1000.75, 1001.0, 1001.5] {
+            h.observe(v);
+        }
+        let (count, _, cumulative) = h.export_totals();
+        assert_eq!((count, cumulative), (7, vec![2, 4, 6]));
+    }
+
+    #[test]
     fn sum_is_exact_not_bucketed() {
         let (h, _, _) = histogram(&HistogramOpts::latency());
         for v in [0.1234567, 0.0000013, 1.5] {
@@ -538,54 +641,80 @@ mod tests {
     }
 
     #[test]
-    fn window_forgets_old_slices_but_total_keeps_them() {
+    fn window_forgets_old_slices_but_the_snapshot_keeps_them() {
         let opts = HistogramOpts::new(1.0, 1000.0)
             .window(Duration::from_secs(60))
             .window_slices(4);
         let (h, _, _) = histogram(&opts);
-        let t0 = h.core.window.lock().slice_started;
+        let t0 = created(&h);
         h.observe(1.0);
         h.rotate_if_due(t0 + Duration::from_secs(15)); // closes slice [0, 15)
         h.observe(2.0);
         h.rotate_if_due(t0 + Duration::from_secs(20)); // not due: the slice is 5 s old
         h.rotate_if_due(t0 + Duration::from_secs(30)); // closes slice [15, 30)
-        {
-            // Read "as of" t0 + 80 s: the first slice ended 65 s ago, the second 50 s ago.
-            let mut w = h.core.window.lock();
-            let now = t0 + Duration::from_secs(80);
-            h.rotate_locked(&mut w, now);
-            let live: Vec<_> = w
-                .slices
-                .iter()
-                .filter(|s| s.ended.is_some_and(|e| now.duration_since(e) < w.window))
-                .map(|s| s.part.hist.len())
-                .collect();
-            // The rotation at 80 s closed an empty slice; only the 2.0 slice is in the window.
-            assert_eq!(live.iter().sum::<u64>(), 1);
-        }
-        assert_eq!(h.snapshot().count, 2);
+        h.observe(3.0);
+        // At 70 s the first slice ended 55 s ago: all three values are in the window.
+        let w = window_at(&h, t0 + Duration::from_secs(70));
+        assert_eq!((w.hist.len(), w.sum, w.min, w.max), (3, 6.0, 1.0, 3.0));
+        // (That read rotated, closing [30, 70) with 3.0.) At 80 s the first slice ended 65 s
+        // ago and is out.
+        let w = window_at(&h, t0 + Duration::from_secs(80));
+        assert_eq!((w.hist.len(), w.sum), (2, 5.0));
+        assert!((w.min - 2.0).abs() <= 0.5 && (w.max - 3.0).abs() < 1e-9);
+        // At 200 s only the slice that closes then, [70, 200), is in the window: empty.
+        let w = window_at(&h, t0 + Duration::from_secs(200));
+        assert!(w.hist.is_empty());
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum, s.min, s.max), (3, 6.0, 1.0, 3.0));
     }
 
     #[test]
-    fn ring_reuses_its_slices() {
+    fn ring_reuses_its_marks() {
         let opts = HistogramOpts::new(1.0, 1000.0)
             .window(Duration::from_secs(4))
             .window_slices(2);
         let (h, _, _) = histogram(&opts);
-        let t0 = h.core.window.lock().slice_started;
+        let t0 = created(&h);
         for i in 1..=10u64 {
             h.observe(i as f64);
             h.rotate_if_due(t0 + Duration::from_secs(2 * i));
         }
-        let w = h.core.window.lock();
-        assert_eq!(w.slices.len(), 2);
-        assert_eq!(w.total.hist.len(), 10);
-        let in_ring: u64 = w.slices.iter().map(|s| s.part.hist.len()).sum();
-        assert_eq!(in_ring, 2);
+        {
+            let w = h.core.window.lock();
+            assert_eq!((w.marks.len(), w.filled), (3, 3));
+        }
+        // Window of 4 s at 20 s: the slices that ended at 18 s and 20 s, holding 9 and 10.
+        let w = window_at(&h, t0 + Duration::from_secs(20));
+        assert_eq!((w.hist.len(), w.sum), (2, 19.0));
+        assert_eq!(h.snapshot().count, 10);
+    }
+
+    #[test]
+    fn owned_and_shared_shards_both_count() {
+        let (h, _, _) = histogram(&HistogramOpts::new(1.0, 1000.0));
+        h.observe(5.0);
+        let shared = h.clone();
+        std::thread::spawn(move || {
+            crate::metrics::shard::use_shared_cells();
+            shared.observe(7.0);
+            shared.observe(1.0);
+        })
+        .join()
+        .unwrap();
+        let last = h.core.shards.last().unwrap();
+        assert_eq!(
+            last.buckets
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum::<u64>(),
+            2
+        );
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum, s.min, s.max), (3, 13.0, 1.0, 7.0));
     }
 
     quickcheck! {
-        /// A histogram merged from shards equals one unsharded histogram of the same values.
+        /// A histogram recorded from several threads equals one hdrhistogram of the same values.
         fn sharded_equals_unsharded(values: Vec<u32>, threads: u8) -> bool {
             let threads = (threads % 4 + 1) as usize;
             let opts = HistogramOpts::new(1.0, 1e10);
@@ -600,7 +729,7 @@ mod tests {
                     s.spawn(move || chunk.iter().for_each(|v| h.observe(*v as f64)));
                 }
             });
-            let mut single = Part::new(&opts);
+            let mut single = Part::empty(&h.core.plan);
             for v in &values {
                 single.hist.saturating_record(*v as u64);
                 single.sum += *v as f64;

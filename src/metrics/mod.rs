@@ -15,9 +15,10 @@ mod histogram;
 mod histogram_opts;
 pub(crate) mod ingest;
 mod labels;
+mod layout;
 mod name;
 mod registry;
-mod shard;
+pub(crate) mod shard;
 mod snapshot;
 mod timer;
 

@@ -248,7 +248,7 @@ impl Registry {
         opts: HistogramOpts,
     ) -> Result<Family<Histogram>, MonitoringError> {
         opts.validate(name)?;
-        self.register(name, help, FamilyKind::Histogram(opts))
+        self.register(name, help, FamilyKind::histogram(opts))
             .map(Family::new)
     }
 
@@ -322,7 +322,7 @@ impl Registry {
         }
         let kind = match catalog::known(name).map(|k| k.kind) {
             Some(MetricType::Counter) => FamilyKind::Counter,
-            Some(MetricType::Histogram) => FamilyKind::Histogram(self.default_histogram_opts(name)),
+            Some(MetricType::Histogram) => FamilyKind::histogram(self.default_histogram_opts(name)),
             Some(MetricType::Gauge) | None => FamilyKind::Gauge,
         };
         self.register(name, "", kind)

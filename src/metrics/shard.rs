@@ -1,40 +1,126 @@
-//! Module choosing which shard a recording thread writes to. See [`thread_slot`] for details.
+//! Module giving recording threads cells of their own. See [`thread_slot`] for details.
 //!
-//! Counters and histograms keep one cache-padded cell per shard. Each thread gets a slot number
-//! once, round-robin, the first time it records; `slot & mask` picks its shard from then on. Two
-//! threads share a shard only when there are more recording threads than shards.
+//! Counters and histograms keep one cache-padded cell per owned slot and one shared cell after
+//! them. The first [`shard_count`] threads that record each own a slot: only that thread ever
+//! writes the cells at its index, so it adds with a plain load and store and no locked
+//! instruction. Every other thread (and every thread of this crate) writes the shared cell, with
+//! atomic read-modify-writes. A thread gives its slot back when it ends, and the next thread to
+//! record takes it over.
+//!
+//! Ownership is what makes the plain store sound: a cell with one writer cannot lose an update,
+//! and the slot passes between threads through a mutex, so the next owner sees the last one's
+//! final value.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// The largest number of shards a series gets, whatever the core count: beyond this the memory of
-/// a histogram series grows faster than contention falls.
+use parking_lot::Mutex;
+
+/// The largest number of owned slots, whatever the core count: each costs every counter a cache
+/// line and every histogram series a bucket array.
 const MAX_SHARDS: usize = 8;
 
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+/// Not yet asked for a slot.
+const UNCLAIMED: usize = usize::MAX;
 
 thread_local! {
-    /// This thread's slot, `usize::MAX` until it first records.
-    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's slot: below [`shard_count`] an owned one, equal to it the shared cell,
+    /// [`UNCLAIMED`] until the thread first records.
+    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    /// Gives an owned slot back when the thread ends; touched once, when the slot is claimed.
+    static RELEASE: Release = const { Release };
 }
 
-/// This thread's slot number; AND it with a shard mask to pick a shard.
+/// Slots given back by threads that ended, and the next never-used one.
+static POOL: Mutex<Pool> = Mutex::new(Pool::new());
+
+struct Pool {
+    next: usize,
+    free: Vec<usize>,
+}
+
+impl Pool {
+    const fn new() -> Self {
+        Self {
+            next: 0,
+            free: Vec::new(),
+        }
+    }
+
+    /// A slot below `owned` nobody holds, or `owned` (the shared cell) when all are held.
+    fn take(&mut self, owned: usize) -> usize {
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        if self.next < owned {
+            self.next += 1;
+            return self.next - 1;
+        }
+        owned
+    }
+
+    fn give_back(&mut self, slot: usize, owned: usize) {
+        if slot < owned {
+            self.free.push(slot);
+        }
+    }
+}
+
+struct Release;
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        // Later destructors of this thread that record go to the shared cell.
+        let slot = SLOT.with(|s| s.replace(shard_count()));
+        POOL.lock().give_back(slot, shard_count());
+    }
+}
+
+/// This thread's cell index: below [`shard_count`] the thread owns the cell and may add to it
+/// with [`add_owned`]; equal to `shard_count()` it must use an atomic read-modify-write.
 #[inline]
 pub(crate) fn thread_slot() -> usize {
-    SLOT.with(|slot| {
-        let s = slot.get();
-        if s != usize::MAX {
-            return s;
-        }
-        let s = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-        slot.set(s);
-        s
-    })
+    let slot = SLOT.with(Cell::get);
+    if slot != UNCLAIMED {
+        return slot;
+    }
+    claim()
 }
 
-/// The number of shards per series: the core count rounded up to a power of two, at most
-/// [`MAX_SHARDS`].
+#[cold]
+fn claim() -> usize {
+    let owned = shard_count();
+    let mut slot = POOL.lock().take(owned);
+    if slot < owned && RELEASE.try_with(|_| ()).is_err() {
+        // The thread is already ending: it could not give the slot back, so it must not take it.
+        POOL.lock().give_back(slot, owned);
+        slot = owned;
+    }
+    SLOT.with(|s| s.set(slot));
+    slot
+}
+
+/// Makes the calling thread record into the shared cells from now on, giving back any slot it
+/// owned. The crate's own threads call this first, so that the owned slots go to the
+/// database's threads, which record far more often.
+pub(crate) fn use_shared_cells() {
+    let owned = shard_count();
+    let slot = SLOT.with(|s| s.replace(owned));
+    POOL.lock().give_back(slot, owned);
+}
+
+/// Adds `n` to a cell that only the calling thread writes: a load and a store, no lock.
+#[inline]
+pub(crate) fn add_owned(cell: &AtomicU64, n: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// The number of owned slots: the core count rounded up to a power of two, at most
+/// [`MAX_SHARDS`]. Cell arrays have one more entry, the shared cell, at this index.
 pub(crate) fn shard_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
@@ -48,6 +134,7 @@ pub(crate) fn shard_count() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Barrier;
 
     #[test]
     fn shard_count_is_a_power_of_two_within_bounds() {
@@ -56,10 +143,59 @@ mod tests {
     }
 
     #[test]
-    fn threads_get_distinct_slots_and_keep_them() {
+    fn a_thread_keeps_its_slot() {
         let here = thread_slot();
+        assert!(here <= shard_count());
         assert_eq!(here, thread_slot());
-        let there = std::thread::spawn(thread_slot).join().unwrap();
-        assert_ne!(here, there);
+    }
+
+    #[test]
+    fn threads_alive_together_never_own_the_same_slot() {
+        // More threads than slots, all alive at once: owned slots are distinct, the rest share.
+        let threads = shard_count() * 2 + 2;
+        let barrier = Barrier::new(threads);
+        let slots: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let slot = thread_slot();
+                        barrier.wait(); // nobody ends, and gives a slot back, before all claimed
+                        slot
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut owned: Vec<usize> = slots.into_iter().filter(|&s| s < shard_count()).collect();
+        let claimed = owned.len();
+        owned.sort_unstable();
+        owned.dedup();
+        assert_eq!(owned.len(), claimed, "an owned slot was handed out twice");
+    }
+
+    #[test]
+    fn the_pool_hands_each_slot_to_one_holder_and_takes_it_back() {
+        let mut pool = Pool::new();
+        let (a, b) = (pool.take(2), pool.take(2));
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(pool.take(2), 2, "all held: the shared cell");
+        pool.give_back(2, 2); // the shared cell is nobody's to give back
+        assert_eq!(pool.take(2), 2);
+        pool.give_back(a, 2);
+        assert_eq!(pool.take(2), a);
+        assert_eq!(pool.take(2), 2);
+    }
+
+    #[test]
+    fn crate_threads_use_the_shared_cell_and_free_their_slot() {
+        let (before, after) = std::thread::spawn(|| {
+            let before = thread_slot();
+            use_shared_cells();
+            (before, thread_slot())
+        })
+        .join()
+        .unwrap();
+        assert!(before <= shard_count());
+        assert_eq!(after, shard_count());
     }
 }

@@ -75,11 +75,16 @@ impl HistogramSnapshot {
             hist: part.hist,
             resolution,
         };
-        s.p50 = s.quantile(0.5);
-        s.p90 = s.quantile(0.9);
-        s.p95 = s.quantile(0.95);
-        s.p99 = s.quantile(0.99);
-        s.p999 = s.quantile(0.999);
+        if count > 0 {
+            let q = quantiles_of(
+                &s.hist,
+                &[0.5, 0.9, 0.95, 0.99, 0.999],
+                resolution,
+                s.min,
+                s.max,
+            );
+            (s.p50, s.p90, s.p95, s.p99, s.p999) = (q[0], q[1], q[2], q[3], q[4]);
+        }
         s
     }
 
@@ -128,6 +133,19 @@ pub(crate) fn quantile_of(hist: &Hdr, q: f64, resolution: f64, min: f64, max: f6
     // The midpoint of the step range halves the worst-case error of its top end.
     let steps = hist.median_equivalent(hist.value_at_quantile(q));
     (steps as f64 * resolution).clamp(min, max)
+}
+
+/// [`quantile_of`] at each of `quantiles`, which must ascend, in one pass over `hist`.
+pub(crate) fn quantiles_of(
+    hist: &Hdr,
+    quantiles: &[f64],
+    resolution: f64,
+    min: f64,
+    max: f64,
+) -> Vec<f64> {
+    hist.value_at_quantiles(quantiles.iter().copied())
+        .map(|steps| (hist.median_equivalent(steps) as f64 * resolution).clamp(min, max))
+        .collect()
 }
 
 impl fmt::Debug for HistogramSnapshot {
