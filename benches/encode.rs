@@ -6,7 +6,9 @@
 //!
 //! The content: `series` counters and gauges, half each, spread over 10 families of each type
 //! with one `id` label; then `series / 10` latency histograms with 16 buckets (each histogram
-//! counted as one series) in one family, every one holding 100 observations.
+//! counted as one series) in one family, every one holding 100 observations. Histograms are
+//! measured twice: with only the buckets, `_sum` and `_count` (the same content as
+//! prometheus-client's), and with our recent-window quantile gauges as well (the default).
 
 mod support;
 
@@ -26,7 +28,7 @@ use support::median_us;
 
 type Labels = Vec<(String, String)>;
 
-fn ours(series: usize, histograms: usize) -> PrometheusExporter {
+fn ours(series: usize, histograms: usize, window_quantiles: bool) -> PrometheusExporter {
     let config = MonitoringConfig {
         max_series_per_metric: series.max(histograms) + 1,
         ..Default::default()
@@ -66,6 +68,7 @@ fn ours(series: usize, histograms: usize) -> PrometheusExporter {
         collector,
         PrometheusConfig {
             enabled: false,
+            window_quantiles,
             ..Default::default()
         },
     )
@@ -113,8 +116,15 @@ fn main() {
         "{:<34} {:>12} {:>12} {:>8}",
         "content", "kotoba", "prom-client", "ratio"
     );
-    for (series, histograms) in [(1_000, 0), (10_000, 0), (0, 100), (0, 1_000)] {
-        let exporter = ours(series, histograms);
+    for (series, histograms, window) in [
+        (1_000, 0, false),
+        (10_000, 0, false),
+        (0, 100, false),
+        (0, 100, true),
+        (0, 1_000, false),
+        (0, 1_000, true),
+    ] {
+        let exporter = ours(series, histograms, window);
         let registry = theirs(series, histograms);
         let scrape_ours = || {
             exporter
@@ -132,6 +142,8 @@ fn main() {
         let us_theirs = median_us(rounds, scrape_theirs);
         let content = if histograms == 0 {
             format!("{series} counters+gauges")
+        } else if window {
+            format!("{histograms} histograms + window gauges")
         } else {
             format!("{histograms} histograms")
         };

@@ -166,6 +166,11 @@ pub struct PrometheusConfig {
     /// them get `401`. Defaults to none (open). In TOML: `auth = { bearer = { token = "…" } }`
     /// or `auth = { basic = { username = "…", password = "…" } }`.
     pub auth: Option<HttpAuth>,
+    /// Export each histogram's recent-window quantiles as the gauge family
+    /// `<name>_window<_unit>{q="0.5|0.9|0.95|0.99|0.999"}` beside its buckets. Each histogram
+    /// series then adds five series, and each scrape reads the HDR cells of the window. Turn it
+    /// off to export only the buckets, `_sum` and `_count`. Defaults to `true`.
+    pub window_quantiles: bool,
 }
 
 /// Credentials the exporter requires on every request. `Debug` never shows the secret.
@@ -255,6 +260,7 @@ impl Default for PrometheusConfig {
             path: "/metrics".to_owned(),
             global_labels: HashMap::new(),
             auth: None,
+            window_quantiles: true,
         }
     }
 }

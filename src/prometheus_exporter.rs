@@ -150,6 +150,7 @@ impl PrometheusExporter {
         let exposition = Exposition::new(
             vec![registry.clone(), Registry::global().clone()],
             &global_labels,
+            config.window_quantiles,
         );
         let routes = Routes::new(
             config.path.clone(),

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{exporter, get, request, wait_for};
 use kotoba_monitoring::{
-    CheckReport, HealthReport, HealthSource, HttpAuth, MetricsCollector, MonitoringConfig,
-    MonitoringError, ProbeStatus, PrometheusConfig, PrometheusExporter,
+    CheckReport, ExpositionFormat, HealthReport, HealthSource, HttpAuth, MetricsCollector,
+    MonitoringConfig, MonitoringError, ProbeStatus, PrometheusConfig, PrometheusExporter,
 };
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -415,5 +415,43 @@ fn the_global_registry_merges_into_the_scrape() {
     assert!(
         second.contains("\nkotoba_monitoring_encode_errors_total 1\n"),
         "{second}"
+    );
+}
+
+#[test]
+fn window_quantile_gauges_can_be_left_out() {
+    let scrape = |window_quantiles: bool| {
+        let collector =
+            Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
+        let h = collector
+            .registry()
+            .histogram("op_seconds", "Op time.", &[("op", "get")])
+            .unwrap();
+        h.observe(0.003);
+        let exporter = PrometheusExporter::new(
+            collector,
+            PrometheusConfig {
+                enabled: false,
+                window_quantiles,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        exporter.encode(ExpositionFormat::OpenMetrics).unwrap()
+    };
+    let with = scrape(true);
+    assert!(
+        with.contains("op_window_seconds{op=\"get\",q=\"0.99\"} 0.003"),
+        "{with}"
+    );
+    let without = scrape(false);
+    assert!(!without.contains("op_window"), "{without}");
+    assert!(
+        without.contains("op_seconds_bucket{le=\"0.005\",op=\"get\"} 1"),
+        "{without}"
+    );
+    assert!(
+        without.contains("op_seconds_count{op=\"get\"} 1"),
+        "{without}"
     );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -112,6 +112,8 @@ struct RegistryCollector {
     registries: Vec<Registry>,
     global_labels: Arc<[(String, String)]>,
     format: ExpositionFormat,
+    /// Write the `<name>_window{q}` gauges beside each histogram family.
+    window_quantiles: bool,
     stats: Arc<EncodeStats>,
 }
 
@@ -121,12 +123,18 @@ pub(crate) struct Exposition {
     openmetrics: WireRegistry,
     text: WireRegistry,
     stats: Arc<EncodeStats>,
+    /// The length of the last scrape, to size the next one's buffer.
+    last_len: AtomicUsize,
 }
 
 impl Exposition {
     /// An exposition of `registries` (see [`merge_series`] for a name in several) with
-    /// `global_labels` on every series.
-    pub(crate) fn new(registries: Vec<Registry>, global_labels: &[(String, String)]) -> Self {
+    /// `global_labels` on every series, with or without the histograms' window quantiles.
+    pub(crate) fn new(
+        registries: Vec<Registry>,
+        global_labels: &[(String, String)],
+        window_quantiles: bool,
+    ) -> Self {
         let mut global_labels = global_labels.to_vec();
         global_labels.sort();
         let global_labels: Arc<[(String, String)]> = global_labels.into();
@@ -137,6 +145,7 @@ impl Exposition {
                 registries: registries.clone(),
                 global_labels: global_labels.clone(),
                 format,
+                window_quantiles,
                 stats: stats.clone(),
             }));
             registry
@@ -145,12 +154,16 @@ impl Exposition {
             openmetrics: wire(ExpositionFormat::OpenMetrics),
             text: wire(ExpositionFormat::PrometheusText),
             stats,
+            last_len: AtomicUsize::new(0),
         }
     }
 
     /// The whole exposition in `format`.
     pub(crate) fn encode(&self, format: ExpositionFormat) -> Result<String, fmt::Error> {
-        let mut out = String::with_capacity(16 * 1024);
+        // A scrape is usually the size of the last one: growing the buffer from small copies
+        // everything written so far, again and again.
+        let last = self.last_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity((last + last / 8).max(16 * 1024));
         match format {
             ExpositionFormat::OpenMetrics => {
                 prometheus_client::encoding::text::encode(&mut out, &self.openmetrics)?
@@ -159,6 +172,7 @@ impl Exposition {
                 prometheus_client::encoding::prometheus_text::encode(&mut out, &self.text)?
             }
         }
+        self.last_len.store(out.len(), Ordering::Relaxed);
         Ok(out)
     }
 
@@ -332,7 +346,7 @@ impl RegistryCollector {
                     )?;
                     let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
                     let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
-                    let mut scratch = None;
+                    let mut scratch = crate::metrics::Cells::default();
                     for &(labels, series) in series {
                         let Series::Histogram(h) = series else {
                             continue;
@@ -348,8 +362,13 @@ impl RegistryCollector {
                         metric
                             .encode_family(&self.labels(labels, None))?
                             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-                        windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
+                        if self.window_quantiles {
+                            windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
+                        }
                     }
+                }
+                if !self.window_quantiles {
+                    return Ok(series.len() as u64);
                 }
                 let window_stem = format!("{stem}_window");
                 let window_help = self.help(&format!(

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::histogram_opts::HistogramOpts;
 use super::layout::Layout;
 use super::shard::{add_owned, shard_count, thread_slot};
-use super::snapshot::{quantiles_of, HistogramSnapshot};
+use super::snapshot::HistogramSnapshot;
 use super::timer::HistogramTimer;
 use super::Counter;
 
@@ -165,6 +165,14 @@ impl Shard {
             max: AtomicU64::new(0f64.to_bits()),
         }
     }
+}
+
+/// Per-cell counts read out of the shards, kept to be reused.
+#[derive(Default)]
+pub(crate) struct Cells {
+    counts: Vec<u64>,
+    /// The cells read; the others hold stale counts.
+    range: std::ops::Range<usize>,
 }
 
 /// A read-out: one HDR histogram with the exact sum, minimum and maximum of what it holds.
@@ -354,8 +362,7 @@ impl Histogram {
     /// Only loads what the recording threads store; it never holds them up.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut part = Part::empty(&self.core.plan);
-        self.read_into(&mut part.hist, &[]);
-        self.exact_totals(&mut part);
+        self.total_into(&mut part);
         HistogramSnapshot::new(part, self.core.plan.opts.resolution())
     }
 
@@ -391,25 +398,51 @@ impl Histogram {
     }
 
     /// The recent window's value at each of `quantiles` (ascending), or `None` while the window
-    /// is empty; the same figures as [`window_snapshot`](Self::window_snapshot), read into
-    /// `scratch` (reused across series of one family) instead of a new histogram.
+    /// is empty: the same figures as [`window_snapshot`](Self::window_snapshot), read straight
+    /// off the cells gathered into `scratch` (reused across series of one family), with no
+    /// histogram built.
     pub(crate) fn window_quantiles(
         &self,
         quantiles: &[f64],
-        scratch: &mut Option<Part>,
+        scratch: &mut Cells,
     ) -> Option<Vec<f64>> {
-        let part = match scratch {
-            Some(part) if part.hist.distinct_values() == self.core.layout.len() => part,
-            _ => scratch.insert(Part::empty(&self.core.plan)),
-        };
-        self.window_into(Instant::now(), part);
-        if part.hist.is_empty() {
-            return None;
+        let now = Instant::now();
+        {
+            let mut window = self.core.window.lock();
+            self.rotate_locked(&mut window, now);
+            self.gather(&window.base(now).cells, scratch);
         }
+        let range = scratch.range.clone();
+        let counts = &scratch.counts[range.clone()];
+        let total = counts.iter().copied().fold(0u64, u64::wrapping_add);
+        let first = range.start + counts.iter().position(|&c| c != 0)?;
+        let last = range.start + counts.iter().rposition(|&c| c != 0)?;
+        let (min, max) = self.clamped_extremes(first, last);
+        let template = &self.core.plan.template;
         let resolution = self.core.plan.opts.resolution();
-        Some(quantiles_of(
-            &part.hist, quantiles, resolution, part.min, part.max,
-        ))
+        // As hdrhistogram's `value_at_quantiles`: the first cell where the running count
+        // reaches ceil(q * total), at least 1; its highest equivalent value (lowest for q = 0).
+        let (mut cell, mut next, mut running) = (first, first, 0u64);
+        let values = quantiles
+            .iter()
+            .map(|&q| {
+                let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
+                let target = ((q * total as f64).ceil() as u64).clamp(1, total);
+                while running < target && next <= last {
+                    running += scratch.counts[next];
+                    cell = next;
+                    next += 1;
+                }
+                let value = self.core.layout.value_at(cell);
+                let value = if q == 0.0 {
+                    template.lowest_equivalent(value)
+                } else {
+                    template.highest_equivalent(value)
+                };
+                (template.median_equivalent(value) as f64 * resolution).clamp(min, max)
+            })
+            .collect();
+        Some(values)
     }
 
     /// How many values were recorded since the series was created.
@@ -465,43 +498,83 @@ impl Histogram {
 
     /// The window at `now` into `part`, rotating first if a slice is due.
     fn window_into(&self, now: Instant, part: &mut Part) {
-        let mut window = self.core.window.lock();
-        self.rotate_locked(&mut window, now);
-        let base = window.base(now);
-        self.read_into(&mut part.hist, &base.cells);
-        let base_sum = base.sum;
-        drop(window);
-        self.exact_totals(part);
+        let mut cells = Cells::default();
+        let base_sum = {
+            let mut window = self.core.window.lock();
+            self.rotate_locked(&mut window, now);
+            let base = window.base(now);
+            self.gather(&base.cells, &mut cells);
+            base.sum
+        };
+        self.fill(&cells, part);
         part.sum -= base_sum;
     }
 
-    /// The shards' cells, less `base` (a mark's cells, or empty for none), into `hist`.
-    fn read_into(&self, hist: &mut Hdr, base: &[u64]) {
-        hist.reset();
-        let layout = &self.core.layout;
-        let shards = &self.core.shards;
-        for index in 0..layout.len() {
-            let total = shards
-                .iter()
-                .map(|shard| shard.cells[index].load(Ordering::Relaxed))
-                .fold(0u64, u64::wrapping_add);
-            let count = total.saturating_sub(base.get(index).copied().unwrap_or(0));
-            if count != 0 {
-                // Every cell's lowest value is within the histogram's range.
-                let _ = hist.record_n(layout.value_at(index), count);
-            }
-        }
+    /// Everything since creation into `part`.
+    fn total_into(&self, part: &mut Part) {
+        let mut cells = Cells::default();
+        self.gather(&[], &mut cells);
+        self.fill(&cells, part);
     }
 
-    /// The running sum, and the extremes of what `part.hist` holds, into `part`: the exact
-    /// extremes since creation when its cells reach them (a snapshot, or a window holding
-    /// them), otherwise the edges of its outermost cells.
-    fn exact_totals(&self, part: &mut Part) {
-        part.sum = self.sum();
-        if part.hist.is_empty() {
-            (part.min, part.max) = (f64::INFINITY, f64::NEG_INFINITY);
+    /// The shards' cells, less `base` (a mark's cells, or empty for none), into `cells`. Only
+    /// the cells between the shards' smallest and largest values can be non-zero, so only
+    /// those are read; `cells.range` says which.
+    fn gather(&self, base: &[u64], cells: &mut Cells) {
+        let layout = &self.core.layout;
+        cells.counts.resize(layout.len(), 0);
+        let (mut low, mut high) = (usize::MAX, 0);
+        for shard in self.core.shards.iter() {
+            let min = f64::from_bits(shard.min.load(Ordering::Relaxed));
+            if min.is_finite() {
+                let max = f64::from_bits(shard.max.load(Ordering::Relaxed));
+                low = low.min(layout.index_of(self.steps(min)));
+                high = high.max(layout.index_of(self.steps(max)));
+            }
+        }
+        if low > high {
+            cells.range = 0..0;
             return;
         }
+        let range = low..high + 1;
+        let counts = &mut cells.counts[range.clone()];
+        counts.fill(0);
+        for shard in self.core.shards.iter() {
+            for (total, cell) in counts.iter_mut().zip(&shard.cells[range.clone()]) {
+                *total = total.wrapping_add(cell.load(Ordering::Relaxed));
+            }
+        }
+        if let Some(base) = base.get(range.clone()) {
+            for (total, noted) in counts.iter_mut().zip(base) {
+                *total = total.saturating_sub(*noted);
+            }
+        }
+        cells.range = range;
+    }
+
+    /// The cells, the running sum and the extremes into `part`.
+    fn fill(&self, cells: &Cells, part: &mut Part) {
+        part.hist.reset();
+        part.sum = self.sum();
+        let counts = &cells.counts[cells.range.clone()];
+        let (mut first, mut last) = (None, 0);
+        for (index, &count) in cells.range.clone().zip(counts) {
+            if count != 0 {
+                // Every cell's lowest value is within the histogram's range.
+                let _ = part.hist.record_n(self.core.layout.value_at(index), count);
+                first.get_or_insert(index);
+                last = index;
+            }
+        }
+        (part.min, part.max) = match first {
+            Some(first) => self.clamped_extremes(first, last),
+            None => (f64::INFINITY, f64::NEG_INFINITY),
+        };
+    }
+
+    /// The extremes of values held in cells `first..=last`: the exact extremes since creation
+    /// where those cells reach them, otherwise the edges of the cells.
+    fn clamped_extremes(&self, first: usize, last: usize) -> (f64, f64) {
         let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
         for shard in self.core.shards.iter() {
             min = min.min(f64::from_bits(shard.min.load(Ordering::Relaxed)));
@@ -509,12 +582,19 @@ impl Histogram {
         }
         // Values round to the nearest step, so a cell holds values from half a step below its
         // lowest step to half a step above its highest.
+        let template = &self.core.plan.template;
         let resolution = self.core.plan.opts.resolution();
-        let hist = &part.hist;
-        let lowest = (hist.lowest_equivalent(hist.min()) as f64 - 0.5) * resolution;
-        let highest = (hist.highest_equivalent(hist.max()) as f64 + 0.5) * resolution;
-        part.min = min.max(lowest);
-        part.max = max.min(highest);
+        let lowest = self.core.layout.value_at(first);
+        let highest = template.highest_equivalent(self.core.layout.value_at(last));
+        (
+            min.max((lowest as f64 - 0.5) * resolution),
+            max.min((highest as f64 + 0.5) * resolution),
+        )
+    }
+
+    /// `value` in steps, rounded as [`observe`](Self::observe) rounds it.
+    fn steps(&self, value: f64) -> u64 {
+        ((value * self.core.steps_per_unit + 0.5) as u64).min(self.core.max_steps)
     }
 
     fn sum(&self) -> f64 {
@@ -607,7 +687,7 @@ mod tests {
         assert_eq!(cumulative, [2, 3, 5, 6, 8, 9]);
 
         let qs = [0.5, 0.9, 0.95, 0.99, 0.999];
-        let mut scratch = None;
+        let mut scratch = Cells::default();
         let w = h.window_snapshot();
         let got = h.window_quantiles(&qs, &mut scratch).unwrap();
         assert_eq!(got, [w.p50, w.p90, w.p95, w.p99, w.p999]);
@@ -714,6 +794,23 @@ mod tests {
     }
 
     quickcheck! {
+        /// The exposition's quantiles, read off the cells, are the snapshot's, read by
+        /// hdrhistogram, whatever the values, including zeros and clamped ones.
+        fn window_quantiles_match_the_snapshot(values: Vec<u32>, scale: u8) -> bool {
+            let (h, _, _) = histogram(&HistogramOpts::new(0.001, 1e6));
+            let scale = 10f64.powi(i32::from(scale % 8) - 3);
+            for v in &values {
+                h.observe(f64::from(*v) * scale);
+            }
+            let qs = [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0];
+            let got = h.window_quantiles(&qs, &mut Cells::default());
+            let w = h.window_snapshot();
+            match got {
+                None => values.is_empty(),
+                Some(got) => got.iter().zip(qs).all(|(g, q)| *g == w.quantile(q)),
+            }
+        }
+
         /// A histogram recorded from several threads equals one hdrhistogram of the same values.
         fn sharded_equals_unsharded(values: Vec<u32>, threads: u8) -> bool {
             let threads = (threads % 4 + 1) as usize;

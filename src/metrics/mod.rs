@@ -26,6 +26,7 @@ pub use counter::Counter;
 pub use family::{Family, MetricKind, MetricType};
 pub(crate) use family::{FamilyCore, FamilyKind, Series};
 pub use gauge::Gauge;
+pub(crate) use histogram::Cells;
 pub use histogram::Histogram;
 pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
 pub use labels::LabelSet;
