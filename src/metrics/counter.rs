@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use super::shard::{add_owned, shard_count, thread_slot};
+use super::shard::{shard_count, thread_slot};
 use crate::MonitoringError;
 
 /// A monotonically increasing count, such as queries served or bytes written.
@@ -29,33 +29,38 @@ use crate::MonitoringError;
 /// ```
 #[derive(Clone)]
 pub struct Counter {
-    /// Integer increments: one cell per owned slot, written only by its owner, then the shared
-    /// cell. Held directly by the handle, so that an increment follows one pointer, as a lone
-    /// atomic would.
-    cells: Arc<[CachePadded<AtomicU64>]>,
-    /// What the increment path never touches.
-    core: Arc<CounterCore>,
-}
-
-struct CounterCore {
-    /// The sum of non-integer increments, as `f64` bits. Kept apart so the integer path stays a
-    /// single `fetch_add`.
-    fraction: AtomicU64,
+    /// One cell per owned slot, written only by its owner, then the shared cell. Held directly
+    /// by the handle, so that an increment follows one pointer, as a lone atomic would.
+    cells: Arc<[CachePadded<Cell>]>,
     /// The family name, for error messages.
     name: Arc<str>,
+}
+
+/// One cache line of a counter. Owned cells use `count` only; the shared cell also says which
+/// owned cells were ever written, so that a read touches those lines only, and holds the
+/// non-integer increments.
+#[derive(Default)]
+struct Cell {
+    count: AtomicU64,
+    /// Shared cell: bit `s` is set once slot `s`'s cell is first written.
+    written: AtomicU64,
+    /// Shared cell: the sum of non-integer increments, as `f64` bits (0 is `0.0`).
+    fraction: AtomicU64,
 }
 
 impl Counter {
     pub(crate) fn new(name: Arc<str>) -> Self {
         Self {
             cells: (0..=shard_count())
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .map(|_| CachePadded::new(Cell::default()))
                 .collect(),
-            core: Arc::new(CounterCore {
-                fraction: AtomicU64::new(0f64.to_bits()),
-                name,
-            }),
+            name,
         }
+    }
+
+    fn shared(&self) -> &Cell {
+        // `cells` always holds the shared cell, last.
+        &self.cells[self.cells.len() - 1]
     }
 
     /// Adds one.
@@ -68,9 +73,13 @@ impl Counter {
     #[inline]
     pub fn inc_by(&self, n: u64) {
         let slot = thread_slot();
-        let cell = &self.cells[slot];
+        let cell = &self.cells[slot].count;
         if slot + 1 < self.cells.len() {
-            add_owned(cell, n);
+            let old = cell.load(Ordering::Relaxed);
+            if old == 0 {
+                self.shared().written.fetch_or(1 << slot, Ordering::Relaxed);
+            }
+            cell.store(old.wrapping_add(n), Ordering::Relaxed);
         } else {
             cell.fetch_add(n, Ordering::Relaxed);
         }
@@ -85,7 +94,7 @@ impl Counter {
     pub fn inc_by_f64(&self, v: f64) -> Result<(), MonitoringError> {
         if !(v >= 0.0 && v.is_finite()) {
             return Err(MonitoringError::InvalidValue {
-                metric: self.core.name.to_string(),
+                metric: self.name.to_string(),
                 value: v,
                 reason: "a counter only takes finite, non-negative increments",
             });
@@ -95,15 +104,11 @@ impl Counter {
             self.inc_by(v as u64);
             return Ok(());
         }
-        let mut old = self.core.fraction.load(Ordering::Relaxed);
+        let fraction = &self.shared().fraction;
+        let mut old = fraction.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(old) + v).to_bits();
-            match self.core.fraction.compare_exchange_weak(
-                old,
-                new,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match fraction.compare_exchange_weak(old, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(current) => old = current,
             }
@@ -112,19 +117,22 @@ impl Counter {
 
     /// The current total.
     pub fn get(&self) -> f64 {
-        let whole: u64 = self
-            .cells
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .fold(0u64, u64::wrapping_add);
-        whole as f64 + f64::from_bits(self.core.fraction.load(Ordering::Relaxed))
+        let shared = self.shared();
+        let mut written = shared.written.load(Ordering::Relaxed);
+        let mut whole = shared.count.load(Ordering::Relaxed);
+        while written != 0 {
+            let slot = written.trailing_zeros() as usize;
+            written &= written - 1;
+            whole = whole.wrapping_add(self.cells[slot].count.load(Ordering::Relaxed));
+        }
+        whole as f64 + f64::from_bits(shared.fraction.load(Ordering::Relaxed))
     }
 }
 
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Counter")
-            .field("name", &self.core.name)
+            .field("name", &self.name)
             .field("value", &self.get())
             .finish()
     }
@@ -153,6 +161,41 @@ mod tests {
             assert!(err.to_string().contains("c_total"), "{err}");
         }
         assert_eq!(c.get(), 3.0);
+    }
+
+    #[test]
+    fn a_read_adds_every_written_cell_and_the_shared_one() {
+        let c = Counter::new("c_total".into());
+        c.inc_by(0); // marks this thread's cell written, adds nothing
+        c.inc_by(2);
+        let owned = std::thread::spawn({
+            let c = c.clone();
+            move || {
+                c.inc_by(3);
+                crate::metrics::shard::thread_slot()
+            }
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn({
+            let c = c.clone();
+            move || {
+                crate::metrics::shard::use_shared_cells();
+                c.inc_by(5);
+            }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(c.shared().count.load(Ordering::Relaxed), 5);
+        let written = c.shared().written.load(Ordering::Relaxed);
+        if owned < shard_count() {
+            assert_ne!(
+                written & (1 << owned),
+                0,
+                "slot {owned} not marked: {written:b}"
+            );
+        }
+        assert_eq!(c.get(), 10.0);
     }
 
     #[test]
