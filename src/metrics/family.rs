@@ -46,8 +46,8 @@ pub enum Series {
 /// The counters a family reports its refused and clamped input to.
 #[derive(Clone, Debug)]
 pub(crate) struct Accounting {
-    /// `kotoba_monitoring_values_clamped_total{metric=…}`.
-    pub(crate) clamped: Counter,
+    /// `kotoba_monitoring_values_clamped_total{metric=…}`, for histogram families only.
+    pub(crate) clamped: Option<Counter>,
     /// `kotoba_monitoring_values_rejected_total{metric=…}`.
     pub(crate) rejected: Counter,
     /// `kotoba_monitoring_series_rejected_total{metric=…}`.
@@ -123,7 +123,11 @@ impl FamilyCore {
             FamilyKind::Gauge => Series::Gauge(Gauge::new()),
             FamilyKind::Histogram(plan) => Series::Histogram(Histogram::new(
                 plan,
-                self.accounting.clamped.clone(),
+                // Registration gives every histogram family its clamped counter.
+                self.accounting
+                    .clamped
+                    .clone()
+                    .unwrap_or_else(|| Counter::new(self.name.clone())),
                 self.accounting.rejected.clone(),
             )),
         };

@@ -144,7 +144,7 @@ impl Registry {
                 max_series: usize::MAX,
                 // The registry's own counters report nothing about themselves.
                 accounting: Accounting {
-                    clamped: Counter::new(name.into()),
+                    clamped: None,
                     rejected: Counter::new(name.into()),
                     series_rejected: Counter::new(name.into()),
                 },
@@ -384,7 +384,11 @@ impl Registry {
         let own = &self.inner.self_metrics;
         let metric = [("metric", name)];
         let accounting = Accounting {
-            clamped: own.values_clamped.with_labels(&metric)?,
+            // Only histograms clamp.
+            clamped: match kind {
+                FamilyKind::Histogram(_) => Some(own.values_clamped.with_labels(&metric)?),
+                _ => None,
+            },
             rejected: own.values_rejected.with_labels(&metric)?,
             series_rejected: own.series_rejected.with_labels(&metric)?,
         };
@@ -487,6 +491,22 @@ mod tests {
         let sizes = r.histogram("row_bytes", "", &[]).unwrap();
         sizes.observe(5e9);
         assert_eq!(sizes.snapshot().max, 5e9);
+    }
+
+    #[test]
+    fn only_histogram_families_get_a_clamped_series() {
+        let r = Registry::new();
+        r.counter("hits_total", "", &[]).unwrap();
+        r.histogram("op_seconds", "", &[]).unwrap();
+        let clamped = r.family("kotoba_monitoring_values_clamped_total").unwrap();
+        let metrics: Vec<String> = clamped
+            .series
+            .read()
+            .keys()
+            .filter_map(|labels| labels.get("metric").map(str::to_owned))
+            .collect();
+        assert!(metrics.contains(&"op_seconds".to_owned()), "{metrics:?}");
+        assert!(!metrics.contains(&"hits_total".to_owned()), "{metrics:?}");
     }
 
     #[test]
