@@ -9,6 +9,9 @@
 //! cargo bench --bench peers -- --quick --json    # a shorter run
 //! ```
 //!
+//! Every contender does the same work in the same order: series are picked with a mask, and
+//! created interleaved across families, as traffic creates them.
+//!
 //! Rows: counter increment and latency-histogram record at 1 and 2 threads on one shared series
 //! and on 16 label sets (ns per operation per thread, median of several rounds); encoding one
 //! scrape of 1,000 and 10,000 counter series (µs, median); bytes per histogram series and per
@@ -21,9 +24,11 @@ use std::hint::black_box;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use kotoba_monitoring::{
-    ExpositionFormat, MetricsCollector, MonitoringConfig, PrometheusConfig, PrometheusExporter,
-    Registry,
+    ExpositionFormat, HistogramOpts, MetricsCollector, MonitoringConfig, PrometheusConfig,
+    PrometheusExporter, Registry,
 };
 
 mod support;
@@ -78,6 +83,10 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
     let values = latencies();
     let v = |i: usize| values[i & 1023];
     for series in [1usize, 16] {
+        // Series are picked with a mask rather than `%`: a division per operation would cost
+        // every contender but the floor (which picks a series per batch) a few nanoseconds.
+        let mask = series - 1;
+        assert!(series.is_power_of_two());
         for threads in [1usize, 2] {
             // Counters.
             let registry = Registry::new();
@@ -85,13 +94,13 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
             let ours: Vec<_> = (0..series)
                 .map(|s| family.with_labels(&[("s", &s.to_string())]).unwrap())
                 .collect();
-            let ns = measure(threads, iters, rounds, |_, i| ours[i % series].inc());
+            let ns = measure(threads, iters, rounds, |_, i| ours[i & mask].inc());
             out.row("counter_inc", threads, series, KOTOBA, "ns_per_op", ns);
 
             let pc: Vec<prometheus_client::metrics::counter::Counter> =
                 (0..series).map(|_| Default::default()).collect();
             let ns = measure(threads, iters, rounds, |_, i| {
-                pc[i % series].inc();
+                pc[i & mask].inc();
             });
             out.row("counter_inc", threads, series, PC, "ns_per_op", ns);
 
@@ -100,7 +109,7 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
             let prom: Vec<_> = (0..series)
                 .map(|s| prom.with_label_values(&[&s.to_string()]))
                 .collect();
-            let ns = measure(threads, iters, rounds, |_, i| prom[i % series].inc());
+            let ns = measure(threads, iters, rounds, |_, i| prom[i & mask].inc());
             out.row("counter_inc", threads, series, PROM, "ns_per_op", ns);
 
             let recorder = metrics_recorder();
@@ -110,7 +119,7 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
                     .collect()
             });
             let ns = measure(threads, iters, rounds, |_, i| {
-                handles[i % series].increment(1)
+                handles[i & mask].increment(1)
             });
             out.row("counter_inc", threads, series, METRICS, "ns_per_op", ns);
 
@@ -121,15 +130,13 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
             let ours: Vec<_> = (0..series)
                 .map(|s| family.with_labels(&[("s", &s.to_string())]).unwrap())
                 .collect();
-            let ns = measure(threads, iters, rounds, |_, i| {
-                ours[i % series].observe(v(i))
-            });
+            let ns = measure(threads, iters, rounds, |_, i| ours[i & mask].observe(v(i)));
             out.row("histogram_record", threads, series, KOTOBA, "ns_per_op", ns);
 
             let pc: Vec<_> = (0..series)
                 .map(|_| prometheus_client::metrics::histogram::Histogram::new(DEFAULT_BUCKETS))
                 .collect();
-            let ns = measure(threads, iters, rounds, |_, i| pc[i % series].observe(v(i)));
+            let ns = measure(threads, iters, rounds, |_, i| pc[i & mask].observe(v(i)));
             out.row("histogram_record", threads, series, PC, "ns_per_op", ns);
 
             let prom =
@@ -138,9 +145,7 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
             let prom: Vec<_> = (0..series)
                 .map(|s| prom.with_label_values(&[&s.to_string()]))
                 .collect();
-            let ns = measure(threads, iters, rounds, |_, i| {
-                prom[i % series].observe(v(i))
-            });
+            let ns = measure(threads, iters, rounds, |_, i| prom[i & mask].observe(v(i)));
             out.row("histogram_record", threads, series, PROM, "ns_per_op", ns);
 
             let recorder = metrics_recorder();
@@ -150,7 +155,7 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
                     .collect()
             });
             let ns = measure(threads, iters, rounds, |_, i| {
-                handles[i % series].record(v(i))
+                handles[i & mask].record(v(i))
             });
             out.row(
                 "histogram_record",
@@ -178,7 +183,7 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
                 })
                 .collect();
             let ns = measure(threads, iters / 4096, rounds, |t, batch| {
-                let mut h = floors[t][batch % series].lock().unwrap();
+                let mut h = floors[t][batch & mask].lock().unwrap();
                 for i in 0..4096 {
                     h.saturating_record(black_box((v(i) * 1e9) as u64));
                 }
@@ -229,16 +234,20 @@ fn encode(out: &Out, rounds: usize) {
 
         // prometheus-client.
         let mut registry = prometheus_client::registry::Registry::default();
-        for f in 0..10 {
-            let family = prometheus_client::metrics::family::Family::<
-                Vec<(String, String)>,
-                prometheus_client::metrics::counter::Counter,
-            >::default();
-            for i in (f..series).step_by(10) {
-                family
-                    .get_or_create(&vec![("id".to_owned(), label(i))])
-                    .inc_by(i as u64);
-            }
+        let pc_families: Vec<_> = (0..10)
+            .map(|_| {
+                prometheus_client::metrics::family::Family::<
+                    Vec<(String, String)>,
+                    prometheus_client::metrics::counter::Counter,
+                >::default()
+            })
+            .collect();
+        for i in 0..series {
+            pc_families[i % 10]
+                .get_or_create(&vec![("id".to_owned(), label(i))])
+                .inc_by(i as u64);
+        }
+        for (f, family) in pc_families.into_iter().enumerate() {
             registry.register(format!("bench_{f}"), "A counter.", family);
         }
         let us = median_us(rounds, || {
@@ -250,15 +259,21 @@ fn encode(out: &Out, rounds: usize) {
 
         // prometheus.
         let registry = prometheus::Registry::new();
-        for f in 0..10 {
-            let vec = prometheus::IntCounterVec::new(
-                prometheus::Opts::new(format!("bench_{f}_total"), "A counter."),
-                &["id"],
-            )
-            .unwrap();
-            for i in (f..series).step_by(10) {
-                vec.with_label_values(&[&label(i)]).inc_by(i as u64);
-            }
+        let vecs: Vec<_> = (0..10)
+            .map(|f| {
+                prometheus::IntCounterVec::new(
+                    prometheus::Opts::new(format!("bench_{f}_total"), "A counter."),
+                    &["id"],
+                )
+                .unwrap()
+            })
+            .collect();
+        for i in 0..series {
+            vecs[i % 10]
+                .with_label_values(&[&label(i)])
+                .inc_by(i as u64);
+        }
+        for vec in vecs {
             registry.register(Box::new(vec)).unwrap();
         }
         let us = median_us(rounds, || {
@@ -289,12 +304,40 @@ fn memory(out: &Out) {
     let n = 100;
     let registry = Registry::new();
     let family = registry.histogram_family("mem_seconds", "Memory.").unwrap();
+    // One value each, as for the peers. The window's marks are allocated when its slices
+    // close, so a second row measures series whose whole window has rotated (slices of 10 ms
+    // here, 15 s by default).
     let b = bytes_per_series(n, |n| {
         (0..n)
-            .map(|s| family.with_labels(&[("s", &s.to_string())]).unwrap())
+            .map(|s| {
+                let h = family.with_labels(&[("s", &s.to_string())]).unwrap();
+                h.observe(0.001);
+                h
+            })
             .collect::<Vec<_>>()
     });
     out.row("memory_histogram", 1, n, KOTOBA, "bytes", b);
+    let short = HistogramOpts::latency().window(Duration::from_millis(40));
+    let rotated = registry
+        .histogram_family_with("mem_rotated_seconds", "Memory.", short)
+        .unwrap();
+    let b = bytes_per_series(n, |n| {
+        let series: Vec<_> = (0..n)
+            .map(|s| {
+                let h = rotated.with_labels(&[("s", &s.to_string())]).unwrap();
+                h.observe(0.001);
+                h
+            })
+            .collect();
+        for _ in 0..6 {
+            std::thread::sleep(Duration::from_millis(11));
+            series.iter().for_each(|h| {
+                black_box(h.window_span());
+            });
+        }
+        series
+    });
+    out.row("memory_histogram_window_full", 1, n, KOTOBA, "bytes", b);
     let counters = registry.counter_family("mem_total", "Memory.").unwrap();
     let b = bytes_per_series(n, |n| {
         (0..n)

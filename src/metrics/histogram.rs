@@ -84,7 +84,8 @@ pub(crate) struct HistogramPlan {
     /// An empty histogram with the family's bounds, to make others like it.
     template: Hdr,
     /// For each HDR cell, the first exported bucket that its lowest value could fall in; a
-    /// value moves up from there while it is above the bound.
+    /// value moves up from there while it is above the bound. [`WHOLE_CELL`] is set when every
+    /// value of the cell falls in that bucket, so that no bound need be compared.
     first_bucket: Box<[u32]>,
 }
 
@@ -101,10 +102,18 @@ impl HistogramPlan {
         let bounds = opts.bucket_bounds();
         let first_bucket = (0..layout.len())
             .map(|index| {
-                // Steps round to nearest, so a cell's values start half a step below its lowest
-                // step; a whole step below is a safe place to start the search from.
-                let lowest = (layout.value_at(index) as f64 - 1.0) * resolution;
-                bounds.partition_point(|&b| b < lowest) as u32
+                // Steps round to nearest, so a cell's values lie within half a step of its
+                // steps; a whole step either side is a safe margin.
+                let low = layout.value_at(index);
+                let lowest = (low as f64 - 1.0) * resolution;
+                let highest = (template.highest_equivalent(low) as f64 + 1.0) * resolution;
+                let first = bounds.partition_point(|&b| b < lowest);
+                let last = bounds.partition_point(|&b| b < highest);
+                if first == last {
+                    first as u32 | WHOLE_CELL
+                } else {
+                    first as u32
+                }
             })
             .collect();
         Self {
@@ -120,6 +129,9 @@ impl HistogramPlan {
         &self.opts
     }
 }
+
+/// Marks a cell that lies inside one exported bucket, in [`HistogramPlan::first_bucket`].
+const WHOLE_CELL: u32 = 1 << 31;
 
 struct HistogramCore {
     /// One shard per owned thread slot, then the shared shard.
@@ -291,9 +303,12 @@ impl Histogram {
         };
         let cell = core.layout.index_of(steps);
         let bounds = core.plan.opts.bucket_bounds();
-        let mut bucket = core.plan.first_bucket[cell] as usize;
-        while bucket < bounds.len() && value > bounds[bucket] {
-            bucket += 1;
+        let first = core.plan.first_bucket[cell];
+        let mut bucket = (first & !WHOLE_CELL) as usize;
+        if first & WHOLE_CELL == 0 {
+            while bucket < bounds.len() && value > bounds[bucket] {
+                bucket += 1;
+            }
         }
         let bits = value.to_bits();
         let slot = thread_slot();
@@ -379,7 +394,7 @@ impl Histogram {
         let bounds = self.core.plan.opts.bucket_bounds().len();
         let mut per_bucket = vec![0u64; bounds + 1];
         let mut sum = 0.0;
-        for shard in self.core.shards.iter() {
+        for shard in self.written_shards() {
             for (total, cell) in per_bucket.iter_mut().zip(shard.buckets.iter()) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
@@ -447,9 +462,7 @@ impl Histogram {
 
     /// How many values were recorded since the series was created.
     pub(crate) fn count(&self) -> u64 {
-        self.core
-            .shards
-            .iter()
+        self.written_shards()
             .flat_map(|shard| shard.buckets.iter())
             .map(|cell| cell.load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
@@ -597,10 +610,19 @@ impl Histogram {
         ((value * self.core.steps_per_unit + 0.5) as u64).min(self.core.max_steps)
     }
 
-    fn sum(&self) -> f64 {
+    /// The shards that were ever written: a shard's minimum is set by its first value, and the
+    /// others need not be read.
+    fn written_shards(&self) -> impl Iterator<Item = &Shard> + '_ {
+        let never = f64::INFINITY.to_bits();
         self.core
             .shards
             .iter()
+            .map(|shard| &**shard)
+            .filter(move |shard| shard.min.load(Ordering::Relaxed) != never)
+    }
+
+    fn sum(&self) -> f64 {
+        self.written_shards()
             .map(|shard| f64::from_bits(shard.sum.load(Ordering::Relaxed)))
             .sum()
     }

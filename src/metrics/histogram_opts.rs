@@ -57,6 +57,9 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
     5.0, 10.0,
 ];
 
+/// The most exported bucket bounds a histogram family may have.
+const MAX_BUCKETS: usize = 1000;
+
 impl HistogramOpts {
     /// Values from `resolution` up to `max`, in the metric's unit, exported with one bucket per
     /// power of ten between them.
@@ -112,8 +115,9 @@ impl HistogramOpts {
         self
     }
 
-    /// The upper bounds of the exported `_bucket{le}` series, strictly increasing; `+Inf` is
-    /// always added and may be left out here. Checked when the family is registered.
+    /// The upper bounds of the exported `_bucket{le}` series, strictly increasing, at most
+    /// 1,000; `+Inf` is always added and may be left out here. Checked when the family is
+    /// registered.
     ///
     /// # Examples
     ///
@@ -213,6 +217,15 @@ impl HistogramOpts {
                 "give at least one finite upper bound; +Inf is added by itself",
             ));
         }
+        if self.buckets.len() > MAX_BUCKETS {
+            return Err(MonitoringError::config(
+                field("buckets"),
+                format!(
+                    "{} bounds is more than the {MAX_BUCKETS} allowed; every bound is a series in every scrape, so keep a few dozen",
+                    self.buckets.len()
+                ),
+            ));
+        }
         if let Some(bad) = self.buckets.iter().find(|b| !b.is_finite()) {
             return Err(MonitoringError::config(
                 field("buckets"),
@@ -274,6 +287,10 @@ mod tests {
             (HistogramOpts::latency().buckets([]), "buckets"),
             (HistogramOpts::latency().buckets([0.1, f64::NAN]), "buckets"),
             (HistogramOpts::latency().buckets([0.1, 0.1]), "buckets"),
+            (
+                HistogramOpts::latency().buckets((1..=1001).map(f64::from).collect::<Vec<_>>()),
+                "buckets",
+            ),
         ];
         for (opts, field) in cases {
             let err = opts.validate("m").unwrap_err();
