@@ -306,8 +306,12 @@ impl RegistryCollector {
                 let (stem, unit) = split_unit(stem);
                 let mut metric =
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
-                for (at, (labels, own)) in series.iter().enumerate() {
-                    let v = counter_value(own, at, extra);
+                // Values first, in a loop of loads alone: the cache misses of many counters then
+                // overlap, where between two texts they would follow each other.
+                let values: Vec<f64> = (0..series.len())
+                    .map(|at| counter_value(series[at].1, at, extra))
+                    .collect();
+                for (&(labels, _), &v) in series.iter().zip(&values) {
                     let labels = self.labels(labels, None);
                     let mut m = metric.encode_family(&labels)?;
                     // Whole values below 2^53 print as integers, the rest as floats.
@@ -323,11 +327,18 @@ impl RegistryCollector {
                 let (stem, unit) = split_unit(name);
                 let mut metric =
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Gauge)?;
-                for &(labels, series) in series {
-                    if let Series::Gauge(g) = series {
+                let values: Vec<Option<f64>> = series
+                    .iter()
+                    .map(|(_, s)| match s {
+                        Series::Gauge(g) => Some(g.get()),
+                        _ => None,
+                    })
+                    .collect();
+                for (&(labels, _), value) in series.iter().zip(values) {
+                    if let Some(value) = value {
                         metric
                             .encode_family(&self.labels(labels, None))?
-                            .encode_gauge(&g.get())?;
+                            .encode_gauge(&value)?;
                     }
                 }
                 Ok(series.len() as u64)
@@ -344,21 +355,32 @@ impl RegistryCollector {
                         unit.as_ref(),
                         WireType::Histogram,
                     )?;
-                    let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(bounds.len() + 1);
+                    let width = bounds.len() + 1;
+                    // Every series' buckets first, in a loop of loads alone, so that their
+                    // cache misses overlap; then the text.
+                    let mut per_bucket = Vec::with_capacity(series.len() * width);
+                    let sums: Vec<f64> = series
+                        .iter()
+                        .map(|(_, s)| match s {
+                            Series::Histogram(h) => h.export_buckets(&mut per_bucket),
+                            _ => {
+                                per_bucket.resize(per_bucket.len() + width, 0);
+                                0.0
+                            }
+                        })
+                        .collect();
+                    let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(width);
                     let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
                     let mut scratch = crate::metrics::Cells::default();
-                    for &(labels, series) in series {
+                    let rows = per_bucket.chunks_exact(width).zip(&sums);
+                    for (&(labels, series), (counts, &sum)) in series.iter().zip(rows) {
                         let Series::Histogram(h) = series else {
                             continue;
                         };
-                        let (count, sum, cumulative) = h.export_totals();
                         buckets.clear();
-                        let mut previous = 0;
-                        for (&bound, &at_or_below) in bounds.iter().zip(&cumulative) {
-                            buckets.push((bound, at_or_below - previous));
-                            previous = at_or_below;
-                        }
-                        buckets.push((f64::INFINITY, count - previous));
+                        let bounds = bounds.iter().copied().chain([f64::INFINITY]);
+                        buckets.extend(bounds.zip(counts.iter().copied()));
+                        let count = counts.iter().sum();
                         metric
                             .encode_family(&self.labels(labels, None))?
                             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;

@@ -388,28 +388,21 @@ impl Histogram {
         HistogramSnapshot::new(part, self.core.plan.opts.resolution())
     }
 
-    /// What the exposition writes for the series: the count, the exact sum and, for each
-    /// exported bound (ascending), how many values are at or below it.
-    pub(crate) fn export_totals(&self) -> (u64, f64, Vec<u64>) {
-        let bounds = self.core.plan.opts.bucket_bounds().len();
-        let mut per_bucket = vec![0u64; bounds + 1];
+    /// What the exposition writes for the series: how many values fell in each exported
+    /// bucket (not cumulative; the last is `+Inf`), appended to `per_bucket`, and the exact
+    /// sum, returned.
+    pub(crate) fn export_buckets(&self, per_bucket: &mut Vec<u64>) -> f64 {
+        let start = per_bucket.len();
+        per_bucket.resize(start + self.core.plan.opts.bucket_bounds().len() + 1, 0);
+        let mine = &mut per_bucket[start..];
         let mut sum = 0.0;
         for shard in self.written_shards() {
-            for (total, cell) in per_bucket.iter_mut().zip(shard.buckets.iter()) {
+            for (total, cell) in mine.iter_mut().zip(shard.buckets.iter()) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
             sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
         }
-        let mut below = 0u64;
-        let mut cumulative: Vec<u64> = per_bucket
-            .iter()
-            .map(|&n| {
-                below = below.wrapping_add(n);
-                below
-            })
-            .collect();
-        let count = cumulative.pop().unwrap_or(0);
-        (count, sum, cumulative)
+        sum
     }
 
     /// The recent window's value at each of `quantiles` (ascending), or `None` while the window
@@ -701,12 +694,14 @@ mod tests {
                 h.rotate_if_due(t0 + Duration::from_secs(15));
             }
         }
-        let (count, sum, cumulative) = h.export_totals();
+        let mut per_bucket = vec![7]; // appended to, not overwritten
+        let sum = h.export_buckets(&mut per_bucket);
+        let count: u64 = per_bucket[1..].iter().sum();
         let s = h.snapshot();
         assert_eq!((count, sum), (s.count, s.sum));
         assert_eq!(count, h.count());
-        // At or below: 0 and 0.0001 | 0.00025 | 0.0003, 0.005 | 0.0051 | 0.02, 1 | 9.99.
-        assert_eq!(cumulative, [2, 3, 5, 6, 8, 9]);
+        // 0 and 0.0001 | 0.00025 | 0.0003, 0.005 | 0.0051 | 0.02, 1 | 9.99 | 12 (+Inf).
+        assert_eq!(per_bucket, [7, 2, 1, 2, 1, 2, 1, 1]);
 
         let qs = [0.5, 0.9, 0.95, 0.99, 0.999];
         let mut scratch = Cells::default();
@@ -727,8 +722,9 @@ mod tests {
         for v in [999.9, 1000.0, 1000.25, 1000.5, 1000.75, 1001.0, 1001.5] {
             h.observe(v);
         }
-        let (count, _, cumulative) = h.export_totals();
-        assert_eq!((count, cumulative), (7, vec![2, 4, 6]));
+        let mut per_bucket = Vec::new();
+        h.export_buckets(&mut per_bucket);
+        assert_eq!(per_bucket, [2, 2, 2, 1]);
     }
 
     #[test]
