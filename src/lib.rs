@@ -207,8 +207,8 @@ pub use health::{
 pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, SeriesRange};
 pub use http::{CheckReport, ExpositionFormat, HealthReport, HealthSource, ProbeStatus};
 pub use metrics::{
-    Counter, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer, LabelSet,
-    MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,
+    Counter, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer, LabelIter,
+    LabelSet, MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,
 };
 pub use monitor::Monitor;
 pub use prometheus_exporter::PrometheusExporter;

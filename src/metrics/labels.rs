@@ -25,8 +25,91 @@ use crate::MonitoringError;
 /// assert_eq!(names, ["db", "op"]);
 /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct LabelSet(Arc<[(Box<str>, Box<str>)]>);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LabelSet(Arc<str>);
+
+// The pairs, sorted by name, packed into one string so that reading a series' labels touches
+// one allocation, not one per name and value: the pair count in hex and `;`, then for each
+// pair the name, `=`, the value's length in bytes in hex, `:` and the value. Names never hold
+// `=`, and the length delimits the value, so nothing needs escaping. The packing is canonical,
+// so equal sets are equal strings.
+impl LabelSet {
+    fn pack<'a>(pairs: &[(&'a str, &'a str)]) -> Self {
+        use fmt::Write;
+        let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 10).sum();
+        let mut packed = String::with_capacity(size + 4);
+        let _ = write!(packed, "{:x};", pairs.len());
+        for (name, value) in pairs {
+            let _ = write!(packed, "{name}={:x}:{value}", value.len());
+        }
+        Self(packed.into())
+    }
+}
+
+impl Default for LabelSet {
+    fn default() -> Self {
+        Self::pack(&[])
+    }
+}
+
+impl PartialOrd for LabelSet {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Pair by pair, names then values: the order of the pairs themselves.
+impl Ord for LabelSet {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+/// The pairs of a [`LabelSet`], in name order.
+#[derive(Debug, Clone)]
+pub struct LabelIter<'a> {
+    rest: &'a str,
+    left: usize,
+}
+
+impl<'a> Iterator for LabelIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        let bytes = self.rest.as_bytes();
+        let eq = bytes.iter().position(|&b| b == b'=')?;
+        let (len, digits) = hex_prefix(&bytes[eq + 1..]);
+        let start = eq + 1 + digits + 1; // the digits, then `:`
+        let name = self.rest.get(..eq)?;
+        let value = self.rest.get(start..start + len)?;
+        self.rest = &self.rest[start + len..];
+        self.left -= 1;
+        Some((name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for LabelIter<'_> {}
+
+/// The hex number at the start of `bytes`, and how many digits it took.
+fn hex_prefix(bytes: &[u8]) -> (usize, usize) {
+    let mut n = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return (n, i),
+        };
+        n = n * 16 + usize::from(digit);
+    }
+    (n, bytes.len())
+}
 
 impl LabelSet {
     /// Builds a label set for `metric` (named in errors), checking every label name.
@@ -55,56 +138,53 @@ impl LabelSet {
         metric: &str,
         pairs: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, MonitoringError> {
-        let mut pairs: Vec<(Box<str>, Box<str>)> = pairs
+        let mut pairs: Vec<(&str, &str)> = pairs
             .map(|(name, value)| {
                 validate_label_name(metric, name)?;
-                Ok((name.into(), value.into()))
+                Ok((name, value))
             })
             .collect::<Result<_, MonitoringError>>()?;
-        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(MonitoringError::DuplicateLabel {
                 metric: metric.to_owned(),
-                label: w[0].0.to_string(),
+                label: w[0].0.to_owned(),
             });
         }
-        Ok(Self(pairs.into()))
+        Ok(Self::pack(&pairs))
     }
 
     /// This set with one more label, replacing a label of that name. The name must be valid.
     pub(crate) fn with_label(&self, name: &str, value: &str) -> Self {
-        let mut pairs: Vec<(Box<str>, Box<str>)> = self
-            .0
-            .iter()
-            .filter(|(n, _)| &**n != name)
-            .cloned()
-            .collect();
-        pairs.push((name.into(), value.into()));
-        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Self(pairs.into())
+        let mut pairs: Vec<(&str, &str)> = self.iter().filter(|(n, _)| *n != name).collect();
+        pairs.push((name, value));
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Self::pack(&pairs)
     }
 
     /// The value of label `name`, if the set has it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(n, _)| (**n).cmp(name))
-            .ok()
-            .map(|i| &*self.0[i].1)
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// The `(name, value)` pairs in name order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.0.iter().map(|(n, v)| (&**n, &**v))
+    pub fn iter(&self) -> LabelIter<'_> {
+        let (left, digits) = hex_prefix(self.0.as_bytes());
+        LabelIter {
+            // The count's digits, then `;`.
+            rest: self.0.get(digits + 1..).unwrap_or(""),
+            left,
+        }
     }
 
     /// The number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().len()
     }
 
     /// Whether the set has no labels.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 }
 
@@ -163,6 +243,39 @@ mod tests {
         let labels = LabelSet::new("m", &[("v", "a\"b\\c\nd 日本")]).unwrap();
         assert_eq!(labels.get("v"), Some("a\"b\\c\nd 日本"));
         assert_eq!(labels.to_string(), r#"{v="a\"b\\c\nd 日本"}"#);
+    }
+
+    #[test]
+    fn packing_keeps_values_whatever_they_hold() {
+        // Values that look like the packing's own separators, empty ones, long ones.
+        let long = "x".repeat(300);
+        let pairs = [
+            ("a", "1;b=2:3"),
+            ("b", ""),
+            ("c", "=:;\u{0}"),
+            ("d", long.as_str()),
+            ("e", "日本"),
+        ];
+        let labels = LabelSet::new("m", &pairs).unwrap();
+        assert_eq!(labels.iter().collect::<Vec<_>>(), pairs);
+        assert_eq!(labels.len(), 5);
+        assert_eq!(labels.get("c"), Some("=:;\u{0}"));
+        assert_eq!(labels.get("z"), None);
+        let more = labels.with_label("b", "now set").with_label("aa", "new");
+        assert_eq!(more.get("b"), Some("now set"));
+        assert_eq!(more.iter().map(|(n, _)| n).collect::<String>(), "aaabcde");
+        assert!(LabelSet::default().is_empty());
+        assert_eq!(LabelSet::default(), LabelSet::new("m", &[]).unwrap());
+    }
+
+    #[test]
+    fn sets_order_pair_by_pair() {
+        let set = |pairs: &[(&str, &str)]| LabelSet::new("m", pairs).unwrap();
+        // "a" before "a0" as names, though the packing would put '0' before '='.
+        assert!(set(&[("a", "1")]) < set(&[("a0", "1")]));
+        assert!(set(&[("a", "1")]) < set(&[("a", "2")]));
+        assert!(set(&[("a", "1")]) < set(&[("a", "1"), ("b", "0")]));
+        assert!(set(&[]) < set(&[("a", "")]));
     }
 
     #[test]

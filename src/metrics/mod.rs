@@ -29,7 +29,7 @@ pub use gauge::Gauge;
 pub(crate) use histogram::Cells;
 pub use histogram::Histogram;
 pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
-pub use labels::LabelSet;
+pub use labels::{LabelIter, LabelSet};
 pub(crate) use name::validate_metric_name;
 pub use registry::{Registry, RegistryOptions};
 pub use snapshot::HistogramSnapshot;
