@@ -75,40 +75,55 @@ fn main() {
         f();
         LIVE.load(Ordering::Relaxed) - before
     };
-    let latency = registry
-        .histogram_family("mem_latency_seconds", "")
-        .unwrap();
-    latency.with_labels(&[("op", "warmup")]).unwrap();
-    let histogram_bytes = bytes_of(&|| {
-        latency.with_labels(&[("op", "get")]).unwrap();
-    });
-    let values_family = registry
-        .histogram_family_with("mem_sizes", "", HistogramOpts::values())
-        .unwrap();
-    values_family.with_labels(&[("op", "warmup")]).unwrap();
-    let values_bytes = bytes_of(&|| {
-        values_family.with_labels(&[("op", "get")]).unwrap();
-    });
+    // A series with one value, and one whose window has rotated all the way round: its
+    // marks are allocated as its slices close (10 ms slices here, 15 s by default).
+    let histogram_bytes = |name: &str, opts: HistogramOpts| {
+        let fresh = registry
+            .histogram_family_with(&format!("{name}_fresh"), "", opts.clone())
+            .unwrap();
+        fresh.with_labels(&[("op", "warmup")]).unwrap();
+        let fresh_bytes = bytes_of(&|| {
+            fresh.with_labels(&[("op", "get")]).unwrap().observe(0.001);
+        });
+        let short = opts.window(std::time::Duration::from_millis(40));
+        let full = registry
+            .histogram_family_with(&format!("{name}_full"), "", short)
+            .unwrap();
+        full.with_labels(&[("op", "warmup")]).unwrap();
+        let full_bytes = bytes_of(&|| {
+            let h = full.with_labels(&[("op", "get")]).unwrap();
+            h.observe(0.001);
+            for _ in 0..6 {
+                std::thread::sleep(std::time::Duration::from_millis(11));
+                black_box(h.window_span());
+            }
+        });
+        (fresh_bytes, full_bytes)
+    };
+    let (latency_fresh, latency_full) =
+        histogram_bytes("mem_latency_seconds", HistogramOpts::latency());
+    let (values_fresh, values_full) = histogram_bytes("mem_sizes", HistogramOpts::values());
     let counters = registry.counter_family("mem_ops_total", "").unwrap();
     counters.with_labels(&[("op", "warmup")]).unwrap();
     let counter_bytes = bytes_of(&|| {
-        counters.with_labels(&[("op", "get")]).unwrap();
+        counters.with_labels(&[("op", "get")]).unwrap().inc();
     });
-    println!("{:<40} {:>12}", "memory per series", "bytes");
     println!(
-        "{:<40} {:>12}",
-        "latency histogram (1 ns..1 h, 2 figures)", histogram_bytes
+        "{:<44} {:>12} {:>12}",
+        "memory per series, bytes", "one value", "window full"
     );
     println!(
-        "{:<40} {:>12}",
-        "values histogram (0.001..1e12, 2 figures)", values_bytes
+        "{:<44} {:>12} {:>12}",
+        "latency histogram (1 ns..1 h, 2 figures)", latency_fresh, latency_full
     );
-    println!("{:<40} {:>12}", "counter", counter_bytes);
     println!(
-        "(shards per series on this machine: {})",
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .next_power_of_two()
-            .min(8)
+        "{:<44} {:>12} {:>12}",
+        "values histogram (0.001..1e12, 2 figures)", values_fresh, values_full
     );
+    println!("{:<44} {:>12}", "counter", counter_bytes);
+    let owned = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .next_power_of_two()
+        .min(8);
+    println!("(shards per series on this machine: {owned} owned + 1 shared)");
 }

@@ -289,18 +289,33 @@ impl Histogram {
     #[inline]
     pub fn observe(&self, value: f64) {
         let core = &*self.core;
-        if value.is_nan() || value < 0.0 {
-            core.rejected.inc();
-            return;
+        // One test keeps NaN, negative and too large values off the common path.
+        if !(value >= 0.0 && value <= core.max_value) {
+            return self.observe_unusual(value);
         }
-        let (value, steps) = if value > core.max_value {
+        // Round to the nearest step: value <= max keeps it below 2^62 steps (checked by
+        // `HistogramOpts::validate`), so the signed conversion is exact. Adding 0.0 turns
+        // -0.0 into 0.0, so that the bits order as the values do.
+        let steps = (value * core.steps_per_unit + 0.5) as i64 as u64;
+        self.record(value + 0.0, steps);
+    }
+
+    /// A NaN or negative value (refused) or one above the maximum (recorded as the maximum).
+    #[cold]
+    fn observe_unusual(&self, value: f64) {
+        let core = &*self.core;
+        if value > core.max_value {
             core.clamped.inc();
-            (core.max_value, core.max_steps)
+            self.record(core.max_value, core.max_steps);
         } else {
-            // Round to the nearest step; `as` saturates, and value <= max keeps it in range.
-            // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
-            (value + 0.0, (value * core.steps_per_unit + 0.5) as u64)
-        };
+            core.rejected.inc();
+        }
+    }
+
+    /// Adds `value`, which is `steps` steps, to the calling thread's shard.
+    #[inline]
+    fn record(&self, value: f64, steps: u64) {
+        let core = &*self.core;
         let cell = core.layout.index_of(steps);
         let bounds = core.plan.opts.bucket_bounds();
         let first = core.plan.first_bucket[cell];
@@ -485,17 +500,17 @@ impl Histogram {
         let next = (window.newest + 1) % n;
         let empty = self.count() == 0;
         let mark = &mut window.marks[next];
-        if empty {
-            mark.cells.clear();
-        } else {
-            mark.cells.clear();
-            mark.cells.resize(self.core.layout.len(), 0);
-            for shard in self.core.shards.iter() {
-                for (total, cell) in mark.cells.iter_mut().zip(shard.cells.iter()) {
-                    *total = total.wrapping_add(cell.load(Ordering::Relaxed));
-                }
-            }
+        // A mark is all zeros while empty; otherwise zero outside the range gathered.
+        let mut cells = Cells {
+            counts: std::mem::take(&mut mark.cells),
+            range: 0..0,
+        };
+        cells.counts.clear();
+        if !empty {
+            cells.counts.resize(self.core.layout.len(), 0);
+            self.gather(&[], &mut cells);
         }
+        mark.cells = cells.counts;
         mark.sum = self.sum();
         mark.at = now;
         window.newest = next;

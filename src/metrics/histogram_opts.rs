@@ -14,12 +14,13 @@ use crate::MonitoringError;
 ///
 /// # Memory
 ///
-/// One HDR histogram costs about 1 KiB per power of two between `resolution` and `max` at two
-/// significant figures (10 KiB at three). The [`latency`](Self::latency) defaults span 1 ns to
-/// one hour, 42 powers of two: 36 KiB. A series holds one histogram per shard (the core count
-/// rounded up to a power of two, at most 8), one per window slice and one running total:
-/// on a 2-core machine with the default 4 slices, 7 × 36 KiB ≈ 252 KiB. The
-/// `hot_path` benchmark prints the measured figure.
+/// One array of HDR cells costs about 1 KiB per power of two between `resolution` and `max` at
+/// two significant figures (10 KiB at three). The [`latency`](Self::latency) defaults span 1 ns
+/// to one hour, 42 powers of two: 36 KiB. A series holds one array per owned shard (the core
+/// count rounded up to a power of two, at most 8) and one shared, made with the series, and
+/// one per window slice plus one, made as the window's slices first close: on a 2-core machine
+/// with the default 4 slices, 3 × 36 KiB ≈ 112 KB at first and 8 × 36 KiB ≈ 296 KB once the
+/// window has turned. The `hot_path` benchmark prints the measured figures.
 ///
 /// # Exported buckets
 ///
