@@ -108,7 +108,10 @@ fn main() {
     // Counters take their cells sixteen at a time: average over several blocks.
     let counter_bytes = bytes_of(&|| {
         for i in 0..64 {
-            counters.with_labels(&[("op", &i.to_string())]).unwrap().inc();
+            counters
+                .with_labels(&[("op", &i.to_string())])
+                .unwrap()
+                .inc();
         }
     }) / 64;
     println!(

@@ -248,6 +248,12 @@ impl Registry {
         opts: HistogramOpts,
     ) -> Result<Family<Histogram>, MonitoringError> {
         opts.validate(name)?;
+        // Planning a family builds a table per HDR cell: not again for one that exists.
+        if let Some(existing) = self.family(name) {
+            if let FamilyKind::Histogram(_) = existing.kind {
+                return Ok(Family::new(existing));
+            }
+        }
         self.register(name, help, FamilyKind::histogram(opts))
             .map(Family::new)
     }
