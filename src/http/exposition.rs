@@ -311,8 +311,11 @@ impl RegistryCollector {
                 let values: Vec<f64> = (0..series.len())
                     .map(|at| counter_value(series[at].1, at, extra))
                     .collect();
+                let mut own = Vec::new();
                 for (&(labels, _), &v) in series.iter().zip(&values) {
-                    let labels = self.labels(labels, None);
+                    own.clear();
+                    own.extend(labels.iter());
+                    let labels = self.labels(&own, None);
                     let mut m = metric.encode_family(&labels)?;
                     // Whole values below 2^53 print as integers, the rest as floats.
                     if v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
@@ -334,10 +337,13 @@ impl RegistryCollector {
                         _ => None,
                     })
                     .collect();
+                let mut own = Vec::new();
                 for (&(labels, _), value) in series.iter().zip(values) {
                     if let Some(value) = value {
+                        own.clear();
+                        own.extend(labels.iter());
                         metric
-                            .encode_family(&self.labels(labels, None))?
+                            .encode_family(&self.labels(&own, None))?
                             .encode_gauge(&value)?;
                     }
                 }
@@ -370,6 +376,7 @@ impl RegistryCollector {
                         })
                         .collect();
                     let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(width);
+                    let mut own = Vec::new();
                     let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
                     let mut scratch = crate::metrics::Cells::default();
                     let rows = per_bucket.chunks_exact(width).zip(&sums);
@@ -381,8 +388,11 @@ impl RegistryCollector {
                         let bounds = bounds.iter().copied().chain([f64::INFINITY]);
                         buckets.extend(bounds.zip(counts.iter().copied()));
                         let count = counts.iter().sum();
+                        // Decoded once: the encoder writes them on every bucket line.
+                        own.clear();
+                        own.extend(labels.iter());
                         metric
-                            .encode_family(&self.labels(labels, None))?
+                            .encode_family(&self.labels(&own, None))?
                             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
                         if self.window_quantiles {
                             windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
@@ -403,11 +413,14 @@ impl RegistryCollector {
                     unit.as_ref(),
                     WireType::Gauge,
                 )?;
+                let mut own = Vec::new();
                 for (labels, window) in &windows {
+                    own.clear();
+                    own.extend(labels.iter());
                     for (i, (_, q_text)) in WINDOW_QUANTILES.iter().enumerate() {
                         let value = window.as_ref().map_or(f64::NAN, |values| values[i]);
                         metric
-                            .encode_family(&self.labels(labels, Some(("q", q_text))))?
+                            .encode_family(&self.labels(&own, Some(("q", q_text))))?
                             .encode_gauge(&value)?;
                     }
                 }
@@ -426,7 +439,11 @@ impl RegistryCollector {
         }
     }
 
-    fn labels<'a>(&'a self, own: &'a LabelSet, extra: Option<(&'a str, &'a str)>) -> Labels<'a> {
+    fn labels<'a>(
+        &'a self,
+        own: &'a [(&'a str, &'a str)],
+        extra: Option<(&'a str, &'a str)>,
+    ) -> Labels<'a> {
         Labels {
             own,
             global: &self.global_labels,
@@ -449,21 +466,21 @@ fn escape_openmetrics(text: &str) -> String {
     out
 }
 
-/// A series' labels as written: its own, the global labels it does not override, and the
-/// exposition's own (`q`).
+/// A series' labels as written: its own (decoded from its `LabelSet` once per series), the
+/// global labels it does not override, and the exposition's own (`q`).
 struct Labels<'a> {
-    own: &'a LabelSet,
+    own: &'a [(&'a str, &'a str)],
     global: &'a [(String, String)],
     extra: Option<(&'a str, &'a str)>,
 }
 
 impl EncodeLabelSet for Labels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
-        for pair in self.own.iter() {
+        for pair in self.own {
             pair.encode(encoder.encode_label())?;
         }
         for (k, v) in self.global {
-            if self.own.get(k).is_none() {
+            if !self.own.iter().any(|(name, _)| name == k) {
                 (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
             }
         }
