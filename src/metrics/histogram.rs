@@ -137,7 +137,9 @@ struct HistogramCore {
     /// One shard per owned thread slot, then the shared shard.
     shards: Box<[CachePadded<Shard>]>,
     plan: Arc<HistogramPlan>,
-    /// `1 / resolution`: multiplying is cheaper than dividing on the hot path.
+    /// `1 / resolution`: multiplying is cheaper than dividing on the hot path. This and the
+    /// next three are copied from the plan, so that recording reads them without following
+    /// another pointer.
     steps_per_unit: f64,
     max_value: f64,
     max_steps: u64,
@@ -293,11 +295,8 @@ impl Histogram {
         if !(value >= 0.0 && value <= core.max_value) {
             return self.observe_unusual(value);
         }
-        // Round to the nearest step: value <= max keeps it below 2^62 steps (checked by
-        // `HistogramOpts::validate`), so the signed conversion is exact. Adding 0.0 turns
-        // -0.0 into 0.0, so that the bits order as the values do.
-        let steps = (value * core.steps_per_unit + 0.5) as i64 as u64;
-        self.record(value + 0.0, steps);
+        // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
+        self.record(value + 0.0, self.steps(value));
     }
 
     /// A NaN or negative value (refused) or one above the maximum (recorded as the maximum).
@@ -613,9 +612,12 @@ impl Histogram {
         )
     }
 
-    /// `value` in steps, rounded as [`observe`](Self::observe) rounds it.
+    /// `value`, between 0 and the maximum, in steps, rounded to the nearest. The maximum is
+    /// below 2^62 steps (checked by `HistogramOpts::validate`), so the signed conversion, the
+    /// cheaper one, is exact.
+    #[inline]
     fn steps(&self, value: f64) -> u64 {
-        ((value * self.core.steps_per_unit + 0.5) as u64).min(self.core.max_steps)
+        (value * self.core.steps_per_unit + 0.5) as i64 as u64
     }
 
     /// The shards that were ever written: a shard's minimum is set by its first value, and the
