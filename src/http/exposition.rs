@@ -1,6 +1,7 @@
 //! Module implementing the Prometheus and OpenMetrics exposition of our registries, written by
 //! prometheus-client's own encoders through a custom collector. See [`Exposition`] for details.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -193,9 +194,16 @@ impl Collector for RegistryCollector {
         let mut series_written = 0u64;
         let mut duplicates_left_out = 0u64;
         for families in groups.values() {
-            if let [family] = families.as_slice() {
-                // One registry has the name, the usual case: write its series under its read
-                // lock, without copying them.
+            // Both registries hold the self-metric families, but usually only one has series.
+            let mut live = families.iter().filter(|f| !f.series.read().is_empty());
+            let single = match (live.next(), live.next()) {
+                (Some(family), None) => Some(family),
+                (None, _) => families.first(),
+                (Some(_), Some(_)) => None,
+            };
+            if let Some(family) = single {
+                // One registry has series under the name, the usual case: write them under
+                // its read lock, without copying or merging them.
                 let guard = family.series.read();
                 let items: Vec<(&LabelSet, &Series)> = guard.iter().collect();
                 series_written += self.encode_family(&mut encoder, family, &items, &[])?;
@@ -403,10 +411,11 @@ impl RegistryCollector {
                     return Ok(series.len() as u64);
                 }
                 let window_stem = format!("{stem}_window");
-                let window_help = self.help(&format!(
+                let window_help = format!(
                     "Quantiles q of {name} over the last {}s (HDR histogram, within 1%); NaN while the window is empty.",
                     opts.window_len().as_secs_f64()
-                ));
+                );
+                let window_help = self.help(&window_help);
                 let mut metric = encoder.encode_descriptor(
                     &window_stem,
                     &window_help,
@@ -432,10 +441,12 @@ impl RegistryCollector {
     /// HELP as this format needs it: prometheus-client escapes HELP in Prometheus text but
     /// writes it raw in OpenMetrics, where a newline would end the line and a stray `\` or
     /// `"` would be read as an escape.
-    fn help(&self, help: &str) -> String {
+    fn help<'h>(&self, help: &'h str) -> Cow<'h, str> {
         match self.format {
-            ExpositionFormat::PrometheusText => help.to_owned(),
-            ExpositionFormat::OpenMetrics => escape_openmetrics(help),
+            ExpositionFormat::OpenMetrics if help.contains(['\\', '\n', '"']) => {
+                Cow::Owned(escape_openmetrics(help))
+            }
+            _ => Cow::Borrowed(help),
         }
     }
 
