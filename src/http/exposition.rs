@@ -443,7 +443,9 @@ impl RegistryCollector {
     /// `"` would be read as an escape.
     fn help<'h>(&self, help: &'h str) -> Cow<'h, str> {
         match self.format {
-            ExpositionFormat::OpenMetrics if help.contains(['\\', '\n', '"']) => {
+            ExpositionFormat::OpenMetrics
+                if help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) =>
+            {
                 Cow::Owned(escape_openmetrics(help))
             }
             _ => Cow::Borrowed(help),

@@ -184,8 +184,8 @@ impl Shard {
 /// Per-cell counts read out of the shards, kept to be reused.
 #[derive(Default)]
 pub(crate) struct Cells {
+    /// The counts of the cells in `range`, from its start: the cells outside it are empty.
     counts: Vec<u64>,
-    /// The cells read; the others hold stale counts.
     range: std::ops::Range<usize>,
 }
 
@@ -435,7 +435,7 @@ impl Histogram {
             self.gather(&window.base(now).cells, scratch);
         }
         let range = scratch.range.clone();
-        let counts = &scratch.counts[range.clone()];
+        let counts = &scratch.counts[..];
         let total = counts.iter().copied().fold(0u64, u64::wrapping_add);
         let first = range.start + counts.iter().position(|&c| c != 0)?;
         let last = range.start + counts.iter().rposition(|&c| c != 0)?;
@@ -451,7 +451,7 @@ impl Histogram {
                 let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
                 let target = ((q * total as f64).ceil() as u64).clamp(1, total);
                 while running < target && next <= last {
-                    running += scratch.counts[next];
+                    running += counts[next - range.start];
                     cell = next;
                     next += 1;
                 }
@@ -499,17 +499,14 @@ impl Histogram {
         let next = (window.newest + 1) % n;
         let empty = self.count() == 0;
         let mark = &mut window.marks[next];
-        // A mark is all zeros while empty; otherwise zero outside the range gathered.
-        let mut cells = Cells {
-            counts: std::mem::take(&mut mark.cells),
-            range: 0..0,
-        };
-        cells.counts.clear();
+        // A mark holds every cell, or none while all are zero.
+        mark.cells.clear();
         if !empty {
-            cells.counts.resize(self.core.layout.len(), 0);
+            let mut cells = Cells::default();
             self.gather(&[], &mut cells);
+            mark.cells.resize(self.core.layout.len(), 0);
+            mark.cells[cells.range].copy_from_slice(&cells.counts);
         }
-        mark.cells = cells.counts;
         mark.sum = self.sum();
         mark.at = now;
         window.newest = next;
@@ -542,7 +539,7 @@ impl Histogram {
     /// those are read; `cells.range` says which.
     fn gather(&self, base: &[u64], cells: &mut Cells) {
         let layout = &self.core.layout;
-        cells.counts.resize(layout.len(), 0);
+        cells.counts.clear();
         let (mut low, mut high) = (usize::MAX, 0);
         for shard in self.core.shards.iter() {
             let min = f64::from_bits(shard.min.load(Ordering::Relaxed));
@@ -557,9 +554,9 @@ impl Histogram {
             return;
         }
         let range = low..high + 1;
-        let counts = &mut cells.counts[range.clone()];
-        counts.fill(0);
-        for shard in self.core.shards.iter() {
+        cells.counts.resize(range.len(), 0);
+        let counts = &mut cells.counts[..];
+        for shard in self.written_shards() {
             for (total, cell) in counts.iter_mut().zip(&shard.cells[range.clone()]) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
@@ -576,7 +573,7 @@ impl Histogram {
     fn fill(&self, cells: &Cells, part: &mut Part) {
         part.hist.reset();
         part.sum = self.sum();
-        let counts = &cells.counts[cells.range.clone()];
+        let counts = &cells.counts[..];
         let (mut first, mut last) = (None, 0);
         for (index, &count) in cells.range.clone().zip(counts) {
             if count != 0 {
