@@ -249,8 +249,8 @@ fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> f64 {
 
 /// Merges the families of one name. The first fixes the type. Counters with the same labels in
 /// several registries (the registries' own `kotoba_monitoring_*` counters) are added up; any
-/// other repeat, or a family of another type, is left out and counted. A name in one registry,
-/// the usual case, costs one copy of its series list.
+/// other repeat, or a family of another type, is left out and counted. Only called when more
+/// than one registry has series under the name; otherwise the scrape writes the one directly.
 fn merge_series(families: &[Arc<FamilyCore>]) -> (Merged, u64) {
     let kind = families[0].kind.metric_type();
     let series: Vec<(LabelSet, Series)> = families[0]
@@ -264,9 +264,6 @@ fn merge_series(families: &[Arc<FamilyCore>]) -> (Merged, u64) {
         extra: Vec::new(),
     };
     let mut duplicates = 0;
-    if families.len() == 1 {
-        return (merged, 0);
-    }
     let mut index: HashMap<LabelSet, usize> = merged
         .series
         .iter()

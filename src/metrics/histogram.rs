@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::histogram_opts::HistogramOpts;
 use super::layout::Layout;
 use super::shard::{add_owned, shard_count, thread_slot};
-use super::snapshot::HistogramSnapshot;
+use super::snapshot::{cell_value, normalized, HistogramSnapshot};
 use super::timer::HistogramTimer;
 use super::Counter;
 
@@ -443,25 +443,19 @@ impl Histogram {
         let template = &self.core.plan.template;
         let resolution = self.core.plan.opts.resolution();
         // As hdrhistogram's `value_at_quantiles`: the first cell where the running count
-        // reaches ceil(q * total), at least 1; its highest equivalent value (lowest for q = 0).
+        // reaches ceil(q * total), at least 1.
         let (mut cell, mut next, mut running) = (first, first, 0u64);
         let values = quantiles
             .iter()
             .map(|&q| {
-                let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
-                let target = ((q * total as f64).ceil() as u64).clamp(1, total);
+                let target = ((normalized(q) * total as f64).ceil() as u64).clamp(1, total);
                 while running < target && next <= last {
                     running += counts[next - range.start];
                     cell = next;
                     next += 1;
                 }
-                let value = self.core.layout.value_at(cell);
-                let value = if q == 0.0 {
-                    template.lowest_equivalent(value)
-                } else {
-                    template.highest_equivalent(value)
-                };
-                (template.median_equivalent(value) as f64 * resolution).clamp(min, max)
+                let steps = self.core.layout.value_at(cell);
+                cell_value(template, steps, resolution, min, max)
             })
             .collect();
         Some(values)
@@ -497,13 +491,12 @@ impl Histogram {
         }
         let n = window.marks.len();
         let next = (window.newest + 1) % n;
-        let empty = self.count() == 0;
+        let mut cells = Cells::default();
+        self.gather(&[], &mut cells);
         let mark = &mut window.marks[next];
         // A mark holds every cell, or none while all are zero.
         mark.cells.clear();
-        if !empty {
-            let mut cells = Cells::default();
-            self.gather(&[], &mut cells);
+        if !cells.range.is_empty() {
             mark.cells.resize(self.core.layout.len(), 0);
             mark.cells[cells.range].copy_from_slice(&cells.counts);
         }

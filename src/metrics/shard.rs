@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn crate_threads_use_the_shared_cell_and_free_their_slot() {
+    fn crate_threads_use_the_shared_cell() {
         let (before, after) = std::thread::spawn(|| {
             let before = thread_slot();
             use_shared_cells();

@@ -129,10 +129,8 @@ impl HistogramSnapshot {
 /// The value at quantile `q` of a non-empty `hist` of steps of `resolution`, whose exact extremes
 /// are `min` and `max`: the one rule every quantile this crate reports follows.
 pub(crate) fn quantile_of(hist: &Hdr, q: f64, resolution: f64, min: f64, max: f64) -> f64 {
-    let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
-    // The midpoint of the step range halves the worst-case error of its top end.
-    let steps = hist.median_equivalent(hist.value_at_quantile(q));
-    (steps as f64 * resolution).clamp(min, max)
+    let steps = hist.value_at_quantile(normalized(q));
+    cell_value(hist, steps, resolution, min, max)
 }
 
 /// [`quantile_of`] at each of `quantiles`, which must ascend, in one pass over `hist`.
@@ -143,9 +141,25 @@ pub(crate) fn quantiles_of(
     min: f64,
     max: f64,
 ) -> Vec<f64> {
-    hist.value_at_quantiles(quantiles.iter().copied())
-        .map(|steps| (hist.median_equivalent(steps) as f64 * resolution).clamp(min, max))
+    hist.value_at_quantiles(quantiles.iter().map(|&q| normalized(q)))
+        .map(|steps| cell_value(hist, steps, resolution, min, max))
         .collect()
+}
+
+/// `q` within 0..=1; NaN asks for the median.
+pub(crate) fn normalized(q: f64) -> f64 {
+    if q.is_nan() {
+        0.5
+    } else {
+        q.clamp(0.0, 1.0)
+    }
+}
+
+/// What a quantile that falls in the cell holding `steps` reports: the cell's midpoint, which
+/// halves the worst-case error of its top end, kept within the exact extremes. `hist` may be
+/// any histogram with the cell layout of the data.
+pub(crate) fn cell_value(hist: &Hdr, steps: u64, resolution: f64, min: f64, max: f64) -> f64 {
+    (hist.median_equivalent(steps) as f64 * resolution).clamp(min, max)
 }
 
 impl fmt::Debug for HistogramSnapshot {
