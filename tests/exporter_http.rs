@@ -455,3 +455,66 @@ fn window_quantile_gauges_can_be_left_out() {
         "{without}"
     );
 }
+
+#[test]
+fn series_labels_and_global_labels_are_written_exactly() {
+    let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
+    let registry = collector.registry();
+    registry
+        .counter("lines_total", "", &[("region", "us"), ("op", "a\"b\\c\nd")])
+        .unwrap()
+        .inc_by(9_007_199_254_740_993); // 2^53 + 1: no f64 holds it
+    registry
+        .counter("lines_total", "", &[("op", "put")])
+        .unwrap()
+        .inc_by_f64(1.5)
+        .unwrap();
+    registry.gauge("lines_level", "", &[]).unwrap().set(2.0);
+    let h = registry
+        .histogram_family_with(
+            "lines_seconds",
+            "",
+            kotoba_monitoring::HistogramOpts::latency().buckets([0.01]),
+        )
+        .unwrap()
+        .with_labels(&[("region", "us")])
+        .unwrap();
+    h.observe(0.002);
+    let exporter = PrometheusExporter::new(
+        collector,
+        PrometheusConfig {
+            enabled: false,
+            global_labels: [("region".to_owned(), "eu".to_owned())].into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for format in [
+        ExpositionFormat::OpenMetrics,
+        ExpositionFormat::PrometheusText,
+    ] {
+        let text = exporter.encode(format).unwrap();
+        // Each encoder puts `le` on its own side of the series' labels.
+        let bucket = match format {
+            ExpositionFormat::OpenMetrics => "lines_seconds_bucket{le=\"0.01\",region=\"us\"} 1\n",
+            ExpositionFormat::PrometheusText => {
+                "lines_seconds_bucket{region=\"us\",le=\"0.01\"} 1\n"
+            }
+        };
+        // A series' own label wins over the global one of the same name; the global one
+        // fills in where the series has none.
+        for line in [
+            "lines_total{op=\"a\\\"b\\\\c\\nd\",region=\"us\"} 9007199254740993\n",
+            "lines_total{op=\"put\",region=\"eu\"} 1.5\n",
+            "lines_level{region=\"eu\"} 2.0\n",
+            bucket,
+            "lines_seconds_count{region=\"us\"} 1\n",
+            "lines_window_seconds{region=\"us\",q=\"0.5\"} 0.002",
+        ] {
+            assert!(
+                text.contains(&format!("\n{line}")),
+                "{format:?} lacks {line:?}:\n{text}"
+            );
+        }
+    }
+}

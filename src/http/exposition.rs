@@ -232,19 +232,20 @@ struct Merged {
     extra: Vec<(usize, Series)>,
 }
 
-/// A counter series' value: its own plus the extra counters of the same labels (from other
-/// registries).
-fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> f64 {
-    let value = |s: &Series| match s {
-        Series::Counter(c) => c.get(),
-        _ => 0.0,
+/// A counter series' value, whole and fractional parts: its own plus the extra counters of the
+/// same labels (from other registries).
+fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> (u64, f64) {
+    let parts = |s: &Series| match s {
+        Series::Counter(c) => c.parts(),
+        _ => (0, 0.0),
     };
-    value(own)
-        + extra
-            .iter()
-            .filter(|(i, _)| *i == at)
-            .map(|(_, s)| value(s))
-            .sum::<f64>()
+    let (mut whole, mut fraction) = parts(own);
+    for (_, series) in extra.iter().filter(|(i, _)| *i == at) {
+        let (w, f) = parts(series);
+        whole = whole.wrapping_add(w);
+        fraction += f;
+    }
+    (whole, fraction)
 }
 
 /// Merges the families of one name. The first fixes the type. Counters with the same labels in
@@ -313,20 +314,17 @@ impl RegistryCollector {
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
                 // Values first, in a loop of loads alone: the cache misses of many counters then
                 // overlap, where between two texts they would follow each other.
-                let values: Vec<f64> = (0..series.len())
+                let values: Vec<(u64, f64)> = (0..series.len())
                     .map(|at| counter_value(series[at].1, at, extra))
                     .collect();
-                let mut own = Vec::new();
-                for (&(labels, _), &v) in series.iter().zip(&values) {
-                    own.clear();
-                    own.extend(labels.iter());
-                    let labels = self.labels(&own, None);
+                for (&(labels, _), &(whole, fraction)) in series.iter().zip(&values) {
+                    let labels = self.labels(labels, None);
                     let mut m = metric.encode_family(&labels)?;
-                    // Whole values below 2^53 print as integers, the rest as floats.
-                    if v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
-                        m.encode_counter::<NoLabelSet, _, u64>(&(v as u64), None)?;
+                    // A count of whole increments prints as the exact integer.
+                    if fraction == 0.0 {
+                        m.encode_counter::<NoLabelSet, _, u64>(&whole, None)?;
                     } else {
-                        m.encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+                        m.encode_counter::<NoLabelSet, _, u64>(&(whole as f64 + fraction), None)?;
                     }
                 }
                 Ok(series.len() as u64)
@@ -342,13 +340,10 @@ impl RegistryCollector {
                         _ => None,
                     })
                     .collect();
-                let mut own = Vec::new();
                 for (&(labels, _), value) in series.iter().zip(values) {
                     if let Some(value) = value {
-                        own.clear();
-                        own.extend(labels.iter());
                         metric
-                            .encode_family(&self.labels(&own, None))?
+                            .encode_family(&self.labels(labels, None))?
                             .encode_gauge(&value)?;
                     }
                 }
@@ -381,7 +376,6 @@ impl RegistryCollector {
                         })
                         .collect();
                     let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(width);
-                    let mut own = Vec::new();
                     let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
                     let mut scratch = crate::metrics::Cells::default();
                     let rows = per_bucket.chunks_exact(width).zip(&sums);
@@ -393,11 +387,8 @@ impl RegistryCollector {
                         let bounds = bounds.iter().copied().chain([f64::INFINITY]);
                         buckets.extend(bounds.zip(counts.iter().copied()));
                         let count = counts.iter().sum();
-                        // Decoded once: the encoder writes them on every bucket line.
-                        own.clear();
-                        own.extend(labels.iter());
                         metric
-                            .encode_family(&self.labels(&own, None))?
+                            .encode_family(&self.labels(labels, None))?
                             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
                         if self.window_quantiles {
                             windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
@@ -419,14 +410,11 @@ impl RegistryCollector {
                     unit.as_ref(),
                     WireType::Gauge,
                 )?;
-                let mut own = Vec::new();
                 for (labels, window) in &windows {
-                    own.clear();
-                    own.extend(labels.iter());
                     for (i, (_, q_text)) in WINDOW_QUANTILES.iter().enumerate() {
                         let value = window.as_ref().map_or(f64::NAN, |values| values[i]);
                         metric
-                            .encode_family(&self.labels(&own, Some(("q", q_text))))?
+                            .encode_family(&self.labels(labels, Some(("q", q_text))))?
                             .encode_gauge(&value)?;
                     }
                 }
@@ -449,11 +437,7 @@ impl RegistryCollector {
         }
     }
 
-    fn labels<'a>(
-        &'a self,
-        own: &'a [(&'a str, &'a str)],
-        extra: Option<(&'a str, &'a str)>,
-    ) -> Labels<'a> {
+    fn labels<'a>(&'a self, own: &'a LabelSet, extra: Option<(&'a str, &'a str)>) -> Labels<'a> {
         Labels {
             own,
             global: &self.global_labels,
@@ -476,21 +460,28 @@ fn escape_openmetrics(text: &str) -> String {
     out
 }
 
-/// A series' labels as written: its own (decoded from its `LabelSet` once per series), the
-/// global labels it does not override, and the exposition's own (`q`).
+/// A series' labels as written: its own, the global labels it does not override, and the
+/// exposition's own (`q`).
 struct Labels<'a> {
-    own: &'a [(&'a str, &'a str)],
+    own: &'a LabelSet,
     global: &'a [(String, String)],
     extra: Option<(&'a str, &'a str)>,
 }
 
 impl EncodeLabelSet for Labels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
-        for pair in self.own {
-            pair.encode(encoder.encode_label())?;
+        let own = self.own.exposition_text();
+        if !own.is_empty() {
+            // The series' own labels were escaped and joined when the series was made, so
+            // they go out as one string. The text encoder writes a key as it is given and
+            // opens the value only when asked, so the whole `name="value",…` is written
+            // through the key, after the `{` or `,` the encoder puts before it. The interop
+            // tests parse this output with promtool and a real Prometheus.
+            let mut label = encoder.encode_label();
+            fmt::Write::write_str(&mut label.encode_label_key()?, own)?;
         }
         for (k, v) in self.global {
-            if !self.own.iter().any(|(name, _)| name == k) {
+            if own.is_empty() || self.own.get(k).is_none() {
                 (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
             }
         }

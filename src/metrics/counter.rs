@@ -147,6 +147,12 @@ impl Counter {
 
     /// The current total.
     pub fn get(&self) -> f64 {
+        let (whole, fraction) = self.parts();
+        whole as f64 + fraction
+    }
+
+    /// The total as the sum of its whole increments, exact, and its non-integer ones.
+    pub(crate) fn parts(&self) -> (u64, f64) {
         let (block, at) = (&*self.block, self.at);
         let mut mask = written(block, at).load(Ordering::Relaxed);
         let mut whole = shared(block, at).load(Ordering::Relaxed);
@@ -155,7 +161,8 @@ impl Counter {
             mask &= mask - 1;
             whole = whole.wrapping_add(block[slot][at].load(Ordering::Relaxed));
         }
-        whole as f64 + f64::from_bits(fraction(block, at).load(Ordering::Relaxed))
+        let fraction = f64::from_bits(fraction(block, at).load(Ordering::Relaxed));
+        (whole, fraction)
     }
 }
 

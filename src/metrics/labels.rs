@@ -26,23 +26,68 @@ use crate::MonitoringError;
 /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct LabelSet(Arc<str>);
+pub struct LabelSet {
+    /// The pairs in two forms; see `pack`.
+    packed: Arc<str>,
+    /// The length of the first form, the exposition text.
+    text_len: u32,
+}
 
 // The pairs, sorted by name, packed into one string so that reading a series' labels touches
-// one allocation, not one per name and value: the pair count in hex and `;`, then for each
-// pair the name, `=`, the value's length in bytes in hex, `:` and the value. Names never hold
-// `=`, and the length delimits the value, so nothing needs escaping. The packing is canonical,
-// so equal sets are equal strings.
+// one allocation, not one per name and value. It holds two forms:
+// - first the exposition text, `name="value",…` with the value escaped as both text formats
+//   escape it, so that a scrape writes a series' labels as one string;
+// - then the pair count in hex and `;`, then for each pair the name, `=`, the value's length in
+//   bytes in hex, `:` and the value. Names never hold `=`, and the length delimits the value,
+//   so nothing needs escaping.
+// The packing is canonical, so equal sets are equal strings.
 impl LabelSet {
     fn pack<'a>(pairs: &[(&'a str, &'a str)]) -> Self {
         use fmt::Write;
+        let mut text = String::new();
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let _ = write!(text, "{name}=\"");
+            escape_value(value, &mut text);
+            text.push('"');
+        }
         let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 10).sum();
-        let mut packed = String::with_capacity(size + 4);
-        let _ = write!(packed, "{:x};", pairs.len());
+        let mut packed = String::with_capacity(text.len() + size + 4);
+        let _ = write!(packed, "{text}{:x};", pairs.len());
         for (name, value) in pairs {
             let _ = write!(packed, "{name}={:x}:{value}", value.len());
         }
-        Self(packed.into())
+        Self {
+            packed: packed.into(),
+            // Refused by `from_pairs` beyond `u32::MAX`.
+            text_len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The labels as the exposition writes them between the braces: `name="value",…` in name
+    /// order, each value with `\`, `"` and newline escaped; empty for an empty set.
+    pub(crate) fn exposition_text(&self) -> &str {
+        self.packed.get(..self.text_len as usize).unwrap_or("")
+    }
+
+    /// The packed pairs after the exposition text.
+    fn pairs_part(&self) -> &str {
+        self.packed.get(self.text_len as usize..).unwrap_or("")
+    }
+}
+
+/// Appends `value` with the label-value escapes of both text formats: `\` → `\\`,
+/// `"` → `\"`, newline → `\n`.
+fn escape_value(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
     }
 }
 
@@ -144,6 +189,16 @@ impl LabelSet {
                 Ok((name, value))
             })
             .collect::<Result<_, MonitoringError>>()?;
+        // The escaped text is at most twice the values, plus `,`, `="` and `"` per pair.
+        let text: usize = pairs.iter().map(|(n, v)| n.len() + 2 * v.len() + 4).sum();
+        if let (true, Some((name, _))) = (text > u32::MAX as usize, pairs.first()) {
+            return Err(MonitoringError::InvalidLabelName {
+                metric: metric.to_owned(),
+                label: (*name).to_owned(),
+                reason: "the series' label values add up to more than 2 GiB; keep labels short"
+                    .to_owned(),
+            });
+        }
         pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(MonitoringError::DuplicateLabel {
@@ -169,10 +224,11 @@ impl LabelSet {
 
     /// The `(name, value)` pairs in name order.
     pub fn iter(&self) -> LabelIter<'_> {
-        let (left, digits) = hex_prefix(self.0.as_bytes());
+        let pairs = self.pairs_part();
+        let (left, digits) = hex_prefix(pairs.as_bytes());
         LabelIter {
             // The count's digits, then `;`.
-            rest: self.0.get(digits + 1..).unwrap_or(""),
+            rest: pairs.get(digits + 1..).unwrap_or(""),
             left,
         }
     }
@@ -197,26 +253,10 @@ impl fmt::Debug for LabelSet {
 /// Prints `{name="value",…}` with Prometheus escaping, or nothing for an empty set.
 impl fmt::Display for LabelSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_empty() {
-            return Ok(());
+        match self.exposition_text() {
+            "" => Ok(()),
+            text => write!(f, "{{{text}}}"),
         }
-        f.write_str("{")?;
-        for (i, (name, value)) in self.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            write!(f, "{name}=\"")?;
-            for c in value.chars() {
-                match c {
-                    '\\' => f.write_str("\\\\")?,
-                    '"' => f.write_str("\\\"")?,
-                    '\n' => f.write_str("\\n")?,
-                    c => write!(f, "{c}")?,
-                }
-            }
-            f.write_str("\"")?;
-        }
-        f.write_str("}")
     }
 }
 
