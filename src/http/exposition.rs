@@ -2,7 +2,7 @@
 //! prometheus-client's own encoders through a custom collector. See [`Exposition`] for details.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -184,16 +184,16 @@ impl Exposition {
 
 impl Collector for RegistryCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        // One group per name, sorted, in registry order within a group.
-        let mut groups: BTreeMap<Arc<str>, Vec<Arc<FamilyCore>>> = BTreeMap::new();
+        // One group per name, sorted, in registry order within a group. Each registry lists
+        // its families sorted by name, so the stable sort only merges those runs.
+        let mut all: Vec<Arc<FamilyCore>> = Vec::new();
         for registry in &self.registries {
-            for family in registry.families() {
-                groups.entry(family.name.clone()).or_default().push(family);
-            }
+            all.extend(registry.families());
         }
+        all.sort_by(|a, b| a.name.cmp(&b.name));
         let mut series_written = 0u64;
         let mut duplicates_left_out = 0u64;
-        for families in groups.values() {
+        for families in all.chunk_by(|a, b| a.name == b.name) {
             // Both registries hold the self-metric families, but usually only one has series.
             let mut live = families.iter().filter(|f| !f.series.read().is_empty());
             let single = match (live.next(), live.next()) {
@@ -304,7 +304,7 @@ impl RegistryCollector {
         if series.is_empty() {
             return Ok(0);
         }
-        let help = self.help(&family.help);
+        let help = self.help(&family.help, family.help_has_escapes);
         let name: &str = &family.name;
         match &family.kind {
             FamilyKind::Counter => {
@@ -403,7 +403,7 @@ impl RegistryCollector {
                     "Quantiles q of {name} over the last {}s (HDR histogram, within 1%); NaN while the window is empty.",
                     opts.window_len().as_secs_f64()
                 );
-                let window_help = self.help(&window_help);
+                // A name holds nothing that needs escaping, and neither does the rest.
                 let mut metric = encoder.encode_descriptor(
                     &window_stem,
                     &window_help,
@@ -426,13 +426,10 @@ impl RegistryCollector {
     /// HELP as this format needs it: prometheus-client escapes HELP in Prometheus text but
     /// writes it raw in OpenMetrics, where a newline would end the line and a stray `\` or
     /// `"` would be read as an escape.
-    fn help<'h>(&self, help: &'h str) -> Cow<'h, str> {
+    /// `has_escapes` says whether `help` holds any of those (`FamilyCore::help_has_escapes`).
+    fn help<'h>(&self, help: &'h str, has_escapes: bool) -> Cow<'h, str> {
         match self.format {
-            ExpositionFormat::OpenMetrics
-                if help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) =>
-            {
-                Cow::Owned(escape_openmetrics(help))
-            }
+            ExpositionFormat::OpenMetrics if has_escapes => Cow::Owned(escape_openmetrics(help)),
             _ => Cow::Borrowed(help),
         }
     }

@@ -82,6 +82,9 @@ impl FamilyKind {
 pub(crate) struct FamilyCore {
     pub(crate) name: Arc<str>,
     pub(crate) help: String,
+    /// Whether `help` holds a `\\`, `"` or newline, which OpenMetrics needs escaped: known
+    /// once here, so that a scrape does not scan every HELP again.
+    pub(crate) help_has_escapes: bool,
     pub(crate) kind: FamilyKind,
     pub(crate) series: RwLock<HashMap<LabelSet, Series>>,
     /// New label sets past this many are refused.
@@ -90,6 +93,11 @@ pub(crate) struct FamilyCore {
 }
 
 impl FamilyCore {
+    /// Whether `help` holds a character that OpenMetrics escapes.
+    pub(crate) fn help_has_escapes(help: &str) -> bool {
+        help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"'))
+    }
+
     /// The series for `labels`, created if the family has room.
     pub(crate) fn get_or_create(&self, labels: LabelSet) -> Result<Series, MonitoringError> {
         if let Some(series) = self.series.read().get(&labels) {

@@ -138,6 +138,7 @@ impl Registry {
             let core = Arc::new(FamilyCore {
                 name: name.into(),
                 help: help.to_owned(),
+                help_has_escapes: FamilyCore::help_has_escapes(help),
                 kind: FamilyKind::Counter,
                 series: RwLock::new(HashMap::new()),
                 // One series per metric name at most: bounded by the families, not by input.
@@ -406,9 +407,11 @@ impl Registry {
                 Err(conflict(existing))
             };
         }
+        let help = catalog::help_for(name, help);
         let core = Arc::new(FamilyCore {
             name: name.into(),
-            help: catalog::help_for(name, help).to_owned(),
+            help: help.to_owned(),
+            help_has_escapes: FamilyCore::help_has_escapes(help),
             kind,
             series: RwLock::new(HashMap::new()),
             max_series: self.inner.options.max_series_per_metric,
