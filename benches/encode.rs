@@ -112,7 +112,13 @@ fn theirs(series: usize, histograms: usize) -> Registry {
             h.observe(1e-5 * (1 + (k * 37 + i) % 1000) as f64);
         }
     }
-    registry.register("bench_latency_seconds", "A histogram.", family);
+    // With its unit, as ours declares it from the name: the same `# UNIT` line and names.
+    registry.register_with_unit(
+        "bench_latency",
+        "A histogram.",
+        prometheus_client::registry::Unit::Seconds,
+        family,
+    );
     registry
 }
 
