@@ -61,7 +61,7 @@ impl LabelSet {
         }
         Self {
             packed: packed.into(),
-            // Refused by `from_pairs` beyond `u32::MAX`.
+            // `from_pairs` refuses sets that could pass u32::MAX; `with_label` adds a short one.
             text_len: u32::try_from(text.len()).unwrap_or(u32::MAX),
         }
     }
@@ -195,8 +195,9 @@ impl LabelSet {
             return Err(MonitoringError::InvalidLabelName {
                 metric: metric.to_owned(),
                 label: (*name).to_owned(),
-                reason: "the series' label values add up to more than 2 GiB; keep labels short"
-                    .to_owned(),
+                reason:
+                    "the series' labels, escaped, come to more than 4 GiB; keep label values short"
+                        .to_owned(),
             });
         }
         pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
