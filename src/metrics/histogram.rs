@@ -157,7 +157,9 @@ struct HistogramCore {
 struct Shard {
     /// Values per HDR cell.
     cells: Box<[AtomicU64]>,
-    /// Values per exported bucket, the last one `+Inf`.
+    /// Values per exported bucket, the last one `+Inf`, at `BUCKETS_AT` with as many unused
+    /// cells after them: a small allocation may sit beside another shard's on the heap, and
+    /// the padding keeps the two threads' counts off each other's cache lines.
     buckets: Box<[AtomicU64]>,
     /// The exact sum, as `f64` bits.
     sum: AtomicU64,
@@ -168,16 +170,24 @@ struct Shard {
     max: AtomicU64,
 }
 
+/// Where a shard's bucket counts start: one cache line in.
+const BUCKETS_AT: usize = 64 / std::mem::size_of::<AtomicU64>();
+
 impl Shard {
     fn new(cells: usize, buckets: usize) -> Self {
         let zeros = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
         Self {
             cells: zeros(cells),
-            buckets: zeros(buckets),
+            buckets: zeros(BUCKETS_AT + buckets + BUCKETS_AT),
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(0f64.to_bits()),
         }
+    }
+
+    /// The bucket counts, without the padding around them.
+    fn bucket_counts(&self) -> &[AtomicU64] {
+        &self.buckets[BUCKETS_AT..self.buckets.len() - BUCKETS_AT]
     }
 }
 
@@ -330,7 +340,7 @@ impl Histogram {
         if slot + 1 < core.shards.len() {
             // This thread owns the shard: nobody else writes it.
             add_owned(&shard.cells[cell], 1);
-            add_owned(&shard.buckets[bucket], 1);
+            add_owned(&shard.buckets[BUCKETS_AT + bucket], 1);
             let sum = f64::from_bits(shard.sum.load(Ordering::Relaxed)) + value;
             shard.sum.store(sum.to_bits(), Ordering::Relaxed);
             if bits < shard.min.load(Ordering::Relaxed) {
@@ -341,7 +351,7 @@ impl Histogram {
             }
         } else {
             shard.cells[cell].fetch_add(1, Ordering::Relaxed);
-            shard.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+            shard.buckets[BUCKETS_AT + bucket].fetch_add(1, Ordering::Relaxed);
             let _ = shard
                 .sum
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
@@ -411,7 +421,7 @@ impl Histogram {
         let mine = &mut per_bucket[start..];
         let mut sum = 0.0;
         for shard in self.written_shards() {
-            for (total, cell) in mine.iter_mut().zip(shard.buckets.iter()) {
+            for (total, cell) in mine.iter_mut().zip(shard.bucket_counts()) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
             sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
@@ -464,7 +474,7 @@ impl Histogram {
     /// How many values were recorded since the series was created.
     pub(crate) fn count(&self) -> u64 {
         self.written_shards()
-            .flat_map(|shard| shard.buckets.iter())
+            .flat_map(|shard| shard.bucket_counts())
             .map(|cell| cell.load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
@@ -808,7 +818,7 @@ mod tests {
         .unwrap();
         let last = h.core.shards.last().unwrap();
         assert_eq!(
-            last.buckets
+            last.bucket_counts()
                 .iter()
                 .map(|c| c.load(Ordering::Relaxed))
                 .sum::<u64>(),
