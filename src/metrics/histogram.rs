@@ -86,7 +86,9 @@ pub(crate) struct HistogramPlan {
     /// For each HDR cell, the first exported bucket that its lowest value could fall in; a
     /// value moves up from there while it is above the bound. [`WHOLE_CELL`] is set when every
     /// value of the cell falls in that bucket, so that no bound need be compared.
-    first_bucket: Box<[u32]>,
+    first_bucket: Arc<[u32]>,
+    /// The exported bucket bounds, shared with every series' core.
+    bounds: Arc<[f64]>,
 }
 
 impl HistogramPlan {
@@ -116,11 +118,13 @@ impl HistogramPlan {
                 }
             })
             .collect();
+        let bounds = bounds.into();
         Self {
             opts,
             layout,
             template,
             first_bucket,
+            bounds,
         }
     }
 
@@ -144,6 +148,11 @@ struct HistogramCore {
     max_value: f64,
     max_steps: u64,
     layout: Layout,
+    /// The plan's `first_bucket` table and bounds, held here too for the same reason.
+    first_bucket: Arc<[u32]>,
+    bounds: Arc<[f64]>,
+    /// Where a shard's bucket counts start in its `counts`: after its cells and a cache line.
+    buckets_at: usize,
     /// The running totals noted at the last rotations, which the window is measured from.
     window: Mutex<Window>,
     /// `kotoba_monitoring_values_clamped_total{metric=…}`.
@@ -155,12 +164,13 @@ struct HistogramCore {
 /// Everything one shard was given since the series was created. Never reset: readers only
 /// load, so that the owner can store without a lock.
 struct Shard {
-    /// Values per HDR cell.
-    cells: Box<[AtomicU64]>,
-    /// Values per exported bucket, the last one `+Inf`, at `BUCKETS_AT` with as many unused
-    /// cells after them: a small allocation may sit beside another shard's on the heap, and
-    /// the padding keeps the two threads' counts off each other's cache lines.
-    buckets: Box<[AtomicU64]>,
+    /// Values per HDR cell, then a cache line unused, then values per exported bucket (the
+    /// last one `+Inf`), then a cache line unused: one allocation, so that recording follows
+    /// one pointer, and padded so that the bucket counts, which every value writes, share no
+    /// cache line with another thread's data.
+    counts: Box<[AtomicU64]>,
+    /// The number of cells, where the padding before the buckets starts.
+    cells: usize,
     /// The exact sum, as `f64` bits.
     sum: AtomicU64,
     /// The smallest value, as `f64` bits (which order as the values do, none being negative);
@@ -170,24 +180,30 @@ struct Shard {
     max: AtomicU64,
 }
 
-/// Where a shard's bucket counts start: one cache line in.
-const BUCKETS_AT: usize = 64 / std::mem::size_of::<AtomicU64>();
+/// One cache line of counts, the padding around a shard's bucket counts.
+const PAD: usize = 64 / std::mem::size_of::<AtomicU64>();
 
 impl Shard {
     fn new(cells: usize, buckets: usize) -> Self {
-        let zeros = |n| (0..n).map(|_| AtomicU64::new(0)).collect();
         Self {
-            cells: zeros(cells),
-            buckets: zeros(BUCKETS_AT + buckets + BUCKETS_AT),
+            counts: (0..cells + PAD + buckets + PAD)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            cells,
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(0f64.to_bits()),
         }
     }
 
-    /// The bucket counts, without the padding around them.
+    /// The counts per HDR cell.
+    fn cells(&self) -> &[AtomicU64] {
+        &self.counts[..self.cells]
+    }
+
+    /// The counts per exported bucket.
     fn bucket_counts(&self) -> &[AtomicU64] {
-        &self.buckets[BUCKETS_AT..self.buckets.len() - BUCKETS_AT]
+        &self.counts[self.cells + PAD..self.counts.len() - PAD]
     }
 }
 
@@ -281,6 +297,9 @@ impl Histogram {
                 max_value: opts.max_value(),
                 max_steps: opts.max_steps(),
                 layout: plan.layout,
+                first_bucket: plan.first_bucket.clone(),
+                bounds: plan.bounds.clone(),
+                buckets_at: plan.layout.len() + PAD,
                 window: Mutex::new(Window {
                     marks,
                     newest: 0,
@@ -326,8 +345,8 @@ impl Histogram {
     fn record(&self, value: f64, steps: u64) {
         let core = &*self.core;
         let cell = core.layout.index_of(steps);
-        let bounds = core.plan.opts.bucket_bounds();
-        let first = core.plan.first_bucket[cell];
+        let bounds = &*core.bounds;
+        let first = core.first_bucket[cell];
         let mut bucket = (first & !WHOLE_CELL) as usize;
         if first & WHOLE_CELL == 0 {
             while bucket < bounds.len() && value > bounds[bucket] {
@@ -337,10 +356,13 @@ impl Histogram {
         let bits = value.to_bits();
         let slot = thread_slot();
         let shard = &core.shards[slot];
+        // Read once: a store to a count could, for all the compiler knows, change the field.
+        let counts = &*shard.counts;
+        let bucket = core.buckets_at + bucket;
         if slot + 1 < core.shards.len() {
             // This thread owns the shard: nobody else writes it.
-            add_owned(&shard.cells[cell], 1);
-            add_owned(&shard.buckets[BUCKETS_AT + bucket], 1);
+            add_owned(&counts[cell], 1);
+            add_owned(&counts[bucket], 1);
             let sum = f64::from_bits(shard.sum.load(Ordering::Relaxed)) + value;
             shard.sum.store(sum.to_bits(), Ordering::Relaxed);
             if bits < shard.min.load(Ordering::Relaxed) {
@@ -350,8 +372,8 @@ impl Histogram {
                 shard.max.store(bits, Ordering::Relaxed);
             }
         } else {
-            shard.cells[cell].fetch_add(1, Ordering::Relaxed);
-            shard.buckets[BUCKETS_AT + bucket].fetch_add(1, Ordering::Relaxed);
+            counts[cell].fetch_add(1, Ordering::Relaxed);
+            counts[bucket].fetch_add(1, Ordering::Relaxed);
             let _ = shard
                 .sum
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
@@ -577,7 +599,7 @@ impl Histogram {
         // The first written shard is copied in, the others added to it.
         let mut shards = self.written_shards();
         if let Some(shard) = shards.next() {
-            let cells_of = shard.cells[range.clone()].iter();
+            let cells_of = shard.cells()[range.clone()].iter();
             cells
                 .counts
                 .extend(cells_of.map(|cell| cell.load(Ordering::Relaxed)));
@@ -585,7 +607,7 @@ impl Histogram {
         cells.counts.resize(range.len(), 0);
         let counts = &mut cells.counts[..];
         for shard in shards {
-            for (total, cell) in counts.iter_mut().zip(&shard.cells[range.clone()]) {
+            for (total, cell) in counts.iter_mut().zip(&shard.cells()[range.clone()]) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
         }
