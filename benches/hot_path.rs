@@ -10,6 +10,8 @@ use std::hint::black_box;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crossbeam_utils::CachePadded as Padded;
+
 use kotoba_monitoring::{HistogramOpts, Registry};
 use support::{latencies, measure, LIVE};
 
@@ -46,15 +48,19 @@ fn main() {
 
         // The floor: one bare hdrhistogram per thread, no sharing.
         let v = values.clone();
-        let per_thread: Arc<Vec<parking_lot::Mutex<hdrhistogram::Histogram<u64>>>> = Arc::new(
-            (0..threads)
-                .map(|_| {
-                    parking_lot::Mutex::new(
-                        hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 2).unwrap(),
-                    )
-                })
-                .collect(),
-        );
+        let per_thread: Arc<Vec<Padded<parking_lot::Mutex<hdrhistogram::Histogram<u64>>>>> =
+            Arc::new(
+                (0..threads)
+                    // Padded: side by side, two threads' histograms would share the cache line
+                    // holding their counts' totals, which every record writes.
+                    .map(|_| {
+                        Padded::new(parking_lot::Mutex::new(
+                            hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 2)
+                                .unwrap(),
+                        ))
+                    })
+                    .collect(),
+            );
         let hdr = per_thread.clone();
         let ns = measure(threads, iters / 4096, rounds, move |t, _| {
             // One lock per batch of 4096 records, so the floor is the record itself.

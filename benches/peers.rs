@@ -23,8 +23,9 @@
 use std::hint::black_box;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-
 use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
 
 use kotoba_monitoring::{
     ExpositionFormat, HistogramOpts, MetricsCollector, MonitoringConfig, PrometheusConfig,
@@ -170,14 +171,15 @@ fn hot_path(out: &Out, iters: usize, rounds: usize) {
 
             // The floor: one private HDR histogram per thread and series, locked once per batch
             // of 4096 records, so that what is left is the record itself.
-            let floors: Vec<Vec<Mutex<hdrhistogram::Histogram<u64>>>> = (0..threads)
+            // Padded, so that two threads' histograms never share a cache line.
+            let floors: Vec<Vec<CachePadded<Mutex<hdrhistogram::Histogram<u64>>>>> = (0..threads)
                 .map(|_| {
                     (0..series)
                         .map(|_| {
-                            Mutex::new(
+                            CachePadded::new(Mutex::new(
                                 hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 2)
                                     .unwrap(),
-                            )
+                            ))
                         })
                         .collect()
                 })
