@@ -189,8 +189,17 @@ impl LabelSet {
                 Ok((name, value))
             })
             .collect::<Result<_, MonitoringError>>()?;
-        // The escaped text is at most twice the values, plus `,`, `="` and `"` per pair.
-        let text: usize = pairs.iter().map(|(n, v)| n.len() + 2 * v.len() + 4).sum();
+        // The exposition text's length: each name, `=""` and `,`, and each value with one more
+        // byte per character it escapes.
+        let escapes = |v: &str| {
+            v.bytes()
+                .filter(|b| matches!(b, b'\\' | b'"' | b'\n'))
+                .count()
+        };
+        let text: usize = pairs
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + escapes(v) + 4)
+            .sum();
         if let (true, Some((name, _))) = (text > u32::MAX as usize, pairs.first()) {
             return Err(MonitoringError::InvalidLabelName {
                 metric: metric.to_owned(),
