@@ -227,8 +227,11 @@ pub(crate) struct Part {
 
 /// The running totals of a series at the end of a window slice.
 struct Mark {
-    /// Values per HDR cell, over all shards; empty while they are all zero.
+    /// Values per HDR cell, over all shards, for the cells from `first` on: the cells between
+    /// the shards' extremes at the time, outside which every cell was zero. Empty while all
+    /// are zero.
     cells: Vec<u64>,
+    first: usize,
     sum: f64,
     at: Instant,
 }
@@ -283,6 +286,7 @@ impl Histogram {
         let marks = (0..=opts.slices())
             .map(|_| Mark {
                 cells: Vec::new(),
+                first: 0,
                 sum: 0.0,
                 at: now,
             })
@@ -464,7 +468,7 @@ impl Histogram {
         {
             let mut window = self.core.window.lock();
             self.rotate_locked(&mut window, now);
-            self.gather(&window.base(now).cells, scratch);
+            self.gather(Some(window.base(now)), scratch);
         }
         let range = scratch.range.clone();
         let counts = &scratch.counts[..];
@@ -541,14 +545,12 @@ impl Histogram {
         let n = window.marks.len();
         let next = (window.newest + 1) % n;
         let mut cells = Cells::default();
-        self.gather(&[], &mut cells);
+        self.gather(None, &mut cells);
         let mark = &mut window.marks[next];
-        // A mark holds every cell, or none while all are zero.
+        // Only the cells the gather read: the others are zero.
         mark.cells.clear();
-        if !cells.range.is_empty() {
-            mark.cells.resize(self.core.layout.len(), 0);
-            mark.cells[cells.range].copy_from_slice(&cells.counts);
-        }
+        mark.cells.extend_from_slice(&cells.counts);
+        mark.first = cells.range.start;
         mark.sum = self.sum();
         mark.at = now;
         window.newest = next;
@@ -562,7 +564,7 @@ impl Histogram {
             let mut window = self.core.window.lock();
             self.rotate_locked(&mut window, now);
             let base = window.base(now);
-            self.gather(&base.cells, &mut cells);
+            self.gather(Some(base), &mut cells);
             base.sum
         };
         self.fill(&cells, part);
@@ -572,14 +574,14 @@ impl Histogram {
     /// Everything since creation into `part`.
     fn total_into(&self, part: &mut Part) {
         let mut cells = Cells::default();
-        self.gather(&[], &mut cells);
+        self.gather(None, &mut cells);
         self.fill(&cells, part);
     }
 
-    /// The shards' cells, less `base` (a mark's cells, or empty for none), into `cells`. Only
-    /// the cells between the shards' smallest and largest values can be non-zero, so only
-    /// those are read; `cells.range` says which.
-    fn gather(&self, base: &[u64], cells: &mut Cells) {
+    /// The shards' cells, less those of `base` (the mark the window starts at, if any), into
+    /// `cells`. Only the cells between the shards' smallest and largest values can be
+    /// non-zero, so only those are read; `cells.range` says which.
+    fn gather(&self, base: Option<&Mark>, cells: &mut Cells) {
         let layout = &self.core.layout;
         cells.counts.clear();
         let (mut low, mut high) = (usize::MAX, 0);
@@ -611,9 +613,17 @@ impl Histogram {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
         }
-        if let Some(base) = base.get(range.clone()) {
-            for (total, noted) in counts.iter_mut().zip(base) {
-                *total = total.saturating_sub(*noted);
+        if let Some(base) = base {
+            // The shards' extremes only widen, so a mark's cells lie within the range; the
+            // overlap is taken all the same.
+            let low = base.first.max(range.start);
+            let high = (base.first + base.cells.len()).min(range.end);
+            if low < high {
+                let noted = &base.cells[low - base.first..high - base.first];
+                let totals = &mut counts[low - range.start..high - range.start];
+                for (total, noted) in totals.iter_mut().zip(noted) {
+                    *total = total.saturating_sub(*noted);
+                }
             }
         }
         cells.range = range;
@@ -828,6 +838,27 @@ mod tests {
         assert!(w.hist.is_empty());
         let s = h.snapshot();
         assert_eq!((s.count, s.sum, s.min, s.max), (3, 6.0, 1.0, 3.0));
+    }
+
+    #[test]
+    fn a_mark_subtracts_its_own_cells_after_smaller_values_widen_the_range() {
+        // A mark keeps only the cells between the extremes of its time; a smaller value
+        // recorded later moves the start of every later gather, not of the mark.
+        let opts = HistogramOpts::new(1.0, 1000.0)
+            .window(Duration::from_secs(30))
+            .window_slices(2);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        h.observe(500.0);
+        h.observe(600.0);
+        h.rotate_if_due(t0 + Duration::from_secs(15)); // closes [0, 15) with 500 and 600
+        h.observe(2.0);
+        h.observe(600.0);
+        // At 50 s the first slice ended 35 s ago: the window holds 2 and the second 600.
+        let w = window_at(&h, t0 + Duration::from_secs(50));
+        let counts = [2, 500, 600].map(|v| w.hist.count_at(v));
+        assert_eq!((counts, w.hist.len(), w.sum), ([1, 0, 1], 2, 602.0));
+        assert_eq!(h.snapshot().count, 4);
     }
 
     #[test]
