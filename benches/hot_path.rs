@@ -81,9 +81,10 @@ fn main() {
         f();
         LIVE.load(Ordering::Relaxed) - before
     };
-    // A series with one value, and one whose window has rotated all the way round: its
-    // marks are allocated as its slices close (10 ms slices here, 15 s by default).
-    let histogram_bytes = |name: &str, opts: HistogramOpts| {
+    // A series with one value, and one holding 1,024 values over four decades whose window
+    // has rotated all the way round: its marks are kept as its slices close (10 ms slices
+    // here, 15 s by default), each holding the cells between the extremes.
+    let histogram_bytes = |name: &str, opts: HistogramOpts, scale: f64| {
         let fresh = registry
             .histogram_family_with(&format!("{name}_fresh"), "", opts.clone())
             .unwrap();
@@ -98,7 +99,9 @@ fn main() {
         full.with_labels(&[("op", "warmup")]).unwrap();
         let full_bytes = bytes_of(&|| {
             let h = full.with_labels(&[("op", "get")]).unwrap();
-            h.observe(0.001);
+            for v in values.iter() {
+                h.observe(v * scale);
+            }
             for _ in 0..6 {
                 std::thread::sleep(std::time::Duration::from_millis(11));
                 black_box(h.window_span());
@@ -107,8 +110,8 @@ fn main() {
         (fresh_bytes, full_bytes)
     };
     let (latency_fresh, latency_full) =
-        histogram_bytes("mem_latency_seconds", HistogramOpts::latency());
-    let (values_fresh, values_full) = histogram_bytes("mem_sizes", HistogramOpts::values());
+        histogram_bytes("mem_latency_seconds", HistogramOpts::latency(), 1.0);
+    let (values_fresh, values_full) = histogram_bytes("mem_sizes", HistogramOpts::values(), 1e6);
     let counters = registry.counter_family("mem_ops_total", "").unwrap();
     counters.with_labels(&[("op", "warmup")]).unwrap();
     // Counters take their cells sixteen at a time: average over several blocks.
@@ -121,18 +124,19 @@ fn main() {
         }
     }) / 64;
     println!(
-        "{:<44} {:>12} {:>12}",
-        "memory per series, bytes", "one value", "window full"
+        "{:<44} {:>12} {:>13}",
+        "memory per series, bytes", "one value", "window full*"
     );
     println!(
-        "{:<44} {:>12} {:>12}",
+        "{:<44} {:>12} {:>13}",
         "latency histogram (1 ns..1 h, 2 figures)", latency_fresh, latency_full
     );
     println!(
-        "{:<44} {:>12} {:>12}",
+        "{:<44} {:>12} {:>13}",
         "values histogram (0.001..1e12, 2 figures)", values_fresh, values_full
     );
     println!("{:<44} {:>12}", "counter", counter_bytes);
+    println!("(* 1,024 values from 1 µs to 10 ms, scaled by 10^6 for values, every slice closed)");
     let owned = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .next_power_of_two()
