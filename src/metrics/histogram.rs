@@ -170,7 +170,7 @@ struct Shard {
     /// cache line with another thread's data.
     counts: Box<[AtomicU64]>,
     /// The number of cells, where the padding before the buckets starts.
-    cells: usize,
+    cell_count: usize,
     /// The exact sum, as `f64` bits.
     sum: AtomicU64,
     /// The smallest value, as `f64` bits (which order as the values do, none being negative);
@@ -189,7 +189,7 @@ impl Shard {
             counts: (0..cells + PAD + buckets + PAD)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
-            cells,
+            cell_count: cells,
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(0f64.to_bits()),
@@ -198,12 +198,12 @@ impl Shard {
 
     /// The counts per HDR cell.
     fn cells(&self) -> &[AtomicU64] {
-        &self.counts[..self.cells]
+        &self.counts[..self.cell_count]
     }
 
     /// The counts per exported bucket.
     fn bucket_counts(&self) -> &[AtomicU64] {
-        &self.counts[self.cells + PAD..self.counts.len() - PAD]
+        &self.counts[self.cell_count + PAD..self.counts.len() - PAD]
     }
 }
 
