@@ -75,6 +75,9 @@ fn main() {
         );
     }
 
+    if let Some(warning) = support::apart_report() {
+        eprintln!("{warning}");
+    }
     println!();
     let bytes_of = |f: &dyn Fn()| {
         let before = LIVE.load(Ordering::Relaxed);

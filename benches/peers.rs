@@ -551,4 +551,7 @@ fn main() {
     hot_path(&out, iters, rounds);
     encode(&out, if quick { 5 } else { 21 });
     accuracy(&out);
+    if let Some(warning) = support::apart_report() {
+        eprintln!("{warning}");
+    }
 }

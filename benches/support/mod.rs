@@ -4,7 +4,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Instant;
 
@@ -50,6 +50,25 @@ pub fn latencies() -> Vec<f64> {
         .collect()
 }
 
+/// Rounds of several threads that [`measure`] ran, and those whose threads ran side by side
+/// for less than 80% of the longest one's time: on a shared machine another tenant then held a
+/// core, and the threads took turns instead of contending. [`apart_report`] tells.
+pub static ROUNDS_TOGETHER: AtomicUsize = AtomicUsize::new(0);
+pub static ROUNDS_APART: AtomicUsize = AtomicUsize::new(0);
+
+/// A line saying how many multi-thread rounds ran apart, if any did.
+pub fn apart_report() -> Option<String> {
+    let apart = ROUNDS_APART.load(Ordering::Relaxed);
+    let all = ROUNDS_TOGETHER.load(Ordering::Relaxed) + apart;
+    (apart > 0).then(|| {
+        format!(
+            "warning: in {apart} of {all} rounds of several threads, the threads ran side by side \
+             for less than 80% of the time (another tenant held a core): the 2-thread figures may \
+             understate contention"
+        )
+    })
+}
+
 /// Runs `op(thread, i)` `iters` times on each of `threads` threads, started together, and
 /// returns the median over `rounds` of nanoseconds per operation per thread (the mean over the
 /// threads of each round).
@@ -60,7 +79,7 @@ where
     let mut samples: Vec<f64> = (0..rounds)
         .map(|_| {
             let barrier = Barrier::new(threads);
-            let times: Vec<f64> = std::thread::scope(|s| {
+            let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..threads)
                     .map(|t| {
                         let (barrier, op) = (&barrier, &op);
@@ -70,13 +89,28 @@ where
                             for i in 0..iters {
                                 op(t, i);
                             }
-                            started.elapsed().as_nanos() as f64 / iters as f64
+                            (started, Instant::now())
                         })
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()
             });
-            times.iter().sum::<f64>() / threads as f64
+            if threads > 1 {
+                let start = spans.iter().map(|s| s.0).max().unwrap();
+                let end = spans.iter().map(|s| s.1).min().unwrap();
+                let longest = spans.iter().map(|s| s.1 - s.0).max().unwrap();
+                let together = end.saturating_duration_since(start);
+                let counter = if together.as_secs_f64() < 0.8 * longest.as_secs_f64() {
+                    &ROUNDS_APART
+                } else {
+                    &ROUNDS_TOGETHER
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            let ns = |(started, ended): &(Instant, Instant)| {
+                (*ended - *started).as_nanos() as f64 / iters as f64
+            };
+            spans.iter().map(ns).sum::<f64>() / threads as f64
         })
         .collect();
     samples.sort_by(f64::total_cmp);
