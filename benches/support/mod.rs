@@ -50,10 +50,11 @@ pub fn latencies() -> Vec<f64> {
         .collect()
 }
 
-/// Rounds of several threads that [`measure`] ran, and those whose threads ran side by side
-/// for less than 80% of the longest one's time: on a shared machine another tenant then held a
-/// core, and the threads took turns instead of contending. [`apart_report`] tells.
+/// Rounds of several threads that [`measure`] ran with the threads side by side for at least
+/// 80% of the longest one's time. [`apart_report`] tells.
 pub static ROUNDS_TOGETHER: AtomicUsize = AtomicUsize::new(0);
+/// Rounds of several threads that ran side by side for less: on a shared machine usually
+/// because another tenant held a core, so that the threads took turns instead of contending.
 pub static ROUNDS_APART: AtomicUsize = AtomicUsize::new(0);
 
 /// A line saying how many multi-thread rounds ran apart, if any did.
@@ -63,8 +64,8 @@ pub fn apart_report() -> Option<String> {
     (apart > 0).then(|| {
         format!(
             "warning: in {apart} of {all} rounds of several threads, the threads ran side by side \
-             for less than 80% of the time (another tenant held a core): the 2-thread figures may \
-             understate contention"
+             for less than 80% of the time (on a shared machine, usually another tenant holding a \
+             core): the 2-thread figures may understate contention"
         )
     })
 }

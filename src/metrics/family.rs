@@ -93,9 +93,23 @@ pub(crate) struct FamilyCore {
 }
 
 impl FamilyCore {
-    /// Whether `help` holds a character that OpenMetrics escapes.
-    pub(crate) fn help_has_escapes(help: &str) -> bool {
-        help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"'))
+    /// A family with no series yet.
+    pub(crate) fn new(
+        name: &str,
+        help: &str,
+        kind: FamilyKind,
+        max_series: usize,
+        accounting: Accounting,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            help: help.to_owned(),
+            help_has_escapes: help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')),
+            kind,
+            series: RwLock::new(HashMap::new()),
+            max_series,
+            accounting,
+        }
     }
 
     /// The series for `labels`, created if the family has room.

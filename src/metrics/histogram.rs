@@ -87,7 +87,7 @@ pub(crate) struct HistogramPlan {
     /// value moves up from there while it is above the bound. [`WHOLE_CELL`] is set when every
     /// value of the cell falls in that bucket, so that no bound need be compared.
     first_bucket: Arc<[u32]>,
-    /// The exported bucket bounds, shared with every series' core.
+    /// `opts`' bucket bounds, shared with every series' core for the record path.
     bounds: Arc<[f64]>,
 }
 
@@ -281,7 +281,7 @@ impl Histogram {
     /// Builds a series of the family planned by `plan`.
     pub(crate) fn new(plan: &Arc<HistogramPlan>, clamped: Counter, rejected: Counter) -> Self {
         let opts = &plan.opts;
-        let buckets = opts.bucket_bounds().len() + 1;
+        let buckets = plan.bounds.len() + 1;
         let now = Instant::now();
         let marks = (0..=opts.slices())
             .map(|_| Mark {
@@ -443,7 +443,7 @@ impl Histogram {
     /// sum, returned.
     pub(crate) fn export_buckets(&self, per_bucket: &mut Vec<u64>) -> f64 {
         let start = per_bucket.len();
-        per_bucket.resize(start + self.core.plan.opts.bucket_bounds().len() + 1, 0);
+        per_bucket.resize(start + self.core.bounds.len() + 1, 0);
         let mine = &mut per_bucket[start..];
         let mut sum = 0.0;
         for shard in self.written_shards() {

@@ -1,6 +1,6 @@
 //! Module implementing the registry of metric families. See [`Registry`] for details.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -135,21 +135,19 @@ impl Registry {
     pub fn with_options(options: RegistryOptions) -> Self {
         let mut families = BTreeMap::new();
         let mut own = |name: &str, help: &str| {
-            let core = Arc::new(FamilyCore {
-                name: name.into(),
-                help: help.to_owned(),
-                help_has_escapes: FamilyCore::help_has_escapes(help),
-                kind: FamilyKind::Counter,
-                series: RwLock::new(HashMap::new()),
+            let core = Arc::new(FamilyCore::new(
+                name,
+                help,
+                FamilyKind::Counter,
                 // One series per metric name at most: bounded by the families, not by input.
-                max_series: usize::MAX,
+                usize::MAX,
                 // The registry's own counters report nothing about themselves.
-                accounting: Accounting {
+                Accounting {
                     clamped: None,
                     rejected: Counter::new(name.into()),
                     series_rejected: Counter::new(name.into()),
                 },
-            });
+            ));
             families.insert(core.name.clone(), core.clone());
             core
         };
@@ -407,16 +405,13 @@ impl Registry {
                 Err(conflict(existing))
             };
         }
-        let help = catalog::help_for(name, help);
-        let core = Arc::new(FamilyCore {
-            name: name.into(),
-            help: help.to_owned(),
-            help_has_escapes: FamilyCore::help_has_escapes(help),
+        let core = Arc::new(FamilyCore::new(
+            name,
+            catalog::help_for(name, help),
             kind,
-            series: RwLock::new(HashMap::new()),
-            max_series: self.inner.options.max_series_per_metric,
+            self.inner.options.max_series_per_metric,
             accounting,
-        });
+        ));
         families.insert(core.name.clone(), core.clone());
         Ok(core)
     }
