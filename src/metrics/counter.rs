@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
-use super::shard::{shard_count, thread_slot};
+use super::shard::{current_slot, shard_count, thread_slot};
 use crate::MonitoringError;
 
 /// A monotonically increasing count, such as queries served or bytes written.
@@ -93,14 +93,35 @@ impl Counter {
     }
 
     /// Adds one.
-    #[inline]
+    #[inline(always)]
     pub fn inc(&self) {
         self.inc_by(1);
     }
 
     /// Adds `n`.
-    #[inline]
+    // Always inlined, as an atomic add would be: the common case (a thread adding to its own
+    // cell, written before) is a few instructions, and a call would cost as much again. The
+    // rest is out of line.
+    #[inline(always)]
     pub fn inc_by(&self, n: u64) {
+        let slot = current_slot();
+        let block = &*self.block;
+        if slot < owned(block) {
+            let cell = &block[slot][self.at];
+            let old = cell.load(Ordering::Relaxed);
+            if old != 0 {
+                cell.store(old.wrapping_add(n), Ordering::Relaxed);
+                return;
+            }
+        }
+        self.inc_by_rarely(n);
+    }
+
+    /// [`Counter::inc_by`] for the calling thread's first add to its cell (which marks the cell
+    /// written), for threads on the shared cell, and for a thread's first record of all.
+    #[cold]
+    #[inline(never)]
+    fn inc_by_rarely(&self, n: u64) {
         let slot = thread_slot();
         let block = &*self.block;
         if slot < owned(block) {

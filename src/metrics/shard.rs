@@ -88,6 +88,14 @@ pub(crate) fn thread_slot() -> usize {
     claim()
 }
 
+/// This thread's slot as [`thread_slot`] gives it, or a number above every slot when the thread
+/// has not claimed one yet: a single thread-local read, for a fast path that sends that case to
+/// its slow path, which calls [`thread_slot`].
+#[inline(always)]
+pub(crate) fn current_slot() -> usize {
+    SLOT.with(Cell::get)
+}
+
 #[cold]
 fn claim() -> usize {
     let owned = shard_count();
