@@ -1,13 +1,15 @@
 //! The hot path, measured: counter increment and histogram record at 1 and 2 threads on one
-//! shared series, beside bare `hdrhistogram` as the floor, and the memory one series costs.
+//! shared series, beside bare `hdrhistogram` as the floor; the peers bench's single-thread
+//! counter loop taken apart (see [`lookup_cost`]); and the memory one series costs.
 //!
 //! Run with `cargo bench --bench hot_path` (add `-- --quick` for a short run). Each figure is
 //! the median of several rounds; compare figures within one run, not across machines.
 
 mod support;
 
+use std::cell::Cell;
 use std::hint::black_box;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_utils::CachePadded as Padded;
@@ -74,6 +76,9 @@ fn main() {
             "bare hdrhistogram record (floor)", threads, ns
         );
     }
+
+    println!();
+    lookup_cost(&registry, iters, rounds);
 
     if let Some(warning) = support::apart_report() {
         eprintln!("{warning}");
@@ -145,4 +150,50 @@ fn main() {
         .next_power_of_two()
         .min(8);
     println!("(shards per series on this machine: {owned} owned + 1 shared)");
+}
+
+thread_local! {
+    /// A thread's row in [`lookup_cost`]'s cells, as our counters keep one per thread slot.
+    static ROW: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What the peers bench's counter loop costs, one part at a time: a single thread increments a
+/// cell it picks from a `Vec` on every operation, as `cargo bench --bench peers` does. Four ways:
+/// our `Counter::inc`; a shared `AtomicU64::fetch_add` (prometheus-client's counter); a plain
+/// load and store of the cell, which is only sound because one thread writes it; and that same
+/// load and store in a row picked by a thread-local read, the lookup that lets our counters give
+/// each thread its own cell.
+fn lookup_cost(registry: &Registry, iters: usize, rounds: usize) {
+    let mask = black_box(0usize);
+    let family = registry.counter_family("bench_picked_total", "").unwrap();
+    // Built as peers builds its series, so that the loop reads the same way.
+    let ours: Vec<_> = (0..1)
+        .map(|s| family.with_labels(&[("s", &s.to_string())]).unwrap())
+        .collect();
+    let ns = measure(1, iters, rounds, |_, i| ours[i & mask].inc());
+    println!(
+        "{:<40} {:>8} {:>12.2}",
+        "picked from a Vec: kotoba Counter::inc", 1, ns
+    );
+    let shared: Vec<_> = (0..1).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let ns = measure(1, iters, rounds, |_, i| {
+        shared[i & mask].fetch_add(1, Ordering::Relaxed);
+    });
+    println!("{:<40} {:>8} {:>12.2}", "  AtomicU64::fetch_add", 1, ns);
+    let rows: Vec<Arc<[Padded<AtomicU64>]>> = (0..1)
+        .map(|_| (0..2).map(|_| Padded::new(AtomicU64::new(0))).collect())
+        .collect();
+    let ns = measure(1, iters, rounds, |_, i| {
+        let cell = &rows[i & mask][0];
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    });
+    println!("{:<40} {:>8} {:>12.2}", "  plain load and store", 1, ns);
+    let ns = measure(1, iters, rounds, |_, i| {
+        let cell = &rows[i & mask][ROW.with(Cell::get)];
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    });
+    println!(
+        "{:<40} {:>8} {:>12.2}",
+        "  plain load and store, row by thread", 1, ns
+    );
 }
