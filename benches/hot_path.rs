@@ -160,7 +160,7 @@ thread_local! {
 /// What the peers bench's counter loop costs, one part at a time: a single thread increments a
 /// cell it picks from a `Vec` on every operation, as `cargo bench --bench peers` does. Four ways:
 /// our `Counter::inc`; a shared `AtomicU64::fetch_add` (prometheus-client's counter); a plain
-/// load and store of the cell, which is only sound because one thread writes it; and that same
+/// load and store of the cell, which counts right only because one thread writes it; and that same
 /// load and store in a row picked by a thread-local read, the lookup that lets our counters give
 /// each thread its own cell.
 fn lookup_cost(registry: &Registry, iters: usize, rounds: usize) {

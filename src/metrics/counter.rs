@@ -99,9 +99,10 @@ impl Counter {
     }
 
     /// Adds `n`.
-    // Always inlined, as an atomic add would be: the common case (a thread adding to its own
-    // cell, written before) is a few instructions, and a call would cost as much again. The
-    // rest is out of line.
+    // Always inlined, as an atomic add would be: a thread adding to its own cell, or to the
+    // shared one, takes a few instructions, and a call costs about 1 ns more (3.5 against 2.5 ns
+    // in the hot_path bench, where LLVM had declined to inline it). The rare cases are out of
+    // line.
     #[inline(always)]
     pub fn inc_by(&self, n: u64) {
         let slot = current_slot();
@@ -113,12 +114,15 @@ impl Counter {
                 cell.store(old.wrapping_add(n), Ordering::Relaxed);
                 return;
             }
+        } else if slot == owned(block) {
+            shared(block, self.at).fetch_add(n, Ordering::Relaxed);
+            return;
         }
         self.inc_by_rarely(n);
     }
 
-    /// [`Counter::inc_by`] for the calling thread's first add to its cell (which marks the cell
-    /// written), for threads on the shared cell, and for a thread's first record of all.
+    /// [`Counter::inc_by`] for a thread's first add to its own cell, which marks the cell
+    /// written, and for a thread's first record of all, which claims its slot.
     #[cold]
     #[inline(never)]
     fn inc_by_rarely(&self, n: u64) {
