@@ -14,7 +14,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType as WireType;
 use prometheus_client::registry::{Registry as WireRegistry, Unit};
 
-use crate::metrics::{FamilyCore, FamilyKind, LabelSet, Series};
+use crate::metrics::{escape_count, escape_into, FamilyCore, FamilyKind, LabelSet, Series};
 use crate::Registry;
 
 /// The quantiles of the recent window, exported as `<name>_window<_unit>{q="…"}` gauges.
@@ -443,17 +443,10 @@ impl RegistryCollector {
     }
 }
 
-/// `\` → `\\`, newline → `\n`, `"` → `\"`: the OpenMetrics escapes.
-fn escape_openmetrics(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
+/// `help` with the OpenMetrics escapes, the label values' own.
+fn escape_openmetrics(help: &str) -> String {
+    let mut out = String::with_capacity(help.len() + escape_count(help));
+    escape_into(help, &mut out);
     out
 }
 

@@ -82,7 +82,7 @@ impl FamilyKind {
 pub(crate) struct FamilyCore {
     pub(crate) name: Arc<str>,
     pub(crate) help: String,
-    /// Whether `help` holds a `\\`, `"` or newline, which OpenMetrics needs escaped: known
+    /// Whether `help` holds a `\`, `"` or newline, which OpenMetrics needs escaped: known
     /// once here, so that a scrape does not scan every HELP again.
     pub(crate) help_has_escapes: bool,
     pub(crate) kind: FamilyKind,
@@ -104,7 +104,7 @@ impl FamilyCore {
         Self {
             name: name.into(),
             help: help.to_owned(),
-            help_has_escapes: help.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')),
+            help_has_escapes: super::labels::escape_count(help) > 0,
             kind,
             series: RwLock::new(HashMap::new()),
             max_series,

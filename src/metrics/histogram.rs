@@ -227,11 +227,9 @@ pub(crate) struct Part {
 
 /// The running totals of a series at the end of a window slice.
 struct Mark {
-    /// Values per HDR cell, over all shards, for the cells from `first` on: the cells between
-    /// the shards' extremes at the time, outside which every cell was zero. Empty while all
-    /// are zero.
-    cells: Vec<u64>,
-    first: usize,
+    /// Values per HDR cell, over all shards, as [`Histogram::gather`] read them: the cells
+    /// between the shards' extremes at the time, outside which every cell was zero.
+    cells: Cells,
     sum: f64,
     at: Instant,
 }
@@ -285,8 +283,7 @@ impl Histogram {
         let now = Instant::now();
         let marks = (0..=opts.slices())
             .map(|_| Mark {
-                cells: Vec::new(),
-                first: 0,
+                cells: Cells::default(),
                 sum: 0.0,
                 at: now,
             })
@@ -544,13 +541,8 @@ impl Histogram {
         }
         let n = window.marks.len();
         let next = (window.newest + 1) % n;
-        let mut cells = Cells::default();
-        self.gather(None, &mut cells);
         let mark = &mut window.marks[next];
-        // Only the cells the gather read: the others are zero.
-        mark.cells.clear();
-        mark.cells.extend_from_slice(&cells.counts);
-        mark.first = cells.range.start;
+        self.gather(None, &mut mark.cells);
         mark.sum = self.sum();
         mark.at = now;
         window.newest = next;
@@ -585,13 +577,11 @@ impl Histogram {
         let layout = &self.core.layout;
         cells.counts.clear();
         let (mut low, mut high) = (usize::MAX, 0);
-        for shard in self.core.shards.iter() {
+        for shard in self.written_shards() {
             let min = f64::from_bits(shard.min.load(Ordering::Relaxed));
-            if min.is_finite() {
-                let max = f64::from_bits(shard.max.load(Ordering::Relaxed));
-                low = low.min(layout.index_of(self.steps(min)));
-                high = high.max(layout.index_of(self.steps(max)));
-            }
+            let max = f64::from_bits(shard.max.load(Ordering::Relaxed));
+            low = low.min(layout.index_of(self.steps(min)));
+            high = high.max(layout.index_of(self.steps(max)));
         }
         if low > high {
             cells.range = 0..0;
@@ -616,10 +606,12 @@ impl Histogram {
         if let Some(base) = base {
             // The shards' extremes only widen, so a mark's cells lie within the range; the
             // overlap is taken all the same.
-            let low = base.first.max(range.start);
-            let high = (base.first + base.cells.len()).min(range.end);
+            let noted = &base.cells;
+            let low = noted.range.start.max(range.start);
+            let high = noted.range.end.min(range.end);
             if low < high {
-                let noted = &base.cells[low - base.first..high - base.first];
+                let first = noted.range.start;
+                let noted = &noted.counts[low - first..high - first];
                 let totals = &mut counts[low - range.start..high - range.start];
                 for (total, noted) in totals.iter_mut().zip(noted) {
                     *total = total.saturating_sub(*noted);

@@ -50,7 +50,7 @@ impl LabelSet {
                 text.push(',');
             }
             let _ = write!(text, "{name}=\"");
-            escape_value(value, &mut text);
+            escape_into(value, &mut text);
             text.push('"');
         }
         let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 10).sum();
@@ -78,10 +78,10 @@ impl LabelSet {
     }
 }
 
-/// Appends `value` with the label-value escapes of both text formats: `\` → `\\`,
-/// `"` → `\"`, newline → `\n`.
-fn escape_value(value: &str, out: &mut String) {
-    for c in value.chars() {
+/// Appends `text` with the escapes both text formats use for label values, and OpenMetrics
+/// for HELP: `\` → `\\`, `"` → `\"`, newline → `\n`.
+pub(crate) fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
@@ -89,6 +89,13 @@ fn escape_value(value: &str, out: &mut String) {
             c => out.push(c),
         }
     }
+}
+
+/// How many bytes of `text` [`escape_into`] escapes (each then takes one byte more).
+pub(crate) fn escape_count(text: &str) -> usize {
+    text.bytes()
+        .filter(|b| matches!(b, b'\\' | b'"' | b'\n'))
+        .count()
 }
 
 impl Default for LabelSet {
@@ -191,14 +198,9 @@ impl LabelSet {
             .collect::<Result<_, MonitoringError>>()?;
         // The exposition text's length: each name, `=""` and `,`, and each value with one more
         // byte per character it escapes.
-        let escapes = |v: &str| {
-            v.bytes()
-                .filter(|b| matches!(b, b'\\' | b'"' | b'\n'))
-                .count()
-        };
         let text: usize = pairs
             .iter()
-            .map(|(n, v)| n.len() + v.len() + escapes(v) + 4)
+            .map(|(n, v)| n.len() + v.len() + escape_count(v) + 4)
             .sum();
         if let (true, Some((name, _))) = (text > u32::MAX as usize, pairs.first()) {
             return Err(MonitoringError::InvalidLabelName {

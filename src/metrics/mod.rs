@@ -29,6 +29,7 @@ pub use gauge::Gauge;
 pub(crate) use histogram::Cells;
 pub use histogram::Histogram;
 pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
+pub(crate) use labels::{escape_count, escape_into};
 pub use labels::{LabelIter, LabelSet};
 pub(crate) use name::validate_metric_name;
 pub use registry::{Registry, RegistryOptions};

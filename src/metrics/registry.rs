@@ -205,7 +205,7 @@ impl Registry {
         name: &str,
         help: &str,
     ) -> Result<Family<Counter>, MonitoringError> {
-        self.register(name, help, FamilyKind::Counter)
+        self.register(name, help, MetricType::Counter, || FamilyKind::Counter)
             .map(Family::new)
     }
 
@@ -215,7 +215,7 @@ impl Registry {
     ///
     /// As [`counter_family`](Self::counter_family).
     pub fn gauge_family(&self, name: &str, help: &str) -> Result<Family<Gauge>, MonitoringError> {
-        self.register(name, help, FamilyKind::Gauge)
+        self.register(name, help, MetricType::Gauge, || FamilyKind::Gauge)
             .map(Family::new)
     }
 
@@ -247,14 +247,10 @@ impl Registry {
         opts: HistogramOpts,
     ) -> Result<Family<Histogram>, MonitoringError> {
         opts.validate(name)?;
-        // Planning a family builds a table per HDR cell: not again for one that exists.
-        if let Some(existing) = self.family(name) {
-            if let FamilyKind::Histogram(_) = existing.kind {
-                return Ok(Family::new(existing));
-            }
-        }
-        self.register(name, help, FamilyKind::histogram(opts))
-            .map(Family::new)
+        self.register(name, help, MetricType::Histogram, || {
+            FamilyKind::histogram(opts)
+        })
+        .map(Family::new)
     }
 
     /// The counter `name` with `labels`: [`counter_family`](Self::counter_family) then
@@ -325,12 +321,12 @@ impl Registry {
         if let Some(family) = self.family(name) {
             return Ok(family);
         }
-        let kind = match catalog::known(name).map(|k| k.kind) {
-            Some(MetricType::Counter) => FamilyKind::Counter,
-            Some(MetricType::Histogram) => FamilyKind::histogram(self.default_histogram_opts(name)),
-            Some(MetricType::Gauge) | None => FamilyKind::Gauge,
-        };
-        self.register(name, "", kind)
+        let metric_type = catalog::known(name).map_or(MetricType::Gauge, |k| k.kind);
+        self.register(name, "", metric_type, || match metric_type {
+            MetricType::Counter => FamilyKind::Counter,
+            MetricType::Histogram => FamilyKind::histogram(self.default_histogram_opts(name)),
+            MetricType::Gauge => FamilyKind::Gauge,
+        })
     }
 
     /// [`HistogramOpts::latency`] for `_seconds` names, [`HistogramOpts::values`] otherwise,
@@ -367,31 +363,37 @@ impl Registry {
         }
     }
 
+    /// The family `name`, or a new one of `kind()` registered with `help`: `kind` runs only
+    /// when no family has the name, since planning a histogram family builds a table per HDR
+    /// cell. `metric_type` is the type `kind()` makes, to check an existing family against.
     fn register(
         &self,
         name: &str,
         help: &str,
-        kind: FamilyKind,
+        metric_type: MetricType,
+        kind: impl FnOnce() -> FamilyKind,
     ) -> Result<Arc<FamilyCore>, MonitoringError> {
         validate_metric_name(name)?;
         let conflict = |existing: &FamilyCore| MonitoringError::TypeConflict {
             metric: name.to_owned(),
             registered: existing.kind.metric_type().as_str(),
-            requested: kind.metric_type().as_str(),
+            requested: metric_type.as_str(),
         };
         if let Some(existing) = self.family(name) {
-            return if existing.kind.metric_type() == kind.metric_type() {
+            return if existing.kind.metric_type() == metric_type {
                 Ok(existing)
             } else {
                 Err(conflict(&existing))
             };
         }
+        // Made before the write lock is taken, so that planning holds up no reader.
+        let kind = kind();
         let own = &self.inner.self_metrics;
         let metric = [("metric", name)];
         let accounting = Accounting {
             // Only histograms clamp.
-            clamped: match kind {
-                FamilyKind::Histogram(_) => Some(own.values_clamped.with_labels(&metric)?),
+            clamped: match metric_type {
+                MetricType::Histogram => Some(own.values_clamped.with_labels(&metric)?),
                 _ => None,
             },
             rejected: own.values_rejected.with_labels(&metric)?,
@@ -399,7 +401,7 @@ impl Registry {
         };
         let mut families = self.inner.families.write();
         if let Some(existing) = families.get(name) {
-            return if existing.kind.metric_type() == kind.metric_type() {
+            return if existing.kind.metric_type() == metric_type {
                 Ok(existing.clone())
             } else {
                 Err(conflict(existing))

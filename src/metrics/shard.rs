@@ -1,9 +1,9 @@
 //! Module giving recording threads cells of their own. See [`thread_slot`] for details.
 //!
 //! Counters and histograms keep cells per owned slot (a counter's in a row of its block, a
-//! histogram's in a shard of its own) and shared cells after them. The first [`shard_count`] threads that record each own a slot: only that thread ever
-//! writes the cells at its index, so it adds with a plain load and store and no locked
-//! instruction. Every other thread (and every thread of this crate) writes the shared cell, with
+//! histogram's in a shard of its own) and shared cells after them. The first [`shard_count`]
+//! threads that record each own a slot: only that thread ever writes the cells at its index,
+//! so it adds with a plain load and store and no locked instruction. Every other thread (and every thread of this crate) writes the shared cell, with
 //! atomic read-modify-writes. A thread gives its slot back when it ends, and the next thread to
 //! record takes it over.
 //!
