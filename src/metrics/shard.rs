@@ -3,9 +3,11 @@
 //! Counters and histograms keep cells per owned slot (a counter's in a row of its block, a
 //! histogram's in a shard of its own) and shared cells after them. The first [`shard_count`]
 //! threads that record each own a slot: only that thread ever writes the cells at its index,
-//! so it adds with a plain load and store and no locked instruction. Every other thread (and every thread of this crate) writes the shared cell, with
-//! atomic read-modify-writes. A thread gives its slot back when it ends, and the next thread to
-//! record takes it over.
+//! so it adds with a plain load and store and no locked instruction. Every other thread (and
+//! every thread of this crate) writes the shared cell, with atomic read-modify-writes. A
+//! thread gives its slot back when it ends, and the next thread to record takes the lowest
+//! slot free. A counter block also has an owner row, which belongs to the first slot that
+//! records into the block, for ever.
 //!
 //! Ownership is what makes the plain store sound: a cell with one writer cannot lose an update,
 //! and the slot passes between threads through a mutex, so the next owner sees the last one's
@@ -32,37 +34,35 @@ thread_local! {
     static RELEASE: Release = const { Release };
 }
 
-/// Slots given back by threads that ended, and the next never-used one.
+/// The owned slots threads hold.
 static POOL: Mutex<Pool> = Mutex::new(Pool::new());
 
+/// The owned slots held, as a bit mask.
 struct Pool {
-    next: usize,
-    free: Vec<usize>,
+    held: u64,
 }
 
 impl Pool {
     const fn new() -> Self {
-        Self {
-            next: 0,
-            free: Vec::new(),
-        }
+        Self { held: 0 }
     }
 
-    /// A slot below `owned` nobody holds, or `owned` (the shared cell) when all are held.
+    /// The lowest slot below `owned` nobody holds, or `owned` (the shared cell) when all are
+    /// held. Lowest first, so that threads that come and go one at a time keep taking the same
+    /// slot, and with it the counter blocks that slot owns (see `Counter`).
     fn take(&mut self, owned: usize) -> usize {
-        if let Some(slot) = self.free.pop() {
-            return slot;
+        let free = !self.held & ((1u64 << owned) - 1);
+        if free == 0 {
+            return owned;
         }
-        if self.next < owned {
-            self.next += 1;
-            return self.next - 1;
-        }
-        owned
+        let slot = free.trailing_zeros() as usize;
+        self.held |= 1 << slot;
+        slot
     }
 
     fn give_back(&mut self, slot: usize, owned: usize) {
         if slot < owned {
-            self.free.push(slot);
+            self.held &= !(1u64 << slot);
         }
     }
 }
@@ -184,14 +184,16 @@ mod tests {
     #[test]
     fn the_pool_hands_each_slot_to_one_holder_and_takes_it_back() {
         let mut pool = Pool::new();
-        let (a, b) = (pool.take(2), pool.take(2));
-        assert_eq!((a, b), (0, 1));
-        assert_eq!(pool.take(2), 2, "all held: the shared cell");
-        pool.give_back(2, 2); // the shared cell is nobody's to give back
-        assert_eq!(pool.take(2), 2);
-        pool.give_back(a, 2);
-        assert_eq!(pool.take(2), a);
-        assert_eq!(pool.take(2), 2);
+        let (a, b, c) = (pool.take(3), pool.take(3), pool.take(3));
+        assert_eq!((a, b, c), (0, 1, 2));
+        assert_eq!(pool.take(3), 3, "all held: the shared cell");
+        pool.give_back(3, 3); // the shared cell is nobody's to give back
+        assert_eq!(pool.take(3), 3);
+        pool.give_back(c, 3);
+        pool.give_back(a, 3);
+        assert_eq!(pool.take(3), a, "the lowest free slot first");
+        assert_eq!(pool.take(3), c);
+        assert_eq!(pool.take(3), 3);
     }
 
     #[test]
