@@ -122,7 +122,7 @@ fn main() {
     let (values_fresh, values_full) = histogram_bytes("mem_sizes", HistogramOpts::values(), 1e6);
     let counters = registry.counter_family("mem_ops_total", "").unwrap();
     counters.with_labels(&[("op", "warmup")]).unwrap();
-    // Counters take their cells sixteen at a time: average over several blocks.
+    // Counters take their cells fifteen at a time: average over several blocks.
     let counter_bytes = bytes_of(&|| {
         for i in 0..64 {
             counters
@@ -161,8 +161,11 @@ thread_local! {
 /// cell it picks from a `Vec` on every operation, as `cargo bench --bench peers` does. Four ways:
 /// our `Counter::inc`; a shared `AtomicU64::fetch_add` (prometheus-client's counter); a plain
 /// load and store of the cell, which counts right only because one thread writes it; and that same
-/// load and store in a row picked by a thread-local read, the lookup that lets our counters give
-/// each thread its own cell.
+/// load and store in a row picked by a thread-local read, the lookup that gives a thread that
+/// holds a slot but does not own the counter's block its own cell. The block's owner takes the
+/// plain store's path (the thread-local read only decides a branch). Here our thread is the
+/// owner: this bench's single threads come one at a time and all take the lowest slot, the one
+/// that first recorded into the block.
 fn lookup_cost(registry: &Registry, iters: usize, rounds: usize) {
     let mask = black_box(0usize);
     let family = registry.counter_family("bench_picked_total", "").unwrap();
