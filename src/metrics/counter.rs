@@ -345,6 +345,27 @@ mod tests {
     }
 
     #[test]
+    fn the_next_thread_on_the_owner_slot_adds_to_the_owner_row() {
+        let c = in_fresh_block();
+        let record = |n: u64| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                c.inc_by(n);
+                thread_slot()
+            })
+            .join()
+            .unwrap()
+        };
+        let first = record(2);
+        let second = record(3); // takes the lowest free slot: `first`, unless a test took it
+        assert_eq!(c.get(), 5.0);
+        if first < shard_count() && second == first {
+            assert_eq!(c.block.owner[0].load(Ordering::Relaxed), 5);
+            assert_eq!(c.block.written[0].load(Ordering::Relaxed), 0);
+        }
+    }
+
+    #[test]
     fn neighbours_in_a_block_keep_their_own_counts() {
         // More counters than a block holds, written from two threads at once, each by a
         // different amount and fraction: nothing leaks from one column to another.
