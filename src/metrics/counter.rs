@@ -12,11 +12,12 @@ use crate::MonitoringError;
 /// A monotonically increasing count, such as queries served or bytes written.
 ///
 /// `Counter` is a handle: cloning it is cheap and every clone records into the same series.
-/// Counters are kept fifteen to a block. The first thread that records into a block (of those
-/// holding one of the owned slots, one per core up to 8) becomes its owner: it adds to the
-/// block's owner row with a plain load and store, found at a fixed place. Other threads with an
-/// owned slot add to their slot's row the same way; every other thread shares one more cell
-/// with atomic adds. Reading adds up the cells that were written.
+/// Counters are kept fifteen to a block. The first threads to record (one per core, up to 8,
+/// until they end) each hold an owned slot, and the slot of the first of them to record into a
+/// block owns the block: its thread adds to the block's owner row with a plain load and store,
+/// at a fixed place. Other threads with an owned slot add to their slot's row the same way;
+/// every other thread shares one more cell with atomic adds. Reading adds up the cells that
+/// were written.
 ///
 /// Each row is one cache line that only one thread writes, so a counter costs 8 bytes per row
 /// rather than a padded line, and a scrape reads fifteen counters' cells from each line it
