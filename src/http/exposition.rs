@@ -471,7 +471,7 @@ impl EncodeLabelSet for Labels<'_> {
             fmt::Write::write_str(&mut label.encode_label_key()?, own)?;
         }
         for (k, v) in self.global {
-            if own.is_empty() || self.own.get(k).is_none() {
+            if self.own.get(k).is_none() {
                 (k.as_str(), v.as_str()).encode(encoder.encode_label())?;
             }
         }

@@ -276,6 +276,26 @@ mod tests {
         }
     }
 
+    /// Runs `record` with a clone of `c` on a thread of its own, and gives the slot that thread
+    /// recorded from.
+    fn on_thread(c: &Counter, record: impl FnOnce(&Counter) + Send + 'static) -> usize {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            record(&c);
+            thread_slot()
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Records `n` from a thread on the shared cell, as the crate's own threads are.
+    fn on_shared_cells(c: &Counter, n: u64) {
+        on_thread(c, move |c| {
+            crate::metrics::shard::use_shared_cells();
+            c.inc_by(n);
+        });
+    }
+
     fn owner_slot(c: &Counter) -> u64 {
         c.block.written[OWNER_SLOT].load(Ordering::Relaxed)
     }
@@ -286,25 +306,11 @@ mod tests {
         let owned = shard_count();
         let here = thread_slot();
         c.inc_by(2);
-        let there = std::thread::spawn({
-            let c = c.clone();
-            move || {
-                c.inc_by(0); // marks this thread's cell written, adds nothing
-                c.inc_by(3);
-                thread_slot()
-            }
-        })
-        .join()
-        .unwrap();
-        std::thread::spawn({
-            let c = c.clone();
-            move || {
-                crate::metrics::shard::use_shared_cells();
-                c.inc_by(5);
-            }
-        })
-        .join()
-        .unwrap();
+        let there = on_thread(&c, |c| {
+            c.inc_by(0); // a first add of nothing: marks the slot row written, or takes the block
+            c.inc_by(3);
+        });
+        on_shared_cells(&c, 5);
         // Tests running alongside may hold every owned slot: then a thread adds to the shared
         // cell instead, and the first thread with an owned slot takes the block.
         let owner = [here, there].into_iter().find(|&slot| slot < owned);
@@ -331,15 +337,7 @@ mod tests {
     #[test]
     fn threads_on_the_shared_cell_never_take_a_block() {
         let c = in_fresh_block();
-        std::thread::spawn({
-            let c = c.clone();
-            move || {
-                crate::metrics::shard::use_shared_cells();
-                c.inc_by(7);
-            }
-        })
-        .join()
-        .unwrap();
+        on_shared_cells(&c, 7);
         assert_eq!(owner_slot(&c), NO_OWNER);
         assert_eq!(c.block.shared[0].load(Ordering::Relaxed), 7);
         assert_eq!(c.get(), 7.0);
@@ -348,17 +346,9 @@ mod tests {
     #[test]
     fn the_next_thread_on_the_owner_slot_adds_to_the_owner_row() {
         let c = in_fresh_block();
-        let record = |n: u64| {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                c.inc_by(n);
-                thread_slot()
-            })
-            .join()
-            .unwrap()
-        };
-        let first = record(2);
-        let second = record(3); // takes the lowest free slot: `first`, unless a test took it
+        let first = on_thread(&c, |c| c.inc_by(2));
+        // Takes the lowest free slot: `first`, unless a test running alongside took it.
+        let second = on_thread(&c, |c| c.inc_by(3));
         assert_eq!(c.get(), 5.0);
         if first < shard_count() && second == first {
             assert_eq!(c.block.owner[0].load(Ordering::Relaxed), 5);

@@ -44,25 +44,29 @@ pub struct LabelSet {
 impl LabelSet {
     fn pack<'a>(pairs: &[(&'a str, &'a str)]) -> Self {
         use fmt::Write;
-        let mut text = String::new();
+        // Both forms, escapes aside: a name, `=""` and `,`, then a name, `=`, hex digits, `:`.
+        let size: usize = pairs
+            .iter()
+            .map(|(n, v)| 2 * (n.len() + v.len()) + 14)
+            .sum();
+        let mut packed = String::with_capacity(size + 4);
         for (i, (name, value)) in pairs.iter().enumerate() {
             if i > 0 {
-                text.push(',');
+                packed.push(',');
             }
-            let _ = write!(text, "{name}=\"");
-            escape_into(value, &mut text);
-            text.push('"');
+            let _ = write!(packed, "{name}=\"");
+            escape_into(value, &mut packed);
+            packed.push('"');
         }
-        let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len() + 10).sum();
-        let mut packed = String::with_capacity(text.len() + size + 4);
-        let _ = write!(packed, "{text}{:x};", pairs.len());
+        let text_len = packed.len();
+        let _ = write!(packed, "{:x};", pairs.len());
         for (name, value) in pairs {
             let _ = write!(packed, "{name}={:x}:{value}", value.len());
         }
         Self {
             packed: packed.into(),
             // `from_pairs` refuses sets that could pass u32::MAX; `with_label` adds a short one.
-            text_len: u32::try_from(text.len()).unwrap_or(u32::MAX),
+            text_len: u32::try_from(text_len).unwrap_or(u32::MAX),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Module giving recording threads cells of their own. See [`thread_slot`] for details.
 //!
 //! Counters and histograms keep cells per owned slot (a counter's in a row of its block, a
-//! histogram's in a shard of its own) and shared cells after them. The first [`shard_count`]
+//! histogram's in a shard of its own) and a shared cell besides. The first [`shard_count`]
 //! threads that record each own a slot: only that thread ever writes the cells at its index,
 //! so it adds with a plain load and store and no locked instruction. Every other thread (and
 //! every thread of this crate) writes the shared cell, with atomic read-modify-writes. A
@@ -19,8 +19,9 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-/// The largest number of owned slots, whatever the core count: each costs every counter 8 bytes
-/// and every histogram series an array of HDR cells (36 KiB for latencies).
+/// The largest number of owned slots, whatever the core count: each costs every counter about
+/// 8.5 bytes (a 128-byte row per block of fifteen) and every histogram series an array of HDR
+/// cells (36 KiB for latencies).
 const MAX_SHARDS: usize = 8;
 
 /// Not yet asked for a slot.
