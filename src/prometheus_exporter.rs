@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::http::{self, Authorizer, Exposition, ExpositionFormat, HealthSource, Routes, Server};
+use crate::http::{
+    self, Authorizer, ConnectionMetrics, Exposition, ExpositionFormat, HealthSource, Routes, Server,
+};
 use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 
 /// Serves the collector's series (and the global registry's) to Prometheus, with health and
@@ -75,12 +77,21 @@ use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 ///
 /// # Limits
 ///
-/// One accept thread (`kotoba-accept`) and four workers (`kotoba-http-0` to `kotoba-http-3`),
-/// each serving one connection at a time. A request head must arrive within 5 s of its first
-/// byte and fit in 16 KiB (else `408` / `431`); bodies over 64 KiB get `413`; a connection that
-/// sends nothing is closed after 30 s, or at once when another connection waits for a worker,
-/// so idle keep-alive connections never hold scrapers up; past 64 waiting connections, new ones
-/// get `503`. A client that stalls mid-request holds one worker for at most 5 s.
+/// No client can hold a thread. One event-loop thread (`kotoba-http-io`) does every socket
+/// read and write without blocking; four workers (`kotoba-http-0` to `kotoba-http-3`) answer
+/// only complete requests, so a scrape never waits behind a slow client.
+///
+/// - A request (head and body) must arrive within 5 s of its first byte (else `408`); its head
+///   must fit in 16 KiB and 64 lines (`431`), its body in 64 KiB (`413`, sent before the body
+///   when the client sends `Expect: 100-continue`).
+/// - A response must be read within 10 s in all, else the connection is closed.
+/// - A connection may idle 30 s between requests. At most 1,024 connections are open: a new
+///   one past that closes the one idle longest, or gets `503` when none is idle.
+/// - Responses waiting for slow readers hold at most 64 MiB: a new response that does not fit
+///   closes the connections that have been writing longest.
+///
+/// Each refusal is counted in `kotoba_monitoring_http_refusals_total{reason}`, and
+/// `kotoba_monitoring_http_connections` shows the connections open.
 ///
 /// # Examples
 ///
@@ -107,6 +118,7 @@ pub struct PrometheusExporter {
     collector: Arc<MetricsCollector>,
     config: PrometheusConfig,
     routes: Arc<Routes>,
+    connection_metrics: ConnectionMetrics,
     server: Mutex<Option<Server>>,
     shutdown_timeout: Duration,
 }
@@ -158,7 +170,9 @@ impl PrometheusExporter {
             Authorizer::new(config.auth.as_ref()),
             &registry,
         )?;
+        let connection_metrics = ConnectionMetrics::new(&registry)?;
         Ok(Self {
+            connection_metrics,
             shutdown_timeout: collector.config().shutdown_timeout,
             collector,
             config,
@@ -190,6 +204,7 @@ impl PrometheusExporter {
             listener,
             Arc::new(move |request| routes.handle(request)),
             http::Limits::default(),
+            self.connection_metrics.clone(),
         )?);
         Ok(())
     }

@@ -44,7 +44,6 @@ fn stop_and_drop_leave_no_thread_behind() {
     monitor.start().unwrap();
     // The default health checks (memory, disk, cpu) each run on a kotoba-check thread.
     let running = [
-        "kotoba-accept",
         "kotoba-check",
         "kotoba-check",
         "kotoba-check",
@@ -54,6 +53,7 @@ fn stop_and_drop_leave_no_thread_behind() {
         "kotoba-http-1",
         "kotoba-http-2",
         "kotoba-http-3",
+        "kotoba-http-io",
         "kotoba-ingest",
     ];
     assert_eq!(threads_become(&running), running);

@@ -1,7 +1,7 @@
 //! The HTTP side: everything Prometheus, Kubernetes and load balancers see.
 //!
-//! - `server`: the accept thread and the bounded worker pool; `request`, `response`: one
-//!   request head and one response on the wire.
+//! - `server`: the event loop that does all socket I/O and the worker pool that answers
+//!   complete requests; `request`, `response`: one request and one response on the wire.
 //! - `exposition`: our registries written by prometheus-client's encoders, in OpenMetrics or
 //!   Prometheus text.
 //! - `health`: the `/health` JSON and the `/livez`, `/readyz` probes.
@@ -21,4 +21,4 @@ pub(crate) use exposition::Exposition;
 pub use exposition::ExpositionFormat;
 pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 pub(crate) use routes::{Routes, FIXED_PATHS};
-pub(crate) use server::{bind, Limits, Server};
+pub(crate) use server::{bind, ConnectionMetrics, Limits, Server};

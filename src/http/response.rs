@@ -56,16 +56,8 @@ impl Response {
         self
     }
 
-    /// Writes the response: the body gzipped when `gzip` is allowed and worth it, left out for
-    /// `HEAD`, and `Connection: close` when the connection ends after it.
-    pub(crate) fn write_to(
-        self,
-        mut out: impl Write,
-        minor_version: u8,
-        head_only: bool,
-        close: bool,
-        gzip: bool,
-    ) -> io::Result<()> {
+    /// The response as bytes on the wire, framed for its request as `framing` says.
+    pub(crate) fn encode(self, framing: Framing) -> Vec<u8> {
         let Response {
             status,
             content_type,
@@ -74,12 +66,16 @@ impl Response {
             compressible,
         } = self;
         let mut encoded = false;
-        if gzip && compressible && body.len() >= GZIP_MIN_BYTES {
+        if framing.gzip && compressible && body.len() >= GZIP_MIN_BYTES {
             let mut encoder =
                 GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-            encoder.write_all(&body)?;
-            body = encoder.finish()?;
-            encoded = true;
+            // Writing to a Vec cannot fail; on the impossible error the body goes plain.
+            if encoder.write_all(&body).is_ok() {
+                if let Ok(gzipped) = encoder.finish() {
+                    body = gzipped;
+                    encoded = true;
+                }
+            }
         }
         let length = body.len();
         let mut response = tiny_http::Response::new(
@@ -107,23 +103,46 @@ impl Response {
             add(name, value);
         }
         let mut wire = Vec::with_capacity(256 + length);
-        response.raw_print(
+        // Printing into a Vec cannot fail.
+        let _ = response.raw_print(
             &mut wire,
-            HTTPVersion(1, minor_version.min(1)),
+            HTTPVersion(1, framing.minor_version.min(1)),
             &[],
-            head_only,
+            framing.head_only,
             None,
-        )?;
-        if close {
+        );
+        if framing.close {
             // tiny_http leaves `Connection` to its own server, which we do not run: add it
             // at the end of the head ourselves.
             if let Some(end) = wire.windows(4).position(|w| w == b"\r\n\r\n") {
                 wire.splice(end + 2..end + 2, b"Connection: close\r\n".iter().copied());
             }
         }
-        out.write_all(&wire)?;
-        out.flush()
+        wire
     }
+}
+
+/// How a response goes on the wire for the request it answers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Framing {
+    /// The request's HTTP/1.x minor version, echoed in the status line (at most 1).
+    pub(crate) minor_version: u8,
+    /// A `HEAD` request: the head alone, with the length the body would have.
+    pub(crate) head_only: bool,
+    /// The connection closes after this response: `Connection: close`.
+    pub(crate) close: bool,
+    /// The client accepts gzip; large bodies are gzipped.
+    pub(crate) gzip: bool,
+}
+
+impl Framing {
+    /// A refusal sent before any request could be read: HTTP/1.1, then close, never gzipped.
+    pub(crate) const REFUSAL: Framing = Framing {
+        minor_version: 1,
+        head_only: false,
+        close: true,
+        gzip: false,
+    };
 }
 
 #[cfg(test)]
@@ -132,8 +151,10 @@ mod tests {
     use std::io::Read;
 
     fn written(r: Response, gzip: bool) -> (String, Vec<u8>) {
-        let mut out = Vec::new();
-        r.write_to(&mut out, 1, false, true, gzip).unwrap();
+        let out = r.encode(Framing {
+            gzip,
+            ..Framing::REFUSAL
+        });
         let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         (
             String::from_utf8(out[..split].to_vec()).unwrap(),

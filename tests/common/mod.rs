@@ -105,3 +105,30 @@ pub fn exporter(prometheus: impl FnOnce(&mut PrometheusConfig)) -> PrometheusExp
     exporter.start().unwrap();
     exporter
 }
+
+/// `GET path` that must be answered within `within`: a hang guard for tests whose point is
+/// that the server stays responsive, generous enough for a loaded machine.
+pub fn get_within(addr: SocketAddr, path: &str, within: Duration) -> Reply {
+    let mut stream = TcpStream::connect_timeout(&addr, within).expect("connect");
+    stream.set_read_timeout(Some(within)).unwrap();
+    stream.set_write_timeout(Some(within)).unwrap();
+    let text = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        panic!("GET {path} was not answered within {within:?}: {e}");
+    }
+    parse_reply(&raw)
+}
+
+/// Sends raw bytes on a new connection and reads until the server closes it.
+pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).expect("read response");
+    out
+}
