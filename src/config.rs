@@ -83,7 +83,8 @@ pub struct MonitoringConfig {
     /// seconds.
     #[serde(with = "duration")]
     pub latency_window: Duration,
-    /// The capacity of the `record_metric` queue. Defaults to `65536`.
+    /// The capacity of the `record_metric` queue, at most 1,048,576 (its memory is taken
+    /// up front). Defaults to `65536`.
     pub ingest_queue_capacity: usize,
     /// What `record_metric` does when the queue is full. Defaults to [`OverflowPolicy::Drop`].
     pub ingest_overflow: OverflowPolicy,
@@ -712,11 +713,24 @@ impl MonitoringConfig {
                 return Err(MonitoringError::config(field, "must be at least 1"));
             }
         }
+        if self.ingest_queue_capacity > MAX_INGEST_QUEUE {
+            return Err(MonitoringError::config(
+                "ingest_queue_capacity",
+                format!(
+                    "{} is more than the {MAX_INGEST_QUEUE} allowed; the queue's memory is taken when the collector is made, and the default {} absorbs bursts of a million values a second",
+                    self.ingest_queue_capacity,
+                    MonitoringConfig::default().ingest_queue_capacity
+                ),
+            ));
+        }
         self.prometheus_config.validate()?;
         self.health_config.validate()?;
         self.alerting_config.validate()
     }
 }
+
+/// The largest `ingest_queue_capacity`: the channel allocates every slot up front.
+const MAX_INGEST_QUEUE: usize = 1 << 20;
 
 /// Label names the exposition writes itself, so a global label may not take them.
 const RESERVED_GLOBAL_LABELS: [&str; 3] = ["le", "quantile", "q"];
@@ -895,6 +909,10 @@ mod tests {
             (Box::new(|c| c.max_metrics_points = 0), "max_metrics_points"),
             (
                 Box::new(|c| c.ingest_queue_capacity = 0),
+                "ingest_queue_capacity",
+            ),
+            (
+                Box::new(|c| c.ingest_queue_capacity = 1 << 40),
                 "ingest_queue_capacity",
             ),
             (

@@ -229,3 +229,28 @@ fn port_zero_is_accepted() {
     let c = MonitoringConfig::from_toml_str("[prometheus_config]\nport = 0").unwrap();
     assert_eq!(c.prometheus_config.port, 0);
 }
+
+#[test]
+fn sizes_that_would_exhaust_memory_are_refused_before_anything_is_built() {
+    for capacity in [1usize << 40, 1 << 62, usize::MAX] {
+        let config = MonitoringConfig {
+            ingest_queue_capacity: capacity,
+            ..MonitoringConfig::default()
+        };
+        let err = kotoba_monitoring::Monitor::new(config).unwrap_err();
+        assert_eq!(err.field(), Some("ingest_queue_capacity"), "{err}");
+        assert!(err.to_string().contains("1048576"), "{err}");
+    }
+    let registry = kotoba_monitoring::Registry::new();
+    let opts = kotoba_monitoring::HistogramOpts::latency();
+    for (opts, field) in [
+        (opts.clone().window_slices(u32::MAX), "window_slices"),
+        (opts.clone().significant_figures(5), "significant_figures"),
+    ] {
+        let err = registry
+            .histogram_family_with("big_seconds", "x", opts)
+            .unwrap_err();
+        assert!(err.field().unwrap().ends_with(field), "{err}");
+    }
+    assert!(!registry.metric_names().iter().any(|n| n == "big_seconds"));
+}

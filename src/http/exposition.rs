@@ -234,7 +234,7 @@ struct Merged {
 
 /// A counter series' value, whole and fractional parts: its own plus the extra counters of the
 /// same labels (from other registries).
-fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> (u64, f64) {
+fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> (u128, f64) {
     let parts = |s: &Series| match s {
         Series::Counter(c) => c.parts(),
         _ => (0, 0.0),
@@ -242,7 +242,7 @@ fn counter_value(own: &Series, at: usize, extra: &[(usize, Series)]) -> (u64, f6
     let (mut whole, mut fraction) = parts(own);
     for (_, series) in extra.iter().filter(|(i, _)| *i == at) {
         let (w, f) = parts(series);
-        whole = whole.wrapping_add(w);
+        whole = whole.saturating_add(w);
         fraction += f;
     }
     (whole, fraction)
@@ -314,14 +314,16 @@ impl RegistryCollector {
                     encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
                 // Values first, in a loop of loads alone: the cache misses of many counters then
                 // overlap, where between two texts they would follow each other.
-                let values: Vec<(u64, f64)> = (0..series.len())
+                let values: Vec<(u128, f64)> = (0..series.len())
                     .map(|at| counter_value(series[at].1, at, extra))
                     .collect();
                 for (&(labels, _), &(whole, fraction)) in series.iter().zip(&values) {
                     let labels = self.labels(labels, None);
                     let mut m = metric.encode_family(&labels)?;
-                    // A count of whole increments prints as the exact integer.
-                    if fraction == 0.0 {
+                    // A count of whole increments prints as the exact integer, while it fits
+                    // the encoder's u64.
+                    let exact = u64::try_from(whole).ok().filter(|_| fraction == 0.0);
+                    if let Some(whole) = exact {
                         m.encode_counter::<NoLabelSet, _, u64>(&whole, None)?;
                     } else {
                         m.encode_counter::<NoLabelSet, _, u64>(&(whole as f64 + fraction), None)?;

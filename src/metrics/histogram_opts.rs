@@ -59,6 +59,12 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
     5.0, 10.0,
 ];
 
+/// The most significant figures a histogram may keep.
+const MAX_FIGURES: u8 = 3;
+
+/// The most slices a histogram's window may be kept in.
+const MAX_WINDOW_SLICES: u32 = 64;
+
 /// The most exported bucket bounds a histogram family may have.
 const MAX_BUCKETS: usize = 1000;
 
@@ -93,10 +99,12 @@ impl HistogramOpts {
         Self::new(1e-3, 1e12)
     }
 
-    /// Significant decimal figures kept for every value, clamped to 1..=5. More figures, more
-    /// memory: each one multiplies a histogram's size by about ten. Defaults to `2` (1%).
+    /// Significant decimal figures kept for every value, 1 to 3 (0 is taken as 1). Each one
+    /// multiplies a histogram's memory by about ten (at the latency range, 36 KiB per cell
+    /// array at 2, 360 KiB at 3), so more than 3 is refused when the family is registered.
+    /// Defaults to `2` (1%).
     pub fn significant_figures(mut self, figures: u8) -> Self {
-        self.significant_figures = figures.clamp(1, 5);
+        self.significant_figures = figures.max(1);
         self
     }
 
@@ -112,7 +120,8 @@ impl HistogramOpts {
     /// How many slices the window is kept in, at least 1. The window moves a slice at a time, so
     /// a snapshot covers between `window` and `window + window / slices`. Each slice costs a
     /// note of the counts between the smallest and largest values recorded (see the type's
-    /// memory notes). Defaults to `4`.
+    /// memory notes), so more than 64 is refused when the family is registered. Defaults to
+    /// `4`.
     pub fn window_slices(mut self, slices: u32) -> Self {
         self.window_slices = slices.max(1);
         self
@@ -208,6 +217,24 @@ impl HistogramOpts {
                 "max / resolution exceeds 2^62 steps; raise the resolution or lower max",
             ));
         }
+        if self.significant_figures > MAX_FIGURES {
+            return Err(MonitoringError::config(
+                field("significant_figures"),
+                format!(
+                    "{} is more than the {MAX_FIGURES} allowed; each figure multiplies the memory of every series by ten (2 keeps values within 1%)",
+                    self.significant_figures
+                ),
+            ));
+        }
+        if self.window_slices > MAX_WINDOW_SLICES {
+            return Err(MonitoringError::config(
+                field("window_slices"),
+                format!(
+                    "{} is more than the {MAX_WINDOW_SLICES} allowed; every slice keeps a note of the counts, and 4 already keep the window within a quarter of its length",
+                    self.window_slices
+                ),
+            ));
+        }
         if self.window.is_zero() {
             return Err(MonitoringError::config(
                 field("window"),
@@ -271,12 +298,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn figures_and_slices_are_clamped() {
+    fn zero_figures_and_slices_mean_one() {
         let o = HistogramOpts::latency()
-            .significant_figures(9)
+            .significant_figures(0)
             .window_slices(0);
-        assert_eq!((o.figures(), o.slices()), (5, 1));
-        assert_eq!(HistogramOpts::latency().significant_figures(0).figures(), 1);
+        assert_eq!((o.figures(), o.slices()), (1, 1));
+        assert!(o.validate("m").is_ok());
     }
 
     #[test]
@@ -287,6 +314,14 @@ mod tests {
             (HistogramOpts::new(1.0, 1.5), "max"),
             (HistogramOpts::new(1e-12, 1e12), "max"),
             (HistogramOpts::latency().window(Duration::ZERO), "window"),
+            (
+                HistogramOpts::latency().significant_figures(4),
+                "significant_figures",
+            ),
+            (
+                HistogramOpts::latency().window_slices(u32::MAX),
+                "window_slices",
+            ),
             (HistogramOpts::latency().buckets([]), "buckets"),
             (HistogramOpts::latency().buckets([0.1, f64::NAN]), "buckets"),
             (HistogramOpts::latency().buckets([0.1, 0.1]), "buckets"),
@@ -300,6 +335,10 @@ mod tests {
             assert!(err.field().unwrap().ends_with(field), "{err}");
         }
         assert!(HistogramOpts::latency().validate("m").is_ok());
+        let most = HistogramOpts::latency()
+            .significant_figures(3)
+            .window_slices(64);
+        assert!(most.validate("m").is_ok());
         assert!(HistogramOpts::values().validate("m").is_ok());
     }
 
