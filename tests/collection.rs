@@ -247,12 +247,96 @@ fn a_database_without_query_figures_gets_the_measured_ones() {
     assert!((perf.query_metrics.p99_query_latency_ms - 3.0).abs() <= 0.03);
     c.start().unwrap();
     let r = c.registry().clone();
-    wait_for("the measured total", Duration::from_secs(30), || {
-        (counter(&r, "kotoba_db_queries_total", &[]) == 42.0).then_some(())
+    // Counted as the queries ran, by operation, not once per collection.
+    assert_eq!(
+        counter(&r, "kotoba_db_queries_total", &[("operation", "get")]),
+        42.0
+    );
+    wait_for("a collection", Duration::from_secs(30), || {
+        (gauge(&r, "kotoba_db_connections_active", &[]) == 10.0).then_some(())
     });
     // "Unsupported" is not an error.
     assert_eq!(errors(&r, "database"), 0.0);
     c.stop().unwrap();
+}
+
+#[test]
+fn timed_queries_are_counted_from_the_start_as_they_happen() {
+    let c = MetricsCollector::new(
+        Arc::new(KnownDb::new()),
+        MonitoringConfig {
+            collection_interval: Duration::from_secs(3600),
+            ..MonitoringConfig::default()
+        },
+    )
+    .unwrap();
+    c.start().unwrap();
+    let get = c.queries().operation("get").unwrap();
+    let r = c.registry().clone();
+    let total = || counter(&r, "kotoba_db_queries_total", &[("operation", "get")]);
+    // The series exists before the first query, long before the first collection.
+    assert!(r
+        .metric_names()
+        .iter()
+        .any(|n| n == "kotoba_db_queries_total"));
+    assert_eq!(total(), 0.0);
+    get.record(Duration::from_millis(1), true);
+    assert_eq!(total(), 1.0);
+    let _ = get.time(|| Err::<(), _>("missing"));
+    assert_eq!(total(), 2.0);
+    // The database's own unlabelled total does not join the family beside them.
+    assert!(
+        c.get_performance_metrics()
+            .unwrap()
+            .query_metrics
+            .total_queries
+            >= 2
+    );
+    c.stop().unwrap();
+    assert_eq!(
+        r.counter_family("kotoba_db_queries_total", "")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn queries_per_second_does_not_depend_on_which_operation_came_first() {
+    let c = MetricsCollector::standalone(MonitoringConfig::default()).unwrap();
+    let q = c.queries();
+    let first = q.operation("first").unwrap();
+    for _ in 0..100 {
+        first.record(Duration::from_micros(10), true);
+    }
+    let span = || {
+        c.registry()
+            .histogram(
+                "kotoba_db_query_latency_seconds",
+                "",
+                &[("operation", "first")],
+            )
+            .unwrap()
+            .window_span()
+    };
+    wait_for("a measurable window", Duration::from_secs(30), || {
+        (span() >= Duration::from_millis(300)).then_some(())
+    });
+    // Eight operations made later, with a hundred queries each.
+    for i in 0..8 {
+        let op = q.operation(&format!("later{i}")).unwrap();
+        for _ in 0..100 {
+            op.record(Duration::from_micros(10), true);
+        }
+    }
+    let before = span();
+    let qps = q.query_metrics().queries_per_second;
+    let after = span();
+    // 900 queries over the oldest window, whichever operation the map yields first.
+    assert!(
+        qps >= 900.0 / after.as_secs_f64() && qps <= 900.0 / before.as_secs_f64(),
+        "{qps} queries per second over a window of {before:?} to {after:?}"
+    );
 }
 
 #[cfg(feature = "system")]

@@ -113,3 +113,18 @@ fn stop_drains_the_queue_into_the_store() {
         "the queue was large enough for every sample"
     );
 }
+
+#[test]
+fn a_value_its_type_refuses_is_an_error_whether_or_not_the_collector_runs() {
+    // Each on a fresh collector, where the seed's counter has no family yet.
+    let stopped = collector(1024, OverflowPolicy::Drop);
+    let running = collector(1024, OverflowPolicy::Drop);
+    running.start().unwrap();
+    for c in [&stopped, &running] {
+        let err = c
+            .record("kotoba_db_queries_total", -5.0, &[("op", "get")])
+            .expect_err("a counter refuses a negative increment");
+        assert!(err.to_string().contains("kotoba_db_queries_total"), "{err}");
+    }
+    running.stop().unwrap();
+}

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 use parking_lot::RwLock;
 
 use crate::metrics::Family;
+use crate::LabelSet;
 use crate::{Counter, Histogram, HistogramSnapshot, MonitoringError, QueryMetrics, Registry};
 
 /// Times queries by operation into `kotoba_db_query_latency_seconds{operation}`, and counts
-/// `kotoba_db_query_errors_total{operation}` and `kotoba_db_slow_queries_total{operation}`
-/// (queries slower than the slow-query threshold, 100 ms unless set).
+/// `kotoba_db_queries_total{operation}`, `kotoba_db_query_errors_total{operation}` and
+/// `kotoba_db_slow_queries_total{operation}` (queries slower than the slow-query threshold,
+/// 100 ms unless set). Each series exists from the moment its operation's handles are taken,
+/// and moves with every query.
 ///
 /// For a database that does not compute its own query figures, the collector derives
 /// [`QueryMetrics`] from these recordings (see [`query_metrics`](Self::query_metrics)).
@@ -45,6 +48,7 @@ use crate::{Counter, Histogram, HistogramSnapshot, MonitoringError, QueryMetrics
 /// ```
 pub struct QueryInstruments {
     latency: Family<Histogram>,
+    queries: Family<Counter>,
     errors: Family<Counter>,
     slow: Family<Counter>,
     /// Nanoseconds; shared with every operation's handles.
@@ -68,6 +72,7 @@ impl std::fmt::Debug for QueryInstruments {
 #[derive(Clone, Debug)]
 pub struct QueryOperation {
     latency: Histogram,
+    queries: Counter,
     errors: Counter,
     slow: Counter,
     /// Nanoseconds, shared with the instruments, so a new threshold reaches existing handles.
@@ -87,6 +92,7 @@ impl QueryInstruments {
     pub(crate) fn new(registry: &Registry) -> Result<Self, MonitoringError> {
         Ok(Self {
             latency: registry.histogram_family("kotoba_db_query_latency_seconds", "")?,
+            queries: registry.counter_family("kotoba_db_queries_total", "")?,
             errors: registry.counter_family(
                 "kotoba_db_query_errors_total",
                 "Queries that failed, by operation.",
@@ -112,16 +118,18 @@ impl QueryInstruments {
         let labels = [("operation", operation)];
         let op = QueryOperation {
             latency: self.latency.with_labels(&labels)?,
+            queries: self.queries.with_labels(&labels)?,
             errors: self.errors.with_labels(&labels)?,
             slow: self.slow.with_labels(&labels)?,
             slow_threshold: self.slow_threshold.clone(),
         };
-        Ok(self
-            .operations
-            .write()
-            .entry(operation.to_owned())
-            .or_insert(op)
-            .clone())
+        let mut operations = self.operations.write();
+        if operations.is_empty() {
+            // Collections before now may have published the database's own total without
+            // labels; from here on the operations count, and the two would not add up.
+            self.queries.remove(&LabelSet::default());
+        }
+        Ok(operations.entry(operation.to_owned()).or_insert(op).clone())
     }
 
     /// Queries slower than `threshold` count as slow from now on. Defaults to 100 ms.
@@ -141,23 +149,33 @@ impl QueryInstruments {
         let (recent, mean, p95, p99) = merged
             .map(|m| (m.count, m.mean, m.p95, m.p99))
             .unwrap_or_default();
+        // Over the longest span: an operation made later had no queries before it was made,
+        // so every recent query falls within the oldest operation's window.
         let span = ops
-            .first()
+            .iter()
             .map(|o| o.latency.window_span())
+            .max()
             .unwrap_or(Duration::ZERO);
+        let queries_per_second = if span.is_zero() {
+            0.0
+        } else {
+            recent as f64 / span.as_secs_f64()
+        };
         QueryMetrics {
             total_queries: total,
-            queries_per_second: if span.is_zero() {
-                0.0
-            } else {
-                recent as f64 / span.as_secs_f64()
-            },
+            queries_per_second,
             avg_query_latency_ms: mean * 1e3,
             p95_query_latency_ms: p95 * 1e3,
             p99_query_latency_ms: p99 * 1e3,
             slow_queries: ops.iter().map(|o| o.slow.get() as u64).sum(),
             failed_queries: ops.iter().map(|o| o.errors.get() as u64).sum(),
         }
+    }
+
+    /// Whether any operation's handles were taken: `kotoba_db_queries_total` is then counted
+    /// here, by operation.
+    pub(crate) fn counts_queries(&self) -> bool {
+        !self.operations.read().is_empty()
     }
 
     /// Whether any query has been recorded.
@@ -196,6 +214,7 @@ impl QueryOperation {
     /// Records a query that took `elapsed`, and whether it succeeded.
     pub fn record(&self, elapsed: Duration, succeeded: bool) {
         self.latency.observe_duration(elapsed);
+        self.queries.inc();
         if !succeeded {
             self.errors.inc();
         }

@@ -131,7 +131,7 @@ impl Sources {
             for e in &reading.errors {
                 errors.push(self.failed("database", e.clone()));
             }
-            if let Err(e) = self.publish_database(registry, &reading) {
+            if let Err(e) = self.publish_database(registry, &reading, instruments) {
                 errors.push(self.failed("database", e.to_string()));
             }
         }
@@ -172,6 +172,7 @@ impl Sources {
         &self,
         r: &Registry,
         reading: &DatabaseReading,
+        instruments: &QueryInstruments,
     ) -> Result<(), MonitoringError> {
         if let Some(d) = &reading.database {
             r.gauge("kotoba_db_connections_active", "", &[])?
@@ -198,7 +199,12 @@ impl Sources {
             )?
             .set(1.0);
         }
-        if let Some(q) = &reading.query {
+        // Timed queries count themselves, by operation, as they happen.
+        let reported = reading
+            .query
+            .as_ref()
+            .filter(|_| !instruments.counts_queries());
+        if let Some(q) = reported {
             self.total(
                 r,
                 "kotoba_db_queries_total",

@@ -270,6 +270,12 @@ impl<M: MetricKind> Family<M> {
         })
     }
 
+    /// Drops the series of `labels`, if there is one: it leaves the scrape. Handles to it keep
+    /// working but record into nothing exported.
+    pub(crate) fn remove(&self, labels: &LabelSet) {
+        self.core.series.write().remove(labels);
+    }
+
     /// The metric name.
     pub fn name(&self) -> &str {
         &self.core.name

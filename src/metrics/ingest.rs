@@ -62,7 +62,9 @@ impl Ingest {
     /// vanishing on the ingest thread.
     pub(crate) fn check(&self, sample: &Sample) -> Result<(), MonitoringError> {
         super::validate_metric_name(&sample.name)?;
-        let kind = self.registry.metric_type(&sample.name);
+        // The type the family has, or will take when the sample is applied: the answer must
+        // not depend on whether the ingest thread runs.
+        let kind = Some(self.registry.type_or_known(&sample.name));
         let refuse = |reason| {
             Err(MonitoringError::InvalidValue {
                 metric: sample.name.clone(),

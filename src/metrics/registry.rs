@@ -315,13 +315,20 @@ impl Registry {
         self.inner.families.read().get(name).cloned()
     }
 
+    /// The type `name` has, or would take from [`family_or_known`](Self::family_or_known) if
+    /// it were recorded now.
+    pub(crate) fn type_or_known(&self, name: &str) -> MetricType {
+        self.metric_type(name)
+            .unwrap_or_else(|| catalog::known(name).map_or(MetricType::Gauge, |k| k.kind))
+    }
+
     /// The family `name`; if it does not exist, registered with the type and description the
     /// catalog knows for it, or as a gauge without a description.
     pub(crate) fn family_or_known(&self, name: &str) -> Result<Arc<FamilyCore>, MonitoringError> {
         if let Some(family) = self.family(name) {
             return Ok(family);
         }
-        let metric_type = catalog::known(name).map_or(MetricType::Gauge, |k| k.kind);
+        let metric_type = self.type_or_known(name);
         self.register(name, "", metric_type, || match metric_type {
             MetricType::Counter => FamilyKind::Counter,
             MetricType::Histogram => FamilyKind::histogram(self.default_histogram_opts(name)),
