@@ -1,8 +1,8 @@
 //! Our output against the real peers: `promtool check metrics` on the Prometheus text format,
 //! and a real Prometheus server scraping us in both formats.
 //!
-//! These need Debian's `prometheus` package (`.ci/run` installs it). Without it they print why
-//! they skip; with `CI` set they fail instead.
+//! These need Debian's `prometheus` package (`.ci/run` installs it). Without it they show as
+//! ignored in the summary, with the reason; with `CI` set they fail instead.
 
 mod common;
 
@@ -12,25 +12,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{exporter, get, request, wait_for};
+use common::{exporter, get, peer_test, request, wait_for, which};
 use kotoba_monitoring::{HistogramOpts, PrometheusExporter};
 use serde_json::Value;
 
-/// The binary `name` on PATH, or `None` after saying why the test skips (outside CI).
-fn require(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let why = format!("`{name}` is not installed (apt-get install -y prometheus)");
-        if std::env::var_os("CI").is_some() {
-            panic!("{why}; CI must install it");
-        }
-        eprintln!("SKIPPED: {why}");
-    }
-    found
+const INSTALL: &str = "apt-get install -y prometheus";
+
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let tests = vec![
+        peer_test(
+            "promtool_accepts_the_text_format",
+            &["promtool"],
+            INSTALL,
+            promtool_accepts_the_text_format,
+        ),
+        peer_test(
+            "a_real_prometheus_scrapes_both_formats_exactly",
+            &["prometheus"],
+            INSTALL,
+            a_real_prometheus_scrapes_both_formats_exactly,
+        ),
+    ];
+    libtest_mimic::run(&args, tests).exit_code()
+}
+
+/// The peer `name`, which [`peer_test`] has checked is installed.
+fn require(name: &str) -> PathBuf {
+    which(name).unwrap_or_else(|| panic!("{name} is not installed"))
 }
 
 /// Label values and HELP that must survive: quotes, backslashes, newlines, non-ASCII.
@@ -73,11 +82,8 @@ fn loaded_exporter() -> PrometheusExporter {
     e
 }
 
-#[test]
 fn promtool_accepts_the_text_format() {
-    let Some(promtool) = require("promtool") else {
-        return;
-    };
+    let promtool = require("promtool");
     let e = loaded_exporter();
     // With the collector running, the system and process metrics are linted too.
     e.collector().start().unwrap();
@@ -231,11 +237,8 @@ fn form_urlencoded_encode(s: &str) -> String {
         .collect()
 }
 
-#[test]
 fn a_real_prometheus_scrapes_both_formats_exactly() {
-    let Some(binary) = require("prometheus") else {
-        return;
-    };
+    let binary = require("prometheus");
     let e = loaded_exporter();
     let target = e.local_addr().unwrap();
     let prom = Prometheus::start(&binary, target);

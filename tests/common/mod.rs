@@ -132,3 +132,53 @@ pub fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
     stream.read_to_end(&mut out).expect("read response");
     out
 }
+
+/// A test that needs the peer programs `binaries` on PATH, run under libtest-mimic: with them
+/// it runs `body`; without them it is reported as ignored, with the reason printed where
+/// `cargo test` shows it. Under `CI` a missing peer fails the test instead.
+pub fn peer_test(
+    name: &'static str,
+    binaries: &'static [&'static str],
+    install: &'static str,
+    body: fn(),
+) -> libtest_mimic::Trial {
+    let missing: Vec<&str> = binaries
+        .iter()
+        .copied()
+        .filter(|b| which(b).is_none())
+        .collect();
+    let ci = std::env::var_os("CI").is_some();
+    if !missing.is_empty() && !ci {
+        eprintln!(
+            "ignoring {name}: {} not installed ({install}); CI installs it",
+            missing.join(", ")
+        );
+        return libtest_mimic::Trial::test(name, || Ok(())).with_ignored_flag(true);
+    }
+    libtest_mimic::Trial::test(name, move || {
+        if !missing.is_empty() {
+            return Err(format!(
+                "{} not installed ({install}); CI must install it",
+                missing.join(", ")
+            )
+            .into());
+        }
+        std::panic::catch_unwind(body).map_err(|payload| {
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the test panicked".to_owned())
+                .into()
+        })
+    })
+}
+
+/// The program `name` on PATH.
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
