@@ -472,8 +472,9 @@ pub enum AlertSeverity {
     Critical,
 }
 
-/// One notification channel and its settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One notification channel and its settings. `Debug` shows the setting names, never their
+/// values: webhook URLs, routing keys and passwords are secrets.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationConfig {
     /// The kind of channel.
@@ -481,6 +482,17 @@ pub struct NotificationConfig {
     /// Its settings; [`NotificationType::required_keys`] lists the ones it must have.
     #[serde(default)]
     pub config: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for NotificationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&str> = self.config.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        f.debug_struct("NotificationConfig")
+            .field("notification_type", &self.notification_type)
+            .field("config_keys", &keys)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A kind of notification channel. In TOML: `"email"`, `"slack"`, `"webhook"`, `"pagerduty"`,
@@ -523,6 +535,71 @@ impl NotificationType {
     }
 }
 
+/// Words in a key whose value is a credential or a secret URL: on a line holding one, a parse
+/// error shows none of the line's values.
+const SECRET_KEY_WORDS: [&str; 8] = [
+    "token", "password", "secret", "auth", "key", "webhook", "url", "smtp",
+];
+
+/// A TOML error as position, key and reason, never quoting the configuration: toml's own
+/// `Display` shows the offending line, which may hold a token, and serde's reasons quote the
+/// value they refused (``invalid type: string "…"``, ``unknown variant `…` ``), so on a line
+/// with a secret-bearing key any quoted text taken from the line's values is left out.
+fn parse_error_message(text: &str, e: &toml::de::Error) -> String {
+    let reason = e.message().trim_end();
+    let Some(span) = e.span() else {
+        // No position to look at: show no quoted text at all.
+        return redact_quoted(reason, |_| true);
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(1, |l| l.chars().count() + 1);
+    let line_text = text.lines().nth(line - 1).unwrap_or("");
+    let (key, values) = match line_text.split_once('=') {
+        Some((k, v)) => (k.trim().trim_matches('"'), v),
+        None => ("", line_text),
+    };
+    let lower = line_text.to_ascii_lowercase();
+    let reason = if SECRET_KEY_WORDS.iter().any(|w| lower.contains(w)) {
+        redact_quoted(reason, |quoted| values.contains(quoted))
+    } else {
+        reason.to_owned()
+    };
+    let is_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if is_key {
+        format!("line {line}, column {column} (key `{key}`): {reason}")
+    } else {
+        format!("line {line}, column {column}: {reason}")
+    }
+}
+
+/// `reason` with each text between double quotes or backticks that `hide` picks replaced by
+/// `…`.
+fn redact_quoted(reason: &str, hide: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[open] as char;
+        let Some(len) = rest[open + 1..].find(quote) else {
+            break;
+        };
+        let quoted = &rest[open + 1..open + 1 + len];
+        out.push_str(&rest[..=open]);
+        out.push_str(if hide(quoted) { "…" } else { quoted });
+        out.push(quote);
+        rest = &rest[open + 2 + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl MonitoringConfig {
     /// Parses a TOML text and validates the result. Fields not in the text keep their defaults.
     ///
@@ -534,7 +611,7 @@ impl MonitoringConfig {
     pub fn from_toml_str(text: &str) -> Result<Self, MonitoringError> {
         let config: Self = toml::from_str(text).map_err(|e| MonitoringError::ConfigParse {
             path: None,
-            message: e.to_string(),
+            message: parse_error_message(text, &e),
         })?;
         config.validate()?;
         Ok(config)

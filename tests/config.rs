@@ -254,3 +254,36 @@ fn sizes_that_would_exhaust_memory_are_refused_before_anything_is_built() {
     }
     assert!(!registry.metric_names().iter().any(|n| n == "big_seconds"));
 }
+
+#[test]
+fn parse_errors_never_show_a_secret() {
+    let token = "s3cr3t-t0ken-value";
+    let texts = [
+        // A typo on the auth line: toml's own message quotes the whole line.
+        format!("[prometheus_config]\nauth = {{ bearer = {{ token = \"{token}\" }}\nport = 1\n"),
+        format!("[prometheus_config]\nauth = {{ bearer = {{ token = \"{token}\" }} ]\n"),
+        // The wrong type: serde quotes the value it refused.
+        format!("[prometheus_config]\nauth = \"Bearer {token}\"\n"),
+        format!("[prometheus_config]\nauth = {{ bearer = {{ token = {token} }} }}\n"),
+        format!("[[alerting_config.notifications]]\nnotification_type = \"slack\"\nconfig = {{ webhook_url = \"https://hooks.example/{token}\" \n"),
+    ];
+    for text in &texts {
+        let err = MonitoringConfig::from_toml_str(text).unwrap_err();
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(token), "{shown}");
+            assert!(shown.contains("line "), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn debug_output_never_shows_a_notification_secret() {
+    let secret = "https://hooks.slack.com/services/T000/B000/s3cr3t";
+    let mut config = MonitoringConfig::default();
+    config
+        .apply_env_from(env(&[("KOTOBA_ALERT_SLACK_WEBHOOK", secret)]))
+        .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(shown.contains("webhook_url"), "{shown}");
+}
