@@ -79,6 +79,13 @@ pub struct MonitoringConfig {
     /// The most label sets one metric may hold; new ones past it are refused and counted.
     /// Defaults to `2000`.
     pub max_series_per_metric: usize,
+    /// The most metric names (families) the collector's registry may hold; new names past it
+    /// are refused and counted in `kotoba_monitoring_families_rejected_total`, so that
+    /// `record_metric` with ever-new names cannot exhaust memory. Defaults to `2000`.
+    pub max_metric_families: usize,
+    /// The most series (label sets) all metrics together may hold; new ones past it are
+    /// refused and counted. Defaults to `100000`.
+    pub max_total_series: usize,
     /// The recent window of latency histograms ("p99 over the last minute"). Defaults to 60
     /// seconds.
     #[serde(with = "duration")]
@@ -109,6 +116,8 @@ impl Default for MonitoringConfig {
             retention_period: Duration::from_secs(3600),
             max_metrics_points: 10_000,
             max_series_per_metric: 2000,
+            max_metric_families: 2000,
+            max_total_series: 100_000,
             latency_window: Duration::from_secs(60),
             ingest_queue_capacity: 65_536,
             ingest_overflow: OverflowPolicy::Drop,
@@ -784,6 +793,8 @@ impl MonitoringConfig {
         for (field, value) in [
             ("max_metrics_points", self.max_metrics_points),
             ("max_series_per_metric", self.max_series_per_metric),
+            ("max_metric_families", self.max_metric_families),
+            ("max_total_series", self.max_total_series),
             ("ingest_queue_capacity", self.ingest_queue_capacity),
         ] {
             if value == 0 {

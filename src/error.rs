@@ -64,6 +64,27 @@ pub enum MonitoringError {
         /// The configured cap (`MonitoringConfig::max_series_per_metric`).
         limit: usize,
     },
+    /// A new family would export a name another family already exports (counter `x` and gauge
+    /// `x_total`, histogram `h` and gauge `h_count`, …): the scrape would carry two
+    /// descriptions of one name, which Prometheus rejects.
+    NameClash {
+        /// The metric that was refused.
+        metric: String,
+        /// The exported name both would write.
+        exported: String,
+        /// The family that already writes it.
+        owner: String,
+    },
+    /// The registry holds the most families, or the most series in all, that it may; the new
+    /// one was refused and counted.
+    RegistryFull {
+        /// The metric whose family or series was refused.
+        metric: String,
+        /// What is full: `"metric families"` or `"series"`.
+        what: &'static str,
+        /// The configured cap.
+        limit: usize,
+    },
     /// A value cannot be recorded into this metric (a negative counter increment, a NaN, …).
     InvalidValue {
         /// The metric name.
@@ -170,6 +191,8 @@ impl MonitoringError {
             | Self::DuplicateLabel { metric, .. }
             | Self::TypeConflict { metric, .. }
             | Self::CardinalityLimit { metric, .. }
+            | Self::NameClash { metric, .. }
+            | Self::RegistryFull { metric, .. }
             | Self::InvalidValue { metric, .. } => Some(metric),
             _ => None,
         }
@@ -227,6 +250,28 @@ impl fmt::Display for MonitoringError {
                 value,
                 reason,
             } => write!(f, "value {value} refused for metric {metric:?}: {reason}"),
+            Self::NameClash {
+                metric,
+                exported,
+                owner,
+            } => write!(
+                f,
+                "metric {metric:?} would export {exported:?}, which the family {owner:?} already exports; choose a name that no other family's series or suffixes (_total, _bucket, _sum, _count, _created, _window) use"
+            ),
+            Self::RegistryFull {
+                metric,
+                what,
+                limit,
+            } => {
+                let option = match *what {
+                    "series" => "max_total_series",
+                    _ => "max_metric_families",
+                };
+                write!(
+                    f,
+                    "the registry already holds {limit} {what}, the most allowed; {metric:?} was refused (raise {option}, or record fewer distinct names and label sets)"
+                )
+            }
             Self::InvalidConfig { field, reason } => {
                 write!(f, "invalid configuration field `{field}`: {reason}")
             }

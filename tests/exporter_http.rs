@@ -518,3 +518,42 @@ fn series_labels_and_global_labels_are_written_exactly() {
         }
     }
 }
+
+#[test]
+fn a_clash_across_registries_keeps_the_collectors_family() {
+    let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
+    collector
+        .registry()
+        .counter("crossreg_hits", "Ours.", &[])
+        .unwrap()
+        .inc_by(3);
+    // The global registry cannot know of the collector's family: it accepts the name.
+    kotoba_monitoring::Registry::global()
+        .gauge("crossreg_hits_total", "Theirs.", &[])
+        .unwrap()
+        .set(9.0);
+    let exporter = PrometheusExporter::new(
+        collector,
+        PrometheusConfig {
+            enabled: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for format in [
+        ExpositionFormat::OpenMetrics,
+        ExpositionFormat::PrometheusText,
+    ] {
+        let text = exporter.encode(format).unwrap();
+        assert_eq!(text.matches("# HELP crossreg_hits").count(), 1, "{text}");
+        assert!(text.contains("\ncrossreg_hits_total 3\n"), "{text}");
+        assert!(!text.contains("Theirs."), "{text}");
+    }
+    let left_out = exporter
+        .collector()
+        .registry()
+        .counter("kotoba_monitoring_encode_errors_total", "", &[])
+        .unwrap()
+        .get();
+    assert!(left_out >= 1.0, "{left_out}");
+}

@@ -163,3 +163,37 @@ fn record_metric_refuses_bad_names_synchronously() {
     assert!(matches!(err, MonitoringError::InvalidLabelName { .. }));
     assert!(collector.registry().metric_type("good_name").is_none());
 }
+
+#[test]
+fn a_name_bomb_is_capped_refused_and_counted() {
+    let c = MetricsCollector::standalone(MonitoringConfig {
+        max_metric_families: 100,
+        ..MonitoringConfig::default()
+    })
+    .unwrap();
+    let kept = c.registry().counter("kept_total", "", &[]).unwrap();
+    kept.inc_by(5);
+    let mut refused = 0;
+    for i in 0..20_000 {
+        match c.record(&format!("bomb_{i}"), 1.0, &[]) {
+            Ok(()) => {}
+            Err(MonitoringError::RegistryFull { limit: 100, .. }) => refused += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    let accepted = c
+        .registry()
+        .metric_names()
+        .iter()
+        .filter(|n| n.starts_with("bomb_"))
+        .count();
+    assert!(accepted < 100, "{accepted}");
+    assert_eq!(accepted + refused, 20_000);
+    let counted = c
+        .registry()
+        .counter("kotoba_monitoring_families_rejected_total", "", &[])
+        .unwrap()
+        .get();
+    assert_eq!(counted, refused as f64);
+    assert_eq!(kept.get(), 5.0);
+}

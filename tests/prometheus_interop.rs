@@ -79,6 +79,28 @@ fn loaded_exporter() -> PrometheusExporter {
     for v in [0.0005, 0.002, 0.003, 0.05, 0.5] {
         h.observe(v);
     }
+    // Pairs whose second name the first family already writes: each second one is refused,
+    // so the scrape keeps one description per name.
+    let clashes: [(&str, &str, &str); 7] = [
+        ("counter", "clash_one", "clash_one_total"),
+        ("counter", "clash_two_total", "clash_two"),
+        ("histogram", "clash_three", "clash_three_count"),
+        ("histogram", "clash_sixour", "clash_sixour_bucket"),
+        ("histogram", "clash_sixive", "clash_sixive_sum"),
+        ("histogram", "clash_six_seconds", "clash_six_window_seconds"),
+        ("counter", "clash_seven", "clash_seven_created"),
+    ];
+    for (kind, first, second) in clashes {
+        match kind {
+            "counter" => r.counter(first, "", &[]).unwrap().inc(),
+            _ => r.histogram(first, "", &[]).unwrap().observe(1.0),
+        }
+        let err = r.gauge(second, "", &[]).unwrap_err();
+        assert!(
+            matches!(err, kotoba_monitoring::MonitoringError::NameClash { .. }),
+            "{second}: {err}"
+        );
+    }
     e
 }
 

@@ -133,6 +133,8 @@ impl MetricsCollector {
         let registry = Registry::with_options(
             RegistryOptions::default()
                 .max_series_per_metric(config.max_series_per_metric)
+                .max_families(config.max_metric_families)
+                .max_series(config.max_total_series)
                 .histogram_window(config.latency_window),
         );
         let history = HistoryStore::new(config.retention_period, config.max_metrics_points);

@@ -186,13 +186,20 @@ impl Collector for RegistryCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         // One group per name, sorted, in registry order within a group. Each registry lists
         // its families sorted by name, so the stable sort only merges those runs.
+        let per_registry: Vec<Vec<Arc<FamilyCore>>> =
+            self.registries.iter().map(Registry::families).collect();
+        let mut duplicates_left_out = 0u64;
+        let clashing = clashes_across(&per_registry);
         let mut all: Vec<Arc<FamilyCore>> = Vec::new();
-        for registry in &self.registries {
-            all.extend(registry.families());
+        for family in per_registry.into_iter().flatten() {
+            if clashing.contains(&family.name) {
+                duplicates_left_out += family.series.read().len() as u64;
+            } else {
+                all.push(family);
+            }
         }
         all.sort_by(|a, b| a.name.cmp(&b.name));
         let mut series_written = 0u64;
-        let mut duplicates_left_out = 0u64;
         for families in all.chunk_by(|a, b| a.name == b.name) {
             // Both registries hold the self-metric families, but usually only one has series.
             let mut live = families.iter().filter(|f| !f.series.read().is_empty());
@@ -222,6 +229,39 @@ impl Collector for RegistryCollector {
             .store(duplicates_left_out, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The names of families that would write a name a family of another name, in an earlier
+/// registry, already writes (counter `x` in one, gauge `x_total` in the other): the scrape
+/// would describe one name twice. Each registry refuses such clashes itself, so only
+/// registries scraped together can have them; the first registry's family is kept.
+fn clashes_across(per_registry: &[Vec<Arc<FamilyCore>>]) -> std::collections::HashSet<Arc<str>> {
+    let mut clashing = std::collections::HashSet::new();
+    let own = |f: &Arc<FamilyCore>| f.name.starts_with("kotoba_monitoring_");
+    let with_own_families = per_registry
+        .iter()
+        .filter(|families| families.iter().any(|f| !own(f)))
+        .count();
+    if with_own_families < 2 {
+        return clashing;
+    }
+    let mut writers: HashMap<String, Arc<str>> = HashMap::new();
+    for families in per_registry {
+        let mut claims = Vec::new();
+        for family in families {
+            let names = crate::metrics::exported_names(&family.name, family.kind.metric_type());
+            let taken = names
+                .iter()
+                .any(|n| writers.get(n).is_some_and(|w| *w != family.name));
+            if taken {
+                clashing.insert(family.name.clone());
+            } else {
+                claims.extend(names.into_iter().map(|n| (n, family.name.clone())));
+            }
+        }
+        writers.extend(claims);
+    }
+    clashing
 }
 
 /// The series of one name across registries: each label set once, with the counters of the
@@ -486,6 +526,13 @@ impl EncodeLabelSet for Labels<'_> {
 
 /// Splits a base-unit suffix off a name (`query_latency_seconds` → `query_latency`, seconds),
 /// so that prometheus-client writes it back and declares the UNIT.
+/// The name of the gauge family holding `histogram`'s recent-window quantiles: `h_window`, or
+/// `<stem>_window_<unit>` when the name ends in a unit.
+pub(crate) fn window_family_name(histogram: &str) -> String {
+    let (stem, _) = split_unit(histogram);
+    format!("{stem}_window{}", &histogram[stem.len()..])
+}
+
 fn split_unit(name: &str) -> (&str, Option<Unit>) {
     const UNITS: [&str; 10] = [
         "seconds", "bytes", "ratio", "percent", "celsius", "meters", "volts", "amperes", "joules",

@@ -17,8 +17,8 @@ mod routes;
 mod server;
 
 pub(crate) use auth::Authorizer;
-pub(crate) use exposition::Exposition;
 pub use exposition::ExpositionFormat;
+pub(crate) use exposition::{window_family_name, Exposition};
 pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 pub(crate) use routes::{Routes, FIXED_PATHS};
 pub(crate) use server::{bind, ConnectionMetrics, Limits, Server};

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -43,15 +44,39 @@ pub enum Series {
     Histogram(Histogram),
 }
 
-/// The counters a family reports its refused and clamped input to.
-#[derive(Clone, Debug)]
+/// The counters a family reports its refused and clamped input to. They belong to no family
+/// when made, so that a family with nothing to report adds no series to the scrape; the
+/// registry adds each to its own family (`kotoba_monitoring_values_rejected_total{metric=…}`
+/// and so on) once it is non-zero. Recording into them never allocates.
+#[derive(Debug)]
 pub(crate) struct Accounting {
-    /// `kotoba_monitoring_values_clamped_total{metric=…}`, for histogram families only.
+    /// Values above a histogram's maximum, for histogram families only.
     pub(crate) clamped: Option<Counter>,
-    /// `kotoba_monitoring_values_rejected_total{metric=…}`.
+    /// Values refused: NaN, negative histogram values, negative counter increments.
     pub(crate) rejected: Counter,
-    /// `kotoba_monitoring_series_rejected_total{metric=…}`.
+    /// New label sets refused by a cap.
     pub(crate) series_rejected: Counter,
+    /// Which of the three the registry has added to its own families, as bits 0, 1, 2.
+    pub(crate) published: AtomicU8,
+}
+
+impl Accounting {
+    /// Counters for the family `name`.
+    pub(crate) fn new(name: &str, clamps: bool) -> Self {
+        Self {
+            clamped: clamps.then(|| Counter::new(name.into())),
+            rejected: Counter::new(name.into()),
+            series_rejected: Counter::new(name.into()),
+            published: AtomicU8::new(0),
+        }
+    }
+}
+
+/// The series a registry may hold in all, shared by its families.
+#[derive(Debug)]
+pub(crate) struct SeriesBudget {
+    pub(crate) held: AtomicUsize,
+    pub(crate) limit: usize,
 }
 
 /// A family's type, with what building its series needs.
@@ -89,6 +114,9 @@ pub(crate) struct FamilyCore {
     pub(crate) series: RwLock<HashMap<LabelSet, Series>>,
     /// New label sets past this many are refused.
     pub(crate) max_series: usize,
+    /// The registry's budget of series in all; `None` for the registry's own families, which
+    /// hold one series per family at most.
+    pub(crate) budget: Option<Arc<SeriesBudget>>,
     pub(crate) accounting: Accounting,
 }
 
@@ -99,6 +127,7 @@ impl FamilyCore {
         help: &str,
         kind: FamilyKind,
         max_series: usize,
+        budget: Option<Arc<SeriesBudget>>,
         accounting: Accounting,
     ) -> Self {
         Self {
@@ -108,7 +137,22 @@ impl FamilyCore {
             kind,
             series: RwLock::new(HashMap::new()),
             max_series,
+            budget,
             accounting,
+        }
+    }
+
+    /// Adds `series` under `labels` unless the label set is there already.
+    pub(crate) fn adopt(&self, labels: LabelSet, series: Series) {
+        self.series.write().entry(labels).or_insert(series);
+    }
+
+    /// Drops the series of `labels`, returning its place to the budget.
+    pub(crate) fn remove(&self, labels: &LabelSet) {
+        if self.series.write().remove(labels).is_some() {
+            if let Some(budget) = &self.budget {
+                budget.held.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -139,6 +183,17 @@ impl FamilyCore {
                 metric: self.name.to_string(),
                 limit: self.max_series,
             });
+        }
+        if let Some(budget) = &self.budget {
+            if budget.held.fetch_add(1, Ordering::Relaxed) >= budget.limit {
+                budget.held.fetch_sub(1, Ordering::Relaxed);
+                self.accounting.series_rejected.inc();
+                return Err(MonitoringError::RegistryFull {
+                    metric: self.name.to_string(),
+                    what: "series",
+                    limit: budget.limit,
+                });
+            }
         }
         let series = match &self.kind {
             FamilyKind::Counter => Series::Counter(Counter::new(self.name.clone())),
@@ -273,7 +328,7 @@ impl<M: MetricKind> Family<M> {
     /// Drops the series of `labels`, if there is one: it leaves the scrape. Handles to it keep
     /// working but record into nothing exported.
     pub(crate) fn remove(&self, labels: &LabelSet) {
-        self.core.series.write().remove(labels);
+        self.core.remove(labels);
     }
 
     /// The metric name.

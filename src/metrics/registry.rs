@@ -1,14 +1,16 @@
 //! Module implementing the registry of metric families. See [`Registry`] for details.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 
 use super::catalog;
-use super::family::{Accounting, FamilyCore, FamilyKind, Series};
+use super::family::{Accounting, FamilyCore, FamilyKind, Series, SeriesBudget};
 use super::name::validate_metric_name;
+use super::LabelSet;
 use super::{Counter, Family, Gauge, Histogram, HistogramOpts, MetricType};
 use crate::MonitoringError;
 
@@ -34,10 +36,28 @@ use crate::MonitoringError;
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
     max_series_per_metric: usize,
+    max_families: usize,
+    max_series: usize,
     histogram_window: Duration,
 }
 
 impl RegistryOptions {
+    /// The most metric families (names) the registry may hold, besides its own, at least 1.
+    /// A name past it is refused and counted in `kotoba_monitoring_families_rejected_total`.
+    /// Defaults to `2000`.
+    pub fn max_families(mut self, max: usize) -> Self {
+        self.max_families = max.max(1);
+        self
+    }
+
+    /// The most series (label sets) all families together may hold, at least 1. A series past
+    /// it is refused and counted in `kotoba_monitoring_series_rejected_total{metric}`.
+    /// Defaults to `100000`.
+    pub fn max_series(mut self, max: usize) -> Self {
+        self.max_series = max.max(1);
+        self
+    }
+
     /// The most label sets one family may hold, at least 1. Defaults to `2000`.
     pub fn max_series_per_metric(mut self, max: usize) -> Self {
         self.max_series_per_metric = max.max(1);
@@ -55,6 +75,8 @@ impl Default for RegistryOptions {
     fn default() -> Self {
         Self {
             max_series_per_metric: 2000,
+            max_families: 2000,
+            max_series: 100_000,
             histogram_window: Duration::from_secs(60),
         }
     }
@@ -63,16 +85,21 @@ impl Default for RegistryOptions {
 /// The registry's reports about its own health, exported like any other metric.
 #[derive(Debug)]
 pub(crate) struct SelfMetrics {
-    /// `kotoba_monitoring_series_rejected_total{metric}`: new label sets refused by the cap.
-    series_rejected: Family<Counter>,
+    /// `kotoba_monitoring_series_rejected_total{metric}`: new label sets refused by a cap.
+    series_rejected: Arc<FamilyCore>,
     /// `kotoba_monitoring_values_clamped_total{metric}`: values above a histogram's maximum.
-    values_clamped: Family<Counter>,
+    values_clamped: Arc<FamilyCore>,
     /// `kotoba_monitoring_values_rejected_total{metric}`: NaN, negative latencies, negative
     /// counter increments.
-    values_rejected: Family<Counter>,
+    values_rejected: Arc<FamilyCore>,
     /// `kotoba_monitoring_samples_dropped_total`: `record_metric` samples dropped on a full queue.
     pub(crate) samples_dropped: Counter,
+    /// `kotoba_monitoring_families_rejected_total`: new names refused by the family cap.
+    families_rejected: Counter,
 }
+
+/// How many families the registry makes for itself.
+const OWN_FAMILIES: usize = 5;
 
 /// The set of metric families, by name: where handles come from and what exporters read.
 ///
@@ -82,9 +109,21 @@ pub(crate) struct SelfMetrics {
 /// fail afterwards.
 ///
 /// Besides the families it is given, every registry holds its own counters:
-/// `kotoba_monitoring_series_rejected_total`, `kotoba_monitoring_values_clamped_total`,
-/// `kotoba_monitoring_values_rejected_total` (each with a `metric` label) and
-/// `kotoba_monitoring_samples_dropped_total`.
+/// `kotoba_monitoring_samples_dropped_total` and `kotoba_monitoring_families_rejected_total`,
+/// and, for each family once it has something to report, `{metric="…"}` series of
+/// `kotoba_monitoring_series_rejected_total`, `kotoba_monitoring_values_clamped_total` and
+/// `kotoba_monitoring_values_rejected_total`.
+///
+/// # Names and limits
+///
+/// A family reserves every name it writes into a scrape: a counter `x` or `x_total` writes
+/// `x`, `x_total` and `x_created`; a histogram `h` writes `h`, `h_bucket`, `h_sum`, `h_count`,
+/// `h_created` and its window gauges (`h_window`, or `<stem>_window_seconds` for
+/// `<stem>_seconds`). A new family that would write a name another one writes is refused with
+/// [`MonitoringError::NameClash`], so every scrape stays valid. At most
+/// [`max_families`](RegistryOptions::max_families) families and
+/// [`max_series`](RegistryOptions::max_series) series in all are held: past them,
+/// [`MonitoringError::RegistryFull`].
 ///
 /// # About threads
 ///
@@ -115,6 +154,10 @@ pub struct Registry {
 struct Inner {
     /// Sorted by name, so every reader sees one stable order.
     families: RwLock<BTreeMap<Arc<str>, Arc<FamilyCore>>>,
+    /// Each name a family writes into a scrape, with the family writing it. Changed only
+    /// under the `families` write lock.
+    reserved: parking_lot::Mutex<HashMap<String, Arc<str>>>,
+    budget: Arc<SeriesBudget>,
     options: RegistryOptions,
     self_metrics: SelfMetrics,
 }
@@ -134,6 +177,7 @@ impl Registry {
     /// An empty registry with `options`.
     pub fn with_options(options: RegistryOptions) -> Self {
         let mut families = BTreeMap::new();
+        let mut reserved = HashMap::new();
         let mut own = |name: &str, help: &str| {
             let core = Arc::new(FamilyCore::new(
                 name,
@@ -141,46 +185,56 @@ impl Registry {
                 FamilyKind::Counter,
                 // One series per metric name at most: bounded by the families, not by input.
                 usize::MAX,
+                None,
                 // The registry's own counters report nothing about themselves.
-                Accounting {
-                    clamped: None,
-                    rejected: Counter::new(name.into()),
-                    series_rejected: Counter::new(name.into()),
-                },
+                Accounting::new(name, false),
             ));
+            for exported in exported_names(name, MetricType::Counter) {
+                reserved.insert(exported, core.name.clone());
+            }
             families.insert(core.name.clone(), core.clone());
             core
         };
-        let series_rejected = Family::new(own(
+        let series_rejected = own(
             "kotoba_monitoring_series_rejected_total",
-            "New series refused because their metric reached max_series_per_metric.",
-        ));
-        let values_clamped = Family::new(own(
+            "New series refused because their metric reached max_series_per_metric, or the registry max_total_series.",
+        );
+        let values_clamped = own(
             "kotoba_monitoring_values_clamped_total",
             "Histogram values above the histogram's maximum, recorded as the maximum.",
-        ));
-        let values_rejected = Family::new(own(
+        );
+        let values_rejected = own(
             "kotoba_monitoring_values_rejected_total",
             "Values refused: NaN or negative histogram values, negative counter increments.",
-        ));
-        let samples_dropped = own(
-            "kotoba_monitoring_samples_dropped_total",
-            "record_metric samples dropped because the ingest queue was full.",
         );
         // A family with no labels and no cap always yields its one series.
-        let samples_dropped = match samples_dropped.get_or_create(Default::default()) {
+        let single = |core: Arc<FamilyCore>| match core.get_or_create(LabelSet::default()) {
             Ok(Series::Counter(c)) => c,
-            _ => Counter::new(samples_dropped.name.clone()),
+            _ => Counter::new(core.name.clone()),
         };
+        let samples_dropped = single(own(
+            "kotoba_monitoring_samples_dropped_total",
+            "record_metric samples dropped because the ingest queue was full.",
+        ));
+        let families_rejected = single(own(
+            "kotoba_monitoring_families_rejected_total",
+            "New metric names refused because the registry holds max_metric_families families.",
+        ));
         Self {
             inner: Arc::new(Inner {
                 families: RwLock::new(families),
+                reserved: parking_lot::Mutex::new(reserved),
+                budget: Arc::new(SeriesBudget {
+                    held: AtomicUsize::new(0),
+                    limit: options.max_series,
+                }),
                 options,
                 self_metrics: SelfMetrics {
                     series_rejected,
                     values_clamped,
                     values_rejected,
                     samples_dropped,
+                    families_rejected,
                 },
             }),
         }
@@ -347,9 +401,37 @@ impl Registry {
         opts.window(self.inner.options.histogram_window)
     }
 
-    /// Every family, sorted by name.
+    /// Every family, sorted by name, with each family's non-zero accounting counters added
+    /// to the registry's own families first.
     pub(crate) fn families(&self) -> Vec<Arc<FamilyCore>> {
+        let families: Vec<Arc<FamilyCore>> = self.inner.families.read().values().cloned().collect();
+        for family in &families {
+            self.publish_accounting(family);
+        }
         self.inner.families.read().values().cloned().collect()
+    }
+
+    /// Adds each of `family`'s accounting counters that has counted something to the
+    /// registry's own family for it, once.
+    fn publish_accounting(&self, family: &FamilyCore) {
+        let own = &self.inner.self_metrics;
+        let a = &family.accounting;
+        let counters = [
+            (Some(&a.rejected), &own.values_rejected),
+            (Some(&a.series_rejected), &own.series_rejected),
+            (a.clamped.as_ref(), &own.values_clamped),
+        ];
+        for (bit, (counter, into)) in counters.into_iter().enumerate() {
+            let Some(counter) = counter else { continue };
+            let flag = 1u8 << bit;
+            if a.published.load(Ordering::Relaxed) & flag != 0 || counter.get() == 0.0 {
+                continue;
+            }
+            if let Ok(labels) = LabelSet::new(&into.name, &[("metric", &family.name)]) {
+                into.adopt(labels, Series::Counter(counter.clone()));
+                a.published.fetch_or(flag, Ordering::Relaxed);
+            }
+        }
     }
 
     pub(crate) fn self_metrics(&self) -> &SelfMetrics {
@@ -395,17 +477,6 @@ impl Registry {
         }
         // Made before the write lock is taken, so that planning holds up no reader.
         let kind = kind();
-        let own = &self.inner.self_metrics;
-        let metric = [("metric", name)];
-        let accounting = Accounting {
-            // Only histograms clamp.
-            clamped: match metric_type {
-                MetricType::Histogram => Some(own.values_clamped.with_labels(&metric)?),
-                _ => None,
-            },
-            rejected: own.values_rejected.with_labels(&metric)?,
-            series_rejected: own.series_rejected.with_labels(&metric)?,
-        };
         let mut families = self.inner.families.write();
         if let Some(existing) = families.get(name) {
             return if existing.kind.metric_type() == metric_type {
@@ -414,21 +485,200 @@ impl Registry {
                 Err(conflict(existing))
             };
         }
+        let mut reserved = self.inner.reserved.lock();
+        let exported = exported_names(name, metric_type);
+        if let Some((clash, owner)) = exported
+            .iter()
+            .find_map(|e| reserved.get(e).map(|owner| (e, owner)))
+        {
+            return Err(MonitoringError::NameClash {
+                metric: name.to_owned(),
+                exported: clash.clone(),
+                owner: owner.to_string(),
+            });
+        }
+        let limit = self.inner.options.max_families;
+        if families.len() >= limit + OWN_FAMILIES {
+            self.inner.self_metrics.families_rejected.inc();
+            return Err(MonitoringError::RegistryFull {
+                metric: name.to_owned(),
+                what: "metric families",
+                limit,
+            });
+        }
         let core = Arc::new(FamilyCore::new(
             name,
             catalog::help_for(name, help),
             kind,
             self.inner.options.max_series_per_metric,
-            accounting,
+            Some(self.inner.budget.clone()),
+            Accounting::new(name, metric_type == MetricType::Histogram),
         ));
+        for e in exported {
+            reserved.insert(e, core.name.clone());
+        }
         families.insert(core.name.clone(), core.clone());
         Ok(core)
+    }
+}
+
+/// Every name a family of `name` and `metric_type` writes into a scrape, as the exposition
+/// writes them (see [`Registry`]'s "Names and limits").
+pub(crate) fn exported_names(name: &str, metric_type: MetricType) -> Vec<String> {
+    match metric_type {
+        MetricType::Gauge => vec![name.to_owned()],
+        MetricType::Counter => {
+            let stem = name.strip_suffix("_total").unwrap_or(name);
+            vec![
+                stem.to_owned(),
+                format!("{stem}_total"),
+                format!("{stem}_created"),
+            ]
+        }
+        MetricType::Histogram => {
+            let mut names: Vec<String> = ["", "_bucket", "_sum", "_count", "_created"]
+                .iter()
+                .map(|suffix| format!("{name}{suffix}"))
+                .collect();
+            names.push(crate::http::window_family_name(name));
+            names
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_family_may_not_write_a_name_another_writes() {
+        type Make = fn(&Registry, &str) -> Result<(), MonitoringError>;
+        let counter: Make = |r, n| r.counter_family(n, "").map(drop);
+        let gauge: Make = |r, n| r.gauge_family(n, "").map(drop);
+        let histogram: Make = |r, n| r.histogram_family(n, "").map(drop);
+        let pairs: [(Make, &str, Make, &str, &str); 9] = [
+            (counter, "x", gauge, "x_total", "x_total"),
+            (counter, "x", counter, "x_total", "x"),
+            (counter, "x_total", gauge, "x", "x"),
+            (counter, "x", gauge, "x_created", "x_created"),
+            (histogram, "h", gauge, "h_count", "h_count"),
+            (histogram, "h", counter, "h_bucket", "h_bucket"),
+            (
+                histogram,
+                "h_seconds",
+                gauge,
+                "h_window_seconds",
+                "h_window_seconds",
+            ),
+            (gauge, "h_sum", histogram, "h", "h_sum"),
+            (gauge, "h_window", histogram, "h", "h_window"),
+        ];
+        for (first, a, second, b, shared) in pairs {
+            let r = Registry::new();
+            first(&r, a).unwrap();
+            let err = second(&r, b).unwrap_err();
+            match &err {
+                MonitoringError::NameClash {
+                    metric,
+                    exported,
+                    owner,
+                } => assert_eq!(
+                    (metric.as_str(), exported.as_str(), owner.as_str()),
+                    (b, shared, a)
+                ),
+                other => panic!("{a} then {b}: {other}"),
+            }
+            assert!(err.to_string().contains(a) && err.to_string().contains(b));
+            assert_eq!(r.metric_type(b), None, "nothing of {b} was registered");
+        }
+        // Names that only look alike stay apart.
+        let r = Registry::new();
+        r.counter_family("x", "").unwrap();
+        r.gauge_family("x_totals", "").unwrap();
+        r.histogram_family("h_seconds", "").unwrap();
+        r.gauge_family("h_window", "").unwrap();
+        r.counter_family("kotoba_monitoring_samples_dropped", "")
+            .unwrap_err();
+    }
+
+    #[test]
+    fn bookkeeping_series_appear_only_when_they_count_something() {
+        let r = Registry::new();
+        for i in 0..10 {
+            r.histogram(&format!("h{i}_seconds"), "", &[]).unwrap();
+            r.counter(&format!("c{i}_total"), "", &[]).unwrap();
+        }
+        let own_series = |r: &Registry| -> usize {
+            r.families()
+                .iter()
+                .filter(|f| f.name.starts_with("kotoba_monitoring_"))
+                .map(|f| f.series.read().len())
+                .sum()
+        };
+        // The two single counters only.
+        assert_eq!(own_series(&r), 2);
+        let h = r.histogram("h3_seconds", "", &[]).unwrap();
+        h.observe(f64::NAN);
+        h.observe(1e9);
+        assert_eq!(own_series(&r), 4);
+        let rejected = r
+            .counter(
+                "kotoba_monitoring_values_rejected_total",
+                "",
+                &[("metric", "h3_seconds")],
+            )
+            .unwrap();
+        assert_eq!(rejected.get(), 1.0);
+        let clamped = r
+            .counter(
+                "kotoba_monitoring_values_clamped_total",
+                "",
+                &[("metric", "h3_seconds")],
+            )
+            .unwrap();
+        assert_eq!(clamped.get(), 1.0);
+        // Published once; later counts reach the same series.
+        h.observe(-1.0);
+        assert_eq!(own_series(&r), 4);
+        assert_eq!(rejected.get(), 2.0);
+    }
+
+    #[test]
+    fn families_and_series_in_all_are_capped_and_counted() {
+        let r = Registry::with_options(RegistryOptions::default().max_families(3).max_series(5));
+        for name in ["a", "b", "c"] {
+            r.gauge_family(name, "").unwrap();
+        }
+        let err = r.gauge_family("d", "").unwrap_err();
+        assert!(matches!(
+            err,
+            MonitoringError::RegistryFull {
+                what: "metric families",
+                limit: 3,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("max_metric_families"), "{err}");
+        let refused = r
+            .counter("kotoba_monitoring_families_rejected_total", "", &[])
+            .unwrap();
+        assert_eq!(refused.get(), 1.0);
+        // An existing family is still handed out.
+        assert!(r.gauge_family("a", "").is_ok());
+        for i in 0..5 {
+            r.gauge("a", "", &[("i", &i.to_string())]).unwrap();
+        }
+        let err = r.gauge("b", "", &[("i", "0")]).unwrap_err();
+        assert!(matches!(
+            err,
+            MonitoringError::RegistryFull { what: "series", .. }
+        ));
+        assert!(err.to_string().contains("max_total_series"), "{err}");
+        // A removed series frees its place.
+        Family::<Gauge>::new(r.family("a").unwrap())
+            .remove(&LabelSet::new("a", &[("i", "0")]).unwrap());
+        r.gauge("b", "", &[("i", "0")]).unwrap();
+    }
 
     #[test]
     fn same_name_same_type_is_the_same_family() {
@@ -474,10 +724,13 @@ mod tests {
         // Existing series still resolve and keep their values.
         assert_eq!(fam.with_labels(&[("id", "0")]).unwrap().get(), 7.0);
         assert_eq!(fam.len(), 3);
+        r.families(); // publishes the non-zero bookkeeping
         let rejected = r
-            .self_metrics()
-            .series_rejected
-            .with_labels(&[("metric", "req_total")])
+            .counter(
+                "kotoba_monitoring_series_rejected_total",
+                "",
+                &[("metric", "req_total")],
+            )
             .unwrap();
         assert_eq!(rejected.get(), 2.0);
     }
@@ -509,8 +762,10 @@ mod tests {
     #[test]
     fn only_histogram_families_get_a_clamped_series() {
         let r = Registry::new();
-        r.counter("hits_total", "", &[]).unwrap();
-        r.histogram("op_seconds", "", &[]).unwrap();
+        r.counter("hits_total", "", &[]).unwrap().inc_by(u64::MAX);
+        r.histogram("op_seconds", "", &[]).unwrap().observe(1e9);
+        assert!(r.family("hits_total").unwrap().accounting.clamped.is_none());
+        r.families();
         let clamped = r.family("kotoba_monitoring_values_clamped_total").unwrap();
         let metrics: Vec<String> = clamped
             .series
