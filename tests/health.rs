@@ -418,3 +418,58 @@ fn the_network_check_reaches_the_peers() {
     );
     assert_eq!(check(vec![]).status, HealthStatus::Unhealthy);
 }
+
+/// Returns about 2 MB of message and details, as a check dumping a whole status page might.
+struct Verbose;
+
+impl HealthCheck for Verbose {
+    fn check_health(&self) -> HealthCheckResult {
+        let mut r = HealthCheckResult::new(
+            "verbose",
+            HealthStatus::Degraded,
+            "x".repeat(1 << 20),
+            Duration::ZERO,
+        );
+        for i in 0..100 {
+            r = r.with_detail(format!("line{i}"), "y".repeat(10_000));
+        }
+        r
+    }
+}
+
+#[test]
+fn huge_results_are_cut_before_they_are_kept() {
+    let c = checker();
+    c.register_check("verbose", Box::new(Verbose)).unwrap();
+    for _ in 0..10 {
+        c.check_health().unwrap();
+    }
+    let kept = |h: &kotoba_monitoring::SystemHealth| -> usize {
+        h.checks
+            .iter()
+            .map(|s| {
+                s.result.message.len()
+                    + s.result
+                        .details
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>()
+            })
+            .sum()
+    };
+    let result = status_of(&c.current_health(), "verbose");
+    assert!(result.message.contains("[truncated from 1048576 bytes]"));
+    assert_eq!(result.details["truncated"], "37 more details left out");
+    // Each kept round holds at most 4 KiB of message and 64 KiB of details, not 2 MB.
+    for h in c.history().iter().chain([&c.current_health()]) {
+        assert!(kept(h) <= 4096 + 64 * 2048, "{}", kept(h));
+    }
+    // /health says what is wrong within the same bounds.
+    let report = kotoba_monitoring::HealthSource::health_report(&c);
+    let output = report.checks[0].output.as_deref().unwrap();
+    assert!(
+        output.starts_with("degraded: xxx") && output.len() < 4200,
+        "{}",
+        output.len()
+    );
+}

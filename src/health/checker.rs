@@ -63,8 +63,9 @@ struct Inner {
     checks: Mutex<Vec<Entry>>,
     /// Serialises runs, so a manual `check_health` and the health thread never interleave.
     run_lock: Mutex<()>,
-    current: RwLock<SystemHealth>,
-    history: Mutex<VecDeque<SystemHealth>>,
+    /// Shared with readers: `/health` and the history read a round without copying it.
+    current: RwLock<Arc<SystemHealth>>,
+    history: Mutex<VecDeque<Arc<SystemHealth>>>,
     status_gauges: Family<Gauge>,
     duration_gauges: Family<Gauge>,
 }
@@ -125,12 +126,12 @@ impl HealthChecker {
             .unwrap_or_else(|_| unreachable!("a fresh registry takes both gauge families"));
         Self {
             inner: Arc::new(Inner {
-                current: RwLock::new(SystemHealth {
+                current: RwLock::new(Arc::new(SystemHealth {
                     overall_status: HealthStatus::Unknown,
                     checks: Vec::new(),
                     uptime: Duration::ZERO,
                     last_check: None,
-                }),
+                })),
                 history: Mutex::new(VecDeque::new()),
                 config,
                 registry,
@@ -315,7 +316,7 @@ impl HealthChecker {
 
     /// The last result, without running anything (with the uptime as of now).
     pub fn current_health(&self) -> SystemHealth {
-        let mut health = self.inner.current.read().clone();
+        let mut health = SystemHealth::clone(&self.inner.current.read());
         health.uptime = process_uptime();
         health
     }
@@ -327,7 +328,12 @@ impl HealthChecker {
 
     /// The past results, oldest first, at most `health_config.history_size`.
     pub fn history(&self) -> Vec<SystemHealth> {
-        self.inner.history.lock().iter().cloned().collect()
+        self.inner
+            .history
+            .lock()
+            .iter()
+            .map(|h| SystemHealth::clone(h))
+            .collect()
     }
 
     /// Starts `kotoba-health`, which runs the checks at once and then every
@@ -449,7 +455,8 @@ impl Inner {
         let now = OffsetDateTime::now_utc();
         {
             let mut checks = self.checks.lock();
-            for (name, result) in results {
+            for (name, mut result) in results {
+                result.bound();
                 // A check unregistered during the round is gone; skip its result.
                 if let Some(entry) = checks.iter_mut().find(|e| e.name == name) {
                     if let Ok(g) = self.status_gauges.with_labels(&[("check_name", &name)]) {
@@ -475,12 +482,12 @@ impl Inner {
     fn publish(&self, at: Option<OffsetDateTime>) -> SystemHealth {
         let states: Vec<CheckState> = self.checks.lock().iter().map(|e| e.state.clone()).collect();
         let mut current = self.current.write();
-        let health = SystemHealth {
+        let health = Arc::new(SystemHealth {
             overall_status: SystemHealth::aggregate(&states),
             checks: states,
             uptime: process_uptime(),
             last_check: at.or(current.last_check),
-        };
+        });
         *current = health.clone();
         drop(current);
         if at.is_some() {
@@ -490,13 +497,13 @@ impl Inner {
                 history.pop_front();
             }
         }
-        health
+        SystemHealth::clone(&health)
     }
 }
 
 impl HealthSource for HealthChecker {
     fn health_report(&self) -> HealthReport {
-        let health = self.current_health();
+        let health = self.inner.current.read().clone();
         let status = match health.overall_status {
             HealthStatus::Healthy => ProbeStatus::Pass,
             HealthStatus::Degraded | HealthStatus::Unknown => ProbeStatus::Warn,

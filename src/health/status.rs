@@ -53,6 +53,10 @@ impl fmt::Display for HealthStatus {
 }
 
 /// What one run of one check found.
+///
+/// The checker keeps at most 4 KiB of `message` and 64 `details` of at most 1 KiB per key and
+/// value; longer text is cut and ends with `… [truncated from N bytes]`, and details past 64
+/// are replaced by a `truncated` detail saying how many were left out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheckResult {
     /// The check's name, as registered.
@@ -89,6 +93,62 @@ impl HealthCheckResult {
         self.details.insert(key.into(), value.to_string());
         self
     }
+
+    /// Cuts the message and details to [`MAX_MESSAGE_BYTES`], [`MAX_DETAILS`] entries and
+    /// [`MAX_DETAIL_BYTES`] per key and value, saying so in the text, so that one check
+    /// returning megabytes cannot make the checker (which keeps a history of results) or
+    /// `/health` hold megabytes.
+    pub(crate) fn bound(&mut self) {
+        truncate(&mut self.message, MAX_MESSAGE_BYTES);
+        if self.details.len() > MAX_DETAILS {
+            let mut keys: Vec<String> = self.details.keys().cloned().collect();
+            keys.sort_unstable();
+            let dropped = keys.len() - (MAX_DETAILS - 1);
+            for key in &keys[MAX_DETAILS - 1..] {
+                self.details.remove(key);
+            }
+            self.details.insert(
+                "truncated".to_owned(),
+                format!("{dropped} more details left out"),
+            );
+        }
+        let oversized = self
+            .details
+            .iter()
+            .any(|(k, v)| k.len() > MAX_DETAIL_BYTES || v.len() > MAX_DETAIL_BYTES);
+        if oversized {
+            self.details = std::mem::take(&mut self.details)
+                .into_iter()
+                .map(|(mut k, mut v)| {
+                    truncate(&mut k, MAX_DETAIL_BYTES);
+                    truncate(&mut v, MAX_DETAIL_BYTES);
+                    (k, v)
+                })
+                .collect();
+        }
+    }
+}
+
+/// The longest message a check result keeps, in bytes.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4096;
+/// The most details a check result keeps.
+pub(crate) const MAX_DETAILS: usize = 64;
+/// The longest detail key or value a check result keeps, in bytes.
+pub(crate) const MAX_DETAIL_BYTES: usize = 1024;
+
+/// Cuts `text` to at most `max` bytes on a character boundary, ending it with a note of the
+/// original length.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let note = format!(" … [truncated from {} bytes]", text.len());
+    let mut end = max.saturating_sub(note.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&note);
 }
 
 /// One check's last result with what the aggregation needs to know about the check.
@@ -194,6 +254,34 @@ mod tests {
             let states: Vec<CheckState> = checks.iter().map(|(s, c)| state(*s, *c)).collect();
             assert_eq!(SystemHealth::aggregate(&states), *expected, "{checks:?}");
         }
+    }
+
+    #[test]
+    fn huge_results_are_cut_and_say_so() {
+        let mut r = HealthCheckResult::new("big", Degraded, "é".repeat(1 << 20), Duration::ZERO);
+        for i in 0..1000 {
+            r.details.insert(format!("k{i:04}"), "v".repeat(10_000));
+        }
+        r.details.insert("k".repeat(5000), "small".into());
+        r.bound();
+        assert!(r.message.len() <= MAX_MESSAGE_BYTES, "{}", r.message.len());
+        assert!(
+            r.message.ends_with("[truncated from 2097152 bytes]"),
+            "{}",
+            &r.message[4000..]
+        );
+        assert_eq!(r.details.len(), MAX_DETAILS);
+        assert_eq!(r.details["truncated"], "938 more details left out");
+        assert!(r
+            .details
+            .iter()
+            .all(|(k, v)| k.len() <= MAX_DETAIL_BYTES && v.len() <= MAX_DETAIL_BYTES));
+        // A small result is left as it is.
+        let mut small = HealthCheckResult::new("s", Healthy, "fine", Duration::ZERO)
+            .with_detail("used_percent", 42);
+        let before = small.clone();
+        small.bound();
+        assert_eq!(small, before);
     }
 
     #[test]
