@@ -98,6 +98,11 @@ pub struct MonitoringConfig {
     /// How long `stop()` waits for each background thread. Defaults to 5 seconds.
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
+    /// How long a call into the monitored database (its metrics, on `kotoba-db`) may take.
+    /// A call past it is reported and the rest of the collection goes on; while it has not
+    /// returned the database is not called again. Defaults to 5 seconds.
+    #[serde(with = "duration")]
+    pub database_timeout: Duration,
     /// The Prometheus endpoint.
     pub prometheus_config: PrometheusConfig,
     /// Thresholds and limits of the built-in health checks.
@@ -122,6 +127,7 @@ impl Default for MonitoringConfig {
             ingest_queue_capacity: 65_536,
             ingest_overflow: OverflowPolicy::Drop,
             shutdown_timeout: Duration::from_secs(5),
+            database_timeout: Duration::from_secs(5),
             prometheus_config: PrometheusConfig::default(),
             health_config: HealthCheckConfig::default(),
             alerting_config: AlertingConfig::default(),
@@ -773,6 +779,7 @@ impl MonitoringConfig {
             ("retention_period", self.retention_period),
             ("latency_window", self.latency_window),
             ("shutdown_timeout", self.shutdown_timeout),
+            ("database_timeout", self.database_timeout),
         ] {
             if value.is_zero() {
                 return Err(MonitoringError::config(

@@ -85,6 +85,12 @@ pub enum MonitoringError {
         /// The configured cap.
         limit: usize,
     },
+    /// Several things went wrong at once, each reported: for example several threads that did
+    /// not stop in time.
+    Multiple {
+        /// Every error, in the order they happened.
+        errors: Vec<MonitoringError>,
+    },
     /// A value cannot be recorded into this metric (a negative counter increment, a NaN, …).
     InvalidValue {
         /// The metric name.
@@ -206,6 +212,26 @@ impl MonitoringError {
         }
     }
 
+    /// Every error `results` hold: `Ok` when there is none, the one when there is one, and
+    /// [`MonitoringError::Multiple`] when there are more, so that none goes unreported.
+    pub(crate) fn all(
+        results: impl IntoIterator<Item = Result<(), MonitoringError>>,
+    ) -> Result<(), MonitoringError> {
+        let mut errors: Vec<MonitoringError> = Vec::new();
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(MonitoringError::Multiple { errors: inner }) => errors.extend(inner),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(MonitoringError::Multiple { errors }),
+        }
+    }
+
     pub(crate) fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {
             field: field.into(),
@@ -250,6 +276,16 @@ impl fmt::Display for MonitoringError {
                 value,
                 reason,
             } => write!(f, "value {value} refused for metric {metric:?}: {reason}"),
+            Self::Multiple { errors } => {
+                write!(f, "{} errors: ", errors.len())?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
             Self::NameClash {
                 metric,
                 exported,

@@ -102,6 +102,7 @@ impl Monitor {
                 let checker = HealthChecker::with_registry(config, collector.registry().clone());
                 if let Some(db) = db {
                     checker.set_database(db);
+                    checker.watch_database_calls(collector.database_watch());
                 }
                 checker.add_default_checks()?;
                 Some(Arc::new(checker))
@@ -165,7 +166,8 @@ impl Monitor {
     /// # Errors
     ///
     /// [`MonitoringError::ShutdownTimeout`] when a thread did not end within
-    /// `shutdown_timeout`.
+    /// `shutdown_timeout`, or [`MonitoringError::Multiple`] listing each one when several did
+    /// not; every component is stopped either way.
     pub fn stop(&self) -> Result<(), MonitoringError> {
         let mut started = self.started.lock();
         *started = false;
@@ -178,7 +180,7 @@ impl Monitor {
             None => Ok(()),
         };
         let collector = self.collector.stop();
-        exporter.and(health).and(collector)
+        MonitoringError::all([exporter, health, collector])
     }
 
     /// Whether the monitor is started.

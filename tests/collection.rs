@@ -412,3 +412,119 @@ fn cluster_metrics_come_from_the_source() {
     });
     c.stop().unwrap();
 }
+
+/// Answers its metrics, except that `get_storage_metrics` blocks until the test releases it,
+/// counting how often it was entered.
+struct HangingDb {
+    release: crossbeam_channel::Receiver<()>,
+    storage_calls: AtomicU64,
+}
+
+impl MonitoredDatabase for HangingDb {
+    fn get_database_metrics(&self) -> Result<DatabaseMetrics, MonitoringError> {
+        KnownDb::new().get_database_metrics()
+    }
+    fn get_query_metrics(&self) -> Result<QueryMetrics, MonitoringError> {
+        KnownDb::new().get_query_metrics()
+    }
+    fn get_storage_metrics(&self) -> Result<StorageMetrics, MonitoringError> {
+        self.storage_calls.fetch_add(1, Ordering::SeqCst);
+        let _ = self.release.recv();
+        KnownDb::new().get_storage_metrics()
+    }
+}
+
+#[test]
+fn a_hung_database_costs_one_thread_and_stops_nothing_else() {
+    let (release, hold) = crossbeam_channel::bounded::<()>(0);
+    let release_check = hold.clone();
+    let db = Arc::new(HangingDb {
+        release: hold,
+        storage_calls: AtomicU64::new(0),
+    });
+    let mut config = MonitoringConfig {
+        collection_interval: Duration::from_millis(50),
+        database_timeout: Duration::from_millis(200),
+        shutdown_timeout: Duration::from_millis(300),
+        ..MonitoringConfig::default()
+    };
+    config.prometheus_config.port = 0;
+    config.prometheus_config.address = "127.0.0.1".into();
+    config.health_config.check_timeout = Duration::from_millis(200);
+    let monitor = kotoba_monitoring::Monitor::with_database(db.clone(), config).unwrap();
+    // A health check that hangs as well, on its own thread.
+    monitor
+        .health()
+        .unwrap()
+        .register_check(
+            "stuck",
+            Box::new(HangingCheck(std::sync::Mutex::new(release_check.clone()))),
+        )
+        .unwrap();
+    monitor.start().unwrap();
+    let c = monitor.collector();
+    let r = c.registry().clone();
+    // The hang is counted and reported, tick after tick.
+    wait_for("reported hangs", Duration::from_secs(30), || {
+        (errors(&r, "database") >= 5.0).then_some(())
+    });
+    let (_, last) = c.last_error().unwrap();
+    assert!(last.contains("get_storage_metrics"), "{last}");
+    // History goes on: the series sampled every tick keep gaining points.
+    let points = || {
+        let now = time::OffsetDateTime::now_utc();
+        c.get_metrics(
+            "kotoba_monitoring_samples_dropped_total",
+            now - Duration::from_secs(600),
+            now,
+        )
+        .unwrap()
+        .len()
+    };
+    let before = points();
+    wait_for("more history", Duration::from_secs(30), || {
+        (points() >= before + 3).then_some(())
+    });
+    // The caller's thread is not held: the read gives up after the timeout.
+    let err = monitor.performance_metrics().unwrap_err();
+    assert!(matches!(err, MonitoringError::Timeout { .. }), "{err}");
+    // The database health check says what hangs.
+    let health = monitor.health().unwrap().check_health().unwrap();
+    let db_check = health
+        .checks
+        .iter()
+        .find(|c| c.result.name == "database")
+        .unwrap();
+    assert_eq!(
+        db_check.result.status,
+        kotoba_monitoring::HealthStatus::Unhealthy
+    );
+    assert!(db_check.result.message.contains("get_storage_metrics"));
+    // However many ticks passed, the hung method was entered once: one thread is held.
+    assert_eq!(db.storage_calls.load(Ordering::SeqCst), 1);
+    // Stopping reports each thread it could not join, and stops everything else.
+    let err = monitor.stop().unwrap_err();
+    assert!(matches!(err, MonitoringError::Multiple { .. }), "{err}");
+    for thread in ["kotoba-db", "kotoba-check"] {
+        assert!(err.to_string().contains(thread), "{err}");
+    }
+    assert!(!monitor.is_running() && !c.is_running());
+    // Released, the detached thread ends by itself.
+    drop(release);
+}
+
+/// A health check that blocks until the test drops its channel's sender.
+struct HangingCheck(std::sync::Mutex<crossbeam_channel::Receiver<()>>);
+
+impl kotoba_monitoring::HealthCheck for HangingCheck {
+    fn check_health(&self) -> kotoba_monitoring::HealthCheckResult {
+        let release = self.0.lock().unwrap().clone();
+        let _ = release.recv();
+        kotoba_monitoring::HealthCheckResult::new(
+            "stuck",
+            kotoba_monitoring::HealthStatus::Healthy,
+            "released",
+            Duration::ZERO,
+        )
+    }
+}

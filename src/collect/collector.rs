@@ -9,6 +9,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
+use super::calls::CallWatch;
 use super::instrument::QueryInstruments;
 use super::sources::Sources;
 use super::{ticker, PerformanceMetrics};
@@ -27,6 +28,13 @@ use crate::{
 /// samples, and `kotoba-collect`, each `collection_interval`, polls the monitored database
 /// (and with the features the system and the cluster), then copies every series into history
 /// (plus the process-wide [`Registry::global`]); it also advances histogram windows.
+///
+/// The database is called on a third thread, `kotoba-db` (made at the first call), and
+/// waited for at most `database_timeout`: a hung call is counted in
+/// `kotoba_monitoring_collection_errors_total{source="database"}`, kept as
+/// [`last_error`](Self::last_error), shown by the database health check, and the rest of the
+/// collection goes on. While it has not returned the database is not called again, so a
+/// database that keeps hanging holds that one thread.
 /// [`stop`](Self::stop) applies what is still queued, joins both within `shutdown_timeout`, and
 /// may be called any number of times; dropping the collector stops it.
 ///
@@ -148,7 +156,12 @@ impl MetricsCollector {
             .window(config.latency_window)
             .slice_len();
         let instruments = QueryInstruments::new(&registry)?;
-        let sources = Sources::new(&registry, db, &config.health_config.data_path)?;
+        let sources = Sources::new(
+            &registry,
+            db,
+            config.database_timeout,
+            &config.health_config.data_path,
+        )?;
         Ok(Self {
             shared: Arc::new(Shared {
                 instruments,
@@ -178,7 +191,17 @@ impl MetricsCollector {
 
     /// The monitored database, if the collector has one.
     pub fn database(&self) -> Option<&Arc<dyn MonitoredDatabase>> {
-        self.shared.sources.database.as_ref()
+        self.shared
+            .sources
+            .database
+            .as_ref()
+            .map(|calls| calls.database())
+    }
+
+    /// What the database thread is doing, for the database health check.
+    pub(crate) fn database_watch(&self) -> Option<(Arc<CallWatch>, Duration)> {
+        let calls = self.shared.sources.database.as_ref()?;
+        Some((calls.watch(), calls.timeout()))
     }
 
     /// Attaches the source of the cluster metrics, read every `collection_interval`.
@@ -187,7 +210,8 @@ impl MetricsCollector {
         *self.shared.sources.cluster.write() = Some(source);
     }
 
-    /// The database's figures now (asked on the calling thread), its query figures completed
+    /// The database's figures now (asked on `kotoba-db`, waiting at most
+    /// `database_timeout`), its query figures completed
     /// from the instrumentation where it has none (see [`QueryInstruments`]), and the system as
     /// last sampled (feature `system`). Without a database, the database and storage parts
     /// are zero and the query part is the instrumentation's.
@@ -195,10 +219,17 @@ impl MetricsCollector {
     /// # Errors
     ///
     /// [`MonitoringError::Source`] when the database fails or panics in one of its methods
-    /// (other than answering [`MonitoringError::Unsupported`]).
+    /// (other than answering [`MonitoringError::Unsupported`]); [`MonitoringError::Timeout`]
+    /// when it does not answer within `database_timeout`, or an earlier call still hangs.
     pub fn get_performance_metrics(&self) -> Result<PerformanceMetrics, MonitoringError> {
         let shared = &self.shared;
         let reading = shared.sources.read_database(&shared.instruments);
+        if reading.as_ref().is_some_and(|r| r.timed_out) {
+            return Err(MonitoringError::Timeout {
+                operation: "reading the database's metrics",
+                waited: shared.config.database_timeout,
+            });
+        }
         if let Some(e) = reading.as_ref().and_then(|r| r.errors.first()) {
             return Err(MonitoringError::Source {
                 source_name: "database",
@@ -285,6 +316,16 @@ impl MetricsCollector {
     /// [`MonitoringError::ShutdownTimeout`] when a thread did not end in time; it is left
     /// detached and the collector counts as stopped.
     pub fn stop(&self) -> Result<(), MonitoringError> {
+        let threads = self.stop_threads();
+        // The database thread may run without the others, for `get_performance_metrics`.
+        let database = match &self.shared.sources.database {
+            Some(calls) => calls.stop(self.shared.config.shutdown_timeout),
+            None => Ok(()),
+        };
+        MonitoringError::all([threads, database])
+    }
+
+    fn stop_threads(&self) -> Result<(), MonitoringError> {
         let Some(running) = self.running.lock().take() else {
             return Ok(());
         };
@@ -303,7 +344,7 @@ impl MetricsCollector {
         // Everything is applied: the collector's last sample sees it all.
         drop(stop_collect);
         let collect_result = collect.join(timeout);
-        ingest_result.and(collect_result)
+        MonitoringError::all([ingest_result, collect_result])
     }
 
     /// Whether the threads are running.

@@ -10,6 +10,8 @@
 //!   windows advanced every slice.
 
 #[cfg(feature = "cluster")]
+mod calls;
+pub(crate) use calls::CallWatch;
 mod cluster;
 mod collector;
 mod database;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::calls::{DatabaseCalls, NoAnswer};
 use super::instrument::QueryInstruments;
 use crate::metrics::Family;
 use crate::worker::guarded;
@@ -17,7 +18,8 @@ use crate::{
 
 /// The sources and the state publishing them needs.
 pub(crate) struct Sources {
-    pub(crate) database: Option<Arc<dyn MonitoredDatabase>>,
+    /// The database, called on its own thread with a timeout.
+    pub(crate) database: Option<DatabaseCalls>,
     #[cfg(feature = "cluster")]
     pub(crate) cluster: RwLock<Option<Arc<dyn super::ClusterSource>>>,
     #[cfg(feature = "system")]
@@ -47,6 +49,8 @@ pub(crate) struct DatabaseReading {
     pub(crate) query: Option<QueryMetrics>,
     pub(crate) storage: Option<StorageMetrics>,
     pub(crate) errors: Vec<String>,
+    /// The database did not answer in time (the reason is in `errors`).
+    pub(crate) timed_out: bool,
 }
 
 /// Calls one database method, turning a panic into an error message.
@@ -66,10 +70,11 @@ impl Sources {
     pub(crate) fn new(
         registry: &Registry,
         database: Option<Arc<dyn MonitoredDatabase>>,
+        database_timeout: std::time::Duration,
         data_path: &std::path::Path,
     ) -> Result<Self, MonitoringError> {
         Ok(Self {
-            database,
+            database: database.map(|db| DatabaseCalls::new(db, database_timeout)),
             data_path: data_path.to_owned(),
             #[cfg(feature = "cluster")]
             cluster: RwLock::new(None),
@@ -92,30 +97,49 @@ impl Sources {
         format!("collecting from the {source} failed: {message}")
     }
 
-    /// Asks the database, each call guarded, filling the query figures from `instruments`
-    /// where the database has none.
+    /// Asks the database, on its thread and within its timeout, each method guarded, filling
+    /// the query figures from `instruments` where the database has none.
     pub(crate) fn read_database(&self, instruments: &QueryInstruments) -> Option<DatabaseReading> {
-        let db = self.database.as_ref()?;
+        let calls = self.database.as_ref()?;
+        let answers = calls.call(|db, watch| {
+            let database = watch.calling("get_database_metrics", || {
+                ask("get_database_metrics", || db.get_database_metrics())
+            });
+            let query = watch.calling("get_query_metrics", || {
+                ask("get_query_metrics", || db.get_query_metrics())
+            });
+            let storage = watch.calling("get_storage_metrics", || {
+                ask("get_storage_metrics", || db.get_storage_metrics())
+            });
+            (database, query, storage)
+        });
+        let (database, query, storage) = match answers {
+            Ok(answers) => answers,
+            Err(NoAnswer(why)) => {
+                return Some(DatabaseReading {
+                    database: None,
+                    query: complete_query_metrics(None, instruments),
+                    storage: None,
+                    errors: vec![why],
+                    timed_out: true,
+                })
+            }
+        };
         let mut errors = Vec::new();
         let mut keep = |what: &str, e: MonitoringError| {
             if !matches!(e, MonitoringError::Unsupported { .. }) {
                 errors.push(format!("{what}: {e}"));
             }
         };
-        let database = ask("get_database_metrics", || db.get_database_metrics())
-            .map_err(|e| keep("database metrics", e))
-            .ok();
-        let query = ask("get_query_metrics", || db.get_query_metrics())
-            .map_err(|e| keep("query metrics", e))
-            .ok();
-        let storage = ask("get_storage_metrics", || db.get_storage_metrics())
-            .map_err(|e| keep("storage metrics", e))
-            .ok();
+        let database = database.map_err(|e| keep("database metrics", e)).ok();
+        let query = query.map_err(|e| keep("query metrics", e)).ok();
+        let storage = storage.map_err(|e| keep("storage metrics", e)).ok();
         Some(DatabaseReading {
             database,
             query: complete_query_metrics(query, instruments),
             storage,
             errors,
+            timed_out: false,
         })
     }
 

@@ -15,6 +15,7 @@ use super::{
     CheckOptions, CheckState, CpuCheck, DatabaseCheck, DiskCheck, HealthCheck, HealthCheckResult,
     HealthStatus, MemoryCheck, SystemHealth, Thresholds,
 };
+use crate::collect::CallWatch;
 use crate::http::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 use crate::metrics::Family;
 use crate::worker::{guarded, Worker};
@@ -60,6 +61,8 @@ struct Inner {
     config: MonitoringConfig,
     registry: Registry,
     database: RwLock<Option<Arc<dyn MonitoredDatabase>>>,
+    /// The collector's calls into the database, for the database check.
+    database_calls: RwLock<Option<(Arc<CallWatch>, Duration)>>,
     checks: Mutex<Vec<Entry>>,
     /// Serialises runs, so a manual `check_health` and the health thread never interleave.
     run_lock: Mutex<()>,
@@ -136,6 +139,7 @@ impl HealthChecker {
                 config,
                 registry,
                 database: RwLock::new(None),
+                database_calls: RwLock::new(None),
                 checks: Mutex::new(Vec::new()),
                 run_lock: Mutex::new(()),
                 status_gauges,
@@ -148,6 +152,11 @@ impl HealthChecker {
     /// Attaches the database the `database` default check pings.
     pub fn set_database(&self, db: Arc<dyn MonitoredDatabase>) {
         *self.inner.database.write() = Some(db);
+    }
+
+    /// Lets the database check report the collector's database calls that hang.
+    pub(crate) fn watch_database_calls(&self, calls: Option<(Arc<CallWatch>, Duration)>) {
+        *self.inner.database_calls.write() = calls;
     }
 
     /// Registers `check` as `name`, critical and counting for both probes.
@@ -278,7 +287,10 @@ impl HealthChecker {
         if let Some(db) = self.inner.database.read().clone() {
             defaults.push((
                 "database",
-                Box::new(DatabaseCheck::new(db, h.database_degraded_latency)),
+                Box::new(
+                    DatabaseCheck::new(db, h.database_degraded_latency)
+                        .watching(self.inner.database_calls.read().clone()),
+                ),
                 CheckOptions::readiness_only(),
             ));
         }
@@ -387,13 +399,11 @@ impl HealthChecker {
             .iter_mut()
             .filter_map(|e| e.runner.take())
             .collect();
+        let mut results = vec![result];
         for runner in runners {
-            let stopped = runner.stop(config.shutdown_timeout);
-            if result.is_ok() {
-                result = stopped;
-            }
+            results.push(runner.stop(config.shutdown_timeout));
         }
-        result
+        MonitoringError::all(results)
     }
 
     /// Whether `kotoba-health` is running.

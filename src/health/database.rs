@@ -4,15 +4,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{HealthCheck, HealthCheckResult, HealthStatus};
+use crate::collect::CallWatch;
 use crate::MonitoredDatabase;
 
 /// Pings the monitored database ([`MonitoredDatabase::ping`]) and times the round trip: an
 /// error is Unhealthy, a ping slower than `degraded_after` (default 100 ms,
 /// `health_config.database_degraded_latency`) Degraded, and one that outlasts the check
-/// timeout is reported as timed out.
+/// timeout is reported as timed out. Within a [`Monitor`](crate::Monitor) it is also
+/// Unhealthy while a call for the database's metrics has hung past `database_timeout`, even
+/// if pings still answer.
 pub struct DatabaseCheck {
     db: Arc<dyn MonitoredDatabase>,
     degraded_after: Duration,
+    /// The collector's database calls and their timeout.
+    calls: Option<(Arc<CallWatch>, Duration)>,
 }
 
 impl std::fmt::Debug for DatabaseCheck {
@@ -26,13 +31,38 @@ impl std::fmt::Debug for DatabaseCheck {
 impl DatabaseCheck {
     /// A check of `db`.
     pub fn new(db: Arc<dyn MonitoredDatabase>, degraded_after: Duration) -> Self {
-        Self { db, degraded_after }
+        Self {
+            db,
+            degraded_after,
+            calls: None,
+        }
+    }
+
+    /// Also reports the collector's database calls that hang past `timeout`.
+    pub(crate) fn watching(mut self, calls: Option<(Arc<CallWatch>, Duration)>) -> Self {
+        self.calls = calls;
+        self
     }
 }
 
 impl HealthCheck for DatabaseCheck {
     fn check_health(&self) -> HealthCheckResult {
         let started = Instant::now();
+        let stuck = self
+            .calls
+            .as_ref()
+            .and_then(|(watch, timeout)| watch.stuck(*timeout));
+        if let Some((method, running_for)) = stuck {
+            return HealthCheckResult::new(
+                "database",
+                HealthStatus::Unhealthy,
+                format!(
+                    "{method} has not returned for {:.1} s; the database's metrics are not collected until it does",
+                    running_for.as_secs_f64()
+                ),
+                started.elapsed(),
+            );
+        }
         match self.db.ping() {
             Err(e) => HealthCheckResult::new(
                 "database",
