@@ -10,6 +10,12 @@ use super::collector::Shared;
 use crate::worker::guarded;
 use crate::Registry;
 
+/// How many times per window slice the histograms are checked for a slice to close.
+const ROTATION_CHECKS: u32 = 16;
+
+/// The shortest time between two such checks.
+const MIN_ROTATION_CHECK: Duration = Duration::from_millis(10);
+
 /// Every `collection_interval`, polls the database, system and cluster sources, then copies
 /// each series of the collector's registry and of the
 /// process-wide registry into history and prunes expired points; every window slice, advances
@@ -17,7 +23,9 @@ use crate::Registry;
 /// covers the run up to `stop()`.
 pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTime) {
     let interval = shared.config.collection_interval;
-    let slice = shared.slice_len;
+    // Windows are checked for a slice to close this often, so that each closes within a
+    // sixteenth of a slice of its end (under a second at the defaults).
+    let slice = (shared.slice_len / ROTATION_CHECKS).max(MIN_ROTATION_CHECK);
     // The first tick skips series that received a sample since the collector started.
     let mut last_tick = started;
     let mut next_collect = Instant::now();

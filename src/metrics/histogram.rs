@@ -235,32 +235,46 @@ struct Mark {
 }
 
 struct Window {
-    /// A ring of the marks of the last `slices + 1` rotations: enough to measure a window of
-    /// `slices` closed slices from the start of the oldest.
+    /// A ring of the marks of the last `slices + 2` rotations: a window is measured from the
+    /// youngest mark at least a window old, which may be `slices + 1` slices back while the
+    /// newest slice has not been closed yet.
     marks: Box<[Mark]>,
     /// The ring position of the newest mark.
     newest: usize,
     /// How many ring positions hold a mark.
     filled: usize,
+    /// Slices end on a grid from the series' creation, so that a slice closed late does not
+    /// move the ends of the next ones, and a check a moment early does not skip one.
+    created: Instant,
+    /// The end of the current slice.
+    due: Instant,
     slice_len: Duration,
     window: Duration,
 }
 
 impl Window {
-    /// The mark the window is measured from at `now`: the start of the oldest slice that
-    /// ended less than a window ago, or the newest mark when none did.
+    /// The mark the window is measured from at `now`: the youngest mark at least a window
+    /// old, or the oldest one while none is (the series is younger than its window).
     fn base(&self, now: Instant) -> &Mark {
         let n = self.marks.len();
-        let mut base = self.newest;
-        for back in 1..self.filled {
-            let older = (self.newest + n - back) % n;
-            let ended = self.marks[(older + 1) % n].at;
-            if now.saturating_duration_since(ended) >= self.window {
+        let mut base = (self.newest + n + 1 - self.filled) % n;
+        for back in 0..self.filled {
+            let mark = (self.newest + n - back) % n;
+            if now.saturating_duration_since(self.marks[mark].at) >= self.window {
+                base = mark;
                 break;
             }
-            base = older;
         }
         &self.marks[base]
+    }
+
+    /// The first slice end on the grid after `now`.
+    fn next_end(&self, now: Instant) -> Instant {
+        let slice = self.slice_len.as_nanos().max(1);
+        let elapsed = now.saturating_duration_since(self.created).as_nanos();
+        let slices = elapsed / slice + 1;
+        let nanos = u64::try_from(slices * slice).unwrap_or(u64::MAX);
+        self.created + Duration::from_nanos(nanos)
     }
 }
 
@@ -281,7 +295,7 @@ impl Histogram {
         let opts = &plan.opts;
         let buckets = plan.bounds.len() + 1;
         let now = Instant::now();
-        let marks = (0..=opts.slices())
+        let marks = (0..opts.slices() + 2)
             .map(|_| Mark {
                 cells: Cells::default(),
                 sum: 0.0,
@@ -305,6 +319,8 @@ impl Histogram {
                     marks,
                     newest: 0,
                     filled: 1,
+                    created: now,
+                    due: now + opts.slice_len(),
                     slice_len: opts.slice_len(),
                     window: opts.window_len(),
                 }),
@@ -523,7 +539,10 @@ impl Histogram {
     /// the oldest slice still in the window, or from the series' creation. Divide a window's
     /// count by it for a rate.
     pub fn window_span(&self) -> Duration {
-        let now = Instant::now();
+        self.window_span_at(Instant::now())
+    }
+
+    fn window_span_at(&self, now: Instant) -> Duration {
         let mut window = self.core.window.lock();
         self.rotate_locked(&mut window, now);
         now.saturating_duration_since(window.base(now).at)
@@ -536,9 +555,10 @@ impl Histogram {
     }
 
     fn rotate_locked(&self, window: &mut Window, now: Instant) {
-        if now.saturating_duration_since(window.marks[window.newest].at) < window.slice_len {
+        if now < window.due {
             return;
         }
+        window.due = window.next_end(now);
         let n = window.marks.len();
         let next = (window.newest + 1) % n;
         let mark = &mut window.marks[next];
@@ -854,6 +874,58 @@ mod tests {
     }
 
     #[test]
+    fn the_window_spans_its_length_to_one_slice_more() {
+        let window = Duration::from_secs(2);
+        let opts = HistogramOpts::latency().window(window).window_slices(4);
+        let slice = opts.slice_len();
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        // A rotator checking every sixteenth of a slice, each check up to a sixteenth late,
+        // and reads at times between the checks (a fixed pseudo-random sequence).
+        let check = slice / 16;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % 1000
+        };
+        let mut at = t0;
+        for i in 0..4000u32 {
+            at = t0 + check * i + check * (next() as u32) / 1000;
+            h.rotate_if_due(at);
+            let read = at + check * (next() as u32) / 1000;
+            let span = h.window_span_at(read);
+            if read.duration_since(t0) >= window {
+                assert!(
+                    span >= window && span <= window + slice + 2 * check,
+                    "a {window:?} window spans {span:?} at {:?}",
+                    read.duration_since(t0)
+                );
+            } else {
+                assert_eq!(span, read.duration_since(t0), "younger than its window");
+            }
+        }
+        assert!(at.duration_since(t0) > window * 30);
+    }
+
+    #[test]
+    fn a_check_a_moment_early_skips_no_slice() {
+        let opts = HistogramOpts::new(1.0, 1000.0)
+            .window(Duration::from_secs(60))
+            .window_slices(4);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        let ms = Duration::from_millis;
+        // The first slice is closed late; the next check comes on time for the second.
+        h.rotate_if_due(t0 + Duration::from_secs(15) + ms(40));
+        h.rotate_if_due(t0 + Duration::from_secs(30) + ms(1));
+        let w = h.core.window.lock();
+        assert_eq!(w.filled, 3, "both slices closed");
+        assert_eq!(w.due, t0 + Duration::from_secs(45));
+    }
+
+    #[test]
     fn ring_reuses_its_marks() {
         let opts = HistogramOpts::new(1.0, 1000.0)
             .window(Duration::from_secs(4))
@@ -866,7 +938,7 @@ mod tests {
         }
         {
             let w = h.core.window.lock();
-            assert_eq!((w.marks.len(), w.filled), (3, 3));
+            assert_eq!((w.marks.len(), w.filled), (4, 4));
         }
         // Window of 4 s at 20 s: the slices that ended at 18 s and 20 s, holding 9 and 10.
         let w = window_at(&h, t0 + Duration::from_secs(20));

@@ -118,7 +118,8 @@ impl HistogramOpts {
     }
 
     /// How many slices the window is kept in, at least 1. The window moves a slice at a time, so
-    /// a snapshot covers between `window` and `window + window / slices`. Each slice costs a
+    /// a snapshot covers between `window` and `window + window / slices` (plus the moment a
+    /// slice waits to be closed: at most a sixteenth of a slice while a collector runs). Each slice costs a
     /// note of the counts between the smallest and largest values recorded (see the type's
     /// memory notes), so more than 64 is refused when the family is registered. Defaults to
     /// `4`.
