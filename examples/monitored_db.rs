@@ -2,7 +2,8 @@
 //! monitored: every query is timed by operation, the database reports its own figures through
 //! `MonitoredDatabase`, the monitor collects system metrics and runs the health checks, and
 //! `/metrics`, `/health`, `/livez`, `/readyz` are served. Every two seconds it prints the live
-//! p50/p95/p99 per operation over the recent window, the query rate and the health.
+//! p50/p99 per operation over the recent window, the query rate and the health (with the
+//! reason for any check that is not healthy), in lines that fit 80 columns.
 //!
 //! ```text
 //! cargo run --release --example monitored_db -- [--seconds N] [--port P] [--config FILE]
@@ -283,10 +284,55 @@ fn worker(
     Ok(())
 }
 
+/// The operations the workload runs, in the order the report shows them.
+const OPERATIONS: [&str; 3] = ["get", "put", "scan"];
+
+/// A latency in seconds to three significant figures with its unit: `1.30µs`, `547µs`.
+fn short(seconds: f64) -> String {
+    let (value, unit) = match seconds {
+        s if s < 1e-6 => (s * 1e9, "ns"),
+        s if s < 1e-3 => (s * 1e6, "µs"),
+        s if s < 1.0 => (s * 1e3, "ms"),
+        s => (s, "s"),
+    };
+    match value {
+        v if v < 10.0 => format!("{v:.2}{unit}"),
+        v if v < 100.0 => format!("{v:.1}{unit}"),
+        v => format!("{v:.0}{unit}"),
+    }
+}
+
+/// A count with thousands separators: `1,597,871`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What each report line holds; printed once, above the first.
+fn report_header(monitor: &Monitor) {
+    println!(
+        "every {} s: p50/p99 per operation over the last {} s, queries per second, health",
+        REPORT_EVERY.as_secs(),
+        monitor.config().latency_window.as_secs()
+    );
+    println!(
+        "{:<7} {:<13} {:<13} {:<13} {:>9} {:>6} health",
+        "time", OPERATIONS[0], OPERATIONS[1], OPERATIONS[2], "q/s", "failed"
+    );
+}
+
+/// One report line, at most 80 columns, and a line for each check that is not healthy.
 fn report(monitor: &Monitor, elapsed: Duration) -> Result<(), MonitoringError> {
     let queries = monitor.collector().queries();
     let mut line = format!("[{:>4}s]", elapsed.as_secs());
-    for name in ["get", "put", "scan"] {
+    for name in OPERATIONS {
         let s = monitor
             .registry()
             .histogram(
@@ -295,21 +341,26 @@ fn report(monitor: &Monitor, elapsed: Duration) -> Result<(), MonitoringError> {
                 &[("operation", name)],
             )?
             .window_snapshot();
-        line += &format!(
-            " | {name:<4} p50 {:>7.1}µs p95 {:>7.1}µs p99 {:>8.1}µs",
-            s.p50 * 1e6,
-            s.p95 * 1e6,
-            s.p99 * 1e6
-        );
+        let both = format!("{}/{}", short(s.p50), short(s.p99));
+        line += &format!(" {both:<13}");
     }
     let q = queries.query_metrics();
-    let health = monitor.health().map_or("off".to_owned(), |h| {
-        h.current_health().overall_status.to_string()
-    });
+    let health = monitor.health().map(|h| h.current_health());
+    let status = health
+        .as_ref()
+        .map_or("off".to_owned(), |h| h.overall_status.to_string());
     println!(
-        "{line} | {:>8.0} q/s | {} failed | health {health}",
-        q.queries_per_second, q.failed_queries
+        "{line} {:>9} {:>6} {status}",
+        grouped(q.queries_per_second.round() as u64),
+        q.failed_queries
     );
+    for check in health.iter().flat_map(|h| &h.checks) {
+        let result = &check.result;
+        if result.status != kotoba_monitoring::HealthStatus::Healthy {
+            let why = format!("{} {}: {}", result.name, result.status, result.message);
+            println!("       {}", why.chars().take(73).collect::<String>());
+        }
+    }
     Ok(())
 }
 
@@ -342,8 +393,8 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
             .local_addr()
             .expect("a started exporter has an address");
         println!(
-            "serving {} and http://{addr}/health, /livez, /readyz",
-            exporter.metrics_url().unwrap_or_default()
+            "serving {} and /health, /livez, /readyz at http://{addr}",
+            exporter.config().path
         );
     }
     let running = Arc::new(AtomicBool::new(true));
@@ -361,13 +412,14 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
         .collect();
 
     println!(
-        "monitored_db: {WORKERS} workers on a {}-key redb database; {} (Ctrl-C stops)",
-        KEYS / 2,
+        "{WORKERS} workers on a {}-key redb database, {} (Ctrl-C stops)",
+        grouped(KEYS / 2),
         match args.seconds {
-            0 => "running until interrupted".to_owned(),
-            n => format!("running for {n} s"),
+            0 => "until interrupted".to_owned(),
+            n => format!("for {n} s"),
         }
     );
+    report_header(&monitor);
     let started = Instant::now();
     let mut next_report = started + REPORT_EVERY;
     while running.load(Ordering::Relaxed) {
@@ -388,18 +440,34 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
         }
     }
     let perf = monitor.performance_metrics()?;
+    let window = monitor.config().latency_window.as_secs();
     monitor.stop()?;
+    let q = &perf.query_metrics;
     println!(
-        "stopped cleanly: {} queries ({} failed, {} slow), avg {:.1} µs, p99 {:.1} µs; file {} KiB, cache hit rate {:.1}%; history holds {} points in {} series",
-        perf.query_metrics.total_queries,
-        perf.query_metrics.failed_queries,
-        perf.query_metrics.slow_queries,
-        perf.query_metrics.avg_query_latency_ms * 1e3,
-        perf.query_metrics.p99_query_latency_ms * 1e3,
-        perf.storage_metrics.total_size_bytes >> 10,
-        perf.storage_metrics.cache_hit_rate * 100.0,
-        monitor.collector().history().point_count(),
-        monitor.collector().history().series_count(),
+        "stopped cleanly after {} s",
+        started.elapsed().as_secs_f64().round()
+    );
+    println!(
+        "  queries   {} in all ({} failed, {} slow)",
+        grouped(q.total_queries),
+        q.failed_queries,
+        q.slow_queries
+    );
+    println!(
+        "            {}, last {window} s: mean {}, p99 {}",
+        OPERATIONS.join(", "),
+        short(q.avg_query_latency_ms / 1e3),
+        short(q.p99_query_latency_ms / 1e3)
+    );
+    println!(
+        "  database  file {} KiB, cache hit rate {:.1}%",
+        grouped(perf.storage_metrics.total_size_bytes >> 10),
+        perf.storage_metrics.cache_hit_rate * 100.0
+    );
+    println!(
+        "  history   {} points in {} series",
+        grouped(monitor.collector().history().point_count() as u64),
+        monitor.collector().history().series_count()
     );
     Ok(())
 }

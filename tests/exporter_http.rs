@@ -268,7 +268,9 @@ fn health_and_probes_answer_from_the_source() {
     assert!(ready.text().ends_with("readyz check failed\n"));
     let live = get(addr, "/livez?verbose");
     assert_eq!(live.status, 200);
-    assert!(live.text().contains("[+]memory ok (warn: memory says no)"));
+    assert!(live
+        .text()
+        .contains("[+]memory passes with a warning: memory says no"));
     let excluded = get(addr, "/readyz?exclude=database");
     assert_eq!(excluded.status, 200);
 

@@ -473,3 +473,18 @@ fn huge_results_are_cut_before_they_are_kept() {
         output.len()
     );
 }
+
+#[test]
+fn the_overall_output_says_which_checks_are_not_healthy_and_why() {
+    let c = checker();
+    c.register_check("fine", Box::new(Fixed(HealthStatus::Healthy)))
+        .unwrap();
+    c.register_check("slow", Box::new(Fixed(HealthStatus::Degraded)))
+        .unwrap();
+    c.check_health().unwrap();
+    let report = kotoba_monitoring::HealthSource::health_report(&c);
+    assert_eq!(
+        report.output.as_deref(),
+        Some("degraded: slow is degraded: told degraded")
+    );
+}

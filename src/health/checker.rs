@@ -525,7 +525,21 @@ impl HealthSource for HealthChecker {
             }
             HealthStatus::Unknown => Some("the health checks have not all run yet".to_owned()),
             HealthStatus::Healthy => None,
-            other => Some(format!("overall {other}")),
+            // Say why: each check that is not healthy, with its message.
+            other => {
+                let reasons: Vec<String> = health
+                    .checks
+                    .iter()
+                    .filter(|c| c.result.status != HealthStatus::Healthy)
+                    .map(|c| {
+                        format!(
+                            "{} is {}: {}",
+                            c.result.name, c.result.status, c.result.message
+                        )
+                    })
+                    .collect();
+                Some(format!("{other}: {}", reasons.join("; ")))
+            }
         };
         let checks = health
             .checks

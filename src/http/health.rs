@@ -146,7 +146,10 @@ impl HealthReport {
             let reason = check.output.as_deref().unwrap_or("no reason given");
             let _ = match check.status {
                 ProbeStatus::Pass => writeln!(text, "[+]{} ok", check.name),
-                ProbeStatus::Warn => writeln!(text, "[+]{} ok (warn: {reason})", check.name),
+                // `[+]`: the check does not fail the probe; it is not "ok" either.
+                ProbeStatus::Warn => {
+                    writeln!(text, "[+]{} passes with a warning: {reason}", check.name)
+                }
                 ProbeStatus::Fail => {
                     failed = true;
                     writeln!(text, "[-]{} failed: {reason}", check.name)
@@ -238,7 +241,7 @@ mod tests {
         let verbose = p("livez", &[("verbose", "")]);
         assert_eq!(
             body(&verbose),
-            "[+]disk ok (warn: disk is off)\nlivez check passed\n"
+            "[+]disk passes with a warning: disk is off\nlivez check passed\n"
         );
         let ready = p("readyz", &[]);
         assert_eq!(ready.status, 503);
