@@ -192,10 +192,11 @@ pub use collect::{
     QueryMetrics, QueryOperation, QueryTimer, StorageMetrics, SystemMetrics,
 };
 pub use config::{
-    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, HealthCheckConfig, HttpAuth,
-    MonitoringConfig, NotificationConfig, NotificationType, OverflowPolicy, PrometheusConfig,
-    ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
-    ENV_METRICS_PORT,
+    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Channel,
+    EmailChannel, HealthCheckConfig, HttpAuth, MonitoringConfig, NotificationConfig,
+    NotificationType, OverflowPolicy, PagerDutyChannel, PrometheusConfig, Secret, SlackChannel,
+    SmtpSecurity, WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK,
+    ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
 };
 pub use error::MonitoringError;
 #[cfg(feature = "cluster")]

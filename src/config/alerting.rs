@@ -1,0 +1,135 @@
+//! Module implementing the alerting configuration: the seed's rules and the notification
+//! channels. See [`AlertingConfig`] for details.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration;
+use super::NotificationConfig;
+use crate::metrics::LabelSet;
+use crate::MonitoringError;
+
+/// Alerting: the rules and the notification channels. Off by default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Evaluate rules and send notifications. Defaults to `false`.
+    pub enabled: bool,
+    /// The rules. Defaults to none.
+    pub rules: Vec<AlertRule>,
+    /// Where notifications go. Defaults to none.
+    pub notifications: Vec<NotificationConfig>,
+}
+
+/// One alert rule: a query over the metrics, a threshold, and what to say when it fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// A unique, human-readable name ("High CPU Usage").
+    pub name: String,
+    /// What the alert means.
+    pub description: String,
+    /// The expression evaluated over the history store (`system_cpu_usage_percent > 80`).
+    pub query: String,
+    /// The condition on the query's value.
+    pub threshold: AlertThreshold,
+    /// How often the rule is evaluated.
+    #[serde(with = "duration")]
+    pub evaluation_interval: Duration,
+    /// How serious it is.
+    pub severity: AlertSeverity,
+    /// Labels attached to the alert.
+    #[serde(default)]
+    pub labels: HashMap<String, String>,
+}
+
+/// The condition an alert rule's value is compared with. In TOML: `{ greater_than = 80.0 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertThreshold {
+    /// Fires when the value is above.
+    GreaterThan(f64),
+    /// Fires when the value is below.
+    LessThan(f64),
+    /// Fires when the value equals.
+    Equal(f64),
+    /// Fires when the value differs.
+    NotEqual(f64),
+}
+
+impl AlertThreshold {
+    fn value(self) -> f64 {
+        match self {
+            Self::GreaterThan(v) | Self::LessThan(v) | Self::Equal(v) | Self::NotEqual(v) => v,
+        }
+    }
+}
+
+/// How serious an alert is. In TOML: `"info"`, `"warning"`, `"error"`, `"critical"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSeverity {
+    /// Informational (a version update).
+    Info,
+    /// A warning condition (high resource usage).
+    Warning,
+    /// An error condition (service degradation).
+    Error,
+    /// A critical condition (service down).
+    Critical,
+}
+
+impl AlertingConfig {
+    pub(crate) fn validate(&self) -> Result<(), MonitoringError> {
+        let mut names = HashSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let field = |name: &str| format!("alerting_config.rules[{i}].{name}");
+            if rule.name.trim().is_empty() {
+                return Err(MonitoringError::config(
+                    field("name"),
+                    "a rule needs a name",
+                ));
+            }
+            if !names.insert(rule.name.as_str()) {
+                return Err(MonitoringError::config(
+                    field("name"),
+                    format!(
+                        "{:?} is used by another rule; rule names must be unique",
+                        rule.name
+                    ),
+                ));
+            }
+            if rule.query.trim().is_empty() {
+                return Err(MonitoringError::config(
+                    field("query"),
+                    "a rule needs a query, for example \"system_cpu_usage_percent > 80\"",
+                ));
+            }
+            if rule.evaluation_interval.is_zero() {
+                return Err(MonitoringError::config(
+                    field("evaluation_interval"),
+                    "must be longer than zero, for example \"30s\"",
+                ));
+            }
+            if !rule.threshold.value().is_finite() {
+                return Err(MonitoringError::config(
+                    field("threshold"),
+                    "the threshold must be a finite number",
+                ));
+            }
+            let labels: Vec<(&str, &str)> = rule
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            LabelSet::new(&rule.name, &labels)
+                .map_err(|e| MonitoringError::config(field("labels"), e.to_string()))?;
+        }
+        for (i, notification) in self.notifications.iter().enumerate() {
+            notification.parse(&format!("alerting_config.notifications[{i}].config"))?;
+        }
+        Ok(())
+    }
+}
