@@ -15,7 +15,7 @@ use prometheus_client::metrics::MetricType as WireType;
 use prometheus_client::registry::{Registry as WireRegistry, Unit};
 
 use crate::metrics::{escape_count, escape_into, FamilyCore, FamilyKind, LabelSet, Series};
-use crate::Registry;
+use crate::{HistogramOpts, Registry};
 
 /// The quantiles of the recent window, exported as `<name>_window<_unit>{q="…"}` gauges.
 pub(crate) const WINDOW_QUANTILES: [(f64, &str); 5] = [
@@ -264,6 +264,9 @@ fn clashes_across(per_registry: &[Vec<Arc<FamilyCore>>]) -> std::collections::Ha
     clashing
 }
 
+/// One histogram series' labels and its window quantiles (`None` while the window is empty).
+type Window<'a> = (&'a LabelSet, Option<Vec<f64>>);
+
 /// The series of one name across registries: each label set once, with the counters of the
 /// same labels in later registries to add to it.
 struct Merged {
@@ -347,122 +350,162 @@ impl RegistryCollector {
         let help = self.help(&family.help, family.help_has_escapes);
         let name: &str = &family.name;
         match &family.kind {
-            FamilyKind::Counter => {
-                let stem = name.strip_suffix("_total").unwrap_or(name);
-                let (stem, unit) = split_unit(stem);
-                let mut metric =
-                    encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Counter)?;
-                // Values first, in a loop of loads alone: the cache misses of many counters then
-                // overlap, where between two texts they would follow each other.
-                let values: Vec<(u128, f64)> = (0..series.len())
-                    .map(|at| counter_value(series[at].1, at, extra))
-                    .collect();
-                for (&(labels, _), &(whole, fraction)) in series.iter().zip(&values) {
-                    let labels = self.labels(labels, None);
-                    let mut m = metric.encode_family(&labels)?;
-                    // A count of whole increments prints as the exact integer, while it fits
-                    // the encoder's u64.
-                    let exact = u64::try_from(whole).ok().filter(|_| fraction == 0.0);
-                    if let Some(whole) = exact {
-                        m.encode_counter::<NoLabelSet, _, u64>(&whole, None)?;
-                    } else {
-                        m.encode_counter::<NoLabelSet, _, u64>(&(whole as f64 + fraction), None)?;
-                    }
-                }
-                Ok(series.len() as u64)
-            }
-            FamilyKind::Gauge => {
-                let (stem, unit) = split_unit(name);
-                let mut metric =
-                    encoder.encode_descriptor(stem, &help, unit.as_ref(), WireType::Gauge)?;
-                let values: Vec<Option<f64>> = series
-                    .iter()
-                    .map(|(_, s)| match s {
-                        Series::Gauge(g) => Some(g.get()),
-                        _ => None,
-                    })
-                    .collect();
-                for (&(labels, _), value) in series.iter().zip(values) {
-                    if let Some(value) = value {
-                        metric
-                            .encode_family(&self.labels(labels, None))?
-                            .encode_gauge(&value)?;
-                    }
-                }
-                Ok(series.len() as u64)
-            }
+            FamilyKind::Counter => self.encode_counters(encoder, name, &help, series, extra),
+            FamilyKind::Gauge => self.encode_gauges(encoder, name, &help, series),
             FamilyKind::Histogram(plan) => {
-                let opts = plan.opts();
-                let (stem, unit) = split_unit(name);
-                let bounds = opts.bucket_bounds();
-                let mut windows = Vec::with_capacity(series.len());
-                {
-                    let mut metric = encoder.encode_descriptor(
-                        stem,
-                        &help,
-                        unit.as_ref(),
-                        WireType::Histogram,
-                    )?;
-                    let width = bounds.len() + 1;
-                    // Every series' buckets first, in a loop of loads alone, so that their
-                    // cache misses overlap; then the text.
-                    let mut per_bucket = Vec::with_capacity(series.len() * width);
-                    let sums: Vec<f64> = series
-                        .iter()
-                        .map(|(_, s)| match s {
-                            Series::Histogram(h) => h.export_buckets(&mut per_bucket),
-                            _ => {
-                                per_bucket.resize(per_bucket.len() + width, 0);
-                                0.0
-                            }
-                        })
-                        .collect();
-                    let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(width);
-                    let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
-                    let mut scratch = crate::metrics::Cells::default();
-                    let rows = per_bucket.chunks_exact(width).zip(&sums);
-                    for (&(labels, series), (counts, &sum)) in series.iter().zip(rows) {
-                        let Series::Histogram(h) = series else {
-                            continue;
-                        };
-                        buckets.clear();
-                        let bounds = bounds.iter().copied().chain([f64::INFINITY]);
-                        buckets.extend(bounds.zip(counts.iter().copied()));
-                        let count = counts.iter().sum();
-                        metric
-                            .encode_family(&self.labels(labels, None))?
-                            .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-                        if self.window_quantiles {
-                            windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
-                        }
-                    }
+                let windows = self.encode_histograms(encoder, name, &help, plan.opts(), series)?;
+                if self.window_quantiles {
+                    self.encode_window_gauges(encoder, name, plan.opts(), &windows)?;
+                    Ok((series.len() * (1 + WINDOW_QUANTILES.len())) as u64)
+                } else {
+                    Ok(series.len() as u64)
                 }
-                if !self.window_quantiles {
-                    return Ok(series.len() as u64);
-                }
-                let window_stem = format!("{stem}_window");
-                let window_help = format!(
-                    "Quantiles q of {name} over the last {}s (HDR histogram, within 1%); NaN while the window is empty.",
-                    opts.window_len().as_secs_f64()
-                );
-                // A name holds nothing that needs escaping, and neither does the rest.
-                let mut metric = encoder.encode_descriptor(
-                    &window_stem,
-                    &window_help,
-                    unit.as_ref(),
-                    WireType::Gauge,
-                )?;
-                for (labels, window) in &windows {
-                    for (i, (_, q_text)) in WINDOW_QUANTILES.iter().enumerate() {
-                        let value = window.as_ref().map_or(f64::NAN, |values| values[i]);
-                        metric
-                            .encode_family(&self.labels(labels, Some(("q", q_text))))?
-                            .encode_gauge(&value)?;
-                    }
-                }
-                Ok((series.len() * (1 + WINDOW_QUANTILES.len())) as u64)
             }
         }
+    }
+
+    /// A counter family: `<stem>_total` per series, the whole count exact while it fits.
+    fn encode_counters(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        series: &[(&LabelSet, &Series)],
+        extra: &[(usize, Series)],
+    ) -> Result<u64, fmt::Error> {
+        let stem = name.strip_suffix("_total").unwrap_or(name);
+        let (stem, unit) = split_unit(stem);
+        let mut metric = encoder.encode_descriptor(stem, help, unit.as_ref(), WireType::Counter)?;
+        // Values first, in a loop of loads alone: the cache misses of many counters then
+        // overlap, where between two texts they would follow each other.
+        let values: Vec<(u128, f64)> = (0..series.len())
+            .map(|at| counter_value(series[at].1, at, extra))
+            .collect();
+        for (&(labels, _), &(whole, fraction)) in series.iter().zip(&values) {
+            let labels = self.labels(labels, None);
+            let mut m = metric.encode_family(&labels)?;
+            // A count of whole increments prints as the exact integer, while it fits the
+            // encoder's u64.
+            let exact = u64::try_from(whole).ok().filter(|_| fraction == 0.0);
+            if let Some(whole) = exact {
+                m.encode_counter::<NoLabelSet, _, u64>(&whole, None)?;
+            } else {
+                m.encode_counter::<NoLabelSet, _, u64>(&(whole as f64 + fraction), None)?;
+            }
+        }
+        Ok(series.len() as u64)
+    }
+
+    /// A gauge family: one value per series.
+    fn encode_gauges(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        series: &[(&LabelSet, &Series)],
+    ) -> Result<u64, fmt::Error> {
+        let (stem, unit) = split_unit(name);
+        let mut metric = encoder.encode_descriptor(stem, help, unit.as_ref(), WireType::Gauge)?;
+        let values: Vec<Option<f64>> = series
+            .iter()
+            .map(|(_, s)| match s {
+                Series::Gauge(g) => Some(g.get()),
+                _ => None,
+            })
+            .collect();
+        for (&(labels, _), value) in series.iter().zip(values) {
+            if let Some(value) = value {
+                metric
+                    .encode_family(&self.labels(labels, None))?
+                    .encode_gauge(&value)?;
+            }
+        }
+        Ok(series.len() as u64)
+    }
+
+    /// A histogram family: cumulative `_bucket{le}`, `_sum` and `_count` per series. Returns
+    /// each series' window quantiles (when they are exported) for
+    /// [`encode_window_gauges`](Self::encode_window_gauges).
+    fn encode_histograms<'a>(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        opts: &HistogramOpts,
+        series: &[(&'a LabelSet, &Series)],
+    ) -> Result<Vec<Window<'a>>, fmt::Error> {
+        let (stem, unit) = split_unit(name);
+        let bounds = opts.bucket_bounds();
+        let mut windows = Vec::with_capacity(series.len());
+        let mut metric =
+            encoder.encode_descriptor(stem, help, unit.as_ref(), WireType::Histogram)?;
+        let width = bounds.len() + 1;
+        // Every series' buckets first, in a loop of loads alone, so that their cache misses
+        // overlap; then the text.
+        let mut per_bucket = Vec::with_capacity(series.len() * width);
+        let sums: Vec<f64> = series
+            .iter()
+            .map(|(_, s)| match s {
+                Series::Histogram(h) => h.export_buckets(&mut per_bucket),
+                _ => {
+                    per_bucket.resize(per_bucket.len() + width, 0);
+                    0.0
+                }
+            })
+            .collect();
+        let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(width);
+        let qs: Vec<f64> = WINDOW_QUANTILES.iter().map(|(q, _)| *q).collect();
+        let mut scratch = crate::metrics::Cells::default();
+        let rows = per_bucket.chunks_exact(width).zip(&sums);
+        for (&(labels, series), (counts, &sum)) in series.iter().zip(rows) {
+            let Series::Histogram(h) = series else {
+                continue;
+            };
+            buckets.clear();
+            let bounds = bounds.iter().copied().chain([f64::INFINITY]);
+            buckets.extend(bounds.zip(counts.iter().copied()));
+            let count = counts.iter().sum();
+            metric
+                .encode_family(&self.labels(labels, None))?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+            if self.window_quantiles {
+                windows.push((labels, h.window_quantiles(&qs, &mut scratch)));
+            }
+        }
+        Ok(windows)
+    }
+
+    /// The gauge family `<stem>_window<_unit>{q}` of a histogram family's recent-window
+    /// quantiles, `NaN` while a window is empty.
+    fn encode_window_gauges(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        opts: &HistogramOpts,
+        windows: &[Window<'_>],
+    ) -> Result<(), fmt::Error> {
+        let (stem, unit) = split_unit(name);
+        let window_stem = format!("{stem}_window");
+        let window_help = format!(
+            "Quantiles q of {name} over the last {}s (HDR histogram, within 1%); NaN while the window is empty.",
+            opts.window_len().as_secs_f64()
+        );
+        // A name holds nothing that needs escaping, and neither does the rest.
+        let mut metric = encoder.encode_descriptor(
+            &window_stem,
+            &window_help,
+            unit.as_ref(),
+            WireType::Gauge,
+        )?;
+        for (labels, window) in windows {
+            for (i, (_, q_text)) in WINDOW_QUANTILES.iter().enumerate() {
+                let value = window.as_ref().map_or(f64::NAN, |values| values[i]);
+                metric
+                    .encode_family(&self.labels(labels, Some(("q", q_text))))?
+                    .encode_gauge(&value)?;
+            }
+        }
+        Ok(())
     }
 
     /// HELP as this format needs it: prometheus-client escapes HELP in Prometheus text but
@@ -564,6 +607,94 @@ fn split_unit(name: &str) -> (&str, Option<Unit>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A registry with one series of each type and known values.
+    fn known() -> Registry {
+        let r = Registry::new();
+        r.counter("jobs_total", "Jobs run.", &[("kind", "a\"b")])
+            .unwrap()
+            .inc_by(3);
+        r.gauge("queue_bytes", "Queued bytes.", &[])
+            .unwrap()
+            .set(2.5);
+        let opts = crate::HistogramOpts::latency().buckets([0.1, 1.0]);
+        let h = r
+            .histogram_family_with("wait_seconds", "Wait.", opts)
+            .unwrap()
+            .with_labels(&[])
+            .unwrap();
+        h.observe(0.5);
+        h.observe(2.0);
+        r
+    }
+
+    fn encoded(format: ExpositionFormat, window_quantiles: bool) -> String {
+        let labels = [("zone".to_owned(), "eu".to_owned())];
+        Exposition::new(vec![known()], &labels, window_quantiles)
+            .encode(format)
+            .unwrap()
+    }
+
+    #[test]
+    fn openmetrics_text_is_exactly_this() {
+        let expected = r#"# HELP jobs Jobs run.
+# TYPE jobs counter
+jobs_total{kind="a\"b",zone="eu"} 3
+# HELP kotoba_monitoring_families_rejected New metric names refused because the registry holds max_metric_families families.
+# TYPE kotoba_monitoring_families_rejected counter
+kotoba_monitoring_families_rejected_total{zone="eu"} 0
+# HELP kotoba_monitoring_samples_dropped record_metric samples dropped because the ingest queue was full.
+# TYPE kotoba_monitoring_samples_dropped counter
+kotoba_monitoring_samples_dropped_total{zone="eu"} 0
+# HELP queue_bytes Queued bytes.
+# TYPE queue_bytes gauge
+# UNIT queue_bytes bytes
+queue_bytes{zone="eu"} 2.5
+# HELP wait_seconds Wait.
+# TYPE wait_seconds histogram
+# UNIT wait_seconds seconds
+wait_seconds_sum{zone="eu"} 2.5
+wait_seconds_count{zone="eu"} 2
+wait_seconds_bucket{le="0.1",zone="eu"} 0
+wait_seconds_bucket{le="1.0",zone="eu"} 1
+wait_seconds_bucket{le="+Inf",zone="eu"} 2
+# HELP wait_window_seconds Quantiles q of wait_seconds over the last 60s (HDR histogram, within 1%); NaN while the window is empty.
+# TYPE wait_window_seconds gauge
+# UNIT wait_window_seconds seconds
+wait_window_seconds{zone="eu",q="0.5"} 0.500170752
+wait_window_seconds{zone="eu",q="0.9"} 2.0
+wait_window_seconds{zone="eu",q="0.95"} 2.0
+wait_window_seconds{zone="eu",q="0.99"} 2.0
+wait_window_seconds{zone="eu",q="0.999"} 2.0
+# EOF
+"#;
+        assert_eq!(encoded(ExpositionFormat::OpenMetrics, true), expected);
+    }
+
+    #[test]
+    fn prometheus_text_is_exactly_this() {
+        let expected = r#"# HELP jobs_total Jobs run.
+# TYPE jobs_total counter
+jobs_total{kind="a\"b",zone="eu"} 3
+# HELP kotoba_monitoring_families_rejected_total New metric names refused because the registry holds max_metric_families families.
+# TYPE kotoba_monitoring_families_rejected_total counter
+kotoba_monitoring_families_rejected_total{zone="eu"} 0
+# HELP kotoba_monitoring_samples_dropped_total record_metric samples dropped because the ingest queue was full.
+# TYPE kotoba_monitoring_samples_dropped_total counter
+kotoba_monitoring_samples_dropped_total{zone="eu"} 0
+# HELP queue_bytes Queued bytes.
+# TYPE queue_bytes gauge
+queue_bytes{zone="eu"} 2.5
+# HELP wait_seconds Wait.
+# TYPE wait_seconds histogram
+wait_seconds_bucket{zone="eu",le="0.1"} 0
+wait_seconds_bucket{zone="eu",le="1"} 1
+wait_seconds_bucket{zone="eu",le="+Inf"} 2
+wait_seconds_sum{zone="eu"} 2.5
+wait_seconds_count{zone="eu"} 2
+"#;
+        assert_eq!(encoded(ExpositionFormat::PrometheusText, false), expected);
+    }
 
     #[test]
     fn units_split_off_only_as_a_suffix() {

@@ -858,17 +858,38 @@ mod tests {
     use super::*;
     use std::net::TcpStream as StdStream;
 
+    /// Requests to `/block` wait in the handler until the test drops `release`; `entered`
+    /// counts them.
+    struct Block {
+        release: crossbeam_channel::Receiver<()>,
+        entered: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
     /// A server on 127.0.0.1:0 whose handler echoes the request body, or answers `big` bytes
     /// for `/big`.
     fn serve(limits: Limits, big: usize) -> (Server, Registry) {
+        let (_, release) = crossbeam_channel::bounded(0);
+        serve_blocking(
+            limits,
+            big,
+            Block {
+                release,
+                entered: Arc::default(),
+            },
+        )
+    }
+
+    fn serve_blocking(limits: Limits, big: usize, block: Block) -> (Server, Registry) {
         let registry = Registry::new();
         let listener = bind("127.0.0.1", 0).unwrap();
-        let handler: Handler = Arc::new(move |r: &Request| {
-            if r.path == "/big" {
-                Response::text(200, "x".repeat(big))
-            } else {
-                Response::new(200, "application/octet-stream", r.body.clone())
+        let handler: Handler = Arc::new(move |r: &Request| match r.path.as_str() {
+            "/big" => Response::text(200, "x".repeat(big)),
+            "/block" => {
+                block.entered.fetch_add(1, Ordering::SeqCst);
+                let _ = block.release.recv();
+                Response::text(200, "released")
             }
+            _ => Response::new(200, "application/octet-stream", r.body.clone()),
         });
         let metrics = ConnectionMetrics::new(&registry).unwrap();
         (
@@ -949,7 +970,13 @@ mod tests {
             max_connections: 3,
             ..Limits::default()
         };
-        let (server, registry) = serve(limits, 0);
+        let (hold, release) = crossbeam_channel::bounded::<()>(0);
+        let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let block = Block {
+            release,
+            entered: entered.clone(),
+        };
+        let (server, registry) = serve_blocking(limits, 0, block);
         let open = registry
             .gauge("kotoba_monitoring_http_connections", "", &[])
             .unwrap();
@@ -968,21 +995,27 @@ mod tests {
             )
             .unwrap();
         assert!(read_all(&mut fourth).ends_with("\r\n\r\nok"));
+        drop((_second, _third));
+        wait_until("the idle ones to go", || open.get() == 0.0);
 
-        // With every connection part-way through a request, a new one is refused.
+        // With every connection busy (a worker holds each request), a new one is refused.
         let mut busy: Vec<StdStream> = (0..3).map(|_| connect(&server)).collect();
         for s in &mut busy {
-            s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            s.write_all(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
         }
-        wait_until("three busy connections", || {
-            open.get() == 3.0 && refusals(&registry, "idle_evicted") >= 3.0
+        wait_until("three requests with workers", || {
+            entered.load(Ordering::SeqCst) == 3
         });
-        // The last eviction may still be settling: connect until the refusal shows.
-        wait_until("a refusal", || {
-            let mut extra = connect(&server);
-            read_all(&mut extra).starts_with("HTTP/1.1 503")
-        });
-        assert!(refusals(&registry, "too_many_connections") >= 1.0);
+        let mut extra = connect(&server);
+        assert!(read_all(&mut extra).starts_with("HTTP/1.1 503"));
+        assert_eq!(refusals(&registry, "too_many_connections"), 1.0);
+        drop(hold);
+        for mut s in busy {
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+        }
         server.stop(Duration::from_secs(5)).unwrap();
     }
 
