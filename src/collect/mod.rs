@@ -6,12 +6,12 @@
 //! - `sources`: polling the database, the system and the cluster, and publishing them.
 //! - `system` (feature `system`), `cluster` (feature `cluster`): those two sources.
 //! - `performance`: [`PerformanceMetrics`] and [`SystemMetrics`].
+//! - `calls`: the `kotoba-db` thread the database is called on, with a timeout.
 //! - `ticker`: the collector thread's loop: a self-scrape every `collection_interval`, histogram
-//!   windows advanced every slice.
+//!   window slices closed within a sixteenth of a slice of their end.
 
-#[cfg(feature = "cluster")]
 mod calls;
-pub(crate) use calls::CallWatch;
+#[cfg(feature = "cluster")]
 mod cluster;
 mod collector;
 mod database;
@@ -21,6 +21,8 @@ mod sources;
 #[cfg(feature = "system")]
 mod system;
 mod ticker;
+
+pub(crate) use calls::CallWatch;
 
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterMetrics, ClusterSource};

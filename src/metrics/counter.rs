@@ -1,4 +1,14 @@
 //! Module implementing the sharded counter. See [`Counter`] for details.
+//!
+//! How the cells are laid out: counters are kept fifteen to a block. The first threads to
+//! record (one per core, up to 8, until they end) each hold an owned slot, and the slot of the
+//! first of them to record into a block owns the block: its thread adds to the block's owner
+//! row with a plain load and store, at a fixed place. Other threads with an owned slot add to
+//! their slot's row the same way; every other thread shares one more cell with atomic adds.
+//! Reading adds up the cells that were written. Each row is one cache line that only one
+//! thread writes, so a counter costs 8 bytes per row rather than a padded line, and a scrape
+//! reads fifteen counters' cells from each line it loads. `benches/README.md` has the
+//! measurements behind this layout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,16 +22,8 @@ use crate::MonitoringError;
 /// A monotonically increasing count, such as queries served or bytes written.
 ///
 /// `Counter` is a handle: cloning it is cheap and every clone records into the same series.
-/// Counters are kept fifteen to a block. The first threads to record (one per core, up to 8,
-/// until they end) each hold an owned slot, and the slot of the first of them to record into a
-/// block owns the block: its thread adds to the block's owner row with a plain load and store,
-/// at a fixed place. Other threads with an owned slot add to their slot's row the same way;
-/// every other thread shares one more cell with atomic adds. Reading adds up the cells that
-/// were written.
-///
-/// Each row is one cache line that only one thread writes, so a counter costs 8 bytes per row
-/// rather than a padded line, and a scrape reads fifteen counters' cells from each line it
-/// loads.
+/// Incrementing takes no lock and never allocates; threads incrementing the same counter do not
+/// contend, since each adds to cells of its own, and a read adds them up.
 ///
 /// # Examples
 ///
