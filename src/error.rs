@@ -85,6 +85,9 @@ pub enum MonitoringError {
         /// The configured cap.
         limit: usize,
     },
+    /// A PromQL expression was refused. Errors of a component with several ways to fail nest
+    /// like this, with the component's own type as the [`source`](std::error::Error::source).
+    Query(crate::QueryError),
     /// Several things went wrong at once, each reported: for example several threads that did
     /// not stop in time.
     Multiple {
@@ -208,6 +211,7 @@ impl MonitoringError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidConfig { field, .. } => Some(field),
+            Self::Query(e) => e.origin(),
             _ => None,
         }
     }
@@ -276,6 +280,7 @@ impl fmt::Display for MonitoringError {
                 value,
                 reason,
             } => write!(f, "value {value} refused for metric {metric:?}: {reason}"),
+            Self::Query(e) => write!(f, "{e}"),
             Self::Multiple { errors } => {
                 write!(f, "{} errors: ", errors.len())?;
                 for (i, e) in errors.iter().enumerate() {
@@ -358,12 +363,19 @@ impl fmt::Display for MonitoringError {
     }
 }
 
+impl From<crate::QueryError> for MonitoringError {
+    fn from(e: crate::QueryError) -> Self {
+        Self::Query(e)
+    }
+}
+
 impl std::error::Error for MonitoringError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. }
             | Self::ThreadSpawn { source, .. }
             | Self::Bind { source, .. } => Some(source),
+            Self::Query(e) => Some(e),
             _ => None,
         }
     }
@@ -377,6 +389,19 @@ mod tests {
     fn error_stays_small() {
         // Errors travel through every fallible call; keep them at most ten words wide.
         assert!(std::mem::size_of::<MonitoringError>() <= 80);
+    }
+
+    #[test]
+    fn a_nested_error_is_the_source() {
+        let err = MonitoringError::from(crate::QueryError::Parse {
+            expr: "1 +".into(),
+            origin: Some("alerting_config.rules[0].query".into()),
+            reason: "invalid promql query".into(),
+        });
+        assert_eq!(err.field(), Some("alerting_config.rules[0].query"));
+        let source = std::error::Error::source(&err).expect("the query error");
+        assert_eq!(source.to_string(), err.to_string());
+        assert!(source.is::<crate::QueryError>());
     }
 
     #[test]

@@ -183,6 +183,7 @@ mod http;
 mod metrics;
 mod monitor;
 pub mod prometheus_exporter;
+mod query;
 mod worker;
 
 #[cfg(feature = "cluster")]
@@ -213,6 +214,7 @@ pub use metrics::{
 };
 pub use monitor::Monitor;
 pub use prometheus_exporter::PrometheusExporter;
+pub use query::QueryError;
 
 #[cfg(test)]
 mod tests {

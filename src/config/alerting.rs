@@ -31,7 +31,8 @@ pub struct AlertRule {
     pub name: String,
     /// What the alert means.
     pub description: String,
-    /// The expression evaluated over the history store (`system_cpu_usage_percent > 80`).
+    /// The PromQL expression evaluated over the history store (`system_cpu_usage_percent >
+    /// 80`); checked when the configuration is validated.
     pub query: String,
     /// The condition on the query's value.
     pub threshold: AlertThreshold,
@@ -107,6 +108,7 @@ impl AlertingConfig {
                     "a rule needs a query, for example \"system_cpu_usage_percent > 80\"",
                 ));
             }
+            crate::query::parse(&rule.query, Some(field("query")))?;
             if rule.evaluation_interval.is_zero() {
                 return Err(MonitoringError::config(
                     field("evaluation_interval"),

@@ -357,6 +357,14 @@ mod tests {
             c.alerting_config.rules = vec![r];
         });
         assert_eq!(e.field(), Some("alerting_config.rules[0].threshold"));
+        let e = invalid(|c| {
+            let mut r = rule("a");
+            r.query = "rate(system_cpu_usage_percent[5m] > 80".into();
+            c.alerting_config.rules = vec![r];
+        });
+        assert!(matches!(e, MonitoringError::Query(_)), "{e}");
+        assert_eq!(e.field(), Some("alerting_config.rules[0].query"));
+        assert!(e.to_string().contains("unclosed left parenthesis"), "{e}");
     }
 
     #[test]

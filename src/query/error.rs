@@ -1,0 +1,50 @@
+//! Module implementing the query errors. See [`QueryError`] for details.
+
+use std::fmt;
+
+/// Why a PromQL expression was refused.
+///
+/// [`MonitoringError::Query`](crate::MonitoringError::Query) carries it, and gives it as its
+/// [`source`](std::error::Error::source).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The expression is not valid PromQL (as Prometheus's grammar has it).
+    Parse {
+        /// The expression as given.
+        expr: String,
+        /// Where it came from, when it came from the configuration
+        /// (`alerting_config.rules[0].query`).
+        origin: Option<String>,
+        /// The parser's reason.
+        reason: String,
+    },
+}
+
+impl QueryError {
+    /// Where the expression came from, if it came from the configuration.
+    pub fn origin(&self) -> Option<&str> {
+        match self {
+            Self::Parse { origin, .. } => origin.as_deref(),
+        }
+    }
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Parse {
+                expr,
+                origin: Some(origin),
+                reason,
+            } => write!(f, "invalid PromQL in {origin}, {expr:?}: {reason}"),
+            Self::Parse {
+                expr,
+                origin: None,
+                reason,
+            } => write!(f, "invalid PromQL {expr:?}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}

@@ -1,0 +1,40 @@
+//! PromQL over the history store. Parsing is the `promql-parser` crate's, never ours.
+//!
+//! - `error`: [`QueryError`], why an expression was refused.
+
+mod error;
+
+pub use error::QueryError;
+
+/// Parses `expr` as PromQL; `origin` says where it came from, for the error
+/// (`alerting_config.rules[0].query`).
+pub(crate) fn parse(
+    expr: &str,
+    origin: Option<String>,
+) -> Result<promql_parser::parser::Expr, QueryError> {
+    promql_parser::parser::parse(expr).map_err(|reason| QueryError::Parse {
+        expr: expr.to_owned(),
+        origin,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_promql_parses_and_invalid_says_why_and_where_from() {
+        assert!(parse("rate(kotoba_db_queries_total[5m]) > 100", None).is_ok());
+        let err = parse("rate(x[5m]", Some("rules[0].query".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid PromQL in rules[0].query, \"rate(x[5m]\": unclosed left parenthesis"
+        );
+        let err = parse("foo(bar)", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid PromQL \"foo(bar)\": unknown function with name 'foo'"
+        );
+    }
+}
