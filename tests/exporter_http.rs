@@ -482,15 +482,7 @@ fn series_labels_and_global_labels_are_written_exactly() {
         .with_labels(&[("region", "us")])
         .unwrap();
     h.observe(0.002);
-    let exporter = PrometheusExporter::new(
-        collector,
-        PrometheusConfig {
-            enabled: false,
-            global_labels: [("region".to_owned(), "eu".to_owned())].into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let exporter = encoder_of(collector, [("region".to_owned(), "eu".to_owned())].into());
     for format in [
         ExpositionFormat::OpenMetrics,
         ExpositionFormat::PrometheusText,
@@ -534,14 +526,7 @@ fn a_clash_across_registries_keeps_the_collectors_family() {
         .gauge("crossreg_hits_total", "Theirs.", &[])
         .unwrap()
         .set(9.0);
-    let exporter = PrometheusExporter::new(
-        collector,
-        PrometheusConfig {
-            enabled: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let exporter = encoder_of(collector, Default::default());
     for format in [
         ExpositionFormat::OpenMetrics,
         ExpositionFormat::PrometheusText,
@@ -558,4 +543,20 @@ fn a_clash_across_registries_keeps_the_collectors_family() {
         .unwrap()
         .get();
     assert!(left_out >= 1.0, "{left_out}");
+}
+
+/// An exporter that serves nothing, for encoding `collector`'s series with `global_labels`.
+fn encoder_of(
+    collector: Arc<MetricsCollector>,
+    global_labels: std::collections::HashMap<String, String>,
+) -> PrometheusExporter {
+    PrometheusExporter::new(
+        collector,
+        PrometheusConfig {
+            enabled: false,
+            global_labels,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }

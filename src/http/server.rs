@@ -442,6 +442,23 @@ impl Connection {
         self.respond(response.encode(Framing::REFUSAL), true, now, limits);
     }
 
+    /// Refuses the request being read with `status` and `reason` (a broken rule of HTTP or a
+    /// size limit), then closes.
+    fn refuse_bad(
+        &mut self,
+        status: u16,
+        reason: impl Into<String>,
+        now: Instant,
+        limits: &Limits,
+    ) {
+        self.refuse(
+            Refusal::BadRequest,
+            Response::text(status, reason),
+            now,
+            limits,
+        );
+    }
+
     /// Moves the connection as far as the socket allows without blocking.
     fn advance(&mut self, now: Instant, limits: &Limits) -> Next {
         loop {
@@ -517,12 +534,7 @@ impl Connection {
                     "request header fields too large: at most {} bytes accepted\n",
                     limits.max_head_bytes
                 );
-                self.refuse(
-                    Refusal::BadRequest,
-                    Response::text(431, reason),
-                    now,
-                    limits,
-                );
+                self.refuse_bad(431, reason, now, limits);
                 return None;
             }
             Ok(None) => return None,
@@ -532,23 +544,13 @@ impl Connection {
                     417 => format!("expectation failed: {}\n", e.reason),
                     _ => format!("bad request: {}\n", e.reason),
                 };
-                self.refuse(
-                    Refusal::BadRequest,
-                    Response::text(e.status, reason),
-                    now,
-                    limits,
-                );
+                self.refuse_bad(e.status, reason, now, limits);
                 return None;
             }
         };
         if head.chunked {
             let reason = "request bodies must have a Content-Length\n";
-            self.refuse(
-                Refusal::BadRequest,
-                Response::text(411, reason),
-                now,
-                limits,
-            );
+            self.refuse_bad(411, reason, now, limits);
             return None;
         }
         if head.content_length > limits.max_body_bytes {
@@ -556,12 +558,7 @@ impl Connection {
                 "request body too large: {} bytes, at most {} accepted\n",
                 head.content_length, limits.max_body_bytes
             );
-            self.refuse(
-                Refusal::BadRequest,
-                Response::text(413, reason),
-                now,
-                limits,
-            );
+            self.refuse_bad(413, reason, now, limits);
             return None;
         }
         let end = head.len + head.content_length;
