@@ -528,3 +528,43 @@ impl kotoba_monitoring::HealthCheck for HangingCheck {
         )
     }
 }
+
+#[test]
+fn a_registry_full_of_names_still_collects_checks_and_serves() {
+    let mut config = MonitoringConfig {
+        collection_interval: Duration::from_millis(20),
+        max_metric_families: 3,
+        max_total_series: 3,
+        ..MonitoringConfig::default()
+    };
+    config.prometheus_config.port = 0;
+    config.prometheus_config.address = "127.0.0.1".into();
+    let monitor =
+        kotoba_monitoring::Monitor::with_database(Arc::new(KnownDb::new()), config).unwrap();
+    let c = monitor.collector();
+    // A name bomb fills the user's share before anything starts.
+    for i in 0..100 {
+        let _ = c.record(&format!("bomb_{i}"), 1.0, &[]);
+    }
+    c.queries()
+        .operation("get")
+        .unwrap()
+        .record(Duration::from_millis(1), true);
+    monitor.start().unwrap();
+    let r = c.registry().clone();
+    wait_for("collections", Duration::from_secs(30), || {
+        (gauge(&r, "kotoba_db_connections_active", &[]) == 10.0).then_some(())
+    });
+    monitor.health().unwrap().check_health().unwrap();
+    let addr = monitor.local_addr().unwrap();
+    assert_eq!(common::get(addr, "/metrics").status, 200);
+    assert_eq!(common::get(addr, "/health").status, 200);
+    // Nothing of the library's was refused.
+    assert_eq!(errors(&r, "database"), 0.0);
+    assert!(c.last_error().is_none(), "{:?}", c.last_error());
+    #[cfg(feature = "system")]
+    assert!(r.metric_type("process_resident_memory_bytes").is_some());
+    let refused = counter(&r, "kotoba_monitoring_families_rejected_total", &[]);
+    assert!(refused >= 97.0, "{refused}");
+    monitor.stop().unwrap();
+}

@@ -86,6 +86,50 @@ const CATALOG: &[(&str, MetricType, &str)] = &[
     ),
 ];
 
+/// The families the library makes for itself besides the catalog's: its own bookkeeping and
+/// the exporter's, the health checker's, and what the collector publishes for the database
+/// and the process. A fixed set, so the family cap never refuses them (see
+/// [`is_library_family`]).
+const LIBRARY_FAMILIES: &[&str] = &[
+    "health_check_duration_seconds",
+    "health_check_status",
+    "kotoba_db_cache_hit_ratio",
+    "kotoba_db_info",
+    "kotoba_db_io_latency_seconds",
+    "kotoba_db_query_errors_total",
+    "kotoba_db_slow_queries_total",
+    "kotoba_db_storage_operations_total",
+    "kotoba_db_storage_throughput_bytes_per_second",
+    "kotoba_db_uptime_seconds",
+    "kotoba_monitoring_collection_errors_total",
+    "kotoba_monitoring_encode_errors_total",
+    "kotoba_monitoring_exported_series",
+    "kotoba_monitoring_families_rejected_total",
+    "kotoba_monitoring_http_connections",
+    "kotoba_monitoring_http_refusals_total",
+    "kotoba_monitoring_http_requests_total",
+    "kotoba_monitoring_samples_dropped_total",
+    "kotoba_monitoring_scrape_duration_seconds",
+    "kotoba_monitoring_scrapes_total",
+    "kotoba_monitoring_series_rejected_total",
+    "kotoba_monitoring_values_clamped_total",
+    "kotoba_monitoring_values_rejected_total",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+    "system_network_receive_bytes_total",
+    "system_network_transmit_bytes_total",
+];
+
+/// Whether the library itself makes a family of `name` (the catalog's names and
+/// [`LIBRARY_FAMILIES`]): a bounded set, which the family cap leaves alone so that a registry
+/// full of a user's names still collects, checks health and serves.
+pub(crate) fn is_library_family(name: &str) -> bool {
+    known(name).is_some() || LIBRARY_FAMILIES.contains(&name)
+}
+
 /// The type and description of `name`, when the library knows it.
 pub(crate) fn known(name: &str) -> Option<Known> {
     CATALOG

@@ -42,7 +42,8 @@ pub struct RegistryOptions {
 }
 
 impl RegistryOptions {
-    /// The most metric families (names) the registry may hold, besides its own, at least 1.
+    /// The most metric families (names) the registry may hold besides the library's own, at
+    /// least 1.
     /// A name past it is refused and counted in `kotoba_monitoring_families_rejected_total`.
     /// Defaults to `2000`.
     pub fn max_families(mut self, max: usize) -> Self {
@@ -50,8 +51,9 @@ impl RegistryOptions {
         self
     }
 
-    /// The most series (label sets) all families together may hold, at least 1. A series past
-    /// it is refused and counted in `kotoba_monitoring_series_rejected_total{metric}`.
+    /// The most series (label sets) all families together may hold besides the library's own,
+    /// at least 1. A series past it is refused and counted in
+    /// `kotoba_monitoring_series_rejected_total{metric}`.
     /// Defaults to `100000`.
     pub fn max_series(mut self, max: usize) -> Self {
         self.max_series = max.max(1);
@@ -97,9 +99,6 @@ pub(crate) struct SelfMetrics {
     /// `kotoba_monitoring_families_rejected_total`: new names refused by the family cap.
     families_rejected: Counter,
 }
-
-/// How many families the registry makes for itself.
-const OWN_FAMILIES: usize = 5;
 
 /// The set of metric families, by name: where handles come from and what exporters read.
 ///
@@ -158,6 +157,9 @@ struct Inner {
     /// under the `families` write lock.
     reserved: parking_lot::Mutex<HashMap<String, Arc<str>>>,
     budget: Arc<SeriesBudget>,
+    /// Families not of the library's own (see [`catalog::is_library_family`]): what the
+    /// family cap counts. Changed only under the `families` write lock.
+    user_families: AtomicUsize,
     options: RegistryOptions,
     self_metrics: SelfMetrics,
 }
@@ -224,6 +226,7 @@ impl Registry {
             inner: Arc::new(Inner {
                 families: RwLock::new(families),
                 reserved: parking_lot::Mutex::new(reserved),
+                user_families: AtomicUsize::new(0),
                 budget: Arc::new(SeriesBudget {
                     held: AtomicUsize::new(0),
                     limit: options.max_series,
@@ -498,7 +501,8 @@ impl Registry {
             });
         }
         let limit = self.inner.options.max_families;
-        if families.len() >= limit + OWN_FAMILIES {
+        let library = catalog::is_library_family(name);
+        if !library && self.inner.user_families.load(Ordering::Relaxed) >= limit {
             self.inner.self_metrics.families_rejected.inc();
             return Err(MonitoringError::RegistryFull {
                 metric: name.to_owned(),
@@ -506,12 +510,16 @@ impl Registry {
                 limit,
             });
         }
+        if !library {
+            self.inner.user_families.fetch_add(1, Ordering::Relaxed);
+        }
         let core = Arc::new(FamilyCore::new(
             name,
             catalog::help_for(name, help),
             kind,
             self.inner.options.max_series_per_metric,
-            Some(self.inner.budget.clone()),
+            // The library's families are bounded per family; the budget is the user's.
+            (!library).then(|| self.inner.budget.clone()),
             Accounting::new(name, metric_type == MetricType::Histogram),
         ));
         for e in exported {
