@@ -174,6 +174,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod alert;
 mod collect;
 mod config;
 mod error;
@@ -186,6 +187,7 @@ pub mod prometheus_exporter;
 mod query;
 mod worker;
 
+pub use alert::{test_rules_file, RulesTestReport};
 #[cfg(feature = "cluster")]
 pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{

@@ -19,6 +19,13 @@ pub enum QueryError {
         /// The parser's reason.
         reason: String,
     },
+    /// The expression is valid PromQL but uses something not evaluated here yet.
+    Unsupported {
+        /// The expression as given.
+        expr: String,
+        /// What is not evaluated (`"function rate"`, `"subqueries"`).
+        feature: String,
+    },
 }
 
 impl QueryError {
@@ -26,6 +33,7 @@ impl QueryError {
     pub fn origin(&self) -> Option<&str> {
         match self {
             Self::Parse { origin, .. } => origin.as_deref(),
+            Self::Unsupported { .. } => None,
         }
     }
 }
@@ -43,6 +51,10 @@ impl fmt::Display for QueryError {
                 origin: None,
                 reason,
             } => write!(f, "invalid PromQL {expr:?}: {reason}"),
+            Self::Unsupported { expr, feature } => write!(
+                f,
+                "{expr:?} uses {feature}, which this library does not evaluate yet"
+            ),
         }
     }
 }

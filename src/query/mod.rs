@@ -1,16 +1,22 @@
 //! PromQL over the history store. Parsing is the `promql-parser` crate's, never ours.
 //!
+//! - `value`: what an expression evaluates to; `store`: the samples it reads;
+//!   `engine`: the evaluator.
 //! - `error`: [`QueryError`], why an expression was refused.
 //! - `series_desc`: Prometheus's series descriptions (`0+10x5 _ stale`), the input series of
 //!   `promtool test rules` files.
 
+mod engine;
 mod error;
-// The promtool test-rules runner reads its input series with this; until the runner lands
-// (the PromQL issue), only the module's own tests call it.
-#[allow(dead_code)]
 mod series_desc;
+mod store;
+mod value;
 
+pub(crate) use engine::eval_instant;
 pub use error::QueryError;
+pub(crate) use series_desc::{metric_labels, parse_series_desc, Step};
+pub(crate) use store::Store;
+pub(crate) use value::{Labels, Value};
 
 /// Parses `expr` as PromQL; `origin` says where it came from, for the error
 /// (`alerting_config.rules[0].query`).

@@ -83,7 +83,7 @@ fn split_metric(text: &str) -> Result<(&str, &str), String> {
 
 /// The labels of `metric`, read by promql-parser as a vector selector whose matchers must all
 /// be equalities.
-fn metric_labels(metric: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn metric_labels(metric: &str) -> Result<Vec<(String, String)>, String> {
     use promql_parser::label::MatchOp;
     use promql_parser::parser::Expr;
     let expr = promql_parser::parser::parse(metric)

@@ -1,0 +1,99 @@
+//! Module implementing the evaluator: one walk over promql-parser's syntax tree, as
+//! Prometheus's `promql/engine.go` walks its own. See [`eval_instant`] for details.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+
+use super::series_desc::STALE_NAN_BITS;
+use super::store::Store;
+use super::value::{Sample, Value};
+use super::QueryError;
+
+/// How far back an instant selector looks for a sample, as Prometheus's default.
+pub(crate) const LOOKBACK: Duration = Duration::from_secs(300);
+
+/// Evaluates `expr` (as parsed from `text`) at `ts`, milliseconds since the epoch.
+pub(crate) fn eval_instant(
+    text: &str,
+    expr: &Expr,
+    ts: i64,
+    store: &Store,
+) -> Result<Value, QueryError> {
+    let unsupported = |feature: &str| QueryError::Unsupported {
+        expr: text.to_owned(),
+        feature: feature.to_owned(),
+    };
+    match expr {
+        Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
+        Expr::Paren(p) => eval_instant(text, &p.expr, ts, store),
+        Expr::Unary(u) => match eval_instant(text, &u.expr, ts, store)? {
+            Value::Scalar(v) => Ok(Value::Scalar(-v)),
+            // As Prometheus: `-x` is `0 - x`, which drops the metric name.
+            Value::Vector(samples) => Ok(Value::Vector(
+                samples
+                    .into_iter()
+                    .map(|s| Sample {
+                        labels: without_name(s.labels),
+                        value: -s.value,
+                    })
+                    .collect(),
+            )),
+        },
+        Expr::VectorSelector(selector) => Ok(Value::Vector(select(selector, ts, store))),
+        Expr::Aggregate(a) => Err(unsupported(&format!("aggregation {}", a.op))),
+        Expr::Binary(b) => Err(unsupported(&format!("binary operator {}", b.op))),
+        Expr::Subquery(_) => Err(unsupported("subqueries")),
+        Expr::StringLiteral(_) => Err(unsupported("a string result")),
+        Expr::MatrixSelector(_) => Err(unsupported("a range vector result")),
+        Expr::Call(c) => Err(unsupported(&format!("function {}", c.func.name))),
+        Expr::Extension(_) => Err(unsupported("an extension node")),
+    }
+}
+
+/// An instant vector selector: per matching series, its latest sample within
+/// [`LOOKBACK`] at or before the (offset) time, unless that sample is a stale marker.
+/// As in Prometheus 2.x, the lookback window is closed at both ends.
+fn select(selector: &VectorSelector, ts: i64, store: &Store) -> Vec<Sample> {
+    let at = match &selector.at {
+        // An instant query's start and end are its one time.
+        None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
+        Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_millis() as i64,
+            Err(before) => -(before.duration().as_millis() as i64),
+        },
+    };
+    let offset = match &selector.offset {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    };
+    let reference = at - offset;
+    let earliest = reference - LOOKBACK.as_millis() as i64;
+    let mut matchers: Vec<Matcher> = selector.matchers.matchers.clone();
+    if let Some(name) = &selector.name {
+        matchers.push(Matcher::new(MatchOp::Equal, "__name__", name));
+    }
+    let mut out = Vec::new();
+    for (labels, samples) in store.select(&matchers) {
+        let upto = samples.partition_point(|(t, _)| *t <= reference);
+        let Some(&(t, v)) = upto.checked_sub(1).map(|i| &samples[i]) else {
+            continue;
+        };
+        if t < earliest || v.to_bits() == STALE_NAN_BITS {
+            continue;
+        }
+        out.push(Sample {
+            labels: labels.clone(),
+            value: v,
+        });
+    }
+    out
+}
+
+/// `labels` without `__name__`.
+fn without_name(mut labels: super::value::Labels) -> super::value::Labels {
+    labels.retain(|(n, _)| n != "__name__");
+    labels
+}

@@ -1,0 +1,143 @@
+//! The corpus of `promtool test rules` files under `tests/rules/`, run by our runner and by
+//! the real promtool (Debian's `prometheus` package): both must pass every file, and both must
+//! fail every mutated copy (one expected value changed), so a test that could not fail counts
+//! for nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::peer_test;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let tests = vec![
+        Trial::test("our_runner_passes_every_corpus_file", our_runner_passes),
+        Trial::test(
+            "our_runner_fails_every_mutated_copy",
+            our_runner_fails_mutants,
+        ),
+        peer_test(
+            "promtool_passes_every_corpus_file",
+            &["promtool"],
+            "apt-get install -y prometheus",
+            promtool_passes,
+        ),
+        peer_test(
+            "promtool_fails_every_mutated_copy",
+            &["promtool"],
+            "apt-get install -y prometheus",
+            promtool_fails_mutants,
+        ),
+    ];
+    libtest_mimic::run(&args, tests).exit_code()
+}
+
+/// Every `.yml` file of the corpus.
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/rules")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no corpus files in {}", dir.display());
+    files
+}
+
+/// For each corpus file, one copy per expected value, with that value plus one, written to
+/// `dir`.
+fn mutants(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for file in corpus() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some((indent, value)) = line.split_once("value: ") else {
+                continue;
+            };
+            let Ok(v) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            let mut changed = lines.clone();
+            let replaced = format!("{indent}value: {:?}", v + 1.0);
+            changed[i] = &replaced;
+            let name = format!(
+                "{}-line{}.yml",
+                file.file_stem().unwrap().to_string_lossy(),
+                i + 1
+            );
+            let path = dir.join(name);
+            std::fs::write(&path, changed.join("\n")).unwrap();
+            out.push((path, format!("{} line {}", file.display(), i + 1)));
+        }
+    }
+    assert!(!out.is_empty());
+    out
+}
+
+fn ours(path: &Path) -> kotoba_monitoring::RulesTestReport {
+    kotoba_monitoring::test_rules_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn our_runner_passes() -> Result<(), Failed> {
+    for file in corpus() {
+        let report = ours(&file);
+        if !report.passed() {
+            return Err(report.to_string().into());
+        }
+    }
+    Ok(())
+}
+
+fn our_runner_fails_mutants() -> Result<(), Failed> {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, what) in mutants(dir.path()) {
+        let report = ours(&path);
+        if report.passed() {
+            return Err(format!("our runner passed a mutant of {what}").into());
+        }
+        if !report.to_string().contains("exp: ") {
+            return Err(format!("{what}: no expected/got in:\n{report}").into());
+        }
+    }
+    Ok(())
+}
+
+fn promtool(path: &Path) -> (bool, String) {
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(path)
+        .output()
+        .expect("run promtool");
+    // promtool prints its header and closing blank lines on stdout and a failure block on
+    // stderr; a terminal shows the block between them, which is what our report holds.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = match stdout.split_once('\n') {
+        Some((header, rest)) => format!("{header}\n{stderr}{rest}"),
+        None => format!("{stdout}{stderr}"),
+    };
+    (out.status.success(), said)
+}
+
+fn promtool_passes() {
+    for file in corpus() {
+        let (passed, said) = promtool(&file);
+        assert!(passed, "promtool failed {}:\n{said}", file.display());
+        assert_eq!(ours(&file).to_string(), said);
+    }
+}
+
+fn promtool_fails_mutants() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, what) in mutants(dir.path()) {
+        let (passed, said) = promtool(&path);
+        assert!(!passed, "promtool passed a mutant of {what}:\n{said}");
+        // Our report is promtool's, byte for byte.
+        assert_eq!(ours(&path).to_string(), said, "{what}");
+    }
+}
