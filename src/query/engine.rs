@@ -30,20 +30,22 @@ pub(crate) fn eval_instant(
         Expr::Paren(p) => eval_instant(text, &p.expr, ts, store),
         Expr::Unary(u) => match eval_instant(text, &u.expr, ts, store)? {
             Value::Scalar(v) => Ok(Value::Scalar(-v)),
-            // As Prometheus: `-x` is `0 - x`, which drops the metric name.
-            Value::Vector(samples) => Ok(Value::Vector(
-                samples
+            // As Prometheus: the metric name goes, and the values are negated.
+            Value::Vector(samples) => {
+                let out: Vec<Sample> = samples
                     .into_iter()
                     .map(|s| Sample {
                         labels: without_name(s.labels),
                         value: -s.value,
                     })
-                    .collect(),
-            )),
+                    .collect();
+                check_unique(text, &out)?;
+                Ok(Value::Vector(out))
+            }
         },
+        Expr::Binary(b) => super::binary::eval_binary(text, b, ts, store),
         Expr::VectorSelector(selector) => Ok(Value::Vector(select(selector, ts, store))),
         Expr::Aggregate(a) => Err(unsupported(&format!("aggregation {}", a.op))),
-        Expr::Binary(b) => Err(unsupported(&format!("binary operator {}", b.op))),
         Expr::Subquery(_) => Err(unsupported("subqueries")),
         Expr::StringLiteral(_) => Err(unsupported("a string result")),
         Expr::MatrixSelector(_) => Err(unsupported("a range vector result")),
@@ -90,6 +92,19 @@ fn select(selector: &VectorSelector, ts: i64, store: &Store) -> Vec<Sample> {
         });
     }
     out
+}
+
+/// Prometheus's check after each step: no two samples of a vector may have one label set.
+pub(crate) fn check_unique(text: &str, samples: &[Sample]) -> Result<(), QueryError> {
+    let mut seen = std::collections::HashSet::with_capacity(samples.len());
+    if samples.iter().all(|s| seen.insert(&s.labels)) {
+        Ok(())
+    } else {
+        Err(QueryError::Evaluation {
+            expr: text.to_owned(),
+            reason: "vector cannot contain metrics with the same labelset".to_owned(),
+        })
+    }
 }
 
 /// `labels` without `__name__`.

@@ -19,6 +19,14 @@ pub enum QueryError {
         /// The parser's reason.
         reason: String,
     },
+    /// Evaluating the expression failed, as it would in Prometheus (many-to-many matching,
+    /// two results with one label set).
+    Evaluation {
+        /// The expression as given.
+        expr: String,
+        /// Prometheus's reason.
+        reason: String,
+    },
     /// The expression is valid PromQL but uses something not evaluated here yet.
     Unsupported {
         /// The expression as given.
@@ -33,7 +41,7 @@ impl QueryError {
     pub fn origin(&self) -> Option<&str> {
         match self {
             Self::Parse { origin, .. } => origin.as_deref(),
-            Self::Unsupported { .. } => None,
+            Self::Evaluation { .. } | Self::Unsupported { .. } => None,
         }
     }
 }
@@ -51,6 +59,7 @@ impl fmt::Display for QueryError {
                 origin: None,
                 reason,
             } => write!(f, "invalid PromQL {expr:?}: {reason}"),
+            Self::Evaluation { expr, reason } => write!(f, "evaluating {expr:?}: {reason}"),
             Self::Unsupported { expr, feature } => write!(
                 f,
                 "{expr:?} uses {feature}, which this library does not evaluate yet"

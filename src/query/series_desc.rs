@@ -86,6 +86,10 @@ fn split_metric(text: &str) -> Result<(&str, &str), String> {
 pub(crate) fn metric_labels(metric: &str) -> Result<Vec<(String, String)>, String> {
     use promql_parser::label::MatchOp;
     use promql_parser::parser::Expr;
+    // No labels at all, as a scalar result has (Prometheus's ParseMetric takes both).
+    if matches!(metric.trim(), "" | "{}") {
+        return Ok(Vec::new());
+    }
     let expr = promql_parser::parser::parse(metric)
         .map_err(|e| format!("invalid metric {metric:?}: {e}"))?;
     let Expr::VectorSelector(selector) = expr else {
