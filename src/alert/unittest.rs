@@ -109,10 +109,16 @@ impl fmt::Display for RulesTestReport {
 /// sample per `interval` from time zero, in Prometheus's series notation), and its samples
 /// must equal the expected ones, labels and float bits alike (a NaN never matches).
 ///
-/// What this runner evaluates so far: number literals, parentheses, unary minus, and instant
+/// What this runner evaluates so far: number literals, parentheses, unary minus, instant
 /// vector selectors with every matcher, `offset` and `@`, with Prometheus's 5-minute
-/// lookback (closed at both ends) and staleness. Anything else fails its test with an error
-/// that names it; rule files and `alert_rule_test` are refused.
+/// lookback (closed at both ends) and staleness, the binary operators with vector matching,
+/// and the aggregations. Anything else fails its test with an error that names it; rule
+/// files and `alert_rule_test` are refused.
+///
+/// Where a result depends on the order of the input series (a float sum that rounds, a
+/// running mean, a tie in `topk`), series are taken in label order, one of the orders
+/// Prometheus may use; promtool 2.42 itself answers such tests differently from run to run,
+/// since it loads the input series from a Go map.
 ///
 /// # Errors
 ///

@@ -45,7 +45,7 @@ pub(crate) fn eval_instant(
         },
         Expr::Binary(b) => super::binary::eval_binary(text, b, ts, store),
         Expr::VectorSelector(selector) => Ok(Value::Vector(select(selector, ts, store))),
-        Expr::Aggregate(a) => Err(unsupported(&format!("aggregation {}", a.op))),
+        Expr::Aggregate(a) => super::aggregate::eval_aggregate(text, a, ts, store),
         Expr::Subquery(_) => Err(unsupported("subqueries")),
         Expr::StringLiteral(_) => Err(unsupported("a string result")),
         Expr::MatrixSelector(_) => Err(unsupported("a range vector result")),

@@ -13,8 +13,11 @@ pub(crate) struct Store {
 
 impl Store {
     /// Adds a series with `samples` (milliseconds, value), which must be in time order.
+    /// Series are kept sorted by labels, the order Prometheus's storage yields them in, which
+    /// decides the order of floating-point additions in `sum` and the like.
     pub(crate) fn add(&mut self, labels: Labels, samples: Vec<(i64, f64)>) {
-        self.series.push((labels, samples));
+        let at = self.series.partition_point(|(l, _)| *l < labels);
+        self.series.insert(at, (labels, samples));
     }
 
     /// The series every matcher accepts (a missing label reads as the empty string).
