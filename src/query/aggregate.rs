@@ -279,7 +279,7 @@ fn down(
 
 /// Prometheus's `quantile`: values sorted (NaN first), the weighted average of the two values
 /// around rank `q·(n−1)`.
-fn quantile(q: f64, mut values: Vec<Sample>) -> f64 {
+pub(crate) fn quantile(q: f64, mut values: Vec<Sample>) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;
     }

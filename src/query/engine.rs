@@ -49,7 +49,7 @@ pub(crate) fn eval_instant(
         Expr::Subquery(_) => Err(unsupported("subqueries")),
         Expr::StringLiteral(_) => Err(unsupported("a string result")),
         Expr::MatrixSelector(_) => Err(unsupported("a range vector result")),
-        Expr::Call(c) => Err(unsupported(&format!("function {}", c.func.name))),
+        Expr::Call(c) => super::functions::eval_call(text, c, ts, store),
         Expr::Extension(_) => Err(unsupported("an extension node")),
     }
 }
@@ -58,6 +58,18 @@ pub(crate) fn eval_instant(
 /// [`LOOKBACK`] at or before the (offset) time, unless that sample is a stale marker.
 /// As in Prometheus 2.x, the lookback window is closed at both ends.
 fn select(selector: &VectorSelector, ts: i64, store: &Store) -> Vec<Sample> {
+    select_points(selector, ts, store)
+        .into_iter()
+        .map(|(labels, _, value)| Sample { labels, value })
+        .collect()
+}
+
+/// [`select`], with the time of each sample picked.
+pub(crate) fn select_points(
+    selector: &VectorSelector,
+    ts: i64,
+    store: &Store,
+) -> Vec<(super::value::Labels, i64, f64)> {
     let at = match &selector.at {
         // An instant query's start and end are its one time.
         None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
@@ -73,10 +85,7 @@ fn select(selector: &VectorSelector, ts: i64, store: &Store) -> Vec<Sample> {
     };
     let reference = at - offset;
     let earliest = reference - LOOKBACK.as_millis() as i64;
-    let mut matchers: Vec<Matcher> = selector.matchers.matchers.clone();
-    if let Some(name) = &selector.name {
-        matchers.push(Matcher::new(MatchOp::Equal, "__name__", name));
-    }
+    let matchers = matchers_of(selector);
     let mut out = Vec::new();
     for (labels, samples) in store.select(&matchers) {
         let upto = samples.partition_point(|(t, _)| *t <= reference);
@@ -86,12 +95,18 @@ fn select(selector: &VectorSelector, ts: i64, store: &Store) -> Vec<Sample> {
         if t < earliest || v.to_bits() == STALE_NAN_BITS {
             continue;
         }
-        out.push(Sample {
-            labels: labels.clone(),
-            value: v,
-        });
+        out.push((labels.clone(), t, v));
     }
     out
+}
+
+/// A selector's matchers, its metric name among them.
+pub(crate) fn matchers_of(selector: &VectorSelector) -> Vec<Matcher> {
+    let mut matchers: Vec<Matcher> = selector.matchers.matchers.clone();
+    if let Some(name) = &selector.name {
+        matchers.push(Matcher::new(MatchOp::Equal, "__name__", name));
+    }
+    matchers
 }
 
 /// Prometheus's check after each step: no two samples of a vector may have one label set.

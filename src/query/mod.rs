@@ -1,7 +1,8 @@
 //! PromQL over the history store. Parsing is the `promql-parser` crate's, never ours.
 //!
 //! - `value`: what an expression evaluates to; `store`: the samples it reads;
-//!   `engine`: the evaluator; `binary`: the binary operators; `aggregate`: the aggregations; `gomath`: Go's rounding where
+//!   `engine`: the evaluator; `binary`: the binary operators; `aggregate`: the aggregations;
+//!   `functions`: the functions; `gomath`: Go's rounding where
 //!   it differs from Rust's.
 //! - `error`: [`QueryError`], why an expression was refused.
 //! - `series_desc`: Prometheus's series descriptions (`0+10x5 _ stale`), the input series of
@@ -11,6 +12,7 @@ mod aggregate;
 mod binary;
 mod engine;
 mod error;
+mod functions;
 mod gomath;
 mod series_desc;
 mod store;

@@ -1,0 +1,431 @@
+//! Module implementing the PromQL functions evaluated so far, each as Prometheus 2.42's
+//! `promql/functions.go` computes it, in the same order of floating-point operations. See
+//! [`eval_call`] for details.
+//!
+//! Functions whose results rest on Go's `math.Exp`, `math.Log` and the like (`exp`, `ln`,
+//! `log2`, `log10`, the trigonometric ones) are not here yet: Go computes those with its own
+//! algorithms, which can round differently from Rust's, and promtool compares bit for bit.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use promql_parser::parser::{AtModifier, Call, Expr, MatrixSelector, Offset, VectorSelector};
+
+use super::engine::{check_unique, eval_instant, matchers_of};
+use super::series_desc::STALE_NAN_BITS;
+use super::store::Store;
+use super::value::{Labels, Sample, Value};
+use super::QueryError;
+
+/// Evaluates the call `c` at `ts`.
+pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<Value, QueryError> {
+    let name = c.func.name;
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| unparen(a)).collect();
+    let unsupported = || QueryError::Unsupported {
+        expr: text.to_owned(),
+        feature: format!("function {name}"),
+    };
+    let scalar = |i: usize| -> Result<f64, QueryError> {
+        match args
+            .get(i)
+            .map(|a| eval_instant(text, a, ts, store))
+            .transpose()?
+        {
+            Some(Value::Scalar(v)) => Ok(v),
+            _ => Err(QueryError::Evaluation {
+                expr: text.to_owned(),
+                reason: format!("argument {} of {name} must be a scalar", i + 1),
+            }),
+        }
+    };
+    let vector = |i: usize| -> Result<Vec<Sample>, QueryError> {
+        match args
+            .get(i)
+            .map(|a| eval_instant(text, a, ts, store))
+            .transpose()?
+        {
+            Some(Value::Vector(v)) => Ok(v),
+            _ => Err(QueryError::Evaluation {
+                expr: text.to_owned(),
+                reason: format!("argument {} of {name} must be an instant vector", i + 1),
+            }),
+        }
+    };
+    let out = match name {
+        "time" => return Ok(Value::Scalar(ts as f64 / 1000.0)),
+        "vector" => vec![Sample {
+            labels: Labels::new(),
+            value: scalar(0)?,
+        }],
+        "scalar" => {
+            let v = vector(0)?;
+            return Ok(Value::Scalar(if v.len() == 1 {
+                v[0].value
+            } else {
+                f64::NAN
+            }));
+        }
+        "abs" => map(vector(0)?, f64::abs),
+        "ceil" => map(vector(0)?, f64::ceil),
+        "floor" => map(vector(0)?, f64::floor),
+        "sqrt" => map(vector(0)?, f64::sqrt),
+        "sgn" => map(vector(0)?, |v| {
+            if v < 0.0 {
+                -1.0
+            } else if v > 0.0 {
+                1.0
+            } else {
+                v
+            }
+        }),
+        "round" => {
+            let to_nearest = if args.len() >= 2 { scalar(1)? } else { 1.0 };
+            // As Prometheus: through the inverse, ties rounded up.
+            let inverse = 1.0 / to_nearest;
+            map(vector(0)?, |v| (v * inverse + 0.5).floor() / inverse)
+        }
+        "clamp" => {
+            let (min, max) = (scalar(1)?, scalar(2)?);
+            if max < min {
+                Vec::new()
+            } else {
+                map(vector(0)?, |v| go_max(min, go_min(max, v)))
+            }
+        }
+        "clamp_min" => {
+            let min = scalar(1)?;
+            map(vector(0)?, |v| go_max(min, v))
+        }
+        "clamp_max" => {
+            let max = scalar(1)?;
+            map(vector(0)?, |v| go_min(max, v))
+        }
+        "timestamp" => match args.first() {
+            // Of a selector: the time of each sample it picked, not the evaluation time.
+            Some(Expr::VectorSelector(vs)) => super::engine::select_points(vs, ts, store)
+                .into_iter()
+                .map(|(labels, t, _)| Sample {
+                    labels: without_name(labels),
+                    value: t as f64 / 1000.0,
+                })
+                .collect(),
+            _ => map(vector(0)?, |_| ts as f64 / 1000.0),
+        },
+        _ => {
+            let Some(range) = range_function(name) else {
+                return Err(unsupported());
+            };
+            let (param, matrix_arg) = if name == "quantile_over_time" {
+                (scalar(0)?, 1)
+            } else {
+                (0.0, 0)
+            };
+            let Some(Expr::MatrixSelector(ms)) = args.get(matrix_arg) else {
+                return Err(QueryError::Evaluation {
+                    expr: text.to_owned(),
+                    reason: format!("{name} takes a range vector, such as x[5m]"),
+                });
+            };
+            let mut out = Vec::new();
+            for (labels, points) in select_range(ms, ts, store) {
+                let at = reference_time(&ms.vs, ts);
+                if let Some(value) = range(&points, ms, at, param) {
+                    let labels = if name == "last_over_time" {
+                        labels
+                    } else {
+                        without_name(labels)
+                    };
+                    out.push(Sample { labels, value });
+                }
+            }
+            out
+        }
+    };
+    check_unique(text, &out)?;
+    Ok(Value::Vector(out))
+}
+
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unparen(&p.expr),
+        other => other,
+    }
+}
+
+fn without_name(mut labels: Labels) -> Labels {
+    labels.retain(|(n, _)| n != "__name__");
+    labels
+}
+
+/// Applies `f` to every value, dropping the metric name, as Prometheus's `simpleFunc`.
+fn map(v: Vec<Sample>, f: impl Fn(f64) -> f64) -> Vec<Sample> {
+    v.into_iter()
+        .map(|s| Sample {
+            labels: without_name(s.labels),
+            value: f(s.value),
+        })
+        .collect()
+}
+
+/// Go's `math.Max`: NaN wins, and +0 is above -0.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Go's `math.Min`: NaN wins, and -0 is below +0.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// A function over one series' points in a range: the points, the selector, the time the
+/// range ends at (before the offset), and a parameter (`quantile_over_time`'s φ).
+type RangeFn = fn(&[(i64, f64)], &MatrixSelector, i64, f64) -> Option<f64>;
+
+fn range_function(name: &str) -> Option<RangeFn> {
+    Some(match name {
+        "rate" => |p, ms, at, _| extrapolated_rate(p, ms, at, true, true),
+        "increase" => |p, ms, at, _| extrapolated_rate(p, ms, at, true, false),
+        "delta" => |p, ms, at, _| extrapolated_rate(p, ms, at, false, false),
+        "irate" => |p, _, _, _| instant_value(p, true),
+        "idelta" => |p, _, _, _| instant_value(p, false),
+        "sum_over_time" => |p, _, _, _| Some(sum_over_time(p)),
+        "avg_over_time" => |p, _, _, _| Some(avg_over_time(p)),
+        "count_over_time" => |p, _, _, _| Some(p.len() as f64),
+        "min_over_time" => |p, _, _, _| {
+            Some(
+                p.iter()
+                    .fold(p[0].1, |m, &(_, v)| if v < m || m.is_nan() { v } else { m }),
+            )
+        },
+        "max_over_time" => |p, _, _, _| {
+            Some(
+                p.iter()
+                    .fold(p[0].1, |m, &(_, v)| if v > m || m.is_nan() { v } else { m }),
+            )
+        },
+        "last_over_time" => |p, _, _, _| p.last().map(|&(_, v)| v),
+        "present_over_time" => |_, _, _, _| Some(1.0),
+        "stddev_over_time" => |p, _, _, _| Some(variance_over_time(p).sqrt()),
+        "stdvar_over_time" => |p, _, _, _| Some(variance_over_time(p)),
+        "quantile_over_time" => |p, _, _, q| Some(quantile_over_time(q, p)),
+        "changes" => |p, _, _, _| {
+            let changes = p
+                .windows(2)
+                .filter(|w| w[1].1 != w[0].1 && !(w[1].1.is_nan() && w[0].1.is_nan()))
+                .count();
+            Some(changes as f64)
+        },
+        "resets" => |p, _, _, _| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+        _ => return None,
+    })
+}
+
+/// The time a selector reads at: the query time, or its `@` time.
+fn reference_time(vs: &VectorSelector, ts: i64) -> i64 {
+    match &vs.at {
+        None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
+        Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_millis() as i64,
+            Err(before) => -(before.duration().as_millis() as i64),
+        },
+    }
+}
+
+fn offset_ms(vs: &VectorSelector) -> i64 {
+    match &vs.offset {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+/// Each matching series' samples in `[end − range, end]` (closed at both ends, as in
+/// Prometheus 2.x), where `end` is the query time less the offset; stale markers left out,
+/// series with no sample left out.
+fn select_range(ms: &MatrixSelector, ts: i64, store: &Store) -> Vec<(Labels, Vec<(i64, f64)>)> {
+    let end = reference_time(&ms.vs, ts) - offset_ms(&ms.vs);
+    let start = end - ms.range.as_millis() as i64;
+    let matchers = matchers_of(&ms.vs);
+    store
+        .select(&matchers)
+        .filter_map(|(labels, samples)| {
+            let from = samples.partition_point(|(t, _)| *t < start);
+            let to = samples.partition_point(|(t, _)| *t <= end);
+            let points: Vec<(i64, f64)> = samples[from..to]
+                .iter()
+                .copied()
+                .filter(|(_, v)| v.to_bits() != STALE_NAN_BITS)
+                .collect();
+            (!points.is_empty()).then(|| (labels.clone(), points))
+        })
+        .collect()
+}
+
+/// Prometheus's `extrapolatedRate`: the increase over the sampled interval (counter resets
+/// added back for counters), extrapolated to the range edges where the first and last
+/// samples are close to them, and not below zero for counters.
+fn extrapolated_rate(
+    points: &[(i64, f64)],
+    ms: &MatrixSelector,
+    at: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let offset = offset_ms(&ms.vs);
+    let range = ms.range.as_millis() as i64;
+    let range_start = at - (range + offset);
+    let range_end = at - offset;
+    let (first_t, first_v) = points[0];
+    let (last_t, last_v) = points[points.len() - 1];
+    let mut result = last_v - first_v;
+    if is_counter {
+        let mut prev = first_v;
+        for &(_, v) in &points[1..] {
+            if v < prev {
+                result += prev;
+            }
+            prev = v;
+        }
+    }
+    let mut to_start = (first_t - range_start) as f64 / 1000.0;
+    let to_end = (range_end - last_t) as f64 / 1000.0;
+    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let average = sampled / (points.len() - 1) as f64;
+    if is_counter && result > 0.0 && first_v >= 0.0 {
+        let to_zero = sampled * (first_v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = average * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        average / 2.0
+    };
+    let mut factor = interval / sampled;
+    if is_rate {
+        factor /= Duration::from_millis(range as u64).as_secs_f64();
+    }
+    Some(result * factor)
+}
+
+/// Prometheus's `instantValue`: from the last two samples.
+fn instant_value(points: &[(i64, f64)], is_rate: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (last_t, last_v) = points[points.len() - 1];
+    let (prev_t, prev_v) = points[points.len() - 2];
+    let mut result = if is_rate && last_v < prev_v {
+        last_v
+    } else {
+        last_v - prev_v
+    };
+    let interval = last_t - prev_t;
+    if interval == 0 {
+        return None;
+    }
+    if is_rate {
+        result /= interval as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+/// Prometheus's `kahanSumInc`: Kahan summation with Neumaier's improvement.
+fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+fn sum_over_time(points: &[(i64, f64)]) -> f64 {
+    let (mut sum, mut c) = (0.0, 0.0);
+    for &(_, v) in points {
+        (sum, c) = kahan_inc(v, sum, c);
+    }
+    if sum.is_infinite() {
+        sum
+    } else {
+        sum + c
+    }
+}
+
+fn avg_over_time(points: &[(i64, f64)]) -> f64 {
+    let (mut mean, mut count, mut c) = (0.0f64, 0.0, 0.0);
+    for &(_, v) in points {
+        count += 1.0;
+        if mean.is_infinite()
+            && ((v.is_infinite() && (mean > 0.0) == (v > 0.0)) || (!v.is_infinite() && !v.is_nan()))
+        {
+            continue;
+        }
+        (mean, c) = kahan_inc(v / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() {
+        mean
+    } else {
+        mean + c
+    }
+}
+
+/// Prometheus's `stdvar_over_time`: Welford's method with compensated sums.
+fn variance_over_time(points: &[(i64, f64)]) -> f64 {
+    let mut count = 0.0;
+    let (mut mean, mut c_mean) = (0.0, 0.0);
+    let (mut aux, mut c_aux) = (0.0, 0.0);
+    for &(_, v) in points {
+        count += 1.0;
+        let delta = v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+fn quantile_over_time(q: f64, points: &[(i64, f64)]) -> f64 {
+    let samples: Vec<Sample> = points
+        .iter()
+        .map(|&(_, value)| Sample {
+            labels: Labels::new(),
+            value,
+        })
+        .collect();
+    super::aggregate::quantile(q, samples)
+}
