@@ -112,8 +112,8 @@ impl fmt::Display for RulesTestReport {
 /// What this runner evaluates so far: number literals, parentheses, unary minus, instant
 /// vector selectors with every matcher, `offset` and `@`, with Prometheus's 5-minute
 /// lookback (closed at both ends) and staleness, the binary operators with vector matching,
-/// and the aggregations. Anything else fails its test with an error that names it; rule
-/// files and `alert_rule_test` are refused.
+/// the aggregations, and the functions the crate's README lists. Anything else fails its
+/// test with an error that names it; rule files and `alert_rule_test` are refused.
 ///
 /// Where a result depends on the order of the input series (a float sum that rounds, a
 /// running mean, a tie in `topk`), series are taken in label order, one of the orders

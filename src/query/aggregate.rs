@@ -318,7 +318,7 @@ fn format_f(v: f64) -> String {
 }
 
 /// Prometheus's label name rule, `[a-zA-Z_][a-zA-Z0-9_]*`.
-fn valid_label_name(name: &str) -> bool {
+pub(crate) fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

@@ -10,6 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use promql_parser::parser::{AtModifier, Call, Expr, MatrixSelector, Offset, VectorSelector};
 
+use super::aggregate::valid_label_name;
 use super::engine::{check_unique, eval_instant, matchers_of};
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;
@@ -110,6 +111,130 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 .collect(),
             _ => map(vector(0)?, |_| ts as f64 / 1000.0),
         },
+        "histogram_quantile" => histogram_quantile(scalar(0)?, vector(1)?),
+        "absent" => {
+            if vector(0)?.is_empty() {
+                vec![Sample {
+                    labels: absent_labels(args[0]),
+                    value: 1.0,
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+        "absent_over_time" => {
+            let Some(Expr::MatrixSelector(ms)) = args.first() else {
+                return Err(unsupported());
+            };
+            if select_range(ms, ts, store).is_empty() {
+                vec![Sample {
+                    labels: absent_labels(args[0]),
+                    value: 1.0,
+                }]
+            } else {
+                Vec::new()
+            }
+        }
+        "label_replace" => {
+            let text_arg = |i: usize| string_arg(text, name, &args, i);
+            let (dst, replacement, src, pattern) =
+                (text_arg(1)?, text_arg(2)?, text_arg(3)?, text_arg(4)?);
+            let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
+                QueryError::Evaluation {
+                    expr: text.to_owned(),
+                    reason: format!("invalid regular expression in label_replace(): {pattern}"),
+                }
+            })?;
+            if !valid_label_name(&dst) {
+                return Err(QueryError::Evaluation {
+                    expr: text.to_owned(),
+                    reason: format!("invalid destination label name in label_replace(): {dst}"),
+                });
+            }
+            vector(0)?
+                .into_iter()
+                .map(|s| {
+                    let value = label(&s.labels, &src);
+                    let labels = match re.captures(value) {
+                        None => s.labels,
+                        Some(caps) => {
+                            let mut out = String::new();
+                            caps.expand(&replacement, &mut out);
+                            set_label(s.labels, &dst, &out)
+                        }
+                    };
+                    Sample {
+                        labels,
+                        value: s.value,
+                    }
+                })
+                .collect()
+        }
+        "label_join" => {
+            let dst = string_arg(text, name, &args, 1)?;
+            let separator = string_arg(text, name, &args, 2)?;
+            let sources: Vec<String> = (3..args.len())
+                .map(|i| string_arg(text, name, &args, i))
+                .collect::<Result<_, _>>()?;
+            if let Some(bad) = std::iter::once(&dst)
+                .chain(&sources)
+                .find(|l| !valid_label_name(l))
+            {
+                return Err(QueryError::Evaluation {
+                    expr: text.to_owned(),
+                    reason: format!("invalid label name in label_join(): {bad}"),
+                });
+            }
+            vector(0)?
+                .into_iter()
+                .map(|s| {
+                    let joined: Vec<&str> = sources.iter().map(|l| label(&s.labels, l)).collect();
+                    let joined = joined.join(&separator);
+                    Sample {
+                        labels: set_label(s.labels.clone(), &dst, &joined),
+                        value: s.value,
+                    }
+                })
+                .collect()
+        }
+        "sort" | "sort_desc" => {
+            let mut v = vector(0)?;
+            // NaN last in either order, as Prometheus's sorters leave it.
+            v.sort_by(|a, b| {
+                let order = match (a.value.is_nan(), b.value.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => return std::cmp::Ordering::Greater,
+                    (false, true) => return std::cmp::Ordering::Less,
+                    _ => a
+                        .value
+                        .partial_cmp(&b.value)
+                        .unwrap_or(std::cmp::Ordering::Equal),
+                };
+                if name == "sort" {
+                    order
+                } else {
+                    order.reverse()
+                }
+            });
+            return Ok(Value::Vector(v));
+        }
+        "predict_linear" => {
+            let Some(Expr::MatrixSelector(ms)) = args.first() else {
+                return Err(unsupported());
+            };
+            let duration = scalar(1)?;
+            select_range(ms, ts, store)
+                .into_iter()
+                .filter(|(_, points)| points.len() >= 2)
+                .map(|(labels, points)| {
+                    let (slope, intercept) = linear_regression(&points, ts);
+                    Sample {
+                        labels: without_name(labels),
+                        value: slope * duration + intercept,
+                    }
+                })
+                .collect()
+        }
         _ => {
             let Some(range) = range_function(name) else {
                 return Err(unsupported());
@@ -239,6 +364,7 @@ fn range_function(name: &str) -> Option<RangeFn> {
             Some(changes as f64)
         },
         "resets" => |p, _, _, _| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+        "deriv" => |p, _, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
         _ => return None,
     })
 }
@@ -428,4 +554,184 @@ fn quantile_over_time(q: f64, points: &[(i64, f64)]) -> f64 {
         })
         .collect();
     super::aggregate::quantile(q, samples)
+}
+
+/// Prometheus's `linearRegression`: least squares over the points, times in seconds from
+/// `intercept_time`, with compensated sums; a constant series has slope 0.
+fn linear_regression(points: &[(i64, f64)], intercept_time: i64) -> (f64, f64) {
+    let mut n = 0.0;
+    let (mut sum_x, mut c_x) = (0.0, 0.0);
+    let (mut sum_y, mut c_y) = (0.0, 0.0);
+    let (mut sum_xy, mut c_xy) = (0.0, 0.0);
+    let (mut sum_x2, mut c_x2) = (0.0, 0.0);
+    let first = points[0].1;
+    let mut constant = true;
+    for (i, &(t, v)) in points.iter().enumerate() {
+        if constant && i > 0 && v != first {
+            constant = false;
+        }
+        n += 1.0;
+        let x = (t - intercept_time) as f64 / 1e3;
+        (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_inc(v, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_inc(x * v, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_inc(x * x, sum_x2, c_x2);
+    }
+    if constant {
+        if first.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, first);
+    }
+    let (sum_x, sum_y, sum_xy, sum_x2) = (sum_x + c_x, sum_y + c_y, sum_xy + c_xy, sum_x2 + c_x2);
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+/// Prometheus's `histogram_quantile` over classic buckets: the `_bucket{le}` samples grouped
+/// by their other labels, and `bucketQuantile` over each group.
+fn histogram_quantile(q: f64, input: Vec<Sample>) -> Vec<Sample> {
+    let mut groups: Vec<(Labels, Vec<(f64, f64)>)> = Vec::new();
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
+    for s in input {
+        // Go's ParseFloat of the le label; a sample without a readable one is skipped.
+        let Some(bound) = s
+            .labels
+            .iter()
+            .find(|(n, _)| n == "le")
+            .and_then(|(_, v)| v.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let key: Labels = s
+            .labels
+            .iter()
+            .filter(|(n, _)| n != "le")
+            .cloned()
+            .collect();
+        let at = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push((
+                key.into_iter().filter(|(n, _)| n != "__name__").collect(),
+                Vec::new(),
+            ));
+            groups.len() - 1
+        });
+        groups[at].1.push((bound, s.value));
+    }
+    groups
+        .into_iter()
+        .map(|(labels, buckets)| Sample {
+            labels,
+            value: bucket_quantile(q, buckets),
+        })
+        .collect()
+}
+
+/// Prometheus's `bucketQuantile`: buckets sorted by bound, equal bounds merged, counts made
+/// monotonic, then linear interpolation within the bucket the rank falls in.
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for (bound, count) in buckets {
+        match merged.last_mut() {
+            Some(last) if last.0 == bound => last.1 += count,
+            _ => merged.push((bound, count)),
+        }
+    }
+    let mut max = merged[0].1;
+    for b in merged.iter_mut().skip(1) {
+        if b.1 > max {
+            max = b.1;
+        } else if b.1 < max {
+            b.1 = max;
+        }
+    }
+    if merged.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = merged[merged.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let b = merged[..merged.len() - 1].partition_point(|b| b.1 < rank);
+    if b == merged.len() - 1 {
+        return merged[merged.len() - 2].0;
+    }
+    if b == 0 && merged[0].0 <= 0.0 {
+        return merged[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, merged[b].0, merged[b].1);
+    if b > 0 {
+        start = merged[b - 1].0;
+        count -= merged[b - 1].1;
+        rank -= merged[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+/// The labels `absent` gives: the selector's equality matchers but the name (a label matched
+/// twice, or otherwise, is left out).
+fn absent_labels(arg: &Expr) -> Labels {
+    let matchers = match arg {
+        Expr::VectorSelector(vs) => matchers_of(vs),
+        Expr::MatrixSelector(ms) => matchers_of(&ms.vs),
+        _ => return Labels::new(),
+    };
+    let mut labels = Labels::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in &matchers {
+        if m.name == "__name__" {
+            continue;
+        }
+        let first = seen.insert(m.name.clone());
+        labels.retain(|(n, _)| *n != m.name);
+        if first && matches!(m.op, promql_parser::label::MatchOp::Equal) {
+            labels.push((m.name.clone(), m.value.clone()));
+        }
+    }
+    labels.sort();
+    labels
+}
+
+fn string_arg(text: &str, name: &str, args: &[&Expr], i: usize) -> Result<String, QueryError> {
+    match args.get(i) {
+        Some(Expr::StringLiteral(s)) => Ok(s.val.clone()),
+        _ => Err(QueryError::Evaluation {
+            expr: text.to_owned(),
+            reason: format!("argument {} of {name} must be a string", i + 1),
+        }),
+    }
+}
+
+fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// `labels` with `name` set to `value`, or removed when `value` is empty.
+fn set_label(mut labels: Labels, name: &str, value: &str) -> Labels {
+    labels.retain(|(n, _)| n != name);
+    if !value.is_empty() {
+        labels.push((name.to_owned(), value.to_owned()));
+        labels.sort();
+    }
+    labels
 }
