@@ -89,15 +89,26 @@ fn ticks_store_every_series_in_time_order() {
         .get_metrics("kotoba_db_query_latency_seconds_count", from, to)
         .unwrap();
     assert_eq!(count.last().unwrap().value, 50.0);
+    // The window quantiles under the name /metrics exposes them with.
     let p99 = c
         .get_metrics_matching(
-            "kotoba_db_query_latency_seconds",
-            &[LabelMatcher::eq("quantile", "0.99")],
+            "kotoba_db_query_latency_window_seconds",
+            &[LabelMatcher::eq("q", "0.99")],
             from,
             to,
         )
         .unwrap();
     assert!((p99.last().unwrap().value - 0.010).abs() <= 0.010 * 0.01);
+    // And the cumulative buckets, as a Prometheus scraping us stores them.
+    let inf = c
+        .get_metrics_matching(
+            "kotoba_db_query_latency_seconds_bucket",
+            &[LabelMatcher::eq("le", "+Inf")],
+            from,
+            to,
+        )
+        .unwrap();
+    assert_eq!(inf.last().unwrap().value, 50.0);
 }
 
 #[test]

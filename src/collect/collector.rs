@@ -13,7 +13,7 @@ use super::calls::CallWatch;
 use super::instrument::QueryInstruments;
 use super::sources::Sources;
 use super::{ticker, PerformanceMetrics};
-use crate::history::{HistoryStore, LabelMatcher, MetricPoint};
+use crate::history::{Exposed, HistoryStore, LabelMatcher, MetricPoint};
 use crate::metrics::ingest::{Ingest, Sample};
 use crate::worker::{guarded, Worker};
 use crate::{
@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) ingest: Ingest,
     /// How often histogram windows advance.
     pub(crate) slice_len: Duration,
+    /// What the exposition adds to every series, for the history's self-scrape.
+    pub(crate) exposed: Exposed,
     /// Whether `kotoba-ingest` is taking samples; when not, `record_metric` applies them inline.
     ingesting: AtomicBool,
     /// Query timing by operation.
@@ -146,6 +148,15 @@ impl MetricsCollector {
                 .histogram_window(config.latency_window),
         );
         let history = HistoryStore::new(config.retention_period, config.max_metrics_points);
+        let exposed = Exposed {
+            global_labels: config
+                .prometheus_config
+                .global_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            window_quantiles: config.prometheus_config.window_quantiles,
+        };
         let ingest = Ingest::new(
             config.ingest_queue_capacity,
             config.ingest_overflow,
@@ -171,6 +182,7 @@ impl MetricsCollector {
                 history,
                 ingest,
                 slice_len,
+                exposed,
                 ingesting: AtomicBool::new(false),
                 last_error: Mutex::new(None),
             }),
@@ -434,8 +446,10 @@ impl MetricsCollector {
     /// Every stored point of every series of `name` from `from` to `to` inclusive, in time
     /// order. An unknown name gives an empty list.
     ///
-    /// A histogram `h` is stored as `h_count`, `h_sum` and `h{quantile=…}`; see
-    /// [`HistoryStore::range`] for per-series reads.
+    /// The history holds the series `/metrics` exposes, under the same names and labels
+    /// (global labels included): a counter under its `_total` name, a histogram `h` as
+    /// `h_bucket{le}`, `h_sum`, `h_count` and its window gauges `<stem>_window<_unit>{q}`.
+    /// See [`HistoryStore::range`] for per-series reads.
     ///
     /// # Errors
     ///

@@ -6,6 +6,7 @@
 
 mod matcher;
 mod scrape;
+pub(crate) use scrape::Exposed;
 mod store;
 
 pub use matcher::LabelMatcher;

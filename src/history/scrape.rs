@@ -7,8 +7,17 @@ use super::HistoryStore;
 use crate::metrics::Series;
 use crate::{LabelSet, Registry};
 
-/// The quantiles a histogram series stores at every tick, from its recent window.
-const QUANTILES: [(f64, &str); 5] = [
+/// What the exposition adds to every series, so that the history holds exactly the series
+/// `/metrics` exposes: the global labels (a series' own label of the same name wins), and
+/// whether histograms expose their window-quantile gauges.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Exposed {
+    pub(crate) global_labels: Vec<(String, String)>,
+    pub(crate) window_quantiles: bool,
+}
+
+/// The quantiles of the window gauges, as the exposition labels them.
+const WINDOW_QUANTILES: [(f64, &str); 5] = [
     (0.5, "0.5"),
     (0.9, "0.9"),
     (0.95, "0.95"),
@@ -17,23 +26,26 @@ const QUANTILES: [(f64, &str); 5] = [
 ];
 
 impl HistoryStore {
-    /// Stores the current value of every series of `registry` at `at`, and returns how many
-    /// points it stored.
+    /// Stores the current value of every series of `registry` at `at`, under the names and
+    /// labels `/metrics` exposes it with, and returns how many points it stored:
     ///
-    /// Counters and gauges store their value under their own name. A histogram `h` stores what
-    /// Prometheus would scrape of it, `h_count` and `h_sum` since start, plus
-    /// `h{quantile="0.5"|"0.9"|"0.95"|"0.99"|"0.999"}` over its recent window (no quantile
-    /// points while the window is empty).
+    /// - a counter under its `_total` name;
+    /// - a gauge under its name;
+    /// - a histogram `h` as `h_bucket{le}` (cumulative, `le` written as the OpenMetrics
+    ///   exposition writes it, `+Inf` last), `h_sum` and `h_count`, and, when exposed, its
+    ///   window gauges `<stem>_window<_unit>{q}` (`NaN` while the window is empty).
     ///
     /// A series that received a point after `since` (a `record_metric` sample since the last
     /// tick) is skipped, so each sample is stored once.
     pub(crate) fn scrape(
         &self,
         registry: &Registry,
+        exposed: &Exposed,
         at: OffsetDateTime,
         since: OffsetDateTime,
     ) -> usize {
         let mut stored = 0;
+        let mut per_bucket = Vec::new();
         for family in registry.families() {
             let series: Vec<(LabelSet, Series)> = family
                 .series
@@ -43,25 +55,43 @@ impl HistoryStore {
                 .collect();
             let name = &*family.name;
             for (labels, series) in series {
+                let labels = with_globals(labels, &exposed.global_labels);
                 let mut store = |name: &str, labels: &LabelSet, value: f64| {
                     stored +=
                         usize::from(self.append_unless_newer(name, labels, at, value, Some(since)));
                 };
                 match series {
-                    Series::Counter(c) => store(name, &labels, c.get()),
+                    Series::Counter(c) => {
+                        let stem = name.strip_suffix("_total").unwrap_or(name);
+                        store(&format!("{stem}_total"), &labels, c.get());
+                    }
                     Series::Gauge(g) => store(name, &labels, g.get()),
                     Series::Histogram(h) => {
-                        let total = h.snapshot();
-                        store(&format!("{name}_count"), &labels, total.count as f64);
-                        store(&format!("{name}_sum"), &labels, total.sum);
-                        let window = h.window_snapshot();
-                        if window.count > 0 {
-                            for (q, text) in QUANTILES {
-                                store(
-                                    name,
-                                    &labels.with_label("quantile", text),
-                                    window.quantile(q),
-                                );
+                        per_bucket.clear();
+                        let sum = h.export_buckets(&mut per_bucket);
+                        let bounds = h.bucket_bounds();
+                        let bucket = format!("{name}_bucket");
+                        let mut cumulative = 0u64;
+                        for (i, count) in per_bucket.iter().enumerate() {
+                            cumulative += count;
+                            let le = match bounds.get(i) {
+                                Some(bound) => dtoa::Buffer::new().format(*bound).to_owned(),
+                                None => "+Inf".to_owned(),
+                            };
+                            store(&bucket, &labels.with_label("le", &le), cumulative as f64);
+                        }
+                        store(&format!("{name}_sum"), &labels, sum);
+                        store(&format!("{name}_count"), &labels, cumulative as f64);
+                        if exposed.window_quantiles {
+                            let window = h.window_snapshot();
+                            let gauge = crate::http::window_family_name(name);
+                            for (q, text) in WINDOW_QUANTILES {
+                                let value = if window.count > 0 {
+                                    window.quantile(q)
+                                } else {
+                                    f64::NAN
+                                };
+                                store(&gauge, &labels.with_label("q", text), value);
                             }
                         }
                     }
@@ -72,6 +102,17 @@ impl HistoryStore {
     }
 }
 
+/// `labels` with each global label it does not have itself.
+fn with_globals(labels: LabelSet, globals: &[(String, String)]) -> LabelSet {
+    globals.iter().fold(labels, |labels, (name, value)| {
+        if labels.get(name).is_some() {
+            labels
+        } else {
+            labels.with_label(name, value)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -80,17 +121,28 @@ mod tests {
     use crate::LabelMatcher;
 
     #[test]
-    fn histograms_store_count_sum_and_window_quantiles() {
+    fn histograms_store_what_the_exposition_writes() {
         let registry = Registry::new();
         let h = registry
-            .histogram("q_seconds", "", &[("op", "get")])
+            .histogram_family_with(
+                "q_seconds",
+                "",
+                crate::HistogramOpts::latency().buckets([0.01, 0.05, 1.0]),
+            )
+            .unwrap()
+            .with_labels(&[("op", "get")])
             .unwrap();
         for i in 1..=100 {
             h.observe(i as f64 / 1000.0);
         }
+        registry.counter("hits", "", &[]).unwrap().inc_by(3);
         let store = HistoryStore::new(Duration::from_secs(3600), 100);
         let now = OffsetDateTime::now_utc();
-        store.scrape(&registry, now, now - Duration::from_secs(1));
+        let exposed = Exposed {
+            global_labels: vec![("region".into(), "eu".into()), ("op".into(), "x".into())],
+            window_quantiles: true,
+        };
+        store.scrape(&registry, &exposed, now, now - Duration::from_secs(1));
         let one = |name: &str, matchers: &[LabelMatcher]| {
             let points = store.points(name, matchers, now, now).unwrap();
             assert_eq!(points.len(), 1, "{name} {matchers:?}");
@@ -98,7 +150,23 @@ mod tests {
         };
         assert_eq!(one("q_seconds_count", &[]), 100.0);
         assert!((one("q_seconds_sum", &[]) - 5.05).abs() < 1e-9);
-        let p99 = one("q_seconds", &[LabelMatcher::eq("quantile", "0.99")]);
+        let bucket = |le: &str| one("q_seconds_bucket", &[LabelMatcher::eq("le", le)]);
+        assert_eq!(
+            [
+                bucket("0.01"),
+                bucket("0.05"),
+                bucket("1.0"),
+                bucket("+Inf")
+            ],
+            [10.0, 50.0, 100.0, 100.0]
+        );
+        let p99 = one("q_window_seconds", &[LabelMatcher::eq("q", "0.99")]);
         assert!((p99 - 0.099).abs() <= 0.099 * 0.01, "{p99}");
+        // A counter under its _total name; global labels added where the series has none.
+        assert_eq!(one("hits_total", &[LabelMatcher::eq("region", "eu")]), 3.0);
+        assert_eq!(
+            one("q_seconds_count", &[LabelMatcher::eq("op", "get")]),
+            100.0
+        );
     }
 }

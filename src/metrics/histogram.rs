@@ -451,6 +451,11 @@ impl Histogram {
         HistogramSnapshot::new(part, self.core.plan.opts.resolution())
     }
 
+    /// The exported bucket bounds, without `+Inf`.
+    pub(crate) fn bucket_bounds(&self) -> &[f64] {
+        &self.core.bounds
+    }
+
     /// What the exposition writes for the series: how many values fell in each exported
     /// bucket (not cumulative; the last is `+Inf`), appended to `per_bucket`, and the exact
     /// sum, returned.
