@@ -216,7 +216,7 @@ pub use metrics::{
 };
 pub use monitor::Monitor;
 pub use prometheus_exporter::PrometheusExporter;
-pub use query::QueryError;
+pub use query::{QueryError, QuerySample, QuerySeries, QueryValue};
 
 #[cfg(test)]
 mod tests {

@@ -208,6 +208,36 @@ impl Monitor {
         self.collector.get_performance_metrics()
     }
 
+    /// Evaluates the PromQL expression `expr` at `at` over the history; see
+    /// [`HistoryStore::query`](crate::HistoryStore::query).
+    ///
+    /// # Errors
+    ///
+    /// As that method.
+    pub fn query(
+        &self,
+        expr: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<crate::QueryValue, MonitoringError> {
+        self.collector.query(expr, at)
+    }
+
+    /// Evaluates `expr` over `[start, end]` every `step`; see
+    /// [`HistoryStore::query_range`](crate::HistoryStore::query_range).
+    ///
+    /// # Errors
+    ///
+    /// As that method.
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: time::OffsetDateTime,
+        end: time::OffsetDateTime,
+        step: std::time::Duration,
+    ) -> Result<crate::QueryValue, MonitoringError> {
+        self.collector.query_range(expr, start, end, step)
+    }
+
     /// The health checker, unless `enable_health_checks` is false: register your own checks on
     /// it, read [`current_health`](HealthChecker::current_health).
     pub fn health(&self) -> Option<&HealthChecker> {

@@ -17,8 +17,8 @@ use crate::history::{Exposed, HistoryStore, LabelMatcher, MetricPoint};
 use crate::metrics::ingest::{Ingest, Sample};
 use crate::worker::{guarded, Worker};
 use crate::{
-    HistogramOpts, LabelSet, MonitoredDatabase, MonitoringConfig, MonitoringError, Registry,
-    RegistryOptions,
+    HistogramOpts, LabelSet, MonitoredDatabase, MonitoringConfig, MonitoringError, QueryValue,
+    Registry, RegistryOptions,
 };
 
 /// Collects metrics and keeps their history: the registry that handles record into, the
@@ -259,6 +259,32 @@ impl MetricsCollector {
             storage_metrics: storage.unwrap_or_default(),
             system_metrics: shared.sources.last_system.read().clone(),
         })
+    }
+
+    /// Evaluates the PromQL expression `expr` at `at` over the history; see
+    /// [`HistoryStore::query`].
+    ///
+    /// # Errors
+    ///
+    /// As [`HistoryStore::query`].
+    pub fn query(&self, expr: &str, at: OffsetDateTime) -> Result<QueryValue, MonitoringError> {
+        self.shared.history.query(expr, at)
+    }
+
+    /// Evaluates `expr` over `[start, end]` every `step` over the history; see
+    /// [`HistoryStore::query_range`].
+    ///
+    /// # Errors
+    ///
+    /// As [`HistoryStore::query_range`].
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        step: Duration,
+    ) -> Result<QueryValue, MonitoringError> {
+        self.shared.history.query_range(expr, start, end, step)
     }
 
     /// The history store.

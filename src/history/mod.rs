@@ -5,6 +5,7 @@
 //! - `scrape`: copying a registry's current values into the store at each tick.
 
 mod matcher;
+mod query;
 mod scrape;
 pub(crate) use scrape::Exposed;
 mod store;

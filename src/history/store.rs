@@ -76,22 +76,22 @@ pub struct SeriesRange {
 /// ```
 #[derive(Clone, Debug)]
 pub struct HistoryStore {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(super) struct Inner {
     /// Metric name → label set → points. Appends take the outer lock for reading only.
-    names: RwLock<HashMap<Arc<str>, SeriesMap>>,
+    pub(super) names: RwLock<HashMap<Arc<str>, SeriesMap>>,
     retention: Duration,
     max_points: usize,
 }
 
 /// `(unix nanoseconds, value)`, oldest first.
-type Points = VecDeque<(i64, f64)>;
+pub(super) type Points = VecDeque<(i64, f64)>;
 
 /// The series of one metric name, by label set.
-type SeriesMap = HashMap<LabelSet, Arc<Mutex<Points>>>;
+pub(super) type SeriesMap = HashMap<LabelSet, Arc<Mutex<Points>>>;
 
 fn to_nanos(t: OffsetDateTime) -> i64 {
     t.unix_timestamp_nanos()

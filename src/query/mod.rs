@@ -4,7 +4,8 @@
 //!   `engine`: the evaluator; `binary`: the binary operators; `aggregate`: the aggregations;
 //!   `functions`: the functions; `gomath`: Go's rounding where
 //!   it differs from Rust's.
-//! - `error`: [`QueryError`], why an expression was refused.
+//! - `error`: [`QueryError`], why an expression was refused; `result`: what a query returns
+//!   ([`QueryValue`]).
 //! - `series_desc`: Prometheus's series descriptions (`0+10x5 _ stale`), the input series of
 //!   `promtool test rules` files.
 
@@ -14,12 +15,14 @@ mod engine;
 mod error;
 mod functions;
 mod gomath;
+mod result;
 mod series_desc;
 mod store;
 mod value;
 
 pub(crate) use engine::eval_instant;
 pub use error::QueryError;
+pub use result::{QuerySample, QuerySeries, QueryValue};
 pub(crate) use series_desc::{metric_labels, parse_series_desc, Step};
 pub(crate) use store::Store;
 pub(crate) use value::{Labels, Value};
@@ -35,6 +38,54 @@ pub(crate) fn parse(
         origin,
         reason,
     })
+}
+
+/// The metric names `expr`'s selectors name, or `None` when a selector names none (it may
+/// match any series).
+pub(crate) fn selector_names(expr: &promql_parser::parser::Expr) -> Option<Vec<String>> {
+    use promql_parser::parser::{Expr, VectorSelector};
+    fn name_of(vs: &VectorSelector) -> Option<String> {
+        vs.name.clone().or_else(|| {
+            vs.matchers
+                .matchers
+                .iter()
+                .find(|m| {
+                    m.name == "__name__" && matches!(m.op, promql_parser::label::MatchOp::Equal)
+                })
+                .map(|m| m.value.clone())
+        })
+    }
+    fn walk(expr: &Expr, out: &mut Vec<String>) -> bool {
+        match expr {
+            Expr::VectorSelector(vs) => name_of(vs).map(|n| out.push(n)).is_some(),
+            Expr::MatrixSelector(ms) => name_of(&ms.vs).map(|n| out.push(n)).is_some(),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out) && a.param.as_deref().is_none_or(|p| walk(p, out))
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => walk(&b.lhs, out) && walk(&b.rhs, out),
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().all(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => true,
+        }
+    }
+    let mut names = Vec::new();
+    walk(expr, &mut names).then_some(names)
+}
+
+/// Evaluates `text` at each time of `times` (milliseconds) over `store`: one instant value,
+/// or a matrix with one series per label set when there are several times.
+pub(crate) fn evaluate(
+    text: &str,
+    store: &Store,
+    times: &[i64],
+) -> Result<Vec<(i64, Value)>, QueryError> {
+    let expr = parse(text, None)?;
+    times
+        .iter()
+        .map(|&t| eval_instant(text, &expr, t, store).map(|v| (t, v)))
+        .collect()
 }
 
 #[cfg(test)]
