@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
-use super::engine::{check_unique, eval_instant};
+use super::engine::{check_unique, eval_instant, unparen};
 use super::store::Store;
 use super::value::{Labels, Sample, Value};
 use super::QueryError;
@@ -46,13 +46,6 @@ pub(crate) fn eval_aggregate(
     let out = aggregate(&op, &grouping, without, &param, input).map_err(fail)?;
     check_unique(text, &out)?;
     Ok(Value::Vector(out))
-}
-
-fn unparen(e: &Expr) -> &Expr {
-    match e {
-        Expr::Paren(p) => unparen(&p.expr),
-        other => other,
-    }
 }
 
 /// An aggregation's parameter: `k`, `φ`, or the label of `count_values`.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
-use super::engine::{check_unique, eval_instant};
+use super::engine::{check_unique, eval_instant, without_name};
 use super::store::Store;
 use super::value::{Labels, Sample, Value};
 use super::QueryError;
@@ -150,11 +150,6 @@ fn go_mod(l: f64, r: f64) -> f64 {
 /// Whether `op` drops the metric name from its result (arithmetic but `atan2`).
 fn drops_name(op: &str) -> bool {
     matches!(op, "+" | "-" | "*" | "/" | "^" | "%")
-}
-
-fn without_name(mut labels: Labels) -> Labels {
-    labels.retain(|(n, _)| n != "__name__");
-    labels
 }
 
 /// Prometheus's `VectorscalarBinop`; `swap` when the scalar is on the left.

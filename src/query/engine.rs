@@ -122,8 +122,16 @@ pub(crate) fn check_unique(text: &str, samples: &[Sample]) -> Result<(), QueryEr
     }
 }
 
+/// `expr` without the parentheses around it.
+pub(crate) fn unparen(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(p) => unparen(&p.expr),
+        other => other,
+    }
+}
+
 /// `labels` without `__name__`.
-fn without_name(mut labels: super::value::Labels) -> super::value::Labels {
+pub(crate) fn without_name(mut labels: super::value::Labels) -> super::value::Labels {
     labels.retain(|(n, _)| n != "__name__");
     labels
 }

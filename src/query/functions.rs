@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use promql_parser::parser::{AtModifier, Call, Expr, MatrixSelector, Offset, VectorSelector};
 
 use super::aggregate::valid_label_name;
-use super::engine::{check_unique, eval_instant, matchers_of};
+use super::engine::{check_unique, eval_instant, matchers_of, unparen, without_name};
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;
 use super::value::{Labels, Sample, Value};
@@ -267,18 +267,6 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
     };
     check_unique(text, &out)?;
     Ok(Value::Vector(out))
-}
-
-fn unparen(e: &Expr) -> &Expr {
-    match e {
-        Expr::Paren(p) => unparen(&p.expr),
-        other => other,
-    }
-}
-
-fn without_name(mut labels: Labels) -> Labels {
-    labels.retain(|(n, _)| n != "__name__");
-    labels
 }
 
 /// Applies `f` to every value, dropping the metric name, as Prometheus's `simpleFunc`.

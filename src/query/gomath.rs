@@ -50,6 +50,17 @@ fn is_odd_int(x: f64) -> bool {
     x.fract() == 0.0 && (x.trunc() as i64) & 1 == 1
 }
 
+/// `x` to an exponent too large for any finite result: 1 for -1, else 0 or +Inf.
+fn beyond_range(x: f64, y: f64) -> f64 {
+    if x == -1.0 {
+        1.0
+    } else if (x.abs() < 1.0) == (y > 0.0) {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// `x` to the power `y` as Go 1.19's `math.Pow` computes it (the Go that built Debian's
 /// Prometheus 2.42): the special cases of IEEE 754, then the integer part of `y` by repeated
 /// squaring of `x`'s mantissa with the exponent kept apart, which rounds differently from
@@ -71,13 +82,7 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
         };
     }
     if y.is_infinite() {
-        return if x == -1.0 {
-            1.0
-        } else if (x.abs() < 1.0) == (y > 0.0) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        return beyond_range(x, y);
     }
     if x.is_infinite() {
         if x < 0.0 {
@@ -97,13 +102,8 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
         return f64::NAN;
     }
     if yi >= 9_223_372_036_854_775_808.0 {
-        return if x == -1.0 {
-            1.0
-        } else if (x.abs() < 1.0) == (y > 0.0) {
-            0.0
-        } else {
-            f64::INFINITY
-        };
+        // An even integer this large: the result is as for an infinite exponent.
+        return beyond_range(x, y);
     }
     let mut a1 = 1.0;
     let mut ae: i32 = 0;
