@@ -50,8 +50,12 @@ use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 ///   `[+]name ok` / `[-]name failed: reason`; `?exclude=name` leaves a check out.
 /// - `GET /alerts`: the active alerts as a JSON list (empty: alerting is not part of the
 ///   exporter yet).
+/// - `GET`/`POST /api/v1/query` and `/api/v1/query_range`: PromQL over the collector's
+///   history, in the Prometheus HTTP API's JSON, byte for byte; a form-encoded `POST` body is
+///   read as Prometheus does. A query loads at most 5,000,000 samples and stops at its
+///   `timeout` (default 2 minutes) between range steps.
 ///
-/// Any other path gets `404`, any method but `GET` and `HEAD` `405`. With
+/// Any other path gets `404`, any method but `GET` and `HEAD` (and `POST` on the API) `405`. With
 /// [`PrometheusConfig::auth`] set, every request without the credentials gets `401`.
 ///
 /// # What the exposition holds
@@ -168,6 +172,7 @@ impl PrometheusExporter {
             config.path.clone(),
             exposition,
             Authorizer::new(config.auth.as_ref()),
+            collector.history().clone(),
             &registry,
         )?;
         let connection_metrics = ConnectionMetrics::new(&registry)?;

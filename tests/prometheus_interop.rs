@@ -28,6 +28,12 @@ fn main() -> std::process::ExitCode {
             promtool_accepts_the_text_format,
         ),
         peer_test(
+            "promtool_queries_our_api",
+            &["promtool"],
+            INSTALL,
+            promtool_queries_our_api,
+        ),
+        peer_test(
             "a_real_prometheus_scrapes_both_formats_exactly",
             &["prometheus"],
             INSTALL,
@@ -340,5 +346,63 @@ fn a_real_prometheus_scrapes_both_formats_exactly() {
         assert!(count >= 1.0, "{line}");
     }
     drop(prom);
+    e.stop().unwrap();
+}
+
+/// `promtool query instant` and `query range`, Prometheus's own API client, pointed at our
+/// `/api/v1/query` and `/api/v1/query_range`.
+fn promtool_queries_our_api() {
+    let promtool = require("promtool");
+    let e = exporter(|_| {});
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    for (op, values) in [("get", [1.0, 4.0]), ("put", [10.0, 70.0])] {
+        let labels = kotoba_monitoring::LabelSet::new("interop_jobs_total", &[("op", op)]).unwrap();
+        for (i, v) in values.iter().enumerate() {
+            e.collector().history().append(
+                "interop_jobs_total",
+                &labels,
+                t0 + Duration::from_secs(60 * i as u64),
+                *v,
+            );
+        }
+    }
+    let url = format!("http://{}", e.local_addr().unwrap());
+    let run = |args: &[&str]| {
+        let out = Command::new(&promtool)
+            .arg("query")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool query {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Prometheus's extrapolated rates (promtool test rules gives the same over the same
+    // samples), read back through Prometheus's own API client.
+    let instant = run(&[
+        "instant",
+        "--time=1700000060",
+        &url,
+        "sum by (op) (rate(interop_jobs_total[2m]))",
+    ]);
+    assert_eq!(
+        instant,
+        "{op=\"get\"} => 0.033333333333333326 @[1700000060]\n{op=\"put\"} => 0.5833333333333334 @[1700000060]\n"
+    );
+    let range = run(&[
+        "range",
+        "--start=1700000000",
+        "--end=1700000060",
+        "--step=30s",
+        &url,
+        "sum(interop_jobs_total)",
+    ]);
+    assert_eq!(
+        range,
+        "{} =>\n11 @[1700000000]\n11 @[1700000030]\n74 @[1700000060]\n"
+    );
     e.stop().unwrap();
 }

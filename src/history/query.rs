@@ -2,7 +2,7 @@
 //! details.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
@@ -12,6 +12,9 @@ use crate::MonitoringError;
 
 /// A series' labels, sorted by name.
 type Labels = Vec<(String, String)>;
+
+/// The most samples one query may load, so that a query cannot exhaust memory.
+const MAX_SAMPLES: usize = 5_000_000;
 
 /// The most steps a range query may have, as Prometheus allows.
 const MAX_STEPS: u128 = 11_000;
@@ -38,7 +41,7 @@ impl HistoryStore {
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// use time::OffsetDateTime;
     /// use kotoba_monitoring::{HistoryStore, LabelSet, QueryValue};
     ///
@@ -57,7 +60,14 @@ impl HistoryStore {
     /// ```
     pub fn query(&self, expr: &str, at: OffsetDateTime) -> Result<QueryValue, MonitoringError> {
         let store = self.query_store(expr)?;
-        let mut results = query::evaluate(expr, &store, &[millis(at)])?;
+        let mut results =
+            query::evaluate(expr, &store, &[millis(at)], None).map_err(|e| match e {
+                query::Stop::Failed(e) => MonitoringError::Query(e),
+                query::Stop::TimedOut => MonitoringError::Timeout {
+                    operation: "evaluating a query",
+                    waited: Duration::ZERO,
+                },
+            })?;
         Ok(match results.pop().map(|(_, v)| v) {
             Some(Value::Scalar(v)) => QueryValue::Scalar(v),
             Some(Value::Vector(samples)) => QueryValue::Vector(
@@ -89,6 +99,20 @@ impl HistoryStore {
         end: OffsetDateTime,
         step: Duration,
     ) -> Result<QueryValue, MonitoringError> {
+        self.query_range_until(expr, start, end, step, None)
+    }
+
+    /// [`query_range`](Self::query_range), giving up with [`MonitoringError::Timeout`] once
+    /// `deadline` has passed (checked between steps).
+    pub(crate) fn query_range_until(
+        &self,
+        expr: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        step: Duration,
+        deadline: impl Into<Option<Instant>>,
+    ) -> Result<QueryValue, MonitoringError> {
+        let deadline = deadline.into();
         if end < start {
             return Err(MonitoringError::InvalidTimeRange {
                 reason: format!("end ({end}) is before start ({start}); swap them"),
@@ -114,7 +138,14 @@ impl HistoryStore {
             .collect();
         let store = self.query_store(expr)?;
         let mut series: BTreeMap<Labels, Vec<(OffsetDateTime, f64)>> = BTreeMap::new();
-        for (t, value) in query::evaluate(expr, &store, &times)? {
+        let began = Instant::now();
+        for (t, value) in query::evaluate(expr, &store, &times, deadline).map_err(|e| match e {
+            query::Stop::TimedOut => MonitoringError::Timeout {
+                operation: "evaluating a range query",
+                waited: began.elapsed(),
+            },
+            query::Stop::Failed(e) => MonitoringError::Query(e),
+        })? {
             match value {
                 Value::Scalar(v) => series.entry(Vec::new()).or_default().push((time_of(t), v)),
                 Value::Vector(samples) => {
@@ -149,8 +180,18 @@ impl HistoryStore {
                 .collect(),
             None => all.iter().collect(),
         };
+        let mut loaded = 0usize;
         for (name, series) in chosen {
             for (labels, points) in series {
+                loaded += points.lock().len();
+                if loaded > MAX_SAMPLES {
+                    return Err(MonitoringError::Query(query::QueryError::Evaluation {
+                        expr: expr.to_owned(),
+                        reason: format!(
+                            "query processing would load more than {MAX_SAMPLES} samples into memory; select fewer series"
+                        ),
+                    }));
+                }
                 let mut pairs: Vec<(String, String)> = labels
                     .iter()
                     .map(|(n, v)| (n.to_owned(), v.to_owned()))

@@ -8,6 +8,7 @@
 //! - `auth`: the optional bearer or basic credentials.
 //! - `routes`: which path gets what, and the exporter's own metrics.
 
+mod api;
 mod auth;
 mod exposition;
 mod health;

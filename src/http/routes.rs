@@ -14,10 +14,17 @@ use super::request::Request;
 use super::response::Response;
 use crate::metrics::Family;
 use crate::worker::guarded;
-use crate::{Counter, Gauge, Histogram, MonitoringError, Registry};
+use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
 
 /// The fixed endpoints besides the metrics path.
-pub(crate) const FIXED_PATHS: [&str; 4] = ["/health", "/livez", "/readyz", "/alerts"];
+pub(crate) const FIXED_PATHS: [&str; 6] = [
+    "/health",
+    "/livez",
+    "/readyz",
+    "/alerts",
+    "/api/v1/query",
+    "/api/v1/query_range",
+];
 
 /// The exporter's own metrics, recorded in the collector's registry.
 #[derive(Debug)]
@@ -73,6 +80,8 @@ pub(crate) struct Routes {
     exposition: Exposition,
     auth: Authorizer,
     health: RwLock<Option<Arc<dyn HealthSource>>>,
+    /// What `/api/v1/query` and `/api/v1/query_range` read.
+    history: HistoryStore,
     metrics: ServingMetrics,
 }
 
@@ -91,12 +100,14 @@ impl Routes {
         metrics_path: String,
         exposition: Exposition,
         auth: Authorizer,
+        history: HistoryStore,
         self_registry: &Registry,
     ) -> Result<Self, MonitoringError> {
         Ok(Self {
             metrics_path,
             exposition,
             auth,
+            history,
             health: RwLock::new(None),
             metrics: ServingMetrics::new(self_registry)?,
         })
@@ -181,6 +192,23 @@ impl Routes {
                 }
             }
         };
+        if endpoint.starts_with("api/") {
+            if request.method != "GET" && request.method != "POST" {
+                return (
+                    endpoint,
+                    Response::text(
+                        405,
+                        format!("method {} not allowed; use GET or POST\n", request.method),
+                    )
+                    .with_header("Allow", "GET, POST"),
+                );
+            }
+            let range = endpoint == "api/v1/query_range";
+            return (
+                endpoint,
+                super::api::query_api(request, &self.history, range),
+            );
+        }
         if request.method != "GET" && request.method != "HEAD" {
             return (
                 endpoint,

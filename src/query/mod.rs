@@ -11,6 +11,7 @@
 
 mod aggregate;
 mod binary;
+mod duration;
 mod engine;
 mod error;
 mod functions;
@@ -20,6 +21,7 @@ mod series_desc;
 mod store;
 mod value;
 
+pub(crate) use duration::{duration_ms, duration_string};
 pub(crate) use engine::eval_instant;
 pub use error::QueryError;
 pub use result::{QuerySample, QuerySeries, QueryValue};
@@ -74,18 +76,33 @@ pub(crate) fn selector_names(expr: &promql_parser::parser::Expr) -> Option<Vec<S
     walk(expr, &mut names).then_some(names)
 }
 
-/// Evaluates `text` at each time of `times` (milliseconds) over `store`: one instant value,
-/// or a matrix with one series per label set when there are several times.
+/// Why [`evaluate`] stopped.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Failed(QueryError),
+    TimedOut,
+}
+
+/// Evaluates `text` at each time of `times` (milliseconds) over `store`, giving up once
+/// `deadline` has passed (checked between times).
 pub(crate) fn evaluate(
     text: &str,
     store: &Store,
     times: &[i64],
-) -> Result<Vec<(i64, Value)>, QueryError> {
-    let expr = parse(text, None)?;
-    times
-        .iter()
-        .map(|&t| eval_instant(text, &expr, t, store).map(|v| (t, v)))
-        .collect()
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<(i64, Value)>, Stop> {
+    let expr = parse(text, None).map_err(Stop::Failed)?;
+    let mut out = Vec::with_capacity(times.len());
+    for &t in times {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(Stop::TimedOut);
+        }
+        out.push((
+            t,
+            eval_instant(text, &expr, t, store).map_err(Stop::Failed)?,
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
