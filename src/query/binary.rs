@@ -116,7 +116,8 @@ fn scalar_op(op: &str, l: f64, r: f64) -> f64 {
         "*" => l * r,
         "/" => l / r,
         "^" => super::gomath::pow(l, r),
-        "%" => go_mod(l, r),
+        // Go's math.Mod: the remainder with the sign of `l`, as Rust's `%` on floats.
+        "%" => l % r,
         "atan2" => l.atan2(r),
         comparison => f64::from(u8::from(compare(comparison, l, r))),
     }
@@ -140,11 +141,6 @@ fn compare(op: &str, l: f64, r: f64) -> bool {
         ">=" => l >= r,
         _ => l <= r,
     }
-}
-
-/// Go's `math.Mod`: the remainder with the sign of `l`, which Rust's `%` on floats also is.
-fn go_mod(l: f64, r: f64) -> f64 {
-    l % r
 }
 
 /// Whether `op` drops the metric name from its result (arithmetic but `atan2`).
