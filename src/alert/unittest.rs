@@ -172,7 +172,7 @@ fn run_group(group: &TestGroup) -> Result<Vec<String>, String> {
             )
         }
     };
-    let mut store = Store::default();
+    let mut series = Vec::with_capacity(group.input_series.len());
     for input in &group.input_series {
         let desc = query::parse_series_desc(&format!("{} {}", input.series, input.values))
             .map_err(|e| e.to_string())?;
@@ -182,8 +182,9 @@ fn run_group(group: &TestGroup) -> Result<Vec<String>, String> {
                 samples.push((i as i64 * interval, *v));
             }
         }
-        store.add(desc.labels, samples);
+        series.push((desc.labels, samples));
     }
+    let store = Store::from_series(series);
     let mut failures = Vec::new();
     for test in &group.promql_expr_test {
         let at = duration_ms(&test.eval_time)?;
@@ -273,20 +274,9 @@ fn go_quote(text: &str) -> String {
     out
 }
 
-/// Go's `strconv.FormatFloat(v, 'E', -1, 64)`: the shortest digits, an exponent of at least
-/// two digits with its sign.
+/// Go's `strconv.FormatFloat(v, 'E', -1, 64)`, as promtool prints sample values.
 fn go_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let text = format!("{v:E}");
-    let (mantissa, exponent) = text.split_once('E').unwrap_or((&text, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{mantissa}E{sign}{:02}", exponent.abs())
+    query::format_float(v, 'E')
 }
 
 #[cfg(test)]

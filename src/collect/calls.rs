@@ -16,14 +16,22 @@ const THREAD: &str = "kotoba-db";
 /// A job for the database thread.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Which database method is running and since when; shared with the database health check,
-/// which reports a call stuck past the timeout.
-#[derive(Debug, Default)]
+/// Which database method is running and since when, and how long a call may take; shared
+/// with the database health check, which reports a call stuck past that timeout.
+#[derive(Debug)]
 pub(crate) struct CallWatch {
     running: Mutex<Option<(&'static str, Instant)>>,
+    timeout: Duration,
 }
 
 impl CallWatch {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            running: Mutex::new(None),
+            timeout,
+        }
+    }
+
     /// Runs `method` on this thread, noting it while it runs.
     pub(crate) fn calling<T>(&self, method: &'static str, f: impl FnOnce() -> T) -> T {
         *self.running.lock() = Some((method, Instant::now()));
@@ -32,12 +40,16 @@ impl CallWatch {
         out
     }
 
-    /// The method that has been running for longer than `limit`, and for how long.
-    pub(crate) fn stuck(&self, limit: Duration) -> Option<(&'static str, Duration)> {
+    /// The method running, and for how long.
+    fn running(&self) -> Option<(&'static str, Duration)> {
         let running = *self.running.lock();
-        running
-            .map(|(method, since)| (method, since.elapsed()))
-            .filter(|(_, running_for)| *running_for > limit)
+        running.map(|(method, since)| (method, since.elapsed()))
+    }
+
+    /// The method that has been running for longer than the timeout, and for how long.
+    pub(crate) fn stuck(&self) -> Option<(&'static str, Duration)> {
+        self.running()
+            .filter(|(_, running_for)| *running_for > self.timeout)
     }
 }
 
@@ -49,7 +61,6 @@ impl CallWatch {
 /// reported at once. So a database that keeps hanging holds one thread, not one per tick.
 pub(crate) struct DatabaseCalls {
     db: Arc<dyn MonitoredDatabase>,
-    timeout: Duration,
     watch: Arc<CallWatch>,
     /// The thread and its queue; `None` until the first call and after `stop`.
     thread: Mutex<Option<(Sender<Job>, Worker)>>,
@@ -58,7 +69,6 @@ pub(crate) struct DatabaseCalls {
 impl std::fmt::Debug for DatabaseCalls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseCalls")
-            .field("timeout", &self.timeout)
             .field("watch", &self.watch)
             .finish_non_exhaustive()
     }
@@ -72,8 +82,7 @@ impl DatabaseCalls {
     pub(crate) fn new(db: Arc<dyn MonitoredDatabase>, timeout: Duration) -> Self {
         Self {
             db,
-            timeout,
-            watch: Arc::new(CallWatch::default()),
+            watch: Arc::new(CallWatch::new(timeout)),
             thread: Mutex::new(None),
         }
     }
@@ -82,12 +91,9 @@ impl DatabaseCalls {
         &self.db
     }
 
-    pub(crate) fn watch(&self) -> Arc<CallWatch> {
-        self.watch.clone()
-    }
-
-    pub(crate) fn timeout(&self) -> Duration {
-        self.timeout
+    /// What the database thread is doing, for the database health check.
+    pub(crate) fn watch(&self) -> &Arc<CallWatch> {
+        &self.watch
     }
 
     /// Runs `f` with the database on `kotoba-db` and waits for its answer, at most the
@@ -96,11 +102,12 @@ impl DatabaseCalls {
         &self,
         f: impl FnOnce(&dyn MonitoredDatabase, &CallWatch) -> T + Send + 'static,
     ) -> Result<T, NoAnswer> {
-        if let Some((method, running_for)) = self.watch.stuck(self.timeout) {
+        let timeout = self.watch.timeout;
+        if let Some((method, running_for)) = self.watch.stuck() {
             return Err(NoAnswer(format!(
                 "{method} has not returned for {:.1} s, past the {:?} timeout; the database is not called again until it does",
                 running_for.as_secs_f64(),
-                self.timeout
+                timeout
             )));
         }
         let queue = self.queue()?;
@@ -112,16 +119,12 @@ impl DatabaseCalls {
         if queue.send(job).is_err() {
             return Err(NoAnswer("the database thread has ended".to_owned()));
         }
-        match reply.recv_timeout(self.timeout) {
+        match reply.recv_timeout(timeout) {
             Ok(answer) => Ok(answer),
             Err(RecvTimeoutError::Timeout) => {
-                let method = self
-                    .watch
-                    .stuck(Duration::ZERO)
-                    .map_or("a call", |(method, _)| method);
+                let method = self.watch.running().map_or("a call", |(method, _)| method);
                 Err(NoAnswer(format!(
-                    "the database did not answer within {:?}: {method} is still running",
-                    self.timeout
+                    "the database did not answer within {timeout:?}: {method} is still running"
                 )))
             }
             Err(RecvTimeoutError::Disconnected) => {

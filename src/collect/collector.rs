@@ -211,9 +211,9 @@ impl MetricsCollector {
     }
 
     /// What the database thread is doing, for the database health check.
-    pub(crate) fn database_watch(&self) -> Option<(Arc<CallWatch>, Duration)> {
+    pub(crate) fn database_watch(&self) -> Option<Arc<CallWatch>> {
         let calls = self.shared.sources.database.as_ref()?;
-        Some((calls.watch(), calls.timeout()))
+        Some(calls.watch().clone())
     }
 
     /// Attaches the source of the cluster metrics, read every `collection_interval`.

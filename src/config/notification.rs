@@ -62,6 +62,25 @@ impl NotificationType {
         }
     }
 
+    /// Every `config` key this channel understands.
+    fn known_keys(self) -> &'static [&'static str] {
+        match self {
+            Self::Email => &[
+                "smtp_server",
+                "from",
+                "to",
+                "username",
+                "password",
+                "security",
+                "send_resolved",
+            ],
+            Self::Slack => &["webhook_url", "channel", "send_resolved"],
+            Self::Webhook => &["url", "signing_secret", "send_resolved"],
+            Self::PagerDuty => &["routing_key", "url", "send_resolved"],
+            Self::Alertmanager => &["url"],
+        }
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
@@ -337,27 +356,6 @@ impl NotificationConfig {
     }
 }
 
-impl NotificationType {
-    /// Every `config` key this channel understands.
-    fn known_keys(self) -> &'static [&'static str] {
-        match self {
-            Self::Email => &[
-                "smtp_server",
-                "from",
-                "to",
-                "username",
-                "password",
-                "security",
-                "send_resolved",
-            ],
-            Self::Slack => &["webhook_url", "channel", "send_resolved"],
-            Self::Webhook => &["url", "signing_secret", "send_resolved"],
-            Self::PagerDuty => &["routing_key", "url", "send_resolved"],
-            Self::Alertmanager => &["url"],
-        }
-    }
-}
-
 /// A channel's settings map, read with errors that name the field.
 struct Settings<'a> {
     map: &'a HashMap<String, String>,
@@ -518,6 +516,40 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn required_keys_are_the_ones_a_channel_cannot_do_without() {
+        let value = |key: &str| match key {
+            "smtp_server" => "smtp.example.com:587",
+            "from" => "alerts@example.com",
+            "to" => "oncall@example.com",
+            "webhook_url" | "url" => "https://hooks.example.com/x",
+            _ => "R0UT1NG",
+        };
+        for kind in [
+            NotificationType::Email,
+            NotificationType::Slack,
+            NotificationType::Webhook,
+            NotificationType::PagerDuty,
+            NotificationType::Alertmanager,
+        ] {
+            let all: Vec<(&str, &str)> = kind
+                .required_keys()
+                .iter()
+                .map(|key| (*key, value(key)))
+                .collect();
+            assert!(
+                channel(kind, &all).is_ok(),
+                "{kind:?} with its required keys"
+            );
+            for missing in kind.required_keys() {
+                let rest: Vec<(&str, &str)> =
+                    all.iter().copied().filter(|(k, _)| k != missing).collect();
+                let err = channel(kind, &rest).unwrap_err().to_string();
+                assert!(err.contains(missing), "{kind:?} without {missing}: {err}");
+            }
+        }
     }
 
     #[test]

@@ -62,7 +62,7 @@ struct Inner {
     registry: Registry,
     database: RwLock<Option<Arc<dyn MonitoredDatabase>>>,
     /// The collector's calls into the database, for the database check.
-    database_calls: RwLock<Option<(Arc<CallWatch>, Duration)>>,
+    database_calls: RwLock<Option<Arc<CallWatch>>>,
     checks: Mutex<Vec<Entry>>,
     /// Serialises runs, so a manual `check_health` and the health thread never interleave.
     run_lock: Mutex<()>,
@@ -155,7 +155,7 @@ impl HealthChecker {
     }
 
     /// Lets the database check report the collector's database calls that hang.
-    pub(crate) fn watch_database_calls(&self, calls: Option<(Arc<CallWatch>, Duration)>) {
+    pub(crate) fn watch_database_calls(&self, calls: Option<Arc<CallWatch>>) {
         *self.inner.database_calls.write() = calls;
     }
 

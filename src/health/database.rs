@@ -16,8 +16,8 @@ use crate::MonitoredDatabase;
 pub struct DatabaseCheck {
     db: Arc<dyn MonitoredDatabase>,
     degraded_after: Duration,
-    /// The collector's database calls and their timeout.
-    calls: Option<(Arc<CallWatch>, Duration)>,
+    /// The collector's database calls.
+    calls: Option<Arc<CallWatch>>,
 }
 
 impl std::fmt::Debug for DatabaseCheck {
@@ -38,8 +38,8 @@ impl DatabaseCheck {
         }
     }
 
-    /// Also reports the collector's database calls that hang past `timeout`.
-    pub(crate) fn watching(mut self, calls: Option<(Arc<CallWatch>, Duration)>) -> Self {
+    /// Also reports the collector's database calls that hang past their timeout.
+    pub(crate) fn watching(mut self, calls: Option<Arc<CallWatch>>) -> Self {
         self.calls = calls;
         self
     }
@@ -48,10 +48,7 @@ impl DatabaseCheck {
 impl HealthCheck for DatabaseCheck {
     fn check_health(&self) -> HealthCheckResult {
         let started = Instant::now();
-        let stuck = self
-            .calls
-            .as_ref()
-            .and_then(|(watch, timeout)| watch.stuck(*timeout));
+        let stuck = self.calls.as_ref().and_then(|watch| watch.stuck());
         if let Some((method, running_for)) = stuck {
             return HealthCheckResult::new(
                 "database",

@@ -171,7 +171,6 @@ impl HistoryStore {
     fn query_store(&self, expr: &str) -> Result<Store, MonitoringError> {
         let parsed = query::parse(expr, None)?;
         let names = query::selector_names(&parsed);
-        let mut store = Store::default();
         let all = self.inner.names.read();
         let chosen: Vec<(&std::sync::Arc<str>, &super::store::SeriesMap)> = match &names {
             Some(names) => all
@@ -181,9 +180,11 @@ impl HistoryStore {
             None => all.iter().collect(),
         };
         let mut loaded = 0usize;
+        let mut store = Vec::new();
         for (name, series) in chosen {
             for (labels, points) in series {
-                loaded += points.lock().len();
+                let points = points.lock();
+                loaded += points.len();
                 if loaded > MAX_SAMPLES {
                     return Err(MonitoringError::Query(query::QueryError::Evaluation {
                         expr: expr.to_owned(),
@@ -199,13 +200,12 @@ impl HistoryStore {
                 pairs.push(("__name__".to_owned(), name.to_string()));
                 pairs.sort();
                 let samples: Vec<(i64, f64)> = points
-                    .lock()
                     .iter()
                     .map(|&(ns, v)| (ns.div_euclid(1_000_000), v))
                     .collect();
-                store.add(pairs, samples);
+                store.push((pairs, samples));
             }
         }
-        Ok(store)
+        Ok(Store::from_series(store))
     }
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::request::Request;
 use super::response::Response;
-use crate::query::{QueryError, QuerySample, QuerySeries, QueryValue};
+use crate::query::{format_float, QueryError, QuerySample, QuerySeries, QueryValue};
 use crate::{HistoryStore, MonitoringError};
 
 /// How long a query may run unless its `timeout` parameter says otherwise, as Prometheus's
@@ -121,35 +121,24 @@ fn success(at: OffsetDateTime, value: &QueryValue) -> String {
         }
         QueryValue::Vector(samples) => {
             out.push_str(r#"vector","result":["#);
-            for (i, QuerySample { labels, value }) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            comma_separated(&mut out, samples, |out, QuerySample { labels, value }| {
                 out.push_str(r#"{"metric":"#);
-                metric(&mut out, labels);
+                metric(out, labels);
                 out.push_str(r#","value":"#);
-                point(&mut out, at, *value);
+                point(out, at, *value);
                 out.push('}');
-            }
+            });
             out.push(']');
         }
         QueryValue::Matrix(series) => {
             out.push_str(r#"matrix","result":["#);
-            for (i, QuerySeries { labels, points }) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
+            comma_separated(&mut out, series, |out, QuerySeries { labels, points }| {
                 out.push_str(r#"{"metric":"#);
-                metric(&mut out, labels);
+                metric(out, labels);
                 out.push_str(r#","values":["#);
-                for (j, (t, v)) in points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    point(&mut out, *t, *v);
-                }
+                comma_separated(out, points, |out, (t, v)| point(out, *t, *v));
                 out.push_str("]}");
-            }
+            });
             out.push(']');
         }
     }
@@ -157,16 +146,27 @@ fn success(at: OffsetDateTime, value: &QueryValue) -> String {
     out
 }
 
-fn metric(out: &mut String, labels: &[(String, String)]) {
-    out.push('{');
-    for (i, (name, value)) in labels.iter().enumerate() {
+/// Writes each of `items` with `write`, a comma between two.
+fn comma_separated<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
+        write(out, item);
+    }
+}
+
+fn metric(out: &mut String, labels: &[(String, String)]) {
+    out.push('{');
+    comma_separated(out, labels, |out, (name, value)| {
         out.push_str(&serde_json::to_string(name).unwrap_or_default());
         out.push(':');
         out.push_str(&serde_json::to_string(value).unwrap_or_default());
-    }
+    });
     out.push('}');
 }
 
@@ -192,22 +192,13 @@ fn point(out: &mut String, at: OffsetDateTime, value: f64) {
 /// Go's `strconv.AppendFloat(v, 'f', -1, 64)`, or `'e'` below 1e-6 and from 1e21, as
 /// Prometheus writes sample values.
 fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
     let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Go's 'e': at least two exponent digits, with a sign.
-        let text = format!("{v:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let exponent: i32 = exponent.parse().unwrap_or(0);
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exponent.abs());
-    }
-    format!("{v}")
+    let fmt = if abs != 0.0 && abs.is_finite() && !(1e-6..1e21).contains(&abs) {
+        'e'
+    } else {
+        'f'
+    };
+    format_float(v, fmt)
 }
 
 /// A time as Prometheus's API takes it: Unix seconds (a fraction rounded to milliseconds) or

@@ -192,31 +192,25 @@ impl Routes {
                 }
             }
         };
-        if endpoint.starts_with("api/") {
-            if request.method != "GET" && request.method != "POST" {
-                return (
-                    endpoint,
-                    Response::text(
-                        405,
-                        format!("method {} not allowed; use GET or POST\n", request.method),
-                    )
-                    .with_header("Allow", "GET, POST"),
-                );
-            }
+        let api = endpoint.starts_with("api/");
+        let allowed = if api {
+            ["GET", "POST"]
+        } else {
+            ["GET", "HEAD"]
+        };
+        if !allowed.contains(&request.method.as_str()) {
+            let [a, b] = allowed;
+            let reason = format!("method {} not allowed; use {a} or {b}\n", request.method);
+            return (
+                endpoint,
+                Response::text(405, reason).with_header("Allow", format!("{a}, {b}")),
+            );
+        }
+        if api {
             let range = endpoint == "api/v1/query_range";
             return (
                 endpoint,
                 super::api::query_api(request, &self.history, range),
-            );
-        }
-        if request.method != "GET" && request.method != "HEAD" {
-            return (
-                endpoint,
-                Response::text(
-                    405,
-                    format!("method {} not allowed; use GET or HEAD\n", request.method),
-                )
-                .with_header("Allow", "GET, HEAD"),
             );
         }
         let response = match endpoint {

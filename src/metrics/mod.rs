@@ -16,7 +16,7 @@ mod histogram_opts;
 pub(crate) mod ingest;
 mod labels;
 mod layout;
-mod name;
+pub(crate) mod name;
 mod registry;
 pub(crate) mod shard;
 mod snapshot;

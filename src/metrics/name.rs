@@ -28,6 +28,12 @@ pub(crate) fn validate_label_name(metric: &str, label: &str) -> Result<(), Monit
         })
 }
 
+/// Whether `name` matches Prometheus's label name rule, `[a-zA-Z_][a-zA-Z0-9_]*` (names
+/// with `__` included, as PromQL's `by`, `without` and `label_*` take them).
+pub(crate) fn is_label_name(name: &str) -> bool {
+    check(name, |c| c == '_').is_ok()
+}
+
 /// Checks `name` against `[a-zA-Z<extra>][a-zA-Z0-9<extra>]*`, saying which part it broke.
 fn check(name: &str, extra: impl Fn(char) -> bool) -> Result<(), String> {
     let mut chars = name.chars();

@@ -408,10 +408,12 @@ impl Registry {
     /// to the registry's own families first.
     pub(crate) fn families(&self) -> Vec<Arc<FamilyCore>> {
         let families: Vec<Arc<FamilyCore>> = self.inner.families.read().values().cloned().collect();
+        // Publishing adds series to the registry's own families, never a family, so the
+        // list stays whole.
         for family in &families {
             self.publish_accounting(family);
         }
-        self.inner.families.read().values().cloned().collect()
+        families
     }
 
     /// Adds each of `family`'s accounting counters that has counted something to the

@@ -11,6 +11,7 @@ use super::engine::{check_unique, eval_instant, unparen};
 use super::store::Store;
 use super::value::{Labels, Sample, Value};
 use super::QueryError;
+use crate::metrics::name::is_label_name;
 
 /// Evaluates `a` at `ts`.
 pub(crate) fn eval_aggregate(
@@ -93,7 +94,7 @@ fn aggregate(
     let mut grouping = grouping.to_vec();
     let value_label = match (op, param) {
         ("count_values", Param::Label(name)) => {
-            if !valid_label_name(name) {
+            if !is_label_name(name) {
                 return Err(format!("invalid label name {name:?}"));
             }
             if !without {
@@ -110,7 +111,7 @@ fn aggregate(
         let mut metric = s.labels.clone();
         if let Some(name) = &value_label {
             metric.retain(|(n, _)| n != name);
-            metric.push((name.clone(), format_f(s.value)));
+            metric.push((name.clone(), super::format_float(s.value, 'f')));
             metric.sort();
         }
         let key: Labels = if without {
@@ -297,24 +298,4 @@ pub(crate) fn quantile(q: f64, mut values: Vec<Sample>) -> f64 {
     let upper = (n - 1.0).min(lower + 1.0);
     let weight = rank - rank.floor();
     values[lower as usize].value * (1.0 - weight) + values[upper as usize].value * weight
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: the shortest digits, never an exponent.
-fn format_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Prometheus's label name rule, `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub(crate) fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

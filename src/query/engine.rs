@@ -70,20 +70,7 @@ pub(crate) fn select_points(
     ts: i64,
     store: &Store,
 ) -> Vec<(super::value::Labels, i64, f64)> {
-    let at = match &selector.at {
-        // An instant query's start and end are its one time.
-        None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
-        Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
-            Ok(after) => after.as_millis() as i64,
-            Err(before) => -(before.duration().as_millis() as i64),
-        },
-    };
-    let offset = match &selector.offset {
-        None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
-    };
-    let reference = at - offset;
+    let reference = reference_time(selector, ts) - offset_ms(selector);
     let earliest = reference - LOOKBACK.as_millis() as i64;
     let matchers = matchers_of(selector);
     let mut out = Vec::new();
@@ -98,6 +85,27 @@ pub(crate) fn select_points(
         out.push((labels.clone(), t, v));
     }
     out
+}
+
+/// The time a selector reads at: the query time, or its `@` time (an instant query's start
+/// and end are its one time).
+pub(crate) fn reference_time(selector: &VectorSelector, ts: i64) -> i64 {
+    match &selector.at {
+        None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
+        Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_millis() as i64,
+            Err(before) => -(before.duration().as_millis() as i64),
+        },
+    }
+}
+
+/// A selector's `offset` in milliseconds, negative for `offset -d`.
+pub(crate) fn offset_ms(selector: &VectorSelector) -> i64 {
+    match &selector.offset {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
 }
 
 /// A selector's matchers, its metric name among them.

@@ -6,16 +6,18 @@
 //! `log2`, `log10`, the trigonometric ones) are not here yet: Go computes those with its own
 //! algorithms, which can round differently from Rust's, and promtool compares bit for bit.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use promql_parser::parser::{AtModifier, Call, Expr, MatrixSelector, Offset, VectorSelector};
+use promql_parser::parser::{Call, Expr, MatrixSelector};
 
-use super::aggregate::valid_label_name;
-use super::engine::{check_unique, eval_instant, matchers_of, unparen, without_name};
+use super::engine::{
+    check_unique, eval_instant, matchers_of, offset_ms, reference_time, unparen, without_name,
+};
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;
 use super::value::{Labels, Sample, Value};
 use super::QueryError;
+use crate::metrics::name::is_label_name;
 
 /// Evaluates the call `c` at `ts`.
 pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<Value, QueryError> {
@@ -145,7 +147,7 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                     reason: format!("invalid regular expression in label_replace(): {pattern}"),
                 }
             })?;
-            if !valid_label_name(&dst) {
+            if !is_label_name(&dst) {
                 return Err(QueryError::Evaluation {
                     expr: text.to_owned(),
                     reason: format!("invalid destination label name in label_replace(): {dst}"),
@@ -178,7 +180,7 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 .collect::<Result<_, _>>()?;
             if let Some(bad) = std::iter::once(&dst)
                 .chain(&sources)
-                .find(|l| !valid_label_name(l))
+                .find(|l| !is_label_name(l))
             {
                 return Err(QueryError::Evaluation {
                     expr: text.to_owned(),
@@ -251,8 +253,8 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 });
             };
             let mut out = Vec::new();
+            let at = reference_time(&ms.vs, ts);
             for (labels, points) in select_range(ms, ts, store) {
-                let at = reference_time(&ms.vs, ts);
                 if let Some(value) = range(&points, ms, at, param) {
                     let labels = if name == "last_over_time" {
                         labels
@@ -355,25 +357,6 @@ fn range_function(name: &str) -> Option<RangeFn> {
         "deriv" => |p, _, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
         _ => return None,
     })
-}
-
-/// The time a selector reads at: the query time, or its `@` time.
-fn reference_time(vs: &VectorSelector, ts: i64) -> i64 {
-    match &vs.at {
-        None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
-        Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
-            Ok(after) => after.as_millis() as i64,
-            Err(before) => -(before.duration().as_millis() as i64),
-        },
-    }
-}
-
-fn offset_ms(vs: &VectorSelector) -> i64 {
-    match &vs.offset {
-        None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
-    }
 }
 
 /// Each matching series' samples in `[end − range, end]` (closed at both ends, as in

@@ -1,6 +1,7 @@
 //! Module implementing the arithmetic where Go's `math` package, which Prometheus uses, does
 //! not round as Rust's (the platform's libm) does. promtool compares results bit for bit, so
-//! PromQL's `^` follows Go's algorithm. See [`pow`] for details.
+//! PromQL's `^` follows Go's algorithm. See [`pow`] for details. Also Go's way of printing a
+//! float, which Prometheus's labels, API and promtool's output use: [`format_float`].
 
 /// `x` as a fraction in [0.5, 1) and a power of two, as Go's `math.Frexp`: ±0, ±Inf and NaN
 /// come back unchanged with exponent 0.
@@ -139,6 +140,27 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
         ae = -ae;
     }
     ldexp(a1, ae)
+}
+
+/// Go's `strconv.FormatFloat(v, fmt, -1, 64)` for `fmt` `'f'` (never an exponent), `'e'` or
+/// `'E'` (the shortest digits, an exponent of at least two digits with its sign); NaN and
+/// infinities as Prometheus writes them, `NaN`, `+Inf`, `-Inf`.
+pub(crate) fn format_float(v: f64, fmt: char) -> String {
+    if v.is_nan() {
+        return "NaN".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    if fmt == 'f' {
+        // Rust's `Display` for f64 is the shortest round-tripping digits without an exponent.
+        return format!("{v}");
+    }
+    let text = format!("{v:e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}{fmt}{sign}{:02}", exponent.abs())
 }
 
 #[cfg(test)]

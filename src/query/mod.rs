@@ -24,6 +24,7 @@ mod value;
 pub(crate) use duration::{duration_ms, duration_string};
 pub(crate) use engine::eval_instant;
 pub use error::QueryError;
+pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};
 pub(crate) use series_desc::{metric_labels, parse_series_desc, Step};
 pub(crate) use store::Store;

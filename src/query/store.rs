@@ -4,20 +4,24 @@ use promql_parser::label::Matcher;
 
 use super::value::Labels;
 
-/// Series and their samples, in time order, as the evaluator reads them: a test's input
-/// series now, the history store later.
-#[derive(Debug, Default)]
+/// Series and their samples, in time order, as the evaluator reads them: a rules test's input
+/// series, or what a query reads of the history store.
+#[derive(Debug)]
 pub(crate) struct Store {
     series: Vec<(Labels, Vec<(i64, f64)>)>,
 }
 
 impl Store {
-    /// Adds a series with `samples` (milliseconds, value), which must be in time order.
+    /// A store of `series`, each with its samples (milliseconds, value) in time order.
     /// Series are kept sorted by labels, the order Prometheus's storage yields them in, which
-    /// decides the order of floating-point additions in `sum` and the like.
-    pub(crate) fn add(&mut self, labels: Labels, samples: Vec<(i64, f64)>) {
-        let at = self.series.partition_point(|(l, _)| *l < labels);
-        self.series.insert(at, (labels, samples));
+    /// decides the order of floating-point additions in `sum` and the like; of two with one
+    /// label set, the later given comes first.
+    pub(crate) fn from_series(series: impl IntoIterator<Item = (Labels, Vec<(i64, f64)>)>) -> Self {
+        let mut series: Vec<_> = series.into_iter().collect();
+        // Sorted once, stably, after reversing: later duplicates first.
+        series.reverse();
+        series.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Self { series }
     }
 
     /// The series every matcher accepts (a missing label reads as the empty string).
