@@ -186,12 +186,12 @@ impl HistoryStore {
                 let points = points.lock();
                 loaded += points.len();
                 if loaded > MAX_SAMPLES {
-                    return Err(MonitoringError::Query(query::QueryError::Evaluation {
-                        expr: expr.to_owned(),
-                        reason: format!(
-                            "query processing would load more than {MAX_SAMPLES} samples into memory; select fewer series"
-                        ),
-                    }));
+                    let reason = format!(
+                        "query processing would load more than {MAX_SAMPLES} samples into memory; select fewer series"
+                    );
+                    return Err(MonitoringError::Query(query::QueryError::evaluation(
+                        expr, reason,
+                    )));
                 }
                 let mut pairs: Vec<(String, String)> = labels
                     .iter()

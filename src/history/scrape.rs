@@ -16,15 +16,6 @@ pub(crate) struct Exposed {
     pub(crate) window_quantiles: bool,
 }
 
-/// The quantiles of the window gauges, as the exposition labels them.
-const WINDOW_QUANTILES: [(f64, &str); 5] = [
-    (0.5, "0.5"),
-    (0.9, "0.9"),
-    (0.95, "0.95"),
-    (0.99, "0.99"),
-    (0.999, "0.999"),
-];
-
 impl HistoryStore {
     /// Stores the current value of every series of `registry` at `at`, under the names and
     /// labels `/metrics` exposes it with, and returns how many points it stored:
@@ -85,7 +76,7 @@ impl HistoryStore {
                         if exposed.window_quantiles {
                             let window = h.window_snapshot();
                             let gauge = crate::http::window_family_name(name);
-                            for (q, text) in WINDOW_QUANTILES {
+                            for (q, text) in crate::http::WINDOW_QUANTILES {
                                 let value = if window.count > 0 {
                                     window.quantile(q)
                                 } else {

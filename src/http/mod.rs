@@ -19,7 +19,7 @@ mod server;
 
 pub(crate) use auth::Authorizer;
 pub use exposition::ExpositionFormat;
-pub(crate) use exposition::{window_family_name, Exposition};
+pub(crate) use exposition::{window_family_name, Exposition, WINDOW_QUANTILES};
 pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 pub(crate) use routes::{Routes, FIXED_PATHS};
 pub(crate) use server::{bind, ConnectionMetrics, Limits, Server};

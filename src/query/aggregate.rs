@@ -21,10 +21,7 @@ pub(crate) fn eval_aggregate(
     store: &Store,
 ) -> Result<Value, QueryError> {
     let op = a.op.to_string();
-    let fail = |reason: String| QueryError::Evaluation {
-        expr: text.to_owned(),
-        reason,
-    };
+    let fail = |reason: String| QueryError::evaluation(text, reason);
     let (without, mut grouping) = match &a.modifier {
         Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
         Some(LabelModifier::Include(l)) => (false, l.labels.clone()),

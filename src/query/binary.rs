@@ -24,10 +24,7 @@ pub(crate) fn eval_binary(
     let returns_bool = b.return_bool();
     let lhs = eval_instant(text, &b.lhs, ts, store)?;
     let rhs = eval_instant(text, &b.rhs, ts, store)?;
-    let fail = |reason: String| QueryError::Evaluation {
-        expr: text.to_owned(),
-        reason,
-    };
+    let fail = |reason: String| QueryError::evaluation(text, reason);
     match (lhs, rhs) {
         (Value::Scalar(l), Value::Scalar(r)) => Ok(Value::Scalar(scalar_op(&op, l, r))),
         (Value::Vector(v), Value::Scalar(s)) => {

@@ -123,10 +123,10 @@ pub(crate) fn check_unique(text: &str, samples: &[Sample]) -> Result<(), QueryEr
     if samples.iter().all(|s| seen.insert(&s.labels)) {
         Ok(())
     } else {
-        Err(QueryError::Evaluation {
-            expr: text.to_owned(),
-            reason: "vector cannot contain metrics with the same labelset".to_owned(),
-        })
+        Err(QueryError::evaluation(
+            text,
+            "vector cannot contain metrics with the same labelset",
+        ))
     }
 }
 

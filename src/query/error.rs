@@ -37,6 +37,14 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// [`QueryError::Evaluation`] of `expr` for `reason`.
+    pub(crate) fn evaluation(expr: &str, reason: impl Into<String>) -> Self {
+        Self::Evaluation {
+            expr: expr.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
     /// Where the expression came from, if it came from the configuration.
     pub fn origin(&self) -> Option<&str> {
         match self {

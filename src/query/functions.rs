@@ -34,10 +34,10 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             .transpose()?
         {
             Some(Value::Scalar(v)) => Ok(v),
-            _ => Err(QueryError::Evaluation {
-                expr: text.to_owned(),
-                reason: format!("argument {} of {name} must be a scalar", i + 1),
-            }),
+            _ => Err(QueryError::evaluation(
+                text,
+                format!("argument {} of {name} must be a scalar", i + 1),
+            )),
         }
     };
     let vector = |i: usize| -> Result<Vec<Sample>, QueryError> {
@@ -47,10 +47,10 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             .transpose()?
         {
             Some(Value::Vector(v)) => Ok(v),
-            _ => Err(QueryError::Evaluation {
-                expr: text.to_owned(),
-                reason: format!("argument {} of {name} must be an instant vector", i + 1),
-            }),
+            _ => Err(QueryError::evaluation(
+                text,
+                format!("argument {} of {name} must be an instant vector", i + 1),
+            )),
         }
     };
     let out = match name {
@@ -142,16 +142,16 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             let (dst, replacement, src, pattern) =
                 (text_arg(1)?, text_arg(2)?, text_arg(3)?, text_arg(4)?);
             let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
-                QueryError::Evaluation {
-                    expr: text.to_owned(),
-                    reason: format!("invalid regular expression in label_replace(): {pattern}"),
-                }
+                QueryError::evaluation(
+                    text,
+                    format!("invalid regular expression in label_replace(): {pattern}"),
+                )
             })?;
             if !is_label_name(&dst) {
-                return Err(QueryError::Evaluation {
-                    expr: text.to_owned(),
-                    reason: format!("invalid destination label name in label_replace(): {dst}"),
-                });
+                return Err(QueryError::evaluation(
+                    text,
+                    format!("invalid destination label name in label_replace(): {dst}"),
+                ));
             }
             vector(0)?
                 .into_iter()
@@ -182,10 +182,10 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 .chain(&sources)
                 .find(|l| !is_label_name(l))
             {
-                return Err(QueryError::Evaluation {
-                    expr: text.to_owned(),
-                    reason: format!("invalid label name in label_join(): {bad}"),
-                });
+                return Err(QueryError::evaluation(
+                    text,
+                    format!("invalid label name in label_join(): {bad}"),
+                ));
             }
             vector(0)?
                 .into_iter()
@@ -247,10 +247,10 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 (0.0, 0)
             };
             let Some(Expr::MatrixSelector(ms)) = args.get(matrix_arg) else {
-                return Err(QueryError::Evaluation {
-                    expr: text.to_owned(),
-                    reason: format!("{name} takes a range vector, such as x[5m]"),
-                });
+                return Err(QueryError::evaluation(
+                    text,
+                    format!("{name} takes a range vector, such as x[5m]"),
+                ));
             };
             let mut out = Vec::new();
             let at = reference_time(&ms.vs, ts);
@@ -683,10 +683,10 @@ fn absent_labels(arg: &Expr) -> Labels {
 fn string_arg(text: &str, name: &str, args: &[&Expr], i: usize) -> Result<String, QueryError> {
     match args.get(i) {
         Some(Expr::StringLiteral(s)) => Ok(s.val.clone()),
-        _ => Err(QueryError::Evaluation {
-            expr: text.to_owned(),
-            reason: format!("argument {} of {name} must be a string", i + 1),
-        }),
+        _ => Err(QueryError::evaluation(
+            text,
+            format!("argument {} of {name} must be a string", i + 1),
+        )),
     }
 }
 
