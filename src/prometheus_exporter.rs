@@ -142,13 +142,13 @@ impl PrometheusExporter {
     /// # Errors
     ///
     /// [`MonitoringError::InvalidConfig`] when `config` does not validate, or its path is one of
-    /// the fixed endpoints (`/health`, `/livez`, `/readyz`, `/alerts`).
+    /// the built-in endpoints (`/health`, `/livez`, `/readyz`, `/alerts`, the `/api/v1/` ones).
     pub fn new(
         collector: Arc<MetricsCollector>,
         config: PrometheusConfig,
     ) -> Result<Self, MonitoringError> {
         config.validate()?;
-        if http::FIXED_PATHS.contains(&config.path.as_str()) {
+        if http::is_builtin_path(&config.path) {
             return Err(MonitoringError::config(
                 "prometheus_config.path",
                 format!(

@@ -102,7 +102,11 @@ fn errors_carry_prometheus_types_and_codes() {
         ("/api/v1/query", 400, "bad_data"),
         ("/api/v1/query?query=rate(jobs%5B5m%5D", 400, "bad_data"),
         ("/api/v1/query?query=jobs&time=yesterday", 400, "bad_data"),
-        ("/api/v1/query?query=exp(jobs)", 422, "execution"),
+        (
+            "/api/v1/query?query=jobs%20%2B%20on()%20jobs&time=1700000000",
+            422,
+            "execution",
+        ),
         (
             "/api/v1/query_range?query=jobs&start=20&end=10&step=1",
             400,
@@ -131,4 +135,82 @@ fn errors_carry_prometheus_types_and_codes() {
         request(addr, "PUT", "/api/v1/query?query=jobs", &auth).status,
         405
     );
+}
+
+#[test]
+fn series_labels_and_values_list_the_history() {
+    let e = exporter_with_history(None);
+    let addr = e.local_addr().unwrap();
+    let get = |path: &str| {
+        let reply = request(addr, "GET", path, &[]);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        reply.text()
+    };
+    assert_eq!(
+        get("/api/v1/series?match[]=jobs%7Bop%3D~%22g.*%22%7D&match[]=nothing"),
+        r#"{"status":"success","data":[{"__name__":"jobs","op":"get"}]}"#
+    );
+    // Only series with a sample in the range: none before the first.
+    assert_eq!(
+        get("/api/v1/series?match[]=jobs&end=1699999999"),
+        r#"{"status":"success","data":[]}"#
+    );
+    assert_eq!(
+        get("/api/v1/labels?match[]=jobs"),
+        r#"{"status":"success","data":["__name__","op"]}"#
+    );
+    assert_eq!(
+        get("/api/v1/label/op/values"),
+        r#"{"status":"success","data":["get","put"]}"#
+    );
+    let names: serde_json::Value =
+        serde_json::from_str(&get("/api/v1/label/__name__/values")).unwrap();
+    assert!(names["data"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("jobs")));
+    for (path, status) in [
+        ("/api/v1/series", 400),
+        ("/api/v1/series?match[]=sum(jobs)", 400),
+        ("/api/v1/label/bad-name/values", 400),
+        ("/api/v1/labels?start=never", 400),
+    ] {
+        let reply = request(addr, "GET", path, &[]);
+        assert_eq!(reply.status, status, "{path}: {}", reply.text());
+        let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(json["errorType"], "bad_data", "{path}");
+    }
+    assert_eq!(
+        request(addr, "POST", "/api/v1/label/op/values", &[]).status,
+        405
+    );
+}
+
+#[test]
+fn metadata_and_buildinfo_answer_as_prometheus() {
+    let e = exporter_with_history(None);
+    let addr = e.local_addr().unwrap();
+    let reply = request(
+        addr,
+        "GET",
+        "/api/v1/metadata?metric=kotoba_monitoring_scrape_duration_seconds",
+        &[],
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.text(),
+        r#"{"status":"success","data":{"kotoba_monitoring_scrape_duration_seconds":[{"type":"histogram","help":"Time to encode one scrape of every series.","unit":"seconds"}]}}"#
+    );
+    let all: serde_json::Value =
+        serde_json::from_slice(&request(addr, "GET", "/api/v1/metadata?limit=2", &[]).body)
+            .unwrap();
+    assert_eq!(all["data"].as_object().unwrap().len(), 2);
+    let build: serde_json::Value =
+        serde_json::from_slice(&request(addr, "GET", "/api/v1/status/buildinfo", &[]).body)
+            .unwrap();
+    assert_eq!(build["data"]["version"], "2.42.0");
+    assert!(build["data"]["revision"]
+        .as_str()
+        .unwrap()
+        .starts_with("kotoba-monitoring "));
 }

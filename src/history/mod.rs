@@ -3,10 +3,12 @@
 //! - `store`: [`HistoryStore`], per-series points with retention and a point cap.
 //! - `matcher`: [`LabelMatcher`], selecting series by label.
 //! - `scrape`: copying a registry's current values into the store at each tick.
+//! - `query` and `series`: PromQL over the store, and the series and labels it holds.
 
 mod matcher;
 mod query;
 mod scrape;
+mod series;
 pub(crate) use scrape::Exposed;
 mod store;
 

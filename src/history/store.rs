@@ -131,7 +131,7 @@ impl HistoryStore {
         value: f64,
         since: Option<OffsetDateTime>,
     ) -> bool {
-        let series = self.series(name, labels);
+        let series = self.points_of(name, labels);
         let mut points = series.lock();
         let at = to_nanos(at);
         if let (Some(since), Some(&(last, _))) = (since, points.back()) {
@@ -269,7 +269,7 @@ impl HistoryStore {
             .sum()
     }
 
-    fn series(&self, name: &str, labels: &LabelSet) -> Arc<Mutex<Points>> {
+    fn points_of(&self, name: &str, labels: &LabelSet) -> Arc<Mutex<Points>> {
         if let Some(points) = self
             .inner
             .names

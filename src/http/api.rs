@@ -1,12 +1,15 @@
-//! Module implementing the Prometheus HTTP API's query endpoints, `/api/v1/query` and
-//! `/api/v1/query_range`, over the history store, in Prometheus 2.42's JSON. See
-//! [`query_api`] for details.
+//! Module implementing the Prometheus HTTP API over the history store, in Prometheus 2.42's
+//! JSON: queries (`/api/v1/query`, `/api/v1/query_range`), the catalog (`/api/v1/series`,
+//! `/api/v1/labels`, `/api/v1/label/<name>/values`), `/api/v1/metadata` and
+//! `/api/v1/status/buildinfo`. See [`api`] for details.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use super::exposition::{Exposition, ExpositionFormat};
 use super::request::Request;
 use super::response::Response;
 use crate::query::{format_float, QueryError, QuerySample, QuerySeries, QueryValue};
@@ -16,9 +19,72 @@ use crate::{HistoryStore, MonitoringError};
 /// default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Answers `GET` or `POST` `/api/v1/query` (`range` false) or `/api/v1/query_range`.
-/// Parameters come from the URL and, for `POST`, from a form-encoded body, which wins.
-pub(crate) fn query_api(request: &Request, history: &HistoryStore, range: bool) -> Response {
+/// The Prometheus version whose query semantics and API we answer with, which
+/// `/api/v1/status/buildinfo` reports so that clients (Grafana) pick the features to use.
+const PROMETHEUS_VERSION: &str = "2.42.0";
+
+/// One endpoint of the API.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Endpoint<'a> {
+    Query,
+    QueryRange,
+    Series,
+    Labels,
+    /// `/api/v1/label/<name>/values`, with the name from the path.
+    LabelValues(&'a str),
+    Metadata,
+    BuildInfo,
+}
+
+impl<'a> Endpoint<'a> {
+    /// The endpoint at `path`, if it is one.
+    pub(crate) fn of(path: &'a str) -> Option<Self> {
+        Some(match path {
+            "/api/v1/query" => Self::Query,
+            "/api/v1/query_range" => Self::QueryRange,
+            "/api/v1/series" => Self::Series,
+            "/api/v1/labels" => Self::Labels,
+            "/api/v1/metadata" => Self::Metadata,
+            "/api/v1/status/buildinfo" => Self::BuildInfo,
+            _ => Self::LabelValues(
+                path.strip_prefix("/api/v1/label/")?
+                    .strip_suffix("/values")
+                    .filter(|name| !name.contains('/'))?,
+            ),
+        })
+    }
+
+    /// The name counted in `kotoba_monitoring_http_requests_total{endpoint}` (one for every
+    /// label name, so that names cannot grow the series).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Query => "api/v1/query",
+            Self::QueryRange => "api/v1/query_range",
+            Self::Series => "api/v1/series",
+            Self::Labels => "api/v1/labels",
+            Self::LabelValues(_) => "api/v1/label/values",
+            Self::Metadata => "api/v1/metadata",
+            Self::BuildInfo => "api/v1/status/buildinfo",
+        }
+    }
+
+    /// The methods it answers, as Prometheus's: `POST` where parameters can be long.
+    pub(crate) fn methods(self) -> &'static [&'static str] {
+        match self {
+            Self::Query | Self::QueryRange | Self::Series | Self::Labels => &["GET", "POST"],
+            Self::LabelValues(_) | Self::Metadata | Self::BuildInfo => &["GET"],
+        }
+    }
+}
+
+/// Answers `request` to `endpoint`. Parameters come from the URL and, for `POST`, from a
+/// form-encoded body, which wins.
+pub(crate) fn api(
+    request: &Request,
+    endpoint: Endpoint<'_>,
+    history: &HistoryStore,
+    exposition: &Exposition,
+) -> Response {
     let mut params = request.query_params();
     if request.method == "POST" {
         let body: Vec<(String, String)> = form_urlencoded::parse(&request.body)
@@ -26,7 +92,16 @@ pub(crate) fn query_api(request: &Request, history: &HistoryStore, range: bool) 
             .collect();
         params.splice(0..0, body);
     }
-    match answer(&params, history, range) {
+    let answer = match endpoint {
+        Endpoint::Query => query(&params, history, false),
+        Endpoint::QueryRange => query(&params, history, true),
+        Endpoint::Series => series(&params, history),
+        Endpoint::Labels => labels(&params, history, None),
+        Endpoint::LabelValues(name) => labels(&params, history, Some(name)),
+        Endpoint::Metadata => metadata(&params, exposition),
+        Endpoint::BuildInfo => Ok(buildinfo()),
+    };
+    match answer {
         Ok(json) => Response::new(200, "application/json", json.into_bytes()),
         Err((status, kind, message)) => {
             let mut json = String::from(r#"{"status":"error","errorType":""#);
@@ -54,7 +129,32 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn answer(
+/// Optional time parameter `name`.
+fn time_param(params: &[(String, String)], name: &str) -> Result<Option<OffsetDateTime>, Failure> {
+    param(params, name)
+        .map(|text| {
+            parse_time(text).map_err(|e| bad_data(format!("invalid parameter \"{name}\": {e}")))
+        })
+        .transpose()
+}
+
+/// `{"status":"success","data":` `data` `}`.
+fn success(data: &str) -> String {
+    format!(r#"{{"status":"success","data":{data}}}"#)
+}
+
+/// How a failed call of the store reads in the API: a bad expression or range is the
+/// client's (400), a timeout 503, anything else an execution error (422).
+fn failure(e: MonitoringError) -> Failure {
+    match e {
+        MonitoringError::Query(QueryError::Parse { .. }) => bad_data(e.to_string()),
+        MonitoringError::InvalidTimeRange { .. } => bad_data(e.to_string()),
+        MonitoringError::Timeout { .. } => (503, "timeout", e.to_string()),
+        other => (422, "execution", other.to_string()),
+    }
+}
+
+fn query(
     params: &[(String, String)],
     history: &HistoryStore,
     range: bool,
@@ -102,18 +202,174 @@ fn answer(
         };
         history.query(expr, at).map(|v| (at, v))
     };
-    let (at, value) = value.map_err(|e| match e {
-        MonitoringError::Query(QueryError::Parse { .. }) => bad_data(e.to_string()),
-        MonitoringError::InvalidTimeRange { .. } => bad_data(e.to_string()),
-        MonitoringError::Timeout { .. } => (503, "timeout", e.to_string()),
-        other => (422, "execution", other.to_string()),
-    })?;
-    Ok(success(at, &value))
+    let (at, value) = value.map_err(failure)?;
+    Ok(success(&query_result(at, &value)))
 }
 
-/// The success body: `{"status":"success","data":{"resultType":…,"result":…}}`.
-fn success(at: OffsetDateTime, value: &QueryValue) -> String {
-    let mut out = String::from(r#"{"status":"success","data":{"resultType":""#);
+/// The `match[]` selectors and the `start`/`end` times of a catalog request.
+struct Selection<'a> {
+    selectors: Vec<&'a str>,
+    start: Option<OffsetDateTime>,
+    end: Option<OffsetDateTime>,
+}
+
+fn selection(params: &[(String, String)]) -> Result<Selection<'_>, Failure> {
+    Ok(Selection {
+        selectors: params
+            .iter()
+            .filter(|(k, _)| k == "match[]")
+            .map(|(_, v)| v.as_str())
+            .collect(),
+        start: time_param(params, "start")?,
+        end: time_param(params, "end")?,
+    })
+}
+
+/// `/api/v1/series`: the label sets of the series `match[]` selects, as JSON objects.
+fn series(params: &[(String, String)], history: &HistoryStore) -> Result<String, Failure> {
+    let Selection {
+        selectors,
+        start,
+        end,
+    } = selection(params)?;
+    if selectors.is_empty() {
+        return Err(bad_data(
+            "no match[] parameter provided; give one or more series selectors, such as match[]=up"
+                .to_owned(),
+        ));
+    }
+    let found = history.series(&selectors, start, end).map_err(failure)?;
+    let mut out = String::from("[");
+    comma_separated(&mut out, &found, |out, labels| metric(out, labels));
+    out.push(']');
+    Ok(success(&out))
+}
+
+/// `/api/v1/labels` (`name` `None`): the label names; `/api/v1/label/<name>/values`: the
+/// values of label `name`.
+fn labels(
+    params: &[(String, String)],
+    history: &HistoryStore,
+    name: Option<&str>,
+) -> Result<String, Failure> {
+    let Selection {
+        selectors,
+        start,
+        end,
+    } = selection(params)?;
+    let found = match name {
+        None => history.label_names(&selectors, start, end),
+        Some(name) => {
+            if !crate::metrics::name::is_label_name(name) {
+                return Err(bad_data(format!(
+                    "invalid label name: {name:?}; a label name matches [a-zA-Z_][a-zA-Z0-9_]*"
+                )));
+            }
+            history.label_values(name, &selectors, start, end)
+        }
+    }
+    .map_err(failure)?;
+    Ok(success(&serde_json::to_string(&found).unwrap_or_default()))
+}
+
+/// One metric's metadata, as Prometheus's `/api/v1/metadata` lists it.
+#[derive(serde::Serialize, PartialEq)]
+struct Metadata {
+    #[serde(rename = "type")]
+    kind: String,
+    help: String,
+    unit: String,
+}
+
+/// `/api/v1/metadata`: the type, help and unit of each metric family, read from our own
+/// OpenMetrics exposition, so that they are exactly what a Prometheus scraping us records
+/// (`metric` picks one family, `limit` caps how many are listed).
+fn metadata(params: &[(String, String)], exposition: &Exposition) -> Result<String, Failure> {
+    let limit = match param(params, "limit") {
+        Some(text) => Some(text.parse::<i64>().map_err(|_| {
+            bad_data(format!(
+                "invalid parameter \"limit\": {text:?} is not a number of metrics"
+            ))
+        })?)
+        .filter(|&l| l >= 0),
+        None => None,
+    };
+    let wanted = param(params, "metric");
+    let text = exposition
+        .encode(ExpositionFormat::OpenMetrics)
+        .map_err(|_| {
+            (
+                500,
+                "internal",
+                "the exposition failed to encode".to_owned(),
+            )
+        })?;
+    let mut families: BTreeMap<String, Metadata> = BTreeMap::new();
+    for line in text.lines() {
+        let Some(comment) = line.strip_prefix("# ") else {
+            continue;
+        };
+        let Some((keyword, rest)) = comment.split_once(' ') else {
+            continue;
+        };
+        let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+        if wanted.is_some_and(|w| w != name) {
+            continue;
+        }
+        let entry = families.entry(name.to_owned()).or_insert_with(|| Metadata {
+            kind: "unknown".to_owned(),
+            help: String::new(),
+            unit: String::new(),
+        });
+        match keyword {
+            "TYPE" => entry.kind = value.to_owned(),
+            "HELP" => entry.help = unescape_help(value),
+            "UNIT" => entry.unit = value.to_owned(),
+            _ => {}
+        }
+    }
+    let shown: BTreeMap<String, [Metadata; 1]> = families
+        .into_iter()
+        .take(limit.map_or(usize::MAX, |l| l as usize))
+        .map(|(name, m)| (name, [m]))
+        .collect();
+    Ok(success(&serde_json::to_string(&shown).unwrap_or_default()))
+}
+
+/// An OpenMetrics HELP text as written, unescaped (`\\`, `\n`, `\"`).
+fn unescape_help(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// `/api/v1/status/buildinfo`: the Prometheus version we answer as, and ours.
+fn buildinfo() -> String {
+    let data = serde_json::json!({
+        "version": PROMETHEUS_VERSION,
+        "revision": concat!("kotoba-monitoring ", env!("CARGO_PKG_VERSION")),
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    });
+    success(&data.to_string())
+}
+
+/// A query's data: `{"resultType":…,"result":…}`.
+fn query_result(at: OffsetDateTime, value: &QueryValue) -> String {
+    let mut out = String::from(r#"{"resultType":""#);
     match value {
         QueryValue::Scalar(v) => {
             out.push_str(r#"scalar","result":"#);
@@ -142,7 +398,7 @@ fn success(at: OffsetDateTime, value: &QueryValue) -> String {
             out.push(']');
         }
     }
-    out.push_str("}}");
+    out.push('}');
     out
 }
 

@@ -21,5 +21,5 @@ pub(crate) use auth::Authorizer;
 pub use exposition::ExpositionFormat;
 pub(crate) use exposition::{window_family_name, Exposition, WINDOW_QUANTILES};
 pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
-pub(crate) use routes::{Routes, FIXED_PATHS};
+pub(crate) use routes::{is_builtin_path, Routes};
 pub(crate) use server::{bind, ConnectionMetrics, Limits, Server};

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use parking_lot::RwLock;
 
+use super::api::Endpoint;
 use super::auth::Authorizer;
 use super::exposition::{Exposition, ExpositionFormat};
 use super::health::{HealthReport, HealthSource};
@@ -16,15 +17,24 @@ use crate::metrics::Family;
 use crate::worker::guarded;
 use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
 
-/// The fixed endpoints besides the metrics path.
-pub(crate) const FIXED_PATHS: [&str; 6] = [
-    "/health",
-    "/livez",
-    "/readyz",
-    "/alerts",
+/// The fixed endpoints besides the metrics path and the Prometheus API.
+const FIXED_PATHS: [&str; 4] = ["/health", "/livez", "/readyz", "/alerts"];
+
+/// The Prometheus API's endpoints, as the 404 answer lists them.
+const API_PATHS: [&str; 7] = [
     "/api/v1/query",
     "/api/v1/query_range",
+    "/api/v1/series",
+    "/api/v1/labels",
+    "/api/v1/label/<name>/values",
+    "/api/v1/metadata",
+    "/api/v1/status/buildinfo",
 ];
+
+/// Whether a built-in endpoint answers at `path`, so that the metrics cannot be served there.
+pub(crate) fn is_builtin_path(path: &str) -> bool {
+    FIXED_PATHS.contains(&path) || Endpoint::of(path).is_some()
+}
 
 /// The exporter's own metrics, recorded in the collector's registry.
 #[derive(Debug)]
@@ -174,6 +184,14 @@ impl Routes {
             return ("unauthorized", r);
         }
         let path = request.path.as_str();
+        if let Some(api) = Endpoint::of(path) {
+            let allowed = api.methods();
+            if !allowed.contains(&request.method.as_str()) {
+                return (api.name(), method_not_allowed(&request.method, allowed));
+            }
+            let response = super::api::api(request, api, &self.history, &self.exposition);
+            return (api.name(), response);
+        }
         let endpoint = if path == self.metrics_path {
             "metrics"
         } else {
@@ -182,6 +200,7 @@ impl Routes {
                 None => {
                     let mut known = vec![self.metrics_path.as_str()];
                     known.extend(FIXED_PATHS);
+                    known.extend(API_PATHS);
                     return (
                         "unknown",
                         Response::text(
@@ -192,26 +211,9 @@ impl Routes {
                 }
             }
         };
-        let api = endpoint.starts_with("api/");
-        let allowed = if api {
-            ["GET", "POST"]
-        } else {
-            ["GET", "HEAD"]
-        };
+        let allowed = &["GET", "HEAD"];
         if !allowed.contains(&request.method.as_str()) {
-            let [a, b] = allowed;
-            let reason = format!("method {} not allowed; use {a} or {b}\n", request.method);
-            return (
-                endpoint,
-                Response::text(405, reason).with_header("Allow", format!("{a}, {b}")),
-            );
-        }
-        if api {
-            let range = endpoint == "api/v1/query_range";
-            return (
-                endpoint,
-                super::api::query_api(request, &self.history, range),
-            );
+            return (endpoint, method_not_allowed(&request.method, allowed));
         }
         let response = match endpoint {
             "metrics" => self.metrics_response(request),
@@ -268,4 +270,13 @@ impl Routes {
             }
         }
     }
+}
+
+/// 405, naming the methods `allowed`.
+fn method_not_allowed(method: &str, allowed: &[&str]) -> Response {
+    let reason = format!(
+        "method {method} not allowed; use {}\n",
+        allowed.join(" or ")
+    );
+    Response::text(405, reason).with_header("Allow", allowed.join(", "))
 }

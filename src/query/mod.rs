@@ -22,7 +22,7 @@ mod store;
 mod value;
 
 pub(crate) use duration::{duration_ms, duration_string};
-pub(crate) use engine::eval_instant;
+pub(crate) use engine::{eval_instant, matchers_of};
 pub use error::QueryError;
 pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};

@@ -1,0 +1,245 @@
+//! Module implementing the store's catalog: which series, label names and label values it
+//! holds, as Prometheus's `/api/v1/series`, `/api/v1/labels` and
+//! `/api/v1/label/<name>/values` list them. See [`HistoryStore::series`] for details.
+
+use std::collections::BTreeSet;
+
+use promql_parser::label::Matcher;
+use promql_parser::parser::Expr;
+use time::OffsetDateTime;
+
+use super::HistoryStore;
+use crate::query::{self, QueryError};
+use crate::MonitoringError;
+
+/// A series' labels, its metric name as `__name__`, sorted by name.
+type Labels = Vec<(String, String)>;
+
+impl HistoryStore {
+    /// The label sets of the series that match any of `selectors` (series selectors such as
+    /// `kotoba_db_queries_total{op="get"}`; none matches every series) and hold a sample
+    /// between `start` and `end` (inclusive; `None` leaves that end open). Each label set
+    /// carries the metric name as `__name__` and is sorted by label name; the list is sorted
+    /// as Prometheus sorts it.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Query`] when a selector is not valid PromQL or not a series selector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use time::OffsetDateTime;
+    /// use kotoba_monitoring::{HistoryStore, LabelSet};
+    ///
+    /// let store = HistoryStore::new(Duration::from_secs(3600), 10_000);
+    /// let get = LabelSet::new("kotoba_db_queries_total", &[("op", "get")])?;
+    /// store.append("kotoba_db_queries_total", &get, OffsetDateTime::now_utc(), 1.0);
+    /// let series = store.series(&[r#"kotoba_db_queries_total{op=~"g.*"}"#], None, None)?;
+    /// assert_eq!(series[0][0], ("__name__".to_string(), "kotoba_db_queries_total".to_string()));
+    /// assert_eq!(series[0][1], ("op".to_string(), "get".to_string()));
+    /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+    /// ```
+    pub fn series(
+        &self,
+        selectors: &[&str],
+        start: Option<OffsetDateTime>,
+        end: Option<OffsetDateTime>,
+    ) -> Result<Vec<Labels>, MonitoringError> {
+        let matchers = selector_matchers(selectors)?;
+        let (from, to) = (start.map(nanos), end.map(nanos));
+        let names = self.inner.names.read();
+        let mut out = Vec::new();
+        for (name, series) in names.iter() {
+            for (labels, points) in series {
+                let mut pairs: Labels = labels
+                    .iter()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                pairs.push(("__name__".to_owned(), name.to_string()));
+                pairs.sort();
+                let chosen = matchers.is_empty() || matchers.iter().any(|m| accepts(m, &pairs));
+                if !chosen {
+                    continue;
+                }
+                let points = points.lock();
+                let first_from = points.partition_point(|&(t, _)| from.is_some_and(|f| t < f));
+                let in_range = points
+                    .get(first_from)
+                    .is_some_and(|&(t, _)| to.is_none_or(|to| t <= to));
+                if in_range {
+                    out.push(pairs);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The label names (`__name__` among them) of the series [`series`](Self::series) lists
+    /// for the same arguments, sorted.
+    ///
+    /// # Errors
+    ///
+    /// As [`series`](Self::series).
+    pub fn label_names(
+        &self,
+        selectors: &[&str],
+        start: Option<OffsetDateTime>,
+        end: Option<OffsetDateTime>,
+    ) -> Result<Vec<String>, MonitoringError> {
+        let names: BTreeSet<String> = self
+            .series(selectors, start, end)?
+            .into_iter()
+            .flat_map(|labels| labels.into_iter().map(|(n, _)| n))
+            .collect();
+        Ok(names.into_iter().collect())
+    }
+
+    /// The values label `name` takes (`__name__` for the metric names) in the series
+    /// [`series`](Self::series) lists for the same arguments, sorted; a series without the
+    /// label adds nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`series`](Self::series).
+    pub fn label_values(
+        &self,
+        name: &str,
+        selectors: &[&str],
+        start: Option<OffsetDateTime>,
+        end: Option<OffsetDateTime>,
+    ) -> Result<Vec<String>, MonitoringError> {
+        let values: BTreeSet<String> = self
+            .series(selectors, start, end)?
+            .into_iter()
+            .filter_map(|labels| labels.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
+            .collect();
+        Ok(values.into_iter().collect())
+    }
+}
+
+fn nanos(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp_nanos()
+        .clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// Whether every matcher of a selector accepts `labels` (a missing label reads as "").
+fn accepts(matchers: &[Matcher], labels: &Labels) -> bool {
+    matchers.iter().all(|m| {
+        let value = labels
+            .iter()
+            .find(|(n, _)| *n == m.name)
+            .map_or("", |(_, v)| v.as_str());
+        m.is_match(value)
+    })
+}
+
+/// Each selector's matchers, its metric name among them.
+fn selector_matchers(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>, MonitoringError> {
+    selectors
+        .iter()
+        .map(|text| match query::parse(text, None)? {
+            Expr::VectorSelector(vs) => Ok(query::matchers_of(&vs)),
+            _ => Err(MonitoringError::Query(QueryError::Parse {
+                expr: (*text).to_owned(),
+                origin: None,
+                reason:
+                    "not a series selector; give one such as kotoba_db_queries_total{op=\"get\"}"
+                        .to_owned(),
+            })),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::LabelSet;
+
+    fn store() -> (HistoryStore, OffsetDateTime) {
+        let store = HistoryStore::new(Duration::from_secs(3600), 100);
+        let now = OffsetDateTime::now_utc();
+        let add = |name: &str, labels: &[(&str, &str)], at: OffsetDateTime| {
+            store.append(name, &LabelSet::new(name, labels).unwrap(), at, 1.0);
+        };
+        add("q_total", &[("op", "get")], now - Duration::from_secs(600));
+        add("q_total", &[("op", "put")], now);
+        add("up", &[], now);
+        add("Z", &[("A", "x")], now);
+        (store, now)
+    }
+
+    fn names(series: &[Labels]) -> Vec<String> {
+        series
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn series_are_chosen_by_any_selector_and_by_time() {
+        let (store, now) = store();
+        let all = store.series(&[], None, None).unwrap();
+        // Sorted as Prometheus sorts label sets: byte order, "A" before "__name__".
+        assert_eq!(
+            names(&all),
+            [
+                "A=x,__name__=Z",
+                "__name__=q_total,op=get",
+                "__name__=q_total,op=put",
+                "__name__=up"
+            ]
+        );
+        let recent = store
+            .series(
+                &["q_total", "up"],
+                Some(now - Duration::from_secs(60)),
+                None,
+            )
+            .unwrap();
+        assert_eq!(names(&recent), ["__name__=q_total,op=put", "__name__=up"]);
+        let old = store
+            .series(
+                &[r#"{op=~"g.."}"#],
+                None,
+                Some(now - Duration::from_secs(60)),
+            )
+            .unwrap();
+        assert_eq!(names(&old), ["__name__=q_total,op=get"]);
+    }
+
+    #[test]
+    fn label_names_and_values_come_from_the_chosen_series() {
+        let (store, _) = store();
+        assert_eq!(
+            store.label_names(&[], None, None).unwrap(),
+            ["A", "__name__", "op"]
+        );
+        assert_eq!(
+            store.label_values("op", &["q_total"], None, None).unwrap(),
+            ["get", "put"]
+        );
+        assert_eq!(
+            store.label_values("__name__", &[], None, None).unwrap(),
+            ["Z", "q_total", "up"]
+        );
+    }
+
+    #[test]
+    fn a_selector_that_is_not_one_is_refused_by_name() {
+        let (store, _) = store();
+        let err = store.series(&["sum(up)"], None, None).unwrap_err();
+        assert!(err.to_string().contains("not a series selector"), "{err}");
+        let err = store.series(&["up{"], None, None).unwrap_err();
+        assert!(err.to_string().contains("invalid PromQL"), "{err}");
+    }
+}
