@@ -101,12 +101,14 @@ fn bad_and_unsupported_expressions_are_errors() {
         err.to_string().contains("unclosed left parenthesis"),
         "{err}"
     );
-    let err = store.query("exp(x)", now).unwrap_err();
+    let err = store.query("x[5m]", now).unwrap_err();
     assert!(
         matches!(err, MonitoringError::Query(QueryError::Unsupported { .. })),
         "{err}"
     );
-    assert!(err.to_string().contains("function exp"), "{err}");
+    assert!(err.to_string().contains("range vector result"), "{err}");
+    let err = store.query("max_over_time(x[1d:10ms])", now).unwrap_err();
+    assert!(err.to_string().contains("larger step"), "{err}");
 }
 
 #[test]
@@ -130,6 +132,31 @@ fn range_queries_give_one_series_per_label_set() {
     let values: Vec<f64> = series[1].points.iter().map(|p| p.1).collect();
     assert_eq!(values, [20.0, 40.0, 60.0]);
     assert_eq!(series[1].points[2].0, end);
+    // `@ start()` and `@ end()` name the range query's first and last step at every step,
+    // in a subquery too. (A subquery steps at multiples of its step since the epoch.)
+    for (expr, want) in [
+        ("jobs{op=\"put\"} @ start()", [10.0; 3]),
+        ("jobs{op=\"put\"} @ end()", [30.0; 3]),
+        (
+            "max_over_time(jobs{op=\"put\"}[2m:10s] @ start())",
+            [10.0; 3],
+        ),
+        (
+            "max_over_time((jobs{op=\"put\"} @ end())[2m:1m])",
+            [30.0; 3],
+        ),
+        (
+            "max_over_time(jobs{op=\"put\"}[1m:10s])",
+            [10.0, 20.0, 30.0],
+        ),
+    ] {
+        let QueryValue::Matrix(got) = store.query_range(expr, start, end, minute).unwrap() else {
+            panic!("not a matrix")
+        };
+        assert_eq!(got.len(), 1, "{expr}");
+        let values: Vec<f64> = got[0].points.iter().map(|p| p.1).collect();
+        assert_eq!(values, want, "{expr}");
+    }
     let QueryValue::Matrix(scalar) = store.query_range("time()", start, end, minute).unwrap()
     else {
         panic!("not a matrix")

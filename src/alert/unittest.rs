@@ -141,12 +141,14 @@ pub fn test_rules_file(path: impl AsRef<Path>) -> Result<RulesTestReport, Monito
             "rule_files and group_eval_order are not run yet: this runner evaluates promql_expr_test only".to_owned(),
         ));
     }
-    if let Some(interval) = &file.evaluation_interval {
-        duration_ms(interval).map_err(bad)?;
-    }
+    // A subquery without a step steps by the evaluation interval, as in promtool.
+    let evaluation_interval = match &file.evaluation_interval {
+        Some(interval) => duration_ms(interval).map_err(bad)?,
+        None => 60_000,
+    };
     let mut failures = Vec::new();
     for group in &file.tests {
-        failures.extend(run_group(group).map_err(bad)?);
+        failures.extend(run_group(group, evaluation_interval).map_err(bad)?);
     }
     Ok(RulesTestReport {
         file: path.to_owned(),
@@ -155,7 +157,7 @@ pub fn test_rules_file(path: impl AsRef<Path>) -> Result<RulesTestReport, Monito
 }
 
 /// Runs one test group; `Err` for a group that cannot run at all.
-fn run_group(group: &TestGroup) -> Result<Vec<String>, String> {
+fn run_group(group: &TestGroup, evaluation_interval: i64) -> Result<Vec<String>, String> {
     let _ = (&group.name, &group.external_labels, &group.external_url);
     if !group.alert_rule_test.is_empty() {
         return Err(
@@ -189,9 +191,11 @@ fn run_group(group: &TestGroup) -> Result<Vec<String>, String> {
     for test in &group.promql_expr_test {
         let at = duration_ms(&test.eval_time)?;
         let time = duration_string(at);
-        let got = match query::parse(&test.expr, None)
-            .and_then(|expr| query::eval_instant(&test.expr, &expr, at, &store))
-        {
+        let step = std::time::Duration::from_millis(evaluation_interval.unsigned_abs());
+        let got = match query::parse(&test.expr, None).and_then(|mut expr| {
+            query::prepare(&mut expr, at, at, step);
+            query::eval_instant(&test.expr, &expr, at, &store)
+        }) {
             Ok(Value::Scalar(v)) => vec![(Labels::new(), v)],
             Ok(Value::Vector(samples)) => {
                 samples.into_iter().map(|s| (s.labels, s.value)).collect()

@@ -46,7 +46,9 @@ pub(crate) fn eval_instant(
         Expr::Binary(b) => super::binary::eval_binary(text, b, ts, store),
         Expr::VectorSelector(selector) => Ok(Value::Vector(select(selector, ts, store))),
         Expr::Aggregate(a) => super::aggregate::eval_aggregate(text, a, ts, store),
-        Expr::Subquery(_) => Err(unsupported("subqueries")),
+        Expr::Subquery(_) => Err(unsupported(
+            "a range vector result (a subquery outside a function)",
+        )),
         Expr::StringLiteral(_) => Err(unsupported("a string result")),
         Expr::MatrixSelector(_) => Err(unsupported("a range vector result")),
         Expr::Call(c) => super::functions::eval_call(text, c, ts, store),
@@ -87,12 +89,21 @@ pub(crate) fn select_points(
     out
 }
 
-/// The time a selector reads at: the query time, or its `@` time (an instant query's start
-/// and end are its one time).
+/// The step of a subquery that gives none (`x[5m:]`) when the query does not say
+/// otherwise: Prometheus's default global evaluation interval.
+pub(crate) const DEFAULT_SUBQUERY_STEP: Duration = Duration::from_secs(60);
+
+/// The time a selector reads at: the query time, or its `@` time.
 pub(crate) fn reference_time(selector: &VectorSelector, ts: i64) -> i64 {
-    match &selector.at {
-        None | Some(AtModifier::Start) | Some(AtModifier::End) => ts,
-        Some(AtModifier::At(time)) => match time.duration_since(UNIX_EPOCH) {
+    selector.at.as_ref().map_or(ts, |at| at_time(at, ts))
+}
+
+/// The time an `@` modifier names, in milliseconds. [`prepare`] has made `start()` and
+/// `end()` times already; any left read as `ts` (an instant query's one time).
+pub(crate) fn at_time(at: &AtModifier, ts: i64) -> i64 {
+    match at {
+        AtModifier::Start | AtModifier::End => ts,
+        AtModifier::At(time) => match time.duration_since(UNIX_EPOCH) {
             Ok(after) => after.as_millis() as i64,
             Err(before) => -(before.duration().as_millis() as i64),
         },
@@ -101,10 +112,61 @@ pub(crate) fn reference_time(selector: &VectorSelector, ts: i64) -> i64 {
 
 /// A selector's `offset` in milliseconds, negative for `offset -d`.
 pub(crate) fn offset_ms(selector: &VectorSelector) -> i64 {
-    match &selector.offset {
+    offset_of(selector.offset.as_ref())
+}
+
+/// An `offset` in milliseconds, negative for `offset -d`; 0 for none.
+pub(crate) fn offset_of(offset: Option<&Offset>) -> i64 {
+    match offset {
         None => 0,
         Some(Offset::Pos(d)) => d.as_millis() as i64,
         Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+/// Readies a parsed expression for a query from `start` to `end` (milliseconds), as
+/// Prometheus's `PreprocessExpr` and its engine do: `@ start()` and `@ end()` become those
+/// times, and a subquery without a step takes `default_step` (the evaluation interval).
+pub(crate) fn prepare(expr: &mut Expr, start: i64, end: i64, default_step: Duration) {
+    let fix = |at: &mut Option<AtModifier>| {
+        let ms = match at {
+            Some(AtModifier::Start) => start,
+            Some(AtModifier::End) => end,
+            _ => return,
+        };
+        let from_epoch = Duration::from_millis(ms.unsigned_abs());
+        *at = Some(AtModifier::At(if ms >= 0 {
+            UNIX_EPOCH + from_epoch
+        } else {
+            UNIX_EPOCH - from_epoch
+        }));
+    };
+    match expr {
+        Expr::VectorSelector(vs) => fix(&mut vs.at),
+        Expr::MatrixSelector(ms) => fix(&mut ms.vs.at),
+        Expr::Subquery(sq) => {
+            fix(&mut sq.at);
+            sq.step.get_or_insert(default_step);
+            prepare(&mut sq.expr, start, end, default_step);
+        }
+        Expr::Aggregate(a) => {
+            prepare(&mut a.expr, start, end, default_step);
+            if let Some(param) = a.param.as_deref_mut() {
+                prepare(param, start, end, default_step);
+            }
+        }
+        Expr::Unary(u) => prepare(&mut u.expr, start, end, default_step),
+        Expr::Binary(b) => {
+            prepare(&mut b.lhs, start, end, default_step);
+            prepare(&mut b.rhs, start, end, default_step);
+        }
+        Expr::Paren(p) => prepare(&mut p.expr, start, end, default_step),
+        Expr::Call(c) => {
+            for arg in &mut c.args.args {
+                prepare(arg, start, end, default_step);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
 }
 

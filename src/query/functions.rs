@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
-use promql_parser::parser::{Call, Expr, MatrixSelector};
+use promql_parser::parser::{Call, Expr, MatrixSelector, SubqueryExpr};
 
 use super::engine::{
-    check_unique, eval_instant, matchers_of, offset_ms, reference_time, unparen, without_name,
+    at_time, check_unique, eval_instant, matchers_of, offset_ms, offset_of, reference_time,
+    unparen, without_name,
 };
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;
@@ -125,10 +126,10 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             }
         }
         "absent_over_time" => {
-            let Some(Expr::MatrixSelector(ms)) = args.first() else {
+            let Some(window) = range_arg(text, args.first().copied(), ts, store)? else {
                 return Err(unsupported());
             };
-            if select_range(ms, ts, store).is_empty() {
+            if window.series.is_empty() {
                 vec![Sample {
                     labels: absent_labels(args[0]),
                     value: 1.0,
@@ -221,11 +222,12 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             return Ok(Value::Vector(v));
         }
         "predict_linear" => {
-            let Some(Expr::MatrixSelector(ms)) = args.first() else {
+            let Some(window) = range_arg(text, args.first().copied(), ts, store)? else {
                 return Err(unsupported());
             };
             let duration = scalar(1)?;
-            select_range(ms, ts, store)
+            window
+                .series
                 .into_iter()
                 .filter(|(_, points)| points.len() >= 2)
                 .map(|(labels, points)| {
@@ -246,16 +248,16 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             } else {
                 (0.0, 0)
             };
-            let Some(Expr::MatrixSelector(ms)) = args.get(matrix_arg) else {
+            let Some(window) = range_arg(text, args.get(matrix_arg).copied(), ts, store)? else {
                 return Err(QueryError::evaluation(
                     text,
-                    format!("{name} takes a range vector, such as x[5m]"),
+                    format!("{name} takes a range vector, such as x[5m] or x[5m:1m]"),
                 ));
             };
             let mut out = Vec::new();
-            let at = reference_time(&ms.vs, ts);
-            for (labels, points) in select_range(ms, ts, store) {
-                if let Some(value) = range(&points, ms, at, param) {
+            let bounds = (window.start, window.end);
+            for (labels, points) in window.series {
+                if let Some(value) = range(&points, bounds, param) {
                     let labels = if name == "last_over_time" {
                         labels
                     } else {
@@ -315,58 +317,85 @@ fn go_min(a: f64, b: f64) -> f64 {
     }
 }
 
-/// A function over one series' points in a range: the points, the selector, the time the
-/// range ends at (before the offset), and a parameter (`quantile_over_time`'s φ).
-type RangeFn = fn(&[(i64, f64)], &MatrixSelector, i64, f64) -> Option<f64>;
+/// A function over one series' points in a range: the points, the range's first and last
+/// time, and a parameter (`quantile_over_time`'s φ).
+type RangeFn = fn(&[(i64, f64)], (i64, i64), f64) -> Option<f64>;
 
 fn range_function(name: &str) -> Option<RangeFn> {
     Some(match name {
-        "rate" => |p, ms, at, _| extrapolated_rate(p, ms, at, true, true),
-        "increase" => |p, ms, at, _| extrapolated_rate(p, ms, at, true, false),
-        "delta" => |p, ms, at, _| extrapolated_rate(p, ms, at, false, false),
-        "irate" => |p, _, _, _| instant_value(p, true),
-        "idelta" => |p, _, _, _| instant_value(p, false),
-        "sum_over_time" => |p, _, _, _| Some(sum_over_time(p)),
-        "avg_over_time" => |p, _, _, _| Some(avg_over_time(p)),
-        "count_over_time" => |p, _, _, _| Some(p.len() as f64),
-        "min_over_time" => |p, _, _, _| {
+        "rate" => |p, range, _| extrapolated_rate(p, range, true, true),
+        "increase" => |p, range, _| extrapolated_rate(p, range, true, false),
+        "delta" => |p, range, _| extrapolated_rate(p, range, false, false),
+        "irate" => |p, _, _| instant_value(p, true),
+        "idelta" => |p, _, _| instant_value(p, false),
+        "sum_over_time" => |p, _, _| Some(sum_over_time(p)),
+        "avg_over_time" => |p, _, _| Some(avg_over_time(p)),
+        "count_over_time" => |p, _, _| Some(p.len() as f64),
+        "min_over_time" => |p, _, _| {
             Some(
                 p.iter()
                     .fold(p[0].1, |m, &(_, v)| if v < m || m.is_nan() { v } else { m }),
             )
         },
-        "max_over_time" => |p, _, _, _| {
+        "max_over_time" => |p, _, _| {
             Some(
                 p.iter()
                     .fold(p[0].1, |m, &(_, v)| if v > m || m.is_nan() { v } else { m }),
             )
         },
-        "last_over_time" => |p, _, _, _| p.last().map(|&(_, v)| v),
-        "present_over_time" => |_, _, _, _| Some(1.0),
-        "stddev_over_time" => |p, _, _, _| Some(variance_over_time(p).sqrt()),
-        "stdvar_over_time" => |p, _, _, _| Some(variance_over_time(p)),
-        "quantile_over_time" => |p, _, _, q| Some(quantile_over_time(q, p)),
-        "changes" => |p, _, _, _| {
+        "last_over_time" => |p, _, _| p.last().map(|&(_, v)| v),
+        "present_over_time" => |_, _, _| Some(1.0),
+        "stddev_over_time" => |p, _, _| Some(variance_over_time(p).sqrt()),
+        "stdvar_over_time" => |p, _, _| Some(variance_over_time(p)),
+        "quantile_over_time" => |p, _, q| Some(quantile_over_time(q, p)),
+        "changes" => |p, _, _| {
             let changes = p
                 .windows(2)
                 .filter(|w| w[1].1 != w[0].1 && !(w[1].1.is_nan() && w[0].1.is_nan()))
                 .count();
             Some(changes as f64)
         },
-        "resets" => |p, _, _, _| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
-        "deriv" => |p, _, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
+        "resets" => |p, _, _| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+        "deriv" => |p, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
         _ => return None,
     })
+}
+
+/// A range-vector argument at one time: each series' points in `[start, end]`.
+struct Window {
+    start: i64,
+    end: i64,
+    /// Series with at least one point, sorted by labels.
+    series: Vec<(Labels, Vec<(i64, f64)>)>,
+}
+
+/// The most steps one evaluation of a subquery may take, so that `x[1y:1s]` fails instead
+/// of running for hours.
+const MAX_SUBQUERY_STEPS: i64 = 1_000_000;
+
+/// The range-vector argument `arg` at `ts`: a range selector's samples, or a subquery's
+/// results at its steps; `None` when `arg` is neither.
+fn range_arg(
+    text: &str,
+    arg: Option<&Expr>,
+    ts: i64,
+    store: &Store,
+) -> Result<Option<Window>, QueryError> {
+    match arg {
+        Some(Expr::MatrixSelector(ms)) => Ok(Some(select_range(ms, ts, store))),
+        Some(Expr::Subquery(sq)) => subquery(text, sq, ts, store).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Each matching series' samples in `[end − range, end]` (closed at both ends, as in
 /// Prometheus 2.x), where `end` is the query time less the offset; stale markers left out,
 /// series with no sample left out.
-fn select_range(ms: &MatrixSelector, ts: i64, store: &Store) -> Vec<(Labels, Vec<(i64, f64)>)> {
+fn select_range(ms: &MatrixSelector, ts: i64, store: &Store) -> Window {
     let end = reference_time(&ms.vs, ts) - offset_ms(&ms.vs);
     let start = end - ms.range.as_millis() as i64;
     let matchers = matchers_of(&ms.vs);
-    store
+    let series = store
         .select(&matchers)
         .filter_map(|(labels, samples)| {
             let from = samples.partition_point(|(t, _)| *t < start);
@@ -378,7 +407,70 @@ fn select_range(ms: &MatrixSelector, ts: i64, store: &Store) -> Vec<(Labels, Vec
                 .collect();
             (!points.is_empty()).then(|| (labels.clone(), points))
         })
-        .collect()
+        .collect();
+    Window { start, end, series }
+}
+
+/// A subquery `expr[range:step]` at `ts`, as Prometheus evaluates it: the inner expression
+/// at every multiple of the step in `[end − range, end]`, where `end` is the query time (or
+/// the `@` time) less the offset.
+fn subquery(text: &str, sq: &SubqueryExpr, ts: i64, store: &Store) -> Result<Window, QueryError> {
+    let reference = match &sq.at {
+        Some(at) => at_time(at, ts),
+        None => ts,
+    };
+    let end = reference - offset_of(sq.offset.as_ref());
+    let start = end - sq.range.as_millis() as i64;
+    let step = sq
+        .step
+        .unwrap_or(super::engine::DEFAULT_SUBQUERY_STEP)
+        .as_millis() as i64;
+    if step <= 0 {
+        return Err(QueryError::evaluation(
+            text,
+            "a subquery's step must be positive",
+        ));
+    }
+    // The first multiple of the step at or after the start.
+    let mut first = start.div_euclid(step) * step;
+    if first < start {
+        first += step;
+    }
+    let steps = if end < first {
+        0
+    } else {
+        (end - first) / step + 1
+    };
+    if steps > MAX_SUBQUERY_STEPS {
+        return Err(QueryError::evaluation(
+            text,
+            format!(
+                "a subquery would take {steps} steps, more than {MAX_SUBQUERY_STEPS}; give it a larger step"
+            ),
+        ));
+    }
+    let mut series: std::collections::BTreeMap<Labels, Vec<(i64, f64)>> = Default::default();
+    for i in 0..steps {
+        let t = first + i * step;
+        match eval_instant(text, &sq.expr, t, store)? {
+            Value::Vector(samples) => {
+                for s in samples {
+                    series.entry(s.labels).or_default().push((t, s.value));
+                }
+            }
+            Value::Scalar(_) => {
+                return Err(QueryError::evaluation(
+                    text,
+                    "a subquery is only allowed on an instant vector",
+                ))
+            }
+        }
+    }
+    Ok(Window {
+        start,
+        end,
+        series: series.into_iter().collect(),
+    })
 }
 
 /// Prometheus's `extrapolatedRate`: the increase over the sampled interval (counter resets
@@ -386,18 +478,14 @@ fn select_range(ms: &MatrixSelector, ts: i64, store: &Store) -> Vec<(Labels, Vec
 /// samples are close to them, and not below zero for counters.
 fn extrapolated_rate(
     points: &[(i64, f64)],
-    ms: &MatrixSelector,
-    at: i64,
+    (range_start, range_end): (i64, i64),
     is_counter: bool,
     is_rate: bool,
 ) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
-    let offset = offset_ms(&ms.vs);
-    let range = ms.range.as_millis() as i64;
-    let range_start = at - (range + offset);
-    let range_end = at - offset;
+    let range = range_end - range_start;
     let (first_t, first_v) = points[0];
     let (last_t, last_v) = points[points.len() - 1];
     let mut result = last_v - first_v;

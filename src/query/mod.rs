@@ -22,7 +22,7 @@ mod store;
 mod value;
 
 pub(crate) use duration::{duration_ms, duration_string};
-pub(crate) use engine::{eval_instant, matchers_of};
+pub(crate) use engine::{eval_instant, matchers_of, prepare, DEFAULT_SUBQUERY_STEP};
 pub use error::QueryError;
 pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};
@@ -92,7 +92,10 @@ pub(crate) fn evaluate(
     times: &[i64],
     deadline: Option<std::time::Instant>,
 ) -> Result<Vec<(i64, Value)>, Stop> {
-    let expr = parse(text, None).map_err(Stop::Failed)?;
+    let mut expr = parse(text, None).map_err(Stop::Failed)?;
+    if let (Some(&start), Some(&end)) = (times.first(), times.last()) {
+        prepare(&mut expr, start, end, DEFAULT_SUBQUERY_STEP);
+    }
     let mut out = Vec::with_capacity(times.len());
     for &t in times {
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
