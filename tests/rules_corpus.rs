@@ -35,21 +35,44 @@ fn main() -> std::process::ExitCode {
     libtest_mimic::run(&args, tests).exit_code()
 }
 
-/// Every `.yml` file of the corpus.
+/// Whether Go's `math.Exp` takes its fused multiply-add path on this CPU (AVX and FMA), as
+/// on the machine `tests/rules/gomath.yml`'s expected values were taken from promtool on.
+fn cpu_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Every `.yml` file of the corpus. `gomath.yml` holds Go's `exp` as it rounds with FMA:
+/// on a CPU without, promtool and we both give the other path's digits (the unit tests of
+/// `gomath` cover that path), so the file is left out, visibly.
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules");
+    let fma = cpu_has_fma();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/rules")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .filter(|p| {
+            let kept = fma || !p.ends_with("gomath.yml");
+            if !kept {
+                eprintln!("skipping {}: this CPU has no AVX and FMA", p.display());
+            }
+            kept
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no corpus files in {}", dir.display());
     files
 }
 
-/// For each corpus file, one copy per expected value, with that value plus one, written to
-/// `dir`.
+/// For each corpus file, one copy per expected value, with that value plus one (negated
+/// where one is too small to change it), written to `dir`.
 fn mutants(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for file in corpus() {
@@ -63,7 +86,8 @@ fn mutants(dir: &Path) -> Vec<(PathBuf, String)> {
                 continue;
             };
             let mut changed = lines.clone();
-            let replaced = format!("{indent}value: {:?}", v + 1.0);
+            let mutated = if v + 1.0 != v { v + 1.0 } else { -v };
+            let replaced = format!("{indent}value: {mutated:?}");
             changed[i] = &replaced;
             let name = format!(
                 "{}-line{}.yml",

@@ -2,9 +2,9 @@
 //! `promql/functions.go` computes it, in the same order of floating-point operations. See
 //! [`eval_call`] for details.
 //!
-//! Functions whose results rest on Go's `math.Exp`, `math.Log` and the like (`exp`, `ln`,
-//! `log2`, `log10`, the trigonometric ones) are not here yet: Go computes those with its own
-//! algorithms, which can round differently from Rust's, and promtool compares bit for bit.
+//! `exp`, `ln`, `log2` and `log10` follow Go's algorithms (see `gomath`). The trigonometric
+//! functions are not here yet: Go computes those with its own algorithms too, which can round
+//! differently from Rust's, and promtool compares bit for bit.
 
 use std::time::Duration;
 
@@ -72,6 +72,10 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
         "ceil" => map(vector(0)?, f64::ceil),
         "floor" => map(vector(0)?, f64::floor),
         "sqrt" => map(vector(0)?, f64::sqrt),
+        "exp" => map(vector(0)?, super::gomath::exp),
+        "ln" => map(vector(0)?, super::gomath::ln),
+        "log2" => map(vector(0)?, super::gomath::log2),
+        "log10" => map(vector(0)?, super::gomath::log10),
         "sgn" => map(vector(0)?, |v| {
             if v < 0.0 {
                 -1.0
