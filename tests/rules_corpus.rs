@@ -1,7 +1,8 @@
 //! The corpus of `promtool test rules` files under `tests/rules/`, run by our runner and by
 //! the real promtool (Debian's `prometheus` package): both must pass every file, and both must
 //! fail every mutated copy (one expected value changed), so a test that could not fail counts
-//! for nothing.
+//! for nothing. Files under `tests/rules/errors/` hold expressions Prometheus refuses as it
+//! evaluates them: both must fail those, with the same report.
 
 mod common;
 
@@ -71,15 +72,55 @@ fn corpus() -> Vec<PathBuf> {
     files
 }
 
-/// For each corpus file, one copy per expected value, with that value plus one (negated
-/// where one is too small to change it), written to `dir`.
+/// The files both runners must fail.
+fn failing() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/errors");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/rules/errors")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The lines of each test's expected values that the mutants change: all of a test's
+/// values up to three, else its first, middle and last.
+fn value_lines(lines: &[&str]) -> Vec<usize> {
+    let mut chosen = Vec::new();
+    let mut test: Vec<usize> = Vec::new();
+    let mut flush = |test: &mut Vec<usize>| {
+        if test.len() <= 3 {
+            chosen.append(test);
+        } else {
+            chosen.extend([test[0], test[test.len() / 2], test[test.len() - 1]]);
+            test.clear();
+        }
+    };
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("- expr:") {
+            flush(&mut test);
+        }
+        let numeric = line
+            .split_once("value: ")
+            .is_some_and(|(_, v)| v.trim().parse::<f64>().is_ok());
+        if numeric {
+            test.push(i);
+        }
+    }
+    flush(&mut test);
+    chosen
+}
+
+/// For each corpus file, copies with one expected value plus one (negated where one is too
+/// small to change it), for the values [`value_lines`] picks, written to `dir`.
 fn mutants(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for file in corpus() {
         let text = std::fs::read_to_string(&file).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            let Some((indent, value)) = line.split_once("value: ") else {
+        for i in value_lines(&lines) {
+            let Some((indent, value)) = lines[i].split_once("value: ") else {
                 continue;
             };
             let Ok(v) = value.trim().parse::<f64>() else {
@@ -112,6 +153,12 @@ fn our_runner_passes() -> Result<(), Failed> {
         let report = ours(&file);
         if !report.passed() {
             return Err(report.to_string().into());
+        }
+    }
+    for file in failing() {
+        let report = ours(&file);
+        if report.passed() || !report.to_string().contains(", err: ") {
+            return Err(format!("{} should fail with errors:\n{report}", file.display()).into());
         }
     }
     Ok(())
@@ -153,6 +200,11 @@ fn promtool_passes() {
         let (passed, said) = promtool(&file);
         assert!(passed, "promtool failed {}:\n{said}", file.display());
         assert_eq!(ours(&file).to_string(), said);
+    }
+    for file in failing() {
+        let (passed, said) = promtool(&file);
+        assert!(!passed, "promtool passed {}:\n{said}", file.display());
+        assert_eq!(ours(&file).to_string(), said, "{}", file.display());
     }
 }
 

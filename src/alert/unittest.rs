@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::query::{self, duration_ms, duration_string, Labels, Step, Store, Value};
+use crate::query::{self, duration_ms, duration_string, Labels, QueryError, Step, Store, Value};
 use crate::MonitoringError;
 
 /// A test file, as promtool 2.42 reads it.
@@ -100,7 +100,12 @@ impl fmt::Display for RulesTestReport {
         for failure in &self.failures {
             writeln!(f, "{failure}")?;
         }
-        writeln!(f, "\n")
+        // promtool prints a blank line on stdout after each failure and one at the end; read
+        // as one stream, they all come after the failures.
+        for _ in 0..=self.failures.len() {
+            writeln!(f)?;
+        }
+        Ok(())
     }
 }
 
@@ -201,7 +206,15 @@ fn run_group(group: &TestGroup, evaluation_interval: i64) -> Result<Vec<String>,
                 samples.into_iter().map(|s| (s.labels, s.value)).collect()
             }
             Err(e) => {
-                failures.push(format!("    expr: {:?}, time: {time}, err: {e}", test.expr));
+                // An evaluation error reads as Prometheus's own message, as promtool prints it.
+                let reason = match e {
+                    QueryError::Evaluation { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                failures.push(format!(
+                    "    expr: {:?}, time: {time}, err: {reason}",
+                    test.expr
+                ));
                 continue;
             }
         };

@@ -60,6 +60,11 @@ pub(crate) fn duration_string(ms: i64) -> String {
     let mut left = ms;
     let mut out = String::new();
     for (name, unit) in UNITS {
+        // As Prometheus: years and weeks only when nothing is left after them (90d, not
+        // 12w6d).
+        if matches!(name, "y" | "w") && left % unit != 0 {
+            continue;
+        }
         let n = left / unit;
         if n > 0 {
             out.push_str(&format!("{n}{name}"));
@@ -92,5 +97,10 @@ mod tests {
         assert_eq!(duration_string(6_000_000), "1h40m");
         assert_eq!(duration_string(0), "0s");
         assert_eq!(duration_string(90_500), "1m30s500ms");
+        let day = 86_400_000;
+        assert_eq!(duration_string(14 * day), "2w");
+        assert_eq!(duration_string(365 * day), "1y");
+        assert_eq!(duration_string(90 * day), "90d");
+        assert_eq!(duration_string(1000 * day + 11_040_000), "1000d3h4m");
     }
 }

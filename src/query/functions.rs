@@ -243,6 +243,59 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 })
                 .collect()
         }
+        "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
+        | "month" | "year" => {
+            let part = calendar_part(name);
+            if args.is_empty() {
+                // Of the evaluation time itself.
+                let value = utc(ts.div_euclid(1000)).map_or(f64::NAN, part);
+                vec![Sample {
+                    labels: Labels::new(),
+                    value,
+                }]
+            } else {
+                vector(0)?
+                    .into_iter()
+                    .filter_map(|s| {
+                        // Go's int64(v): toward zero. A time beyond years ±9999 is left out.
+                        let t = utc(s.value as i64)?;
+                        Some(Sample {
+                            labels: without_name(s.labels),
+                            value: part(t),
+                        })
+                    })
+                    .collect()
+            }
+        }
+        "holt_winters" => {
+            let Some(window) = range_arg(text, args.first().copied(), ts, store)? else {
+                return Err(unsupported());
+            };
+            let (sf, tf) = (scalar(1)?, scalar(2)?);
+            // Prometheus's messages, its `%f` included.
+            if sf <= 0.0 || sf >= 1.0 {
+                return Err(QueryError::evaluation(
+                    text,
+                    format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"),
+                ));
+            }
+            if tf <= 0.0 || tf >= 1.0 {
+                return Err(QueryError::evaluation(
+                    text,
+                    format!("invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"),
+                ));
+            }
+            window
+                .series
+                .into_iter()
+                .filter_map(|(labels, points)| {
+                    holt_winters(&points, sf, tf).map(|value| Sample {
+                        labels: without_name(labels),
+                        value,
+                    })
+                })
+                .collect()
+        }
         _ => {
             let Some(range) = range_function(name) else {
                 return Err(unsupported());
@@ -529,6 +582,45 @@ fn extrapolated_rate(
         factor /= Duration::from_millis(range as u64).as_secs_f64();
     }
     Some(result * factor)
+}
+
+/// `secs` since the epoch in UTC, if representable.
+fn utc(secs: i64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(secs).ok()
+}
+
+/// What a calendar function reads of a UTC time, as Go's `time` gives it.
+fn calendar_part(name: &str) -> fn(time::OffsetDateTime) -> f64 {
+    match name {
+        "day_of_month" => |t| f64::from(t.day()),
+        "day_of_week" => |t| f64::from(t.weekday().number_days_from_sunday()),
+        "day_of_year" => |t| f64::from(t.ordinal()),
+        "days_in_month" => |t| f64::from(t.month().length(t.year())),
+        "hour" => |t| f64::from(t.hour()),
+        "minute" => |t| f64::from(t.minute()),
+        "month" => |t| f64::from(u8::from(t.month())),
+        _ => |t| f64::from(t.year()),
+    }
+}
+
+/// Prometheus's `funcHoltWinters`: double exponential smoothing with smoothing factor `sf`
+/// and trend factor `tf`; `None` below two points.
+fn holt_winters(points: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1) = (0.0, points[0].1);
+    let mut b = points[1].1 - points[0].1;
+    for (i, &(_, v)) in points.iter().enumerate().skip(1) {
+        let x = sf * v;
+        // Prometheus's calcTrendValue: the first trend is the initial one.
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, x + y);
+    }
+    Some(s1)
 }
 
 /// Prometheus's `instantValue`: from the last two samples.

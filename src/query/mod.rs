@@ -36,11 +36,31 @@ pub(crate) fn parse(
     expr: &str,
     origin: Option<String>,
 ) -> Result<promql_parser::parser::Expr, QueryError> {
+    register_holt_winters();
     promql_parser::parser::parse(expr).map_err(|reason| QueryError::Parse {
         expr: expr.to_owned(),
         origin,
         reason,
     })
+}
+
+/// Teaches promql-parser Prometheus 2.42's `holt_winters(range, sf, tf)`, which the parser
+/// (following Prometheus 3) knows only as `double_exponential_smoothing`. The registration
+/// is the parser's, process-wide, and done once.
+fn register_holt_winters() {
+    use promql_parser::parser::function::{register_extra_functions, Function};
+    use promql_parser::parser::value::ValueType;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Refused only if the parser gains the name itself, which is then as good.
+        let _ = register_extra_functions(vec![Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        )]);
+    });
 }
 
 /// The metric names `expr`'s selectors name, or `None` when a selector names none (it may
