@@ -127,7 +127,7 @@ impl QueryInstruments {
         if operations.is_empty() {
             // Collections before now may have published the database's own total without
             // labels; from here on the operations count, and the two would not add up.
-            self.queries.remove(&LabelSet::default());
+            self.queries.remove_label_set(&LabelSet::default());
         }
         Ok(operations.entry(operation.to_owned()).or_insert(op).clone())
     }

@@ -68,12 +68,12 @@ fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
     }
     let at = OffsetDateTime::now_utc();
     let sampled = guarded("a collection tick", || {
-        shared
-            .history
-            .scrape(&shared.registry, &shared.exposed, at, since);
-        shared
-            .history
-            .scrape(Registry::global(), &shared.exposed, at, since);
+        shared.history.scrape(
+            &[&shared.registry, Registry::global()],
+            &shared.exposed,
+            at,
+            since,
+        );
         shared.history.prune(at);
     });
     if let Err(e) = sampled {

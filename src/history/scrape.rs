@@ -1,10 +1,14 @@
 //! Module implementing the self-scrape: copying a registry's current values into the history
 //! store at a collection tick. See [`HistoryStore::scrape`] for details.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use super::HistoryStore;
 use crate::metrics::Series;
+use crate::query::STALE_NAN_BITS;
 use crate::{LabelSet, Registry};
 
 /// What the exposition adds to every series, so that the history holds exactly the series
@@ -28,16 +32,22 @@ impl HistoryStore {
     ///
     /// A series that received a point after `since` (a `record_metric` sample since the last
     /// tick) is skipped, so each sample is stored once.
+    ///
+    /// A series the last scrape wrote that is gone from `registries` now (removed from its
+    /// family) gets Prometheus's stale marker at `at`, as a series gone from a target's
+    /// scrape does in Prometheus: PromQL stops finding it at once instead of five minutes
+    /// later, and `range`/`points` show no point there.
     pub(crate) fn scrape(
         &self,
-        registry: &Registry,
+        registries: &[&Registry],
         exposed: &Exposed,
         at: OffsetDateTime,
         since: OffsetDateTime,
     ) -> usize {
         let mut stored = 0;
         let mut per_bucket = Vec::new();
-        for family in registry.families() {
+        let mut seen: HashSet<(Arc<str>, LabelSet)> = HashSet::new();
+        for family in registries.iter().flat_map(|r| r.families()) {
             let series: Vec<(LabelSet, Series)> = family
                 .series
                 .read()
@@ -50,6 +60,7 @@ impl HistoryStore {
                 let mut store = |name: &str, labels: &LabelSet, value: f64| {
                     stored +=
                         usize::from(self.append_unless_newer(name, labels, at, value, Some(since)));
+                    seen.insert((Arc::from(name), labels.clone()));
                 };
                 match series {
                     Series::Counter(c) => {
@@ -88,6 +99,16 @@ impl HistoryStore {
                     }
                 }
             }
+        }
+        let gone: Vec<(Arc<str>, LabelSet)> = {
+            let mut last = self.inner.scraped.lock();
+            let gone = last.difference(&seen).cloned().collect();
+            *last = seen;
+            gone
+        };
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        for (name, labels) in gone {
+            stored += usize::from(self.append_unless_newer(&name, &labels, at, stale, Some(since)));
         }
         stored
     }
@@ -133,7 +154,7 @@ mod tests {
             global_labels: vec![("region".into(), "eu".into()), ("op".into(), "x".into())],
             window_quantiles: true,
         };
-        store.scrape(&registry, &exposed, now, now - Duration::from_secs(1));
+        store.scrape(&[&registry], &exposed, now, now - Duration::from_secs(1));
         let one = |name: &str, matchers: &[LabelMatcher]| {
             let points = store.points(name, matchers, now, now).unwrap();
             assert_eq!(points.len(), 1, "{name} {matchers:?}");
@@ -159,5 +180,46 @@ mod tests {
             one("q_seconds_count", &[LabelMatcher::eq("op", "get")]),
             100.0
         );
+    }
+
+    #[test]
+    fn a_series_gone_from_the_registry_is_marked_stale() {
+        let registry = Registry::new();
+        let rows = registry.gauge_family("rows", "").unwrap();
+        rows.with_labels(&[("t", "a")]).unwrap().set(1.0);
+        rows.with_labels(&[("t", "b")]).unwrap().set(2.0);
+        let store = HistoryStore::new(Duration::from_secs(3600), 100);
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let t1 = t0 + Duration::from_secs(15);
+        let exposed = Exposed::default();
+        store.scrape(&[&registry], &exposed, t0, t0 - Duration::from_secs(15));
+        assert!(rows.remove(&[("t", "b")]).unwrap());
+        store.scrape(&[&registry], &exposed, t1, t0);
+        let count = |at| match store.query("count(rows)", at).unwrap() {
+            crate::QueryValue::Vector(v) => v.first().map_or(0.0, |s| s.value),
+            other => panic!("{other:?}"),
+        };
+        // Before the removal both; from the next tick on only `a`, not five minutes later.
+        assert_eq!(count(t0), 2.0);
+        assert_eq!(count(t1), 1.0);
+        assert_eq!(count(t1 + Duration::from_secs(60)), 1.0);
+        // The marker is PromQL's: the history's own reads show no point for it.
+        let b = store
+            .range("rows", &[LabelMatcher::eq("t", "b")], t0, t1)
+            .unwrap();
+        assert_eq!(b[0].points.len(), 1);
+        // A third tick marks nothing again, and a series that comes back is live again.
+        store.scrape(&[&registry], &exposed, t1 + Duration::from_secs(15), t1);
+        rows.with_labels(&[("t", "b")]).unwrap().set(3.0);
+        let t3 = t1 + Duration::from_secs(30);
+        store.scrape(&[&registry], &exposed, t3, t1 + Duration::from_secs(15));
+        assert_eq!(count(t3), 2.0);
+        let points = |t: &str| {
+            let r = store
+                .range("rows", &[LabelMatcher::eq("t", t)], t0, t3)
+                .unwrap();
+            r[0].points.len()
+        };
+        assert_eq!((points("a"), points("b")), (4, 2));
     }
 }

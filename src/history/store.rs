@@ -1,6 +1,6 @@
 //! Module implementing the time-series store. See [`HistoryStore`] for details.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::LabelMatcher;
 use crate::metrics::validate_metric_name;
+use crate::query::STALE_NAN_BITS;
 use crate::{LabelSet, MonitoringError};
 
 /// One stored sample of one series, as [`MetricsCollector::get_metrics`] returns it.
@@ -83,6 +84,9 @@ pub struct HistoryStore {
 pub(super) struct Inner {
     /// Metric name → label set → points. Appends take the outer lock for reading only.
     pub(super) names: RwLock<HashMap<Arc<str>, SeriesMap>>,
+    /// The series the last self-scrape wrote (see [`HistoryStore::scrape`]): one that is
+    /// gone at the next gets a stale marker.
+    pub(super) scraped: Mutex<HashSet<(Arc<str>, LabelSet)>>,
     retention: Duration,
     max_points: usize,
 }
@@ -109,6 +113,7 @@ impl HistoryStore {
         Self {
             inner: Arc::new(Inner {
                 names: RwLock::new(HashMap::new()),
+                scraped: Mutex::new(HashSet::new()),
                 retention,
                 max_points: max_points.max(1),
             }),
@@ -200,8 +205,10 @@ impl HistoryStore {
                 let points = points.lock();
                 let start = points.partition_point(|&(t, _)| t < from);
                 let end = points.partition_point(|&(t, _)| t <= to);
+                // Stale markers are for PromQL; here a series simply has no point then.
                 let points: Vec<Point> = points
                     .range(start..end)
+                    .filter(|&&(_, value)| value.to_bits() != STALE_NAN_BITS)
                     .map(|&(t, value)| Point {
                         timestamp: from_nanos(t),
                         value,

@@ -147,13 +147,15 @@ impl FamilyCore {
         self.series.write().entry(labels).or_insert(series);
     }
 
-    /// Drops the series of `labels`, returning its place to the budget.
-    pub(crate) fn remove(&self, labels: &LabelSet) {
-        if self.series.write().remove(labels).is_some() {
+    /// Drops the series of `labels`, returning its place to the budget; whether there was one.
+    pub(crate) fn remove(&self, labels: &LabelSet) -> bool {
+        let removed = self.series.write().remove(labels).is_some();
+        if removed {
             if let Some(budget) = &self.budget {
                 budget.held.fetch_sub(1, Ordering::Relaxed);
             }
         }
+        removed
     }
 
     /// The series for `labels`, created if the family has room.
@@ -325,10 +327,33 @@ impl<M: MetricKind> Family<M> {
         })
     }
 
-    /// Drops the series of `labels`, if there is one: it leaves the scrape. Handles to it keep
-    /// working but record into nothing exported.
-    pub(crate) fn remove(&self, labels: &LabelSet) {
-        self.core.remove(labels);
+    /// Drops the series of `labels` (a table dropped, a node gone), returning whether there
+    /// was one: it leaves the scrape and frees its place under the cardinality limits, and at
+    /// the next collection tick the history gives it a stale marker, so that PromQL stops
+    /// finding it at once, as Prometheus does for a series gone from a scrape. Handles to it
+    /// keep working but record into nothing exported; `with_labels` makes a new series.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_labels`](Self::with_labels), for labels that could not name a series.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let registry = kotoba_monitoring::Registry::new();
+    /// let rows = registry.gauge_family("table_rows", "Rows per table.")?;
+    /// rows.with_labels(&[("table", "users")])?.set(10.0);
+    /// assert!(rows.remove(&[("table", "users")])?);
+    /// assert!(!rows.remove(&[("table", "users")])?);
+    /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+    /// ```
+    pub fn remove(&self, labels: &[(&str, &str)]) -> Result<bool, MonitoringError> {
+        Ok(self.remove_label_set(&LabelSet::new(&self.core.name, labels)?))
+    }
+
+    /// As [`remove`](Self::remove), for a label set already built.
+    pub fn remove_label_set(&self, labels: &LabelSet) -> bool {
+        self.core.remove(labels)
     }
 
     /// The metric name.

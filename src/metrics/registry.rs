@@ -686,7 +686,7 @@ mod tests {
         assert!(err.to_string().contains("max_total_series"), "{err}");
         // A removed series frees its place.
         Family::<Gauge>::new(r.family("a").unwrap())
-            .remove(&LabelSet::new("a", &[("i", "0")]).unwrap());
+            .remove_label_set(&LabelSet::new("a", &[("i", "0")]).unwrap());
         r.gauge("b", "", &[("i", "0")]).unwrap();
     }
 

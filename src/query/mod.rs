@@ -26,7 +26,7 @@ pub(crate) use engine::{eval_instant, matchers_of, prepare, DEFAULT_SUBQUERY_STE
 pub use error::QueryError;
 pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};
-pub(crate) use series_desc::{metric_labels, parse_series_desc, Step};
+pub(crate) use series_desc::{metric_labels, parse_series_desc, Step, STALE_NAN_BITS};
 pub(crate) use store::Store;
 pub(crate) use value::{Labels, Value};
 
