@@ -558,7 +558,8 @@ fn a_registry_full_of_names_still_collects_checks_and_serves() {
     monitor.health().unwrap().check_health().unwrap();
     let addr = monitor.local_addr().unwrap();
     assert_eq!(common::get(addr, "/metrics").status, 200);
-    assert_eq!(common::get(addr, "/health").status, 200);
+    let health = common::get(addr, "/health");
+    assert_eq!(health.status, 200, "{}", health.text());
     // Nothing of the library's was refused.
     assert_eq!(errors(&r, "database"), 0.0);
     assert!(c.last_error().is_none(), "{:?}", c.last_error());

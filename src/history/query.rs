@@ -59,13 +59,25 @@ impl HistoryStore {
     /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
     /// ```
     pub fn query(&self, expr: &str, at: OffsetDateTime) -> Result<QueryValue, MonitoringError> {
+        self.query_until(expr, at, None)
+    }
+
+    /// [`query`](Self::query), giving up with [`MonitoringError::Timeout`] once `deadline`
+    /// has passed.
+    pub(crate) fn query_until(
+        &self,
+        expr: &str,
+        at: OffsetDateTime,
+        deadline: Option<Instant>,
+    ) -> Result<QueryValue, MonitoringError> {
         let store = self.query_store(expr)?;
+        let began = Instant::now();
         let mut results =
-            query::evaluate(expr, &store, &[millis(at)], None).map_err(|e| match e {
+            query::evaluate(expr, &store, &[millis(at)], deadline).map_err(|e| match e {
                 query::Stop::Failed(e) => MonitoringError::Query(e),
                 query::Stop::TimedOut => MonitoringError::Timeout {
                     operation: "evaluating a query",
-                    waited: Duration::ZERO,
+                    waited: began.elapsed(),
                 },
             })?;
         Ok(match results.pop().map(|(_, v)| v) {

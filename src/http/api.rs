@@ -200,7 +200,9 @@ fn query(
                 .map_err(|e| bad_data(format!("invalid parameter \"time\": {e}")))?,
             None => OffsetDateTime::now_utc(),
         };
-        history.query(expr, at).map(|v| (at, v))
+        history
+            .query_until(expr, at, Some(deadline))
+            .map(|v| (at, v))
     };
     let (at, value) = value.map_err(failure)?;
     Ok(success(&query_result(at, &value)))

@@ -11,6 +11,31 @@ use super::store::Store;
 use super::value::{Sample, Value};
 use super::QueryError;
 
+/// The reason of the evaluation error a query gives up with once past its deadline, which
+/// [`evaluate`](super::evaluate) turns back into a timeout: Prometheus's message.
+pub(crate) const TIMED_OUT: &str = "query timed out in expression evaluation";
+
+thread_local! {
+    /// The deadline of the query this thread evaluates, for the long loops within one step
+    /// (subqueries) to check.
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `deadline` as the thread's query deadline.
+pub(crate) fn with_deadline<R>(deadline: Option<std::time::Instant>, f: impl FnOnce() -> R) -> R {
+    let before = DEADLINE.replace(deadline);
+    let out = f();
+    DEADLINE.set(before);
+    out
+}
+
+/// Whether the thread's query deadline has passed.
+pub(crate) fn timed_out() -> bool {
+    DEADLINE
+        .get()
+        .is_some_and(|d| std::time::Instant::now() >= d)
+}
+
 /// How far back an instant selector looks for a sample, as Prometheus's default.
 pub(crate) const LOOKBACK: Duration = Duration::from_secs(300);
 

@@ -430,6 +430,10 @@ struct Window {
 /// of running for hours.
 const MAX_SUBQUERY_STEPS: i64 = 1_000_000;
 
+/// The most samples one evaluation of a subquery may hold, so that a fine step over many
+/// series fails instead of exhausting memory.
+const MAX_SUBQUERY_SAMPLES: usize = 5_000_000;
+
 /// The range-vector argument `arg` at `ts`: a range selector's samples, or a subquery's
 /// results at its steps; `None` when `arg` is neither.
 fn range_arg(
@@ -507,10 +511,23 @@ fn subquery(text: &str, sq: &SubqueryExpr, ts: i64, store: &Store) -> Result<Win
         ));
     }
     let mut series: std::collections::BTreeMap<Labels, Vec<(i64, f64)>> = Default::default();
+    let mut held = 0usize;
     for i in 0..steps {
+        if i % 64 == 0 && super::engine::timed_out() {
+            return Err(QueryError::evaluation(text, super::engine::TIMED_OUT));
+        }
         let t = first + i * step;
         match eval_instant(text, &sq.expr, t, store)? {
             Value::Vector(samples) => {
+                held += samples.len();
+                if held > MAX_SUBQUERY_SAMPLES {
+                    return Err(QueryError::evaluation(
+                        text,
+                        format!(
+                            "a subquery would hold more than {MAX_SUBQUERY_SAMPLES} samples; give it a larger step or a shorter range"
+                        ),
+                    ));
+                }
                 for s in samples {
                     series.entry(s.labels).or_default().push((t, s.value));
                 }

@@ -37,11 +37,71 @@ pub(crate) fn parse(
     origin: Option<String>,
 ) -> Result<promql_parser::parser::Expr, QueryError> {
     register_holt_winters();
-    promql_parser::parser::parse(expr).map_err(|reason| QueryError::Parse {
+    let failed = |reason: String| QueryError::Parse {
         expr: expr.to_owned(),
-        origin,
+        origin: origin.clone(),
         reason,
-    })
+    };
+    check_tokens(expr).map_err(failed)?;
+    // The parser is another crate's; should it panic on some input, that input is refused
+    // rather than the caller's thread brought down.
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(expr)) {
+        Ok(parsed) => parsed.map_err(failed),
+        Err(_) => Err(failed(
+            "the PromQL parser failed on this expression; rewrite it".to_owned(),
+        )),
+    }
+}
+
+/// What Prometheus 2.42 refuses that promql-parser (following Prometheus 3) takes: a plain
+/// number where a duration belongs (`x[5]`, `offset 5`, `[5m:5]`), which can also make the
+/// parser panic, and an `@` time beyond what Prometheus can hold. Messages as Prometheus's,
+/// with its `line:column` of the number.
+fn check_tokens(expr: &str) -> Result<(), String> {
+    use lrpar::{Lexeme, Lexer, NonStreamingLexer};
+    use promql_parser::parser::token::{T_AT, T_COLON, T_LEFT_BRACKET, T_NUMBER, T_OFFSET};
+    // A text the lexer refuses, the parser refuses with the lexer's reason.
+    let Ok(lexer) = promql_parser::parser::lexer(expr) else {
+        return Ok(());
+    };
+    let mut previous = None;
+    for lexeme in lexer.iter() {
+        let Ok(lexeme) = lexeme else { continue };
+        let id = lexeme.tok_id();
+        if id == T_NUMBER {
+            let text = lexer.span_str(lexeme.span());
+            let start = lexeme.span().start();
+            let line = expr[..start].matches('\n').count() + 1;
+            let column = start - expr[..start].rfind('\n').map_or(0, |i| i + 1) + 1;
+            let at = format!("{line}:{column}: parse error: ");
+            match previous {
+                Some(T_LEFT_BRACKET) => {
+                    return Err(format!("{at}missing unit character in duration"))
+                }
+                Some(T_OFFSET) => {
+                    return Err(format!(
+                        "{at}unexpected number {text:?} in offset, expected duration"
+                    ))
+                }
+                Some(T_COLON) => {
+                    return Err(format!(
+                        "{at}unexpected number {text:?} in subquery selector, expected duration or \"]\""
+                    ))
+                }
+                Some(T_AT) => {
+                    let seconds = text.parse::<f64>().unwrap_or(0.0);
+                    if seconds.abs() >= i64::MAX as f64 {
+                        return Err(format!(
+                            "{at}timestamp out of bounds for @ modifier: {seconds:.6}"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        previous = Some(id);
+    }
+    Ok(())
 }
 
 /// Teaches promql-parser Prometheus 2.42's `holt_winters(range, sf, tf)`, which the parser
@@ -105,7 +165,7 @@ pub(crate) enum Stop {
 }
 
 /// Evaluates `text` at each time of `times` (milliseconds) over `store`, giving up once
-/// `deadline` has passed (checked between times).
+/// `deadline` has passed (checked between times, and within a subquery's steps).
 pub(crate) fn evaluate(
     text: &str,
     store: &Store,
@@ -117,15 +177,21 @@ pub(crate) fn evaluate(
         prepare(&mut expr, start, end, DEFAULT_SUBQUERY_STEP);
     }
     let mut out = Vec::with_capacity(times.len());
-    for &t in times {
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(Stop::TimedOut);
+    engine::with_deadline(deadline, || {
+        for &t in times {
+            if engine::timed_out() {
+                return Err(Stop::TimedOut);
+            }
+            match eval_instant(text, &expr, t, store) {
+                Ok(value) => out.push((t, value)),
+                Err(QueryError::Evaluation { reason, .. }) if reason == engine::TIMED_OUT => {
+                    return Err(Stop::TimedOut)
+                }
+                Err(e) => return Err(Stop::Failed(e)),
+            }
         }
-        out.push((
-            t,
-            eval_instant(text, &expr, t, store).map_err(Stop::Failed)?,
-        ));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -141,6 +207,29 @@ mod tests {
             err.to_string(),
             "invalid PromQL in rules[0].query, \"rate(x[5m]\": unclosed left parenthesis"
         );
+        for (text, says) in [
+            (
+                "rate(x[5])",
+                "1:8: parse error: missing unit character in duration",
+            ),
+            (
+                "x offset 5",
+                "unexpected number \"5\" in offset, expected duration",
+            ),
+            (
+                "max_over_time(x[5m:5])",
+                "1:20: parse error: unexpected number \"5\" in subquery",
+            ),
+            ("rate(x[1e308])", "missing unit character"),
+            (
+                "x @ 1e19",
+                "timestamp out of bounds for @ modifier: 10000000000000000000.000000",
+            ),
+        ] {
+            let err = parse(text, None).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        assert!(parse("x @ 1e18", None).is_ok());
         let err = parse("foo(bar)", None).unwrap_err();
         assert_eq!(
             err.to_string(),
