@@ -1,5 +1,6 @@
 //! Our output against the real peers: `promtool check metrics` on the Prometheus text format,
-//! and a real Prometheus server scraping us in both formats.
+//! a real Prometheus server scraping us in both formats, and a monitor's history and
+//! metadata against what that Prometheus scraped from it.
 //!
 //! These need Debian's `prometheus` package (`.ci/run` installs it). Without it they show as
 //! ignored in the summary, with the reason; with `CI` set they fail instead.
@@ -38,6 +39,12 @@ fn main() -> std::process::ExitCode {
             &["prometheus"],
             INSTALL,
             a_real_prometheus_scrapes_both_formats_exactly,
+        ),
+        peer_test(
+            "our_history_and_metadata_are_what_prometheus_scraped",
+            &["prometheus", "promtool"],
+            INSTALL,
+            our_history_and_metadata_are_what_prometheus_scraped,
         ),
     ];
     libtest_mimic::run(&args, tests).exit_code()
@@ -405,4 +412,176 @@ fn promtool_queries_our_api() {
         "{} =>\n11 @[1700000000]\n11 @[1700000030]\n74 @[1700000060]\n"
     );
     e.stop().unwrap();
+}
+
+/// The label sets (`job` and `instance` left out) of the series `api` lists for `selector`
+/// with a sample in the last `seconds`, or `None` while it cannot answer.
+fn series_set(
+    api: SocketAddr,
+    selector: &str,
+    seconds: u64,
+) -> Option<std::collections::BTreeSet<Vec<(String, String)>>> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let path = format!(
+        "/api/v1/series?match[]={}&start={}&end={}",
+        form_urlencoded_encode(selector),
+        now - seconds,
+        now + 1
+    );
+    let reply = get(api, &path);
+    if reply.status != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&reply.body).ok()?;
+    let mut set = std::collections::BTreeSet::new();
+    for series in v["data"].as_array()? {
+        let mut labels: Vec<(String, String)> = series
+            .as_object()?
+            .iter()
+            .filter(|(k, _)| *k != "job" && *k != "instance")
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        labels.sort();
+        set.insert(labels);
+    }
+    Some(set)
+}
+
+/// `/api/v1/metadata`'s data from `api`, or `None` while it cannot answer.
+fn metadata(api: SocketAddr) -> Option<Value> {
+    let reply = get(api, "/api/v1/metadata");
+    let v: Value = serde_json::from_slice(&reply.body).ok()?;
+    (reply.status == 200).then(|| v["data"].clone())
+}
+
+/// Prometheus's metadata of job `job`'s target, in `/api/v1/metadata`'s shape.
+fn target_metadata(api: SocketAddr, job: &str) -> Option<Value> {
+    let selector = form_urlencoded_encode(&format!("{{job=\"{job}\"}}"));
+    let reply = get(
+        api,
+        &format!("/api/v1/targets/metadata?match_target={selector}"),
+    );
+    let v: Value = serde_json::from_slice(&reply.body).ok()?;
+    let mut out = serde_json::Map::new();
+    for entry in v["data"].as_array()? {
+        let one = serde_json::json!({
+            "type": entry["type"],
+            "help": entry["help"],
+            "unit": entry["unit"],
+        });
+        out.insert(
+            entry["metric"].as_str()?.to_owned(),
+            Value::Array(vec![one]),
+        );
+    }
+    (reply.status == 200 && !out.is_empty()).then_some(Value::Object(out))
+}
+
+/// A monitor with a workload, scraped by a real Prometheus: the series its history holds
+/// are the series Prometheus scraped, name for name and label for label, and its
+/// `/api/v1/metadata` is Prometheus's; `promtool query instant` reads our API.
+fn our_history_and_metadata_are_what_prometheus_scraped() {
+    let binary = require("prometheus");
+    let mut config = kotoba_monitoring::MonitoringConfig {
+        collection_interval: Duration::from_millis(250),
+        ..Default::default()
+    };
+    config.prometheus_config.address = "127.0.0.1".into();
+    config.prometheus_config.port = 0;
+    config
+        .prometheus_config
+        .global_labels
+        .insert("cluster".into(), "east".into());
+    let monitor = kotoba_monitoring::Monitor::new(config).unwrap();
+    let c = monitor.collector();
+    for (op, ms) in [("get", 2), ("put", 9), ("scan", 40)] {
+        let timer = c.queries().operation(op).unwrap();
+        for i in 1..=20 {
+            timer.record(Duration::from_millis(ms * i), i % 7 != 0);
+        }
+    }
+    let tables = c
+        .registry()
+        .gauge_family("app_table_rows", "Rows per table.")
+        .unwrap();
+    tables.with_labels(&[("table", "users")]).unwrap().set(42.0);
+    tables.with_labels(&[("table", "orders")]).unwrap().set(7.0);
+    c.registry()
+        .counter(
+            "app_evictions_total",
+            "Cache evictions.",
+            &[("cache", "pages")],
+        )
+        .unwrap()
+        .inc_by(3);
+    monitor.start().unwrap();
+    let target = monitor.local_addr().unwrap();
+    let prom = Prometheus::start(&binary, target);
+    wait_for("up{job=\"om\"} == 1", Duration::from_secs(90), || {
+        prom.value("up{job=\"om\"}").filter(|v| v == "1")
+    });
+
+    // The series sets over the last few seconds, once both have settled (a series our own
+    // serving creates, such as a request counter, appears in both a scrape later).
+    let scrape_series = ["up", "scrape_duration_seconds", "scrape_samples_scraped"];
+    let mut last = (Default::default(), Default::default());
+    let agreed = common::poll(Duration::from_secs(60), || {
+        let theirs = series_set(prom.api, "{job=\"om\"}", 3)?;
+        let ours = series_set(target, "{__name__=~\".+\"}", 3)?;
+        let theirs: std::collections::BTreeSet<_> = theirs
+            .into_iter()
+            .filter(|labels| {
+                let name = labels.iter().find(|(k, _)| k == "__name__").map(|(_, v)| v);
+                !name.is_some_and(|n| {
+                    scrape_series.contains(&n.as_str()) || n.starts_with("scrape_")
+                })
+            })
+            .collect();
+        let same = theirs == ours && ours.len() > 50;
+        last = (theirs, ours);
+        same.then_some(())
+    });
+    if agreed.is_none() {
+        let (theirs, ours) = &last;
+        panic!(
+            "only Prometheus has {:?}\nonly we have {:?}\nboth have {}",
+            theirs.difference(ours).collect::<Vec<_>>(),
+            ours.difference(theirs).collect::<Vec<_>>(),
+            ours.len()
+        );
+    }
+    let (_, ours) = &last;
+    assert!(ours
+        .iter()
+        .any(|l| l.contains(&("le".into(), "+Inf".into()))
+            && l.contains(&("operation".into(), "scan".into()))));
+
+    // Metadata: every family's type, help and unit as Prometheus recorded them from the
+    // OpenMetrics job (its own /api/v1/metadata merges both jobs' names).
+    let mut both = (Value::Null, Value::Null);
+    let same = common::poll(Duration::from_secs(30), || {
+        both = (target_metadata(prom.api, "om")?, metadata(target)?);
+        (both.0 == both.1).then_some(())
+    });
+    assert!(same.is_some(), "Prometheus: {}\nours: {}", both.0, both.1);
+    assert_eq!(both.1["app_evictions"][0]["type"], "counter");
+
+    // promtool, Prometheus's own API client, reads the monitor's history.
+    let out = Command::new(require("promtool"))
+        .args(["query", "instant", &format!("http://{target}")])
+        .arg("sum by (operation) (kotoba_db_queries_total)")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("{operation=\"scan\"} => 20"), "{text}");
+    drop(prom);
+    monitor.stop().unwrap();
 }

@@ -53,7 +53,26 @@ pub fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path, &[])
 }
 
-/// Splits a raw response into status, headers and body (which runs to the end).
+/// A chunked body's chunks joined (`Transfer-Encoding: chunked`, as a real Prometheus sends
+/// its larger answers).
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&raw[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        body.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[start + size + 2..];
+    }
+    body
+}
+
+/// Splits a raw response into status, headers and body (which runs to the end, or is
+/// unchunked).
 pub fn parse_reply(raw: &[u8]) -> Reply {
     let end = raw
         .windows(4)
@@ -69,14 +88,22 @@ pub fn parse_reply(raw: &[u8]) -> Reply {
         .unwrap()
         .parse()
         .unwrap();
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        unchunk(&raw[end + 4..])
+    } else {
+        raw[end + 4..].to_vec()
+    };
     Reply {
         status,
         headers,
-        body: raw[end + 4..].to_vec(),
+        body,
     }
 }
 
@@ -89,6 +116,20 @@ pub fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `f`'s first answer within `within` (asked every 200 ms), or `None` once it has passed.
+pub fn poll<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
