@@ -214,3 +214,49 @@ fn metadata_and_buildinfo_answer_as_prometheus() {
         .unwrap()
         .starts_with("kotoba-monitoring "));
 }
+
+#[test]
+fn range_vectors_and_strings_answer_as_prometheus_does() {
+    let e = exporter_with_history(None);
+    let addr = e.local_addr().unwrap();
+    let get = |path: &str| {
+        let reply = request(addr, "GET", path, &[]);
+        (reply.status, reply.text())
+    };
+    assert_eq!(
+        get("/api/v1/query?query=jobs%7Bop%3D%22put%22%7D%5B2m%5D&time=1700000060"),
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"jobs","op":"put"},"values":[[1700000000,"10"],[1700000060,"20"]]}]}}"#
+                .to_owned()
+        )
+    );
+    // A subquery: `sum(jobs)` at each multiple of 20 s in the last minute.
+    assert_eq!(
+        get("/api/v1/query?query=sum(jobs)%5B1m%3A20s%5D&time=1700000060"),
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1700000000,"11"],[1700000020,"11"],[1700000040,"11"],[1700000060,"22.5"]]}]}}"#
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        get("/api/v1/query?query=%22hi%20%5C%22there%5C%22%22&time=1700000000.5"),
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"string","result":[1700000000.500,"hi \"there\""]}}"#
+                .to_owned()
+        )
+    );
+    let (status, text) =
+        get("/api/v1/query_range?query=jobs%5B1m%5D&start=1700000000&end=1700000060&step=60");
+    assert_eq!(status, 400, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid expression type \"range vector\" for range query"),
+        "{text}"
+    );
+}

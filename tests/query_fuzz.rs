@@ -368,7 +368,7 @@ fn hand_picked_bad_expressions_are_errors_naming_the_problem() {
         ("jobs{op=\"get\"}}", "unexpected right brace"),
         ("jobs[5x]", "bad number or duration"),
         ("jobs + on() jobs", "many-to-many matching not allowed"),
-        ("jobs[5m]", "range vector result"),
+        ("sin(jobs)", "function sin"),
         ("max_over_time(jobs[1y:1ms])", "larger step"),
         ("holt_winters(jobs[5m], 2, 0.5)", "invalid smoothing factor"),
         (

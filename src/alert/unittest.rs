@@ -198,6 +198,13 @@ fn run_group(group: &TestGroup, evaluation_interval: i64) -> Result<Vec<String>,
         let time = duration_string(at);
         let step = std::time::Duration::from_millis(evaluation_interval.unsigned_abs());
         let got = match query::parse(&test.expr, None).and_then(|mut expr| {
+            if query::is_range_or_string(&expr).is_some() {
+                // promtool's own words for a result it cannot compare.
+                return Err(QueryError::evaluation(
+                    &test.expr,
+                    "rule result is not a vector or scalar",
+                ));
+            }
             query::prepare(&mut expr, at, at, step);
             query::eval_instant(&test.expr, &expr, at, &store)
         }) {

@@ -31,7 +31,9 @@ fn time_of(ms: i64) -> OffsetDateTime {
 
 impl HistoryStore {
     /// Evaluates the PromQL expression `expr` at `at` over the stored samples, with
-    /// Prometheus 2.42's semantics (see the crate's README for what is evaluated so far).
+    /// Prometheus 2.42's semantics (see the crate's README for what is evaluated so far): a
+    /// scalar, a vector, a matrix for a range vector (`x[5m]`, `x[5m:1m]`: each series'
+    /// samples in the range) or a string literal.
     ///
     /// # Errors
     ///
@@ -71,6 +73,21 @@ impl HistoryStore {
         deadline: Option<Instant>,
     ) -> Result<QueryValue, MonitoringError> {
         let store = self.query_store(expr)?;
+        match query::evaluate_other(expr, &store, millis(at))? {
+            Some(query::Other::String(s)) => return Ok(QueryValue::String(s)),
+            Some(query::Other::Range(series)) => {
+                return Ok(QueryValue::Matrix(
+                    series
+                        .into_iter()
+                        .map(|(labels, points)| QuerySeries {
+                            labels,
+                            points: points.into_iter().map(|(t, v)| (time_of(t), v)).collect(),
+                        })
+                        .collect(),
+                ))
+            }
+            None => {}
+        }
         let began = Instant::now();
         let mut results =
             query::evaluate(expr, &store, &[millis(at)], deadline).map_err(|e| match e {
@@ -144,6 +161,15 @@ impl HistoryStore {
                     "{steps} steps exceed the maximum of {MAX_STEPS} per series; use a larger step"
                 ),
             });
+        }
+        if let Some(kind) = query::is_range_or_string(&query::parse(expr, None)?) {
+            return Err(MonitoringError::Query(query::QueryError::Parse {
+                expr: expr.to_owned(),
+                origin: None,
+                reason: format!(
+                    "invalid expression type \"{kind}\" for range query, must be Scalar or instant Vector"
+                ),
+            }));
         }
         let times: Vec<i64> = (0..steps as i64)
             .map(|i| from + i * step_ms as i64)

@@ -399,6 +399,14 @@ fn query_result(at: OffsetDateTime, value: &QueryValue) -> String {
             });
             out.push(']');
         }
+        QueryValue::String(text) => {
+            out.push_str(r#"string","result":"#);
+            pair(
+                &mut out,
+                at,
+                &serde_json::to_string(text).unwrap_or_default(),
+            );
+        }
     }
     out.push('}');
     out
@@ -431,6 +439,11 @@ fn metric(out: &mut String, labels: &[(String, String)]) {
 /// `[<seconds>,"<value>"]`, both as Prometheus writes them (`jsonutil.MarshalTimestamp` and
 /// `MarshalValue`).
 fn point(out: &mut String, at: OffsetDateTime, value: f64) {
+    pair(out, at, &format!("\"{}\"", format_value(value)));
+}
+
+/// `[<seconds>,<json>]`: a time as `jsonutil.MarshalTimestamp` writes it, and a JSON value.
+fn pair(out: &mut String, at: OffsetDateTime, json: &str) {
     let ms = (at.unix_timestamp_nanos().div_euclid(1_000_000)) as i64;
     out.push('[');
     if ms < 0 {
@@ -442,9 +455,9 @@ fn point(out: &mut String, at: OffsetDateTime, value: f64) {
     if fraction != 0 {
         let _ = write!(out, ".{fraction:03}");
     }
-    out.push_str(",\"");
-    out.push_str(&format_value(value));
-    out.push_str("\"]");
+    out.push(',');
+    out.push_str(json);
+    out.push(']');
 }
 
 /// Go's `strconv.AppendFloat(v, 'f', -1, 64)`, or `'e'` below 1e-6 and from 1e21, as

@@ -16,7 +16,7 @@ use super::engine::{
 };
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;
-use super::value::{Labels, Sample, Value};
+use super::value::{Labels, RangeSeries, Sample, Value};
 use super::QueryError;
 use crate::metrics::name::is_label_name;
 
@@ -423,7 +423,7 @@ struct Window {
     start: i64,
     end: i64,
     /// Series with at least one point, sorted by labels.
-    series: Vec<(Labels, Vec<(i64, f64)>)>,
+    series: RangeSeries,
 }
 
 /// The most steps one evaluation of a subquery may take, so that `x[1y:1s]` fails instead
@@ -433,6 +433,17 @@ const MAX_SUBQUERY_STEPS: i64 = 1_000_000;
 /// The most samples one evaluation of a subquery may hold, so that a fine step over many
 /// series fails instead of exhausting memory.
 const MAX_SUBQUERY_SAMPLES: usize = 5_000_000;
+
+/// `expr`'s series and their samples when it is a range vector (a range selector or a
+/// subquery), as an instant query of one returns them; `None` for any other expression.
+pub(crate) fn range_vector(
+    text: &str,
+    expr: &Expr,
+    ts: i64,
+    store: &Store,
+) -> Result<Option<RangeSeries>, QueryError> {
+    Ok(range_arg(text, Some(unparen(expr)), ts, store)?.map(|w| w.series))
+}
 
 /// The range-vector argument `arg` at `ts`: a range selector's samples, or a subquery's
 /// results at its steps; `None` when `arg` is neither.

@@ -157,6 +157,39 @@ pub(crate) fn selector_names(expr: &promql_parser::parser::Expr) -> Option<Vec<S
     walk(expr, &mut names).then_some(names)
 }
 
+/// What an instant query gives besides a scalar or a vector: a range vector's samples (a
+/// range selector or a subquery), or a string.
+#[derive(Debug)]
+pub(crate) enum Other {
+    Range(value::RangeSeries),
+    String(String),
+}
+
+/// `text` at `t` when it is a range vector or a string literal, which only an instant query
+/// may return; `None` for any other expression (see [`evaluate`]).
+pub(crate) fn evaluate_other(
+    text: &str,
+    store: &Store,
+    t: i64,
+) -> Result<Option<Other>, QueryError> {
+    let mut expr = parse(text, None)?;
+    prepare(&mut expr, t, t, DEFAULT_SUBQUERY_STEP);
+    if let promql_parser::parser::Expr::StringLiteral(s) = engine::unparen(&expr) {
+        return Ok(Some(Other::String(s.val.clone())));
+    }
+    Ok(functions::range_vector(text, &expr, t, store)?.map(Other::Range))
+}
+
+/// Whether `expr` is a range vector or a string, which a range query refuses.
+pub(crate) fn is_range_or_string(expr: &promql_parser::parser::Expr) -> Option<&'static str> {
+    use promql_parser::parser::Expr;
+    match engine::unparen(expr) {
+        Expr::MatrixSelector(_) | Expr::Subquery(_) => Some("range vector"),
+        Expr::StringLiteral(_) => Some("string"),
+        _ => None,
+    }
+}
+
 /// Why [`evaluate`] stopped.
 #[derive(Debug)]
 pub(crate) enum Stop {

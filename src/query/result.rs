@@ -11,8 +11,11 @@ pub enum QueryValue {
     Scalar(f64),
     /// One sample per series at the query's time.
     Vector(Vec<QuerySample>),
-    /// The samples of each series over a range query's steps.
+    /// The samples of each series over a range query's steps, or of a range vector
+    /// (`x[5m]`, `x[5m:1m]`) in an instant query.
     Matrix(Vec<QuerySeries>),
+    /// A string literal (`"text"`), which an instant query returns as is.
+    String(String),
 }
 
 /// One series' value in an instant vector.

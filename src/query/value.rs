@@ -19,3 +19,6 @@ pub(crate) enum Value {
     /// One sample per series.
     Vector(Vec<Sample>),
 }
+
+/// A range vector: each series' labels and its samples (milliseconds, value) in time order.
+pub(crate) type RangeSeries = Vec<(Labels, Vec<(i64, f64)>)>;
