@@ -176,3 +176,29 @@ fn range_queries_give_one_series_per_label_set() {
         );
     }
 }
+
+#[test]
+fn the_lookback_is_the_store_s_own() {
+    let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let found = |store: &HistoryStore, after: u64| {
+        let labels = LabelSet::new("g", &[]).unwrap();
+        store.append("g", &labels, t0, 1.0);
+        vector(store.query("g", t0 + Duration::from_secs(after)).unwrap()).len()
+    };
+    let default = HistoryStore::new(Duration::from_secs(3600), 100);
+    assert_eq!(default.query_lookback(), Duration::from_secs(300));
+    // Closed at both ends: exactly 5 minutes back is still found.
+    assert_eq!(found(&default, 300), 1);
+    assert_eq!(found(&default, 301), 0);
+    let short = HistoryStore::new(Duration::from_secs(3600), 100)
+        .with_query_lookback(Duration::from_secs(60));
+    assert_eq!(found(&short, 60), 1);
+    assert_eq!(found(&short, 120), 0);
+    // The collector's history takes it from the configuration.
+    let c = MetricsCollector::standalone(MonitoringConfig {
+        query_lookback: Duration::from_secs(30),
+        ..MonitoringConfig::default()
+    })
+    .unwrap();
+    assert_eq!(c.history().query_lookback(), Duration::from_secs(30));
+}

@@ -147,7 +147,8 @@ impl MetricsCollector {
                 .max_series(config.max_total_series)
                 .histogram_window(config.latency_window),
         );
-        let history = HistoryStore::new(config.retention_period, config.max_metrics_points);
+        let history = HistoryStore::new(config.retention_period, config.max_metrics_points)
+            .with_query_lookback(config.query_lookback);
         let exposed = Exposed {
             global_labels: config
                 .prometheus_config

@@ -98,6 +98,10 @@ pub struct MonitoringConfig {
     /// seconds.
     #[serde(with = "duration")]
     pub latency_window: Duration,
+    /// How far back a PromQL selector looks for a sample (Prometheus's
+    /// `--query.lookback-delta`). Defaults to 5 minutes.
+    #[serde(with = "duration")]
+    pub query_lookback: Duration,
     /// The capacity of the `record_metric` queue, at most 1,048,576 (its memory is taken
     /// up front). Defaults to `65536`.
     pub ingest_queue_capacity: usize,
@@ -132,6 +136,7 @@ impl Default for MonitoringConfig {
             max_metric_families: 2000,
             max_total_series: 100_000,
             latency_window: Duration::from_secs(60),
+            query_lookback: Duration::from_secs(300),
             ingest_queue_capacity: 65_536,
             ingest_overflow: OverflowPolicy::Drop,
             shutdown_timeout: Duration::from_secs(5),
@@ -183,6 +188,7 @@ impl MonitoringConfig {
             ("health_check_interval", self.health_check_interval),
             ("retention_period", self.retention_period),
             ("latency_window", self.latency_window),
+            ("query_lookback", self.query_lookback),
             ("shutdown_timeout", self.shutdown_timeout),
             ("database_timeout", self.database_timeout),
         ] {

@@ -73,7 +73,7 @@ impl HistoryStore {
         deadline: Option<Instant>,
     ) -> Result<QueryValue, MonitoringError> {
         let store = self.query_store(expr)?;
-        match query::evaluate_other(expr, &store, millis(at))? {
+        match query::evaluate_other(expr, &store, millis(at), self.query_lookback())? {
             Some(query::Other::String(s)) => return Ok(QueryValue::String(s)),
             Some(query::Other::Range(series)) => {
                 return Ok(QueryValue::Matrix(
@@ -90,13 +90,15 @@ impl HistoryStore {
         }
         let began = Instant::now();
         let mut results =
-            query::evaluate(expr, &store, &[millis(at)], deadline).map_err(|e| match e {
-                query::Stop::Failed(e) => MonitoringError::Query(e),
-                query::Stop::TimedOut => MonitoringError::Timeout {
-                    operation: "evaluating a query",
-                    waited: began.elapsed(),
+            query::evaluate(expr, &store, &[millis(at)], deadline, self.query_lookback()).map_err(
+                |e| match e {
+                    query::Stop::Failed(e) => MonitoringError::Query(e),
+                    query::Stop::TimedOut => MonitoringError::Timeout {
+                        operation: "evaluating a query",
+                        waited: began.elapsed(),
+                    },
                 },
-            })?;
+            )?;
         Ok(match results.pop().map(|(_, v)| v) {
             Some(Value::Scalar(v)) => QueryValue::Scalar(v),
             Some(Value::Vector(samples)) => QueryValue::Vector(
@@ -177,13 +179,15 @@ impl HistoryStore {
         let store = self.query_store(expr)?;
         let mut series: BTreeMap<Labels, Vec<(OffsetDateTime, f64)>> = BTreeMap::new();
         let began = Instant::now();
-        for (t, value) in query::evaluate(expr, &store, &times, deadline).map_err(|e| match e {
-            query::Stop::TimedOut => MonitoringError::Timeout {
-                operation: "evaluating a range query",
-                waited: began.elapsed(),
-            },
-            query::Stop::Failed(e) => MonitoringError::Query(e),
-        })? {
+        for (t, value) in query::evaluate(expr, &store, &times, deadline, self.query_lookback())
+            .map_err(|e| match e {
+                query::Stop::TimedOut => MonitoringError::Timeout {
+                    operation: "evaluating a range query",
+                    waited: began.elapsed(),
+                },
+                query::Stop::Failed(e) => MonitoringError::Query(e),
+            })?
+        {
             match value {
                 Value::Scalar(v) => series.entry(Vec::new()).or_default().push((time_of(t), v)),
                 Value::Vector(samples) => {

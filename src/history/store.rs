@@ -87,6 +87,8 @@ pub(super) struct Inner {
     /// The series the last self-scrape wrote (see [`HistoryStore::scrape`]): one that is
     /// gone at the next gets a stale marker.
     pub(super) scraped: Mutex<HashSet<(Arc<str>, LabelSet)>>,
+    /// How far back a PromQL selector looks for a sample, in milliseconds.
+    pub(super) lookback_ms: std::sync::atomic::AtomicU64,
     retention: Duration,
     max_points: usize,
 }
@@ -114,10 +116,41 @@ impl HistoryStore {
             inner: Arc::new(Inner {
                 names: RwLock::new(HashMap::new()),
                 scraped: Mutex::new(HashSet::new()),
+                lookback_ms: std::sync::atomic::AtomicU64::new(300_000),
                 retention,
                 max_points: max_points.max(1),
             }),
         }
+    }
+
+    /// This store, its PromQL selectors looking back `lookback` for a sample (Prometheus's
+    /// `--query.lookback-delta`; 5 minutes unless set, at least 1 ms).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let store = kotoba_monitoring::HistoryStore::new(Duration::from_secs(3600), 1000)
+    ///     .with_query_lookback(Duration::from_secs(60));
+    /// assert_eq!(store.query_lookback(), Duration::from_secs(60));
+    /// ```
+    pub fn with_query_lookback(self, lookback: Duration) -> Self {
+        let ms = u64::try_from(lookback.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.inner
+            .lookback_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// How far back PromQL selectors look for a sample.
+    pub fn query_lookback(&self) -> Duration {
+        Duration::from_millis(
+            self.inner
+                .lookback_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Stores `value` for series `name{labels}` at `at`, keeping the series in time order.

@@ -15,28 +15,49 @@ use super::QueryError;
 /// [`evaluate`](super::evaluate) turns back into a timeout: Prometheus's message.
 pub(crate) const TIMED_OUT: &str = "query timed out in expression evaluation";
 
-thread_local! {
-    /// The deadline of the query this thread evaluates, for the long loops within one step
-    /// (subqueries) to check.
-    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+/// What the query this thread evaluates set for itself: its deadline, for the long loops
+/// within one step (subqueries) to check, and its lookback.
+#[derive(Clone, Copy)]
+struct Context {
+    deadline: Option<std::time::Instant>,
+    lookback_ms: i64,
 }
 
-/// Runs `f` with `deadline` as the thread's query deadline.
-pub(crate) fn with_deadline<R>(deadline: Option<std::time::Instant>, f: impl FnOnce() -> R) -> R {
-    let before = DEADLINE.replace(deadline);
+thread_local! {
+    static CONTEXT: std::cell::Cell<Context> = const {
+        std::cell::Cell::new(Context {
+            deadline: None,
+            lookback_ms: LOOKBACK.as_millis() as i64,
+        })
+    };
+}
+
+/// Runs `f` with `deadline` and `lookback` as the thread's query deadline and lookback.
+pub(crate) fn with_context<R>(
+    deadline: Option<std::time::Instant>,
+    lookback: Duration,
+    f: impl FnOnce() -> R,
+) -> R {
+    let lookback_ms = i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX);
+    let before = CONTEXT.replace(Context {
+        deadline,
+        lookback_ms,
+    });
     let out = f();
-    DEADLINE.set(before);
+    CONTEXT.set(before);
     out
 }
 
 /// Whether the thread's query deadline has passed.
 pub(crate) fn timed_out() -> bool {
-    DEADLINE
+    CONTEXT
         .get()
+        .deadline
         .is_some_and(|d| std::time::Instant::now() >= d)
 }
 
-/// How far back an instant selector looks for a sample, as Prometheus's default.
+/// How far back an instant selector looks for a sample unless the query says otherwise, as
+/// Prometheus's default `--query.lookback-delta`.
 pub(crate) const LOOKBACK: Duration = Duration::from_secs(300);
 
 /// Evaluates `expr` (as parsed from `text`) at `ts`, milliseconds since the epoch.
@@ -82,7 +103,8 @@ pub(crate) fn eval_instant(
 }
 
 /// An instant vector selector: per matching series, its latest sample within
-/// [`LOOKBACK`] at or before the (offset) time, unless that sample is a stale marker.
+/// the query's lookback ([`LOOKBACK`] unless set) at or before the (offset) time, unless that
+/// sample is a stale marker.
 /// As in Prometheus 2.x, the lookback window is closed at both ends.
 fn select(selector: &VectorSelector, ts: i64, store: &Store) -> Vec<Sample> {
     select_points(selector, ts, store)
@@ -98,7 +120,7 @@ pub(crate) fn select_points(
     store: &Store,
 ) -> Vec<(super::value::Labels, i64, f64)> {
     let reference = reference_time(selector, ts) - offset_ms(selector);
-    let earliest = reference - LOOKBACK.as_millis() as i64;
+    let earliest = reference.saturating_sub(CONTEXT.get().lookback_ms);
     let matchers = matchers_of(selector);
     let mut out = Vec::new();
     for (labels, samples) in store.select(&matchers) {

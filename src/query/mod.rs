@@ -171,13 +171,16 @@ pub(crate) fn evaluate_other(
     text: &str,
     store: &Store,
     t: i64,
+    lookback: std::time::Duration,
 ) -> Result<Option<Other>, QueryError> {
     let mut expr = parse(text, None)?;
     prepare(&mut expr, t, t, DEFAULT_SUBQUERY_STEP);
     if let promql_parser::parser::Expr::StringLiteral(s) = engine::unparen(&expr) {
         return Ok(Some(Other::String(s.val.clone())));
     }
-    Ok(functions::range_vector(text, &expr, t, store)?.map(Other::Range))
+    engine::with_context(None, lookback, || {
+        Ok(functions::range_vector(text, &expr, t, store)?.map(Other::Range))
+    })
 }
 
 /// Whether `expr` is a range vector or a string, which a range query refuses.
@@ -197,20 +200,22 @@ pub(crate) enum Stop {
     TimedOut,
 }
 
-/// Evaluates `text` at each time of `times` (milliseconds) over `store`, giving up once
-/// `deadline` has passed (checked between times, and within a subquery's steps).
+/// Evaluates `text` at each time of `times` (milliseconds) over `store`, selectors looking
+/// back `lookback`, giving up once `deadline` has passed (checked between times, and within
+/// a subquery's steps).
 pub(crate) fn evaluate(
     text: &str,
     store: &Store,
     times: &[i64],
     deadline: Option<std::time::Instant>,
+    lookback: std::time::Duration,
 ) -> Result<Vec<(i64, Value)>, Stop> {
     let mut expr = parse(text, None).map_err(Stop::Failed)?;
     if let (Some(&start), Some(&end)) = (times.first(), times.last()) {
         prepare(&mut expr, start, end, DEFAULT_SUBQUERY_STEP);
     }
     let mut out = Vec::with_capacity(times.len());
-    engine::with_deadline(deadline, || {
+    engine::with_context(deadline, lookback, || {
         for &t in times {
             if engine::timed_out() {
                 return Err(Stop::TimedOut);
