@@ -5,14 +5,10 @@
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::request;
-use kotoba_monitoring::{
-    HistoryStore, LabelSet, MetricsCollector, MonitoringConfig, MonitoringError, PrometheusConfig,
-    PrometheusExporter,
-};
+use kotoba_monitoring::{HistoryStore, LabelSet, MonitoringError};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 use time::OffsetDateTime;
 
@@ -388,20 +384,13 @@ fn hand_picked_bad_expressions_are_errors_naming_the_problem() {
 
 #[test]
 fn a_slow_query_on_the_api_times_out_with_prometheus_s_error() {
-    let collector = Arc::new(MetricsCollector::standalone(MonitoringConfig::default()).unwrap());
+    let exporter = common::exporter(|_| {});
     let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
     let labels = LabelSet::new("jobs", &[("op", "get")]).unwrap();
-    collector.history().append("jobs", &labels, t0, 1.0);
-    let exporter = PrometheusExporter::new(
-        collector,
-        PrometheusConfig {
-            address: "127.0.0.1".into(),
-            port: 0,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    exporter.start().unwrap();
+    exporter
+        .collector()
+        .history()
+        .append("jobs", &labels, t0, 1.0);
     // 900,000 steps of a subquery in one instant query: far past 10 ms.
     let reply = request(
         exporter.local_addr().unwrap(),

@@ -59,7 +59,8 @@ impl HistoryStore {
                     .collect();
                 pairs.push(("__name__".to_owned(), name.to_string()));
                 pairs.sort();
-                let chosen = matchers.is_empty() || matchers.iter().any(|m| accepts(m, &pairs));
+                let chosen =
+                    matchers.is_empty() || matchers.iter().any(|m| query::matches_all(m, &pairs));
                 if !chosen {
                     continue;
                 }
@@ -123,17 +124,6 @@ impl HistoryStore {
 fn nanos(t: OffsetDateTime) -> i64 {
     t.unix_timestamp_nanos()
         .clamp(i64::MIN as i128, i64::MAX as i128) as i64
-}
-
-/// Whether every matcher of a selector accepts `labels` (a missing label reads as "").
-fn accepts(matchers: &[Matcher], labels: &Labels) -> bool {
-    matchers.iter().all(|m| {
-        let value = labels
-            .iter()
-            .find(|(n, _)| *n == m.name)
-            .map_or("", |(_, v)| v.as_str());
-        m.is_match(value)
-    })
 }
 
 /// Each selector's matchers, its metric name among them.

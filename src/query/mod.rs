@@ -27,7 +27,7 @@ pub use error::QueryError;
 pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};
 pub(crate) use series_desc::{metric_labels, parse_series_desc, Step, STALE_NAN_BITS};
-pub(crate) use store::Store;
+pub(crate) use store::{matches_all, Store};
 pub(crate) use value::{Labels, Value};
 
 /// Parses `expr` as PromQL; `origin` says where it came from, for the error

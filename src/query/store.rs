@@ -31,15 +31,18 @@ impl Store {
     ) -> impl Iterator<Item = (&'a Labels, &'a [(i64, f64)])> + 'a {
         self.series
             .iter()
-            .filter(move |(labels, _)| {
-                matchers.iter().all(|m| {
-                    let value = labels
-                        .iter()
-                        .find(|(n, _)| *n == m.name)
-                        .map_or("", |(_, v)| v.as_str());
-                    m.is_match(value)
-                })
-            })
+            .filter(move |(labels, _)| matches_all(matchers, labels))
             .map(|(labels, samples)| (labels, samples.as_slice()))
     }
+}
+
+/// Whether every matcher accepts `labels` (a missing label reads as the empty string).
+pub(crate) fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
+    matchers.iter().all(|m| {
+        let value = labels
+            .iter()
+            .find(|(n, _)| *n == m.name)
+            .map_or("", |(_, v)| v.as_str());
+        m.is_match(value)
+    })
 }
