@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::group::GroupRun;
+use super::lifecycle::AlertState;
+use super::rules::{load_rule_file, Rule};
 use crate::query::{self, duration_ms, duration_string, Labels, QueryError, Step, Store, Value};
 use crate::MonitoringError;
 
@@ -37,9 +40,28 @@ struct TestGroup {
     #[serde(default)]
     external_url: Option<String>,
     #[serde(default)]
-    alert_rule_test: Vec<serde_norway::Value>,
+    alert_rule_test: Vec<AlertTest>,
     #[serde(default)]
     promql_expr_test: Vec<ExprTest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertTest {
+    eval_time: String,
+    #[serde(default)]
+    alertname: String,
+    #[serde(default)]
+    exp_alerts: Vec<ExpAlert>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpAlert {
+    #[serde(default)]
+    exp_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    exp_annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,11 +136,18 @@ impl fmt::Display for RulesTestReport {
 /// sample per `interval` from time zero, in Prometheus's series notation), and its samples
 /// must equal the expected ones, labels and float bits alike (a NaN never matches).
 ///
-/// What this runner evaluates so far: number literals, parentheses, unary minus, instant
-/// vector selectors with every matcher, `offset` and `@`, with Prometheus's 5-minute
-/// lookback (closed at both ends) and staleness, the binary operators with vector matching,
-/// the aggregations, and the functions the crate's README lists. Anything else fails its
-/// test with an error that names it; rule files and `alert_rule_test` are refused.
+/// Rule files (`rule_files`, relative to the test file, globs allowed) are evaluated as
+/// promtool does: every group at each multiple of `evaluation_interval` from time zero to the
+/// last test's time, in `group_eval_order`, each rule's output written back before the next
+/// runs (recordings, `ALERTS`, `ALERTS_FOR_STATE`, stale markers); `alert_rule_test` compares
+/// the firing alerts of the evaluation at or just before its time, labels and annotations.
+/// Templates (`{{ … }}`) in alert labels and annotations are refused for now.
+///
+/// What the PromQL evaluates: number literals, parentheses, unary minus, instant vector
+/// selectors with every matcher, `offset` and `@`, with Prometheus's 5-minute lookback
+/// (closed at both ends) and staleness, subqueries, the binary operators with vector
+/// matching, the aggregations, and the functions the crate's README lists. Anything else
+/// fails its test with an error that names it.
 ///
 /// Where a result depends on the order of the input series (a float sum that rounds, a
 /// running mean, a tie in `topk`), series are taken in label order, one of the orders
@@ -141,35 +170,129 @@ pub fn test_rules_file(path: impl AsRef<Path>) -> Result<RulesTestReport, Monito
         source,
     })?;
     let file: TestFile = serde_norway::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    if !file.rule_files.is_empty() || !file.group_eval_order.is_empty() {
-        return Err(bad(
-            "rule_files and group_eval_order are not run yet: this runner evaluates promql_expr_test only".to_owned(),
-        ));
-    }
-    // A subquery without a step steps by the evaluation interval, as in promtool.
+    // A subquery without a step steps by the evaluation interval, as in promtool, and the
+    // rules are evaluated at every multiple of it.
     let evaluation_interval = match &file.evaluation_interval {
         Some(interval) => duration_ms(interval).map_err(bad)?,
         None => 60_000,
     };
-    let mut failures = Vec::new();
-    for group in &file.tests {
-        failures.extend(run_group(group, evaluation_interval).map_err(bad)?);
+    if evaluation_interval <= 0 {
+        return Err(bad(
+            "evaluation_interval must be longer than zero".to_owned()
+        ));
     }
-    Ok(RulesTestReport {
+    let report = |failures| RulesTestReport {
         file: path.to_owned(),
         failures,
-    })
+    };
+    let mut order: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in file.group_eval_order.iter().enumerate() {
+        if order.insert(name, i).is_some() {
+            return Ok(report(vec![format!(
+                "group name repeated in evaluation order: {name}"
+            )]));
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let rule_files = match resolve_rule_files(dir, &file.rule_files) {
+        Ok(files) => files,
+        Err(e) => return Ok(report(vec![e])),
+    };
+    let mut failures = Vec::new();
+    for group in &file.tests {
+        let rules = Rules {
+            files: &rule_files,
+            order: &order,
+            evaluation_interval,
+        };
+        failures.extend(run_group(group, &rules).map_err(bad)?);
+    }
+    Ok(report(failures))
+}
+
+/// The rule files of a test file, each path taken from the test file's folder; a `*` or `?`
+/// in a file name matches as in a shell (promtool globs them).
+fn resolve_rule_files(dir: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        let path = dir.join(pattern);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.contains(['*', '?']) {
+            files.push(path);
+            continue;
+        }
+        let parent = path.parent().unwrap_or(dir);
+        let mut matched: Vec<PathBuf> = std::fs::read_dir(parent)
+            .map_err(|e| format!("{}: {e}", parent.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| wildcard(&name, &n.to_string_lossy()))
+            })
+            .collect();
+        matched.sort();
+        files.extend(matched);
+    }
+    Ok(files)
+}
+
+/// Whether `text` matches `pattern`, where `*` is any run of characters and `?` one.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// What every test group of a file evaluates: its rule files, the groups' order, and the
+/// evaluation interval.
+struct Rules<'a> {
+    files: &'a [PathBuf],
+    order: &'a HashMap<&'a str, usize>,
+    evaluation_interval: i64,
+}
+
+impl Rules<'_> {
+    /// Fresh groups (no alerts yet), in `group_eval_order` (groups it does not name first,
+    /// in file order); `Err` with every problem of the files.
+    fn groups(&self) -> Result<Vec<GroupRun>, Vec<String>> {
+        let mut groups = Vec::new();
+        let mut errors = Vec::new();
+        for file in self.files {
+            match load_rule_file(file) {
+                Ok(loaded) => groups.extend(loaded),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        groups.sort_by_key(|g| self.order.get(g.name.as_str()).copied().unwrap_or(0));
+        Ok(groups.into_iter().map(GroupRun::new).collect())
+    }
 }
 
 /// Runs one test group; `Err` for a group that cannot run at all.
-fn run_group(group: &TestGroup, evaluation_interval: i64) -> Result<Vec<String>, String> {
-    let _ = (&group.name, &group.external_labels, &group.external_url);
-    if !group.alert_rule_test.is_empty() {
-        return Err(
-            "alert_rule_test is not run yet: this runner evaluates promql_expr_test only"
-                .to_owned(),
-        );
-    }
+fn run_group(group: &TestGroup, rules: &Rules<'_>) -> Result<Vec<String>, String> {
+    let _ = (&group.external_labels, &group.external_url);
     let interval = match &group.interval {
         Some(text) => duration_ms(text)?,
         None => {
@@ -191,12 +314,80 @@ fn run_group(group: &TestGroup, evaluation_interval: i64) -> Result<Vec<String>,
         }
         series.push((desc.labels, samples));
     }
-    let store = Store::from_series(series);
+    let mut store = Store::from_series(series);
     let mut failures = Vec::new();
+    let mut alert_tests: std::collections::BTreeMap<i64, Vec<&AlertTest>> = Default::default();
+    for test in &group.alert_rule_test {
+        if test.alertname.is_empty() {
+            let name = if group.name.is_empty() {
+                String::new()
+            } else {
+                format!(" (in TestGroup {})", group.name)
+            };
+            return Ok(vec![format!(
+                "an item under alert_rule_test misses required attribute alertname at eval_time {}{name}",
+                test.eval_time
+            )]);
+        }
+        alert_tests
+            .entry(duration_ms(&test.eval_time)?)
+            .or_default()
+            .push(test);
+    }
+    let mut groups = match rules.groups() {
+        Ok(groups) => groups,
+        Err(errors) => return Ok(errors),
+    };
+    if !groups.is_empty() || !alert_tests.is_empty() {
+        let last = group
+            .promql_expr_test
+            .iter()
+            .map(|t| duration_ms(&t.eval_time))
+            .chain(alert_tests.keys().map(|&t| Ok(t)))
+            .collect::<Result<Vec<i64>, String>>()?
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+        let step = rules.evaluation_interval;
+        let default_step = std::time::Duration::from_millis(step.unsigned_abs());
+        let mut ts = 0;
+        while ts <= last {
+            let mut errors: Vec<String> = Vec::new();
+            for run in &mut groups {
+                let mut failed: Vec<super::group::RuleFailure> = Vec::new();
+                for failure in run.eval(ts, &mut store, default_step) {
+                    // A rule reports its last error of the evaluation, as Prometheus's
+                    // LastError.
+                    failed.retain(|f| f.rule != failure.rule);
+                    failed.push(failure);
+                }
+                errors.extend(failed.into_iter().map(|f| {
+                    format!(
+                        "    rule: {}, time: {}, err: {}",
+                        f.rule,
+                        go_duration(ts),
+                        f.reason
+                    )
+                }));
+            }
+            if !errors.is_empty() {
+                failures.extend(errors);
+                return Ok(failures);
+            }
+            for (&t, tests) in alert_tests.range(ts..ts + step) {
+                for test in tests {
+                    if let Some(failure) = check_alerts(group, &groups, test, t) {
+                        failures.push(failure);
+                    }
+                }
+            }
+            ts += step;
+        }
+    }
     for test in &group.promql_expr_test {
         let at = duration_ms(&test.eval_time)?;
         let time = duration_string(at);
-        let step = std::time::Duration::from_millis(evaluation_interval.unsigned_abs());
+        let step = std::time::Duration::from_millis(rules.evaluation_interval.unsigned_abs());
         let got = match query::parse(&test.expr, None).and_then(|mut expr| {
             if query::is_range_or_string(&expr).is_some() {
                 // promtool's own words for a result it cannot compare.
@@ -262,6 +453,131 @@ fn run_group(group: &TestGroup, evaluation_interval: i64) -> Result<Vec<String>,
     Ok(failures)
 }
 
+/// Compares the firing alerts named by `test` at its time with the expected ones, as promtool
+/// does: `None` when they agree, else promtool's failure text.
+fn check_alerts(
+    group: &TestGroup,
+    groups: &[GroupRun],
+    test: &AlertTest,
+    t: i64,
+) -> Option<String> {
+    let mut got: Vec<(Labels, Labels)> = groups
+        .iter()
+        .flat_map(|run| run.group.rules.iter())
+        .filter_map(|rule| match rule {
+            Rule::Alerting(a) if a.name() == test.alertname => Some(a),
+            _ => None,
+        })
+        .flat_map(|a| a.alerts())
+        .filter(|a| a.state == AlertState::Firing)
+        .map(|a| (a.labels.clone(), a.annotations.clone()))
+        .collect();
+    let mut expected: Vec<(Labels, Labels)> = test
+        .exp_alerts
+        .iter()
+        .map(|e| {
+            let mut labels = e.exp_labels.clone();
+            labels.insert("alertname".to_owned(), test.alertname.clone());
+            (
+                labels.into_iter().collect(),
+                e.exp_annotations.clone().into_iter().collect(),
+            )
+        })
+        .collect();
+    got.sort();
+    expected.sort();
+    if got == expected {
+        return None;
+    }
+    let name = if group.name.is_empty() {
+        String::new()
+    } else {
+        format!("    name: {},\n", group.name)
+    };
+    let indent = "            ";
+    Some(format!(
+        "{name}    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
+        test.alertname,
+        duration_string(t),
+        indent_lines(&alerts_string(&expected), indent),
+        indent_lines(&alerts_string(&got), indent)
+    ))
+}
+
+/// Alerts as promtool's `labelsAndAnnotations.String()` prints them.
+fn alerts_string(alerts: &[(Labels, Labels)]) -> String {
+    if alerts.is_empty() {
+        return "[]".to_owned();
+    }
+    let one = |(labels, annotations): &(Labels, Labels)| {
+        format!(
+            "Labels:{}\nAnnotations:{}",
+            labels_string(labels),
+            labels_string(annotations)
+        )
+    };
+    let mut out = format!(
+        "[\n0:{}",
+        indent_lines(&format!("\n{}", one(&alerts[0])), "  ")
+    );
+    for (i, alert) in alerts.iter().enumerate().skip(1) {
+        out.push_str(&format!(
+            ",\n{i}:{}",
+            indent_lines(&format!("\n{}", one(alert)), "  ")
+        ));
+    }
+    out.push_str("\n]");
+    out
+}
+
+/// Prometheus's `indentLines`: `indent` before every line but the first.
+fn indent_lines(text: &str, indent: &str) -> String {
+    text.split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                line.to_owned()
+            } else {
+                format!("{indent}{line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Go's `labels.Labels.String()`: `{a="b", c="d"}`.
+fn labels_string(labels: &Labels) -> String {
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(n, v)| format!("{n}={}", go_quote(v)))
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// Go's `time.Duration.String()` of `ms` milliseconds: `0s`, `1m0s`, `1h2m3.5s`, `500ms`.
+fn go_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    if ms < 1000 {
+        return format!("{sign}{ms}ms");
+    }
+    let (h, m) = (ms / 3_600_000, ms / 60_000 % 60);
+    let (s, frac) = (ms / 1000 % 60, ms % 1000);
+    let seconds = if frac == 0 {
+        format!("{s}s")
+    } else {
+        format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0'))
+    };
+    match (h, m) {
+        (0, 0) => format!("{sign}{seconds}"),
+        (0, m) => format!("{sign}{m}m{seconds}"),
+        (h, m) => format!("{sign}{h}h{m}m{seconds}"),
+    }
+}
+
 /// Samples as promtool prints them: `{a="b"} 1E+00, …`, or `nil`.
 fn samples_string(samples: &[(Labels, f64)]) -> String {
     if samples.is_empty() {
@@ -315,5 +631,28 @@ mod tests {
         assert_eq!(go_float_e(0.00015), "1.5E-04");
         assert_eq!(go_float_e(-2.0), "-2E+00");
         assert_eq!(go_float_e(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn durations_print_as_go_s_time_duration() {
+        for (ms, text) in [
+            (0, "0s"),
+            (500, "500ms"),
+            (1_000, "1s"),
+            (60_000, "1m0s"),
+            (90_500, "1m30.5s"),
+            (3_600_000, "1h0m0s"),
+            (3_723_000, "1h2m3s"),
+        ] {
+            assert_eq!(go_duration(ms), text);
+        }
+    }
+
+    #[test]
+    fn wildcards_match_as_a_shell_does() {
+        assert!(wildcard("*.yml", "a.yml"));
+        assert!(wildcard("rules_?.yml", "rules_1.yml"));
+        assert!(!wildcard("*.yml", "a.yaml"));
+        assert!(wildcard("a*b*c", "aXXbYc"));
     }
 }

@@ -24,6 +24,39 @@ impl Store {
         Self { series }
     }
 
+    /// Adds the sample `(t, v)` to series `labels` (sorted by name), making the series if it
+    /// is new, as Prometheus's appender does for rule outputs: a sample older than the
+    /// series' last is refused, and so is another value at the same time (the same value is
+    /// taken as written once).
+    ///
+    /// # Errors
+    ///
+    /// Prometheus's storage message: `out of order sample` or `duplicate sample for
+    /// timestamp`.
+    pub(crate) fn append(&mut self, labels: Labels, t: i64, v: f64) -> Result<(), &'static str> {
+        let at = self.series.partition_point(|(l, _)| *l < labels);
+        match self.series.get_mut(at) {
+            Some((l, samples)) if *l == labels => match samples.last() {
+                Some(&(last, _)) if t < last => Err("out of order sample"),
+                Some(&(last, value)) if t == last => {
+                    if value.to_bits() == v.to_bits() {
+                        Ok(())
+                    } else {
+                        Err("duplicate sample for timestamp")
+                    }
+                }
+                _ => {
+                    samples.push((t, v));
+                    Ok(())
+                }
+            },
+            _ => {
+                self.series.insert(at, (labels, vec![(t, v)]));
+                Ok(())
+            }
+        }
+    }
+
     /// The series every matcher accepts (a missing label reads as the empty string).
     pub(crate) fn select<'a>(
         &'a self,

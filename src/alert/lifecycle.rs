@@ -1,0 +1,330 @@
+//! Module implementing an alerting rule's alerts and their lifecycle, as Prometheus 2.42's
+//! `rules/alerting.go` runs it. See [`AlertingRule::eval`] for details.
+
+use std::collections::BTreeMap;
+
+use crate::query::Labels;
+
+/// How long a resolved alert is kept (and would be re-sent as resolved), as Prometheus's
+/// `resolvedRetention`.
+pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
+
+/// An alert's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AlertState {
+    /// Resolved: no longer in the rule's result (kept for a while to be sent as resolved).
+    Inactive,
+    /// In the result, for less than the rule's `for`.
+    Pending,
+    /// In the result for at least `for`.
+    Firing,
+}
+
+impl AlertState {
+    /// The name in `ALERTS{alertstate}` and the API.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Inactive => "inactive",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
+}
+
+/// One alert of a rule: one series of its result.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Alert {
+    /// The identity: the result's labels without `__name__`, the rule's labels, `alertname`.
+    pub(crate) labels: Labels,
+    pub(crate) annotations: Labels,
+    pub(crate) state: AlertState,
+    /// Milliseconds: when it entered the result.
+    pub(crate) active_at: i64,
+    pub(crate) fired_at: Option<i64>,
+    pub(crate) resolved_at: Option<i64>,
+    /// While `keep_firing_for` holds it: since when it has been out of the result.
+    pub(crate) keep_firing_since: Option<i64>,
+    /// The result's value at the last evaluation it was in.
+    pub(crate) value: f64,
+}
+
+/// An alerting rule and its alerts.
+#[derive(Debug)]
+pub(crate) struct AlertingRule {
+    name: String,
+    pub(crate) expr: String,
+    pub(crate) parsed: promql_parser::parser::Expr,
+    hold_ms: i64,
+    keep_firing_ms: i64,
+    labels: Labels,
+    annotations: Labels,
+    /// By identity.
+    active: BTreeMap<Labels, Alert>,
+}
+
+impl AlertingRule {
+    /// A rule with no alerts yet.
+    pub(crate) fn new(
+        name: String,
+        expr: String,
+        parsed: promql_parser::parser::Expr,
+        hold_ms: i64,
+        keep_firing_ms: i64,
+        labels: Labels,
+        annotations: Labels,
+    ) -> Self {
+        Self {
+            name,
+            expr,
+            parsed,
+            hold_ms,
+            keep_firing_ms,
+            labels,
+            annotations,
+            active: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The alerts it holds: pending, firing, and resolved ones not yet forgotten.
+    pub(crate) fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.active.values()
+    }
+
+    /// Takes the rule's result at `ts` (milliseconds; each series' labels and value) and
+    /// moves its alerts on, as Prometheus's `AlertingRule.Eval`: a new series makes a pending
+    /// alert, active since `ts`; a pending alert fires once `for` has passed since then; an
+    /// alert whose series is gone is dropped if pending, else resolved at `ts` (unless
+    /// `keep_firing_for` holds it firing) and forgotten 15 minutes later. Returns the
+    /// `ALERTS` and `ALERTS_FOR_STATE` samples of the alerts pending or firing now.
+    ///
+    /// # Errors
+    ///
+    /// Two series with one identity, or more alerts than `limit` (when not 0), as Prometheus
+    /// words it; the alerts are then as before for the first, and cleared for the second.
+    pub(crate) fn eval(
+        &mut self,
+        ts: i64,
+        result: Vec<(Labels, f64)>,
+        limit: usize,
+    ) -> Result<Vec<(Labels, f64)>, String> {
+        let mut current: BTreeMap<Labels, Alert> = BTreeMap::new();
+        for (series, value) in result {
+            let mut identity: Labels = series
+                .into_iter()
+                .filter(|(n, _)| n != "__name__")
+                .collect();
+            for (name, value) in &self.labels {
+                set_label(&mut identity, name, value);
+            }
+            set_label(&mut identity, "alertname", &self.name);
+            if current.contains_key(&identity) {
+                return Err(
+                    "vector contains metrics with the same labelset after applying alert labels"
+                        .to_owned(),
+                );
+            }
+            current.insert(
+                identity.clone(),
+                Alert {
+                    labels: identity,
+                    annotations: self.annotations.clone(),
+                    state: AlertState::Pending,
+                    active_at: ts,
+                    fired_at: None,
+                    resolved_at: None,
+                    keep_firing_since: None,
+                    value,
+                },
+            );
+        }
+        for (identity, alert) in &current {
+            match self.active.get_mut(identity) {
+                Some(known) if known.state != AlertState::Inactive => {
+                    known.value = alert.value;
+                    known.annotations = alert.annotations.clone();
+                }
+                _ => {
+                    self.active.insert(identity.clone(), alert.clone());
+                }
+            }
+        }
+        let mut samples = Vec::new();
+        let mut pending_or_firing = 0;
+        let mut forget = Vec::new();
+        let (rule_labels, rule_name) = (&self.labels, &self.name);
+        for (identity, alert) in self.active.iter_mut() {
+            if !current.contains_key(identity) {
+                let mut keep_firing = false;
+                if alert.state == AlertState::Firing && self.keep_firing_ms > 0 {
+                    let since = *alert.keep_firing_since.get_or_insert(ts);
+                    keep_firing = ts - since < self.keep_firing_ms;
+                }
+                let expired = alert
+                    .resolved_at
+                    .is_some_and(|at| ts - at > RESOLVED_RETENTION_MS);
+                if alert.state == AlertState::Pending || expired {
+                    forget.push(identity.clone());
+                }
+                if alert.state != AlertState::Inactive && !keep_firing {
+                    alert.state = AlertState::Inactive;
+                    alert.resolved_at = Some(ts);
+                }
+                if !keep_firing {
+                    continue;
+                }
+            } else {
+                alert.keep_firing_since = None;
+            }
+            pending_or_firing += 1;
+            if alert.state == AlertState::Pending && ts - alert.active_at >= self.hold_ms {
+                alert.state = AlertState::Firing;
+                alert.fired_at = Some(ts);
+            }
+            samples.push((
+                series_labels(rule_labels, rule_name, "ALERTS", alert, true),
+                1.0,
+            ));
+            samples.push((
+                series_labels(rule_labels, rule_name, "ALERTS_FOR_STATE", alert, false),
+                // Whole seconds, as Prometheus's float64(ActiveAt.Unix()).
+                alert.active_at.div_euclid(1000) as f64,
+            ));
+        }
+        for identity in forget {
+            self.active.remove(&identity);
+        }
+        if limit > 0 && pending_or_firing > limit {
+            self.active.clear();
+            return Err(format!(
+                "exceeded limit of {limit} with {pending_or_firing} alerts"
+            ));
+        }
+        Ok(samples)
+    }
+}
+
+/// The labels of `alert`'s `ALERTS` (with `alertstate`) or `ALERTS_FOR_STATE` series: the
+/// rule's labels, overwritten by the alert's, the series name and `alertname`.
+fn series_labels(
+    rule_labels: &Labels,
+    rule_name: &str,
+    name: &str,
+    alert: &Alert,
+    with_state: bool,
+) -> Labels {
+    let mut labels = rule_labels.clone();
+    for (n, v) in &alert.labels {
+        set_label(&mut labels, n, v);
+    }
+    set_label(&mut labels, "__name__", name);
+    set_label(&mut labels, "alertname", rule_name);
+    if with_state {
+        set_label(&mut labels, "alertstate", alert.state.as_str());
+    }
+    labels
+}
+
+/// Sets label `name` in sorted `labels` (an empty value removes it, as Prometheus's label
+/// builder does).
+pub(crate) fn set_label(labels: &mut Labels, name: &str, value: &str) {
+    match labels.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        Ok(i) if value.is_empty() => {
+            labels.remove(i);
+        }
+        Ok(i) => labels[i].1 = value.to_owned(),
+        Err(_) if value.is_empty() => {}
+        Err(i) => labels.insert(i, (name.to_owned(), value.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(hold_ms: i64, keep_firing_ms: i64) -> AlertingRule {
+        let expr = "up == 0";
+        AlertingRule::new(
+            "Down".into(),
+            expr.into(),
+            promql_parser::parser::parse(expr).unwrap(),
+            hold_ms,
+            keep_firing_ms,
+            vec![("severity".into(), "page".into())],
+            vec![("summary".into(), "down".into())],
+        )
+    }
+
+    fn series(instance: &str) -> (Labels, f64) {
+        (
+            vec![
+                ("__name__".into(), "up".into()),
+                ("instance".into(), instance.into()),
+            ],
+            0.0,
+        )
+    }
+
+    fn states(r: &AlertingRule) -> Vec<&'static str> {
+        r.alerts().map(|a| a.state.as_str()).collect()
+    }
+
+    #[test]
+    fn pending_fires_after_for_and_resolves_then_is_forgotten() {
+        let mut r = rule(60_000, 0);
+        let samples = r.eval(0, vec![series("a")], 0).unwrap();
+        assert_eq!(states(&r), ["pending"]);
+        assert_eq!(samples.len(), 2);
+        assert!(samples[0]
+            .0
+            .contains(&("alertstate".into(), "pending".into())));
+        assert!(samples[0].0.contains(&("alertname".into(), "Down".into())));
+        r.eval(59_999, vec![series("a")], 0).unwrap();
+        assert_eq!(states(&r), ["pending"]);
+        r.eval(60_000, vec![series("a")], 0).unwrap();
+        assert_eq!(states(&r), ["firing"]);
+        // Gone: resolved at once, no samples, kept for 15 minutes.
+        assert!(r.eval(120_000, vec![], 0).unwrap().is_empty());
+        assert_eq!(states(&r), ["inactive"]);
+        r.eval(120_000 + RESOLVED_RETENTION_MS, vec![], 0).unwrap();
+        assert_eq!(states(&r), ["inactive"]);
+        r.eval(120_001 + RESOLVED_RETENTION_MS, vec![], 0).unwrap();
+        assert!(states(&r).is_empty());
+    }
+
+    #[test]
+    fn a_pending_alert_that_goes_away_is_dropped_and_a_return_starts_over() {
+        let mut r = rule(60_000, 0);
+        r.eval(0, vec![series("a")], 0).unwrap();
+        r.eval(30_000, vec![], 0).unwrap();
+        assert!(states(&r).is_empty());
+        r.eval(60_000, vec![series("a")], 0).unwrap();
+        assert_eq!(r.alerts().next().unwrap().active_at, 60_000);
+    }
+
+    #[test]
+    fn keep_firing_for_holds_a_firing_alert() {
+        let mut r = rule(0, 60_000);
+        r.eval(0, vec![series("a")], 0).unwrap();
+        assert_eq!(states(&r), ["firing"]);
+        assert_eq!(r.eval(30_000, vec![], 0).unwrap().len(), 2);
+        assert_eq!(states(&r), ["firing"]);
+        r.eval(89_999, vec![], 0).unwrap();
+        assert_eq!(states(&r), ["firing"]);
+        r.eval(90_000, vec![], 0).unwrap();
+        assert_eq!(states(&r), ["inactive"]);
+    }
+
+    #[test]
+    fn one_identity_twice_and_the_limit_are_errors() {
+        let mut r = rule(0, 0);
+        let twice = vec![series("a"), (vec![("instance".into(), "a".into())], 1.0)];
+        assert!(r.eval(0, twice, 0).unwrap_err().contains("same labelset"));
+        let err = r.eval(0, vec![series("a"), series("b")], 1).unwrap_err();
+        assert_eq!(err, "exceeded limit of 1 with 2 alerts");
+        assert!(states(&r).is_empty());
+    }
+}
