@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine};
 use crate::{
-    HealthChecker, MetricsCollector, MonitoredDatabase, MonitoringConfig, MonitoringError,
-    PerformanceMetrics, PrometheusExporter, Registry,
+    ActiveAlert, AlertingConfig, HealthChecker, HistoryStore, MetricsCollector, MonitoredDatabase,
+    MonitoringConfig, MonitoringError, PerformanceMetrics, PrometheusExporter, Registry,
 };
 
 /// The whole monitoring system behind one value: build it from a configuration, `start()` it,
@@ -17,8 +18,9 @@ use crate::{
 /// It runs the [`MetricsCollector`] (when `enable_metrics` is set), the [`HealthChecker`] with
 /// the default checks (when `enable_health_checks` is set; its gauges go to the monitor's
 /// registry and its results to `/health`, `/livez`, `/readyz`) and the [`PrometheusExporter`]
-/// (when `prometheus_config.enabled` is set); alerting joins them when it lands, under the
-/// same `start`/`stop`.
+/// (when `prometheus_config.enabled` is set), and, when `alerting_config.enabled` is set, the
+/// `kotoba-alert` thread evaluating `alerting_config.rules` and `rule_files` over the history
+/// (see [`alerts`](Self::alerts)), all under the same `start`/`stop`.
 ///
 /// # About threads
 ///
@@ -56,6 +58,8 @@ pub struct Monitor {
     collector: Arc<MetricsCollector>,
     health: Option<Arc<HealthChecker>>,
     exporter: Option<PrometheusExporter>,
+    /// The rules of `alerting_config`, when it is enabled.
+    alerting: Option<Arc<RuleEngine>>,
     /// Serialises `start` and `stop` and remembers which one came last.
     started: Mutex<bool>,
 }
@@ -88,6 +92,7 @@ impl Monitor {
         config: MonitoringConfig,
     ) -> Result<Self, MonitoringError> {
         let prometheus = config.prometheus_config.clone();
+        let alerting = config.alerting_config.clone();
         let health = if config.enable_health_checks {
             Some(config.clone())
         } else {
@@ -109,10 +114,18 @@ impl Monitor {
             }
             None => None,
         };
+        let alerting = if alerting.enabled {
+            Some(Arc::new(rule_engine(&alerting, collector.history())?))
+        } else {
+            None
+        };
         let exporter = if prometheus.enabled {
             let exporter = PrometheusExporter::new(collector.clone(), prometheus)?;
             if let Some(health) = &health {
                 exporter.set_health_source(health.clone());
+            }
+            if let Some(engine) = &alerting {
+                exporter.set_alert_source(engine.clone());
             }
             Some(exporter)
         } else {
@@ -122,8 +135,27 @@ impl Monitor {
             collector,
             health,
             exporter,
+            alerting,
             started: Mutex::new(false),
         })
+    }
+
+    /// Every pending and firing alert of the configured rules (`alerting_config.rules` and
+    /// `rule_files`), by rule; empty while alerting is off.
+    pub fn alerts(&self) -> Vec<ActiveAlert> {
+        self.alerting
+            .as_ref()
+            .map(|engine| engine.alerts())
+            .unwrap_or_default()
+    }
+
+    /// The rules that failed at their group's last evaluation, each as `group "g", rule "r":
+    /// reason` (a failed rule writes nothing and keeps its alerts as they were).
+    pub fn rule_errors(&self) -> Vec<String> {
+        self.alerting
+            .as_ref()
+            .map(|engine| engine.failures())
+            .unwrap_or_default()
     }
 
     /// Starts every enabled component.
@@ -157,6 +189,12 @@ impl Monitor {
                 return Err(e);
             }
         }
+        if let Some(engine) = &self.alerting {
+            if let Err(e) = engine.start() {
+                let _ = self.stop_components();
+                return Err(e);
+            }
+        }
         *started = true;
         Ok(())
     }
@@ -171,6 +209,14 @@ impl Monitor {
     pub fn stop(&self) -> Result<(), MonitoringError> {
         let mut started = self.started.lock();
         *started = false;
+        self.stop_components()
+    }
+
+    fn stop_components(&self) -> Result<(), MonitoringError> {
+        let alerting = match &self.alerting {
+            Some(engine) => engine.stop(self.collector.config().shutdown_timeout),
+            None => Ok(()),
+        };
         let exporter = match &self.exporter {
             Some(exporter) => exporter.stop(),
             None => Ok(()),
@@ -180,7 +226,7 @@ impl Monitor {
             None => Ok(()),
         };
         let collector = self.collector.stop();
-        MonitoringError::all([exporter, health, collector])
+        MonitoringError::all([alerting, exporter, health, collector])
     }
 
     /// Whether the monitor is started.
@@ -267,4 +313,37 @@ impl Drop for Monitor {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// The engine of `config`'s rules over `history`: each rule file's groups (at their own
+/// interval, or `evaluation_interval`) and one group per configured rule.
+fn rule_engine(
+    config: &AlertingConfig,
+    history: &HistoryStore,
+) -> Result<RuleEngine, MonitoringError> {
+    let default_ms = i64::try_from(config.evaluation_interval.as_millis()).unwrap_or(i64::MAX);
+    let mut groups = Vec::new();
+    for path in &config.rule_files {
+        let loaded = load_rule_file(path).map_err(|problems| MonitoringError::ConfigParse {
+            path: Some(path.clone()),
+            message: problems.join("\n"),
+        })?;
+        groups.extend(loaded);
+    }
+    for (i, rule) in config.rules.iter().enumerate() {
+        groups.push(seed_rule_group(rule).map_err(|reason| {
+            MonitoringError::config(format!("alerting_config.rules[{i}].query"), reason)
+        })?);
+    }
+    let scheduled = groups
+        .into_iter()
+        .map(|group| {
+            let ms = group.interval_ms.unwrap_or(default_ms).max(1);
+            (
+                GroupRun::new(group),
+                std::time::Duration::from_millis(ms as u64),
+            )
+        })
+        .collect();
+    Ok(RuleEngine::new(scheduled, history.clone()))
 }

@@ -260,6 +260,11 @@ impl PrometheusExporter {
         self.routes.set_health_source(Some(source));
     }
 
+    /// Serves `engine`'s alerts on `/alerts` and `/api/v1/alerts`.
+    pub(crate) fn set_alert_source(&self, engine: Arc<crate::alert::RuleEngine>) {
+        self.routes.set_alert_source(Some(engine));
+    }
+
     /// The collector whose series are served.
     pub fn collector(&self) -> &Arc<MetricsCollector> {
         &self.collector

@@ -8,6 +8,39 @@ use super::lifecycle::set_label;
 use super::rules::{Rule, RuleGroup};
 use crate::query::{self, Labels, Store, Value, STALE_NAN_BITS};
 
+/// Where a group's rules read and write: the rules runner's in-memory store, or the
+/// monitor's history.
+pub(crate) trait RuleStorage {
+    /// `parsed` (written as `text`) at `ts` as a rule's query: a vector's samples, or a
+    /// scalar as one sample without labels; the reason, as Prometheus words it, if it fails.
+    fn query(
+        &self,
+        text: &str,
+        parsed: &promql_parser::parser::Expr,
+        ts: i64,
+        default_step: Duration,
+    ) -> Result<Vec<(Labels, f64)>, String>;
+
+    /// Writes one sample of a rule's output; Prometheus's storage message if refused.
+    fn append(&mut self, labels: Labels, ts: i64, value: f64) -> Result<(), &'static str>;
+}
+
+impl RuleStorage for Store {
+    fn query(
+        &self,
+        text: &str,
+        parsed: &promql_parser::parser::Expr,
+        ts: i64,
+        default_step: Duration,
+    ) -> Result<Vec<(Labels, f64)>, String> {
+        instant(text, parsed, ts, self, default_step)
+    }
+
+    fn append(&mut self, labels: Labels, ts: i64, value: f64) -> Result<(), &'static str> {
+        Store::append(self, labels, ts, value)
+    }
+}
+
 /// A group with what its last evaluation wrote, rule by rule.
 #[derive(Debug)]
 pub(crate) struct GroupRun {
@@ -39,16 +72,18 @@ impl GroupRun {
     pub(crate) fn eval(
         &mut self,
         ts: i64,
-        store: &mut Store,
+        store: &mut impl RuleStorage,
         default_step: Duration,
     ) -> Vec<RuleFailure> {
         let mut failures = Vec::new();
         let limit = self.group.limit;
         for (i, rule) in self.group.rules.iter_mut().enumerate() {
             let output = match rule {
-                Rule::Recording(r) => instant(&r.expr, &r.parsed, ts, store, default_step)
+                Rule::Recording(r) => store
+                    .query(&r.expr, &r.parsed, ts, default_step)
                     .and_then(|result| record(&r.name, &r.labels, result, limit)),
-                Rule::Alerting(a) => instant(&a.expr, &a.parsed, ts, store, default_step)
+                Rule::Alerting(a) => store
+                    .query(&a.expr, &a.parsed, ts, default_step)
                     .and_then(|result| a.eval(ts, result, limit)),
             };
             let output = match output {

@@ -9,9 +9,9 @@ use crate::query::Labels;
 /// `resolvedRetention`.
 pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 
-/// An alert's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AlertState {
+/// Where an alert is in Prometheus's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertState {
     /// Resolved: no longer in the rule's result (kept for a while to be sent as resolved).
     Inactive,
     /// In the result, for less than the rule's `for`.
@@ -21,8 +21,8 @@ pub(crate) enum AlertState {
 }
 
 impl AlertState {
-    /// The name in `ALERTS{alertstate}` and the API.
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name in `ALERTS{alertstate}` and the API: `inactive`, `pending`, `firing`.
+    pub fn as_str(self) -> &'static str {
         match self {
             AlertState::Inactive => "inactive",
             AlertState::Pending => "pending",

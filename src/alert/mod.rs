@@ -2,12 +2,20 @@
 //! `promtool test rules` files, which tests rules and expressions without a Prometheus.
 //!
 //! - `rules`: rule files read and checked; `lifecycle`: an alerting rule's alerts from
-//!   pending to firing to resolved; `group`: a group evaluated, its outputs written back.
+//!   pending to firing to resolved; `group`: a group evaluated, its outputs written back;
+//!   `engine`: the `kotoba-alert` thread evaluating groups over the history.
 //! - `unittest`: [`test_rules_file`] and its [`RulesTestReport`].
 
+mod engine;
 mod group;
 mod lifecycle;
 mod rules;
 mod unittest;
+
+pub use engine::ActiveAlert;
+pub(crate) use engine::RuleEngine;
+pub(crate) use group::GroupRun;
+pub use lifecycle::AlertState;
+pub(crate) use rules::{load_rule_file, seed_rule_group};
 
 pub use unittest::{test_rules_file, RulesTestReport};

@@ -80,6 +80,9 @@ impl Rule {
 #[derive(Debug)]
 pub(crate) struct RuleGroup {
     pub(crate) name: String,
+    /// Its own `interval`, in milliseconds, if it gives one (the rules runner evaluates
+    /// every group at the file's evaluation interval instead, as promtool does).
+    pub(crate) interval_ms: Option<i64>,
     /// The most series a rule may return (`limit`); 0 for no limit.
     pub(crate) limit: usize,
     pub(crate) rules: Vec<Rule>,
@@ -107,11 +110,20 @@ pub(crate) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
             ));
             continue;
         }
-        // The group's own interval paces it outside tests; here it is checked.
-        if let Some(Err(e)) = group.interval.as_deref().map(duration_ms) {
-            errors.push(format!("{file}: group {:?}: interval: {e}", group.name));
-            continue;
-        }
+        let interval_ms = match group.interval.as_deref().map(duration_ms).transpose() {
+            Ok(Some(ms)) if ms <= 0 => {
+                errors.push(format!(
+                    "{file}: group {:?}: interval must be longer than zero",
+                    group.name
+                ));
+                continue;
+            }
+            Ok(ms) => ms,
+            Err(e) => {
+                errors.push(format!("{file}: group {:?}: interval: {e}", group.name));
+                continue;
+            }
+        };
         let mut rules = Vec::new();
         for (i, rule) in group.rules.into_iter().enumerate() {
             let name = rule
@@ -127,6 +139,7 @@ pub(crate) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
         }
         groups.push(RuleGroup {
             name: group.name,
+            interval_ms,
             limit: group.limit.unwrap_or(0) as usize,
             rules,
         });
@@ -136,6 +149,50 @@ pub(crate) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
     } else {
         Err(errors)
     }
+}
+
+/// The group of one of the configuration's rules (`alerting_config.rules`): an alerting rule
+/// named after it whose expression is `(<query>) <op> <threshold>`, so that the threshold
+/// filters the query's result (a comparison query and the same threshold agree), with the
+/// rule's labels and `severity`, and its description as the `description` annotation.
+pub(crate) fn seed_rule_group(rule: &crate::AlertRule) -> Result<RuleGroup, String> {
+    use crate::AlertThreshold::{Equal, GreaterThan, LessThan, NotEqual};
+    let (op, value) = match rule.threshold {
+        GreaterThan(v) => (">", v),
+        LessThan(v) => ("<", v),
+        Equal(v) => ("==", v),
+        NotEqual(v) => ("!=", v),
+    };
+    let expr = format!("({}) {op} {value:?}", rule.query);
+    let parsed = query::parse(&expr, None).map_err(|e| e.to_string())?;
+    let mut labels: Labels = rule
+        .labels
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let severity = format!("{:?}", rule.severity).to_lowercase();
+    labels.retain(|(n, _)| n != "severity");
+    labels.push(("severity".to_owned(), severity));
+    labels.sort();
+    let annotations = if rule.description.is_empty() {
+        Labels::new()
+    } else {
+        vec![("description".to_owned(), rule.description.clone())]
+    };
+    Ok(RuleGroup {
+        name: rule.name.clone(),
+        interval_ms: Some(i64::try_from(rule.evaluation_interval.as_millis()).unwrap_or(i64::MAX)),
+        limit: 0,
+        rules: vec![Rule::Alerting(AlertingRule::new(
+            rule.name.clone(),
+            expr,
+            parsed,
+            0,
+            0,
+            labels,
+            annotations,
+        ))],
+    })
 }
 
 /// One rule, checked as Prometheus's `rulefmt` checks it.

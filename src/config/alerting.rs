@@ -12,15 +12,34 @@ use crate::metrics::LabelSet;
 use crate::MonitoringError;
 
 /// Alerting: the rules and the notification channels. Off by default.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertingConfig {
     /// Evaluate rules and send notifications. Defaults to `false`.
     pub enabled: bool,
     /// The rules. Defaults to none.
     pub rules: Vec<AlertRule>,
+    /// Prometheus rule files (groups of recording and alerting rules), read as Prometheus
+    /// reads them when the monitor is built. Defaults to none.
+    pub rule_files: Vec<std::path::PathBuf>,
+    /// How often a rule file's group without an `interval` of its own is evaluated
+    /// (Prometheus's global `evaluation_interval`). Defaults to 1 minute.
+    #[serde(with = "duration")]
+    pub evaluation_interval: Duration,
     /// Where notifications go. Defaults to none.
     pub notifications: Vec<NotificationConfig>,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            rules: Vec::new(),
+            rule_files: Vec::new(),
+            evaluation_interval: Duration::from_secs(60),
+            notifications: Vec::new(),
+        }
+    }
 }
 
 /// One alert rule: a query over the metrics, a threshold, and what to say when it fires.
@@ -84,6 +103,12 @@ pub enum AlertSeverity {
 
 impl AlertingConfig {
     pub(crate) fn validate(&self) -> Result<(), MonitoringError> {
+        if self.evaluation_interval.is_zero() {
+            return Err(MonitoringError::config(
+                "alerting_config.evaluation_interval",
+                "must be longer than zero, for example \"1m\"",
+            ));
+        }
         let mut names = HashSet::new();
         for (i, rule) in self.rules.iter().enumerate() {
             let field = |name: &str| format!("alerting_config.rules[{i}].{name}");

@@ -34,6 +34,8 @@ pub(crate) enum Endpoint<'a> {
     LabelValues(&'a str),
     Metadata,
     BuildInfo,
+    /// `/api/v1/alerts`.
+    Alerts,
 }
 
 impl<'a> Endpoint<'a> {
@@ -46,6 +48,7 @@ impl<'a> Endpoint<'a> {
             "/api/v1/labels" => Self::Labels,
             "/api/v1/metadata" => Self::Metadata,
             "/api/v1/status/buildinfo" => Self::BuildInfo,
+            "/api/v1/alerts" => Self::Alerts,
             _ => Self::LabelValues(
                 path.strip_prefix("/api/v1/label/")?
                     .strip_suffix("/values")
@@ -65,6 +68,7 @@ impl<'a> Endpoint<'a> {
             Self::LabelValues(_) => "api/v1/label/values",
             Self::Metadata => "api/v1/metadata",
             Self::BuildInfo => "api/v1/status/buildinfo",
+            Self::Alerts => "api/v1/alerts",
         }
     }
 
@@ -72,7 +76,7 @@ impl<'a> Endpoint<'a> {
     pub(crate) fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Query | Self::QueryRange | Self::Series | Self::Labels => &["GET", "POST"],
-            Self::LabelValues(_) | Self::Metadata | Self::BuildInfo => &["GET"],
+            Self::LabelValues(_) | Self::Metadata | Self::BuildInfo | Self::Alerts => &["GET"],
         }
     }
 }
@@ -84,6 +88,7 @@ pub(crate) fn api(
     endpoint: Endpoint<'_>,
     history: &HistoryStore,
     exposition: &Exposition,
+    alerts: &dyn Fn() -> serde_json::Value,
 ) -> Response {
     let mut params = request.query_params();
     if request.method == "POST" {
@@ -100,6 +105,9 @@ pub(crate) fn api(
         Endpoint::LabelValues(name) => labels(&params, history, Some(name)),
         Endpoint::Metadata => metadata(&params, exposition),
         Endpoint::BuildInfo => Ok(buildinfo()),
+        Endpoint::Alerts => Ok(success(
+            &serde_json::json!({ "alerts": alerts() }).to_string(),
+        )),
     };
     match answer {
         Ok(json) => Response::new(200, "application/json", json.into_bytes()),
@@ -354,6 +362,27 @@ fn unescape_help(text: &str) -> String {
         }
     }
     out
+}
+
+/// One alert as Prometheus's `/api/v1/alerts` writes it: labels, annotations, state,
+/// `activeAt` (RFC 3339) and the value as Go's `%e` shortest (`1e+00`).
+pub(crate) fn alert_json(alert: &crate::ActiveAlert) -> serde_json::Value {
+    let map = |pairs: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+            .collect()
+    };
+    serde_json::json!({
+        "labels": map(&alert.labels),
+        "annotations": map(&alert.annotations),
+        "state": alert.state.as_str(),
+        "activeAt": alert
+            .active_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        "value": format_float(alert.value, 'e'),
+    })
 }
 
 /// `/api/v1/status/buildinfo`: the Prometheus version we answer as, and ours.

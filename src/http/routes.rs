@@ -21,7 +21,7 @@ use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
 const FIXED_PATHS: [&str; 4] = ["/health", "/livez", "/readyz", "/alerts"];
 
 /// The Prometheus API's endpoints, as the 404 answer lists them.
-const API_PATHS: [&str; 7] = [
+const API_PATHS: [&str; 8] = [
     "/api/v1/query",
     "/api/v1/query_range",
     "/api/v1/series",
@@ -29,6 +29,7 @@ const API_PATHS: [&str; 7] = [
     "/api/v1/label/<name>/values",
     "/api/v1/metadata",
     "/api/v1/status/buildinfo",
+    "/api/v1/alerts",
 ];
 
 /// Whether a built-in endpoint answers at `path`, so that the metrics cannot be served there.
@@ -90,6 +91,8 @@ pub(crate) struct Routes {
     exposition: Exposition,
     auth: Authorizer,
     health: RwLock<Option<Arc<dyn HealthSource>>>,
+    /// What `/alerts` and `/api/v1/alerts` list.
+    alerts: RwLock<Option<Arc<crate::alert::RuleEngine>>>,
     /// What `/api/v1/query` and `/api/v1/query_range` read.
     history: HistoryStore,
     metrics: ServingMetrics,
@@ -119,12 +122,27 @@ impl Routes {
             auth,
             history,
             health: RwLock::new(None),
+            alerts: RwLock::new(None),
             metrics: ServingMetrics::new(self_registry)?,
         })
     }
 
     pub(crate) fn set_health_source(&self, source: Option<Arc<dyn HealthSource>>) {
         *self.health.write() = source;
+    }
+
+    pub(crate) fn set_alert_source(&self, source: Option<Arc<crate::alert::RuleEngine>>) {
+        *self.alerts.write() = source;
+    }
+
+    /// The pending and firing alerts as JSON objects, as Prometheus's `/api/v1/alerts` lists
+    /// them.
+    fn alerts_json(&self) -> serde_json::Value {
+        let alerts = match self.alerts.read().as_ref() {
+            Some(engine) => engine.alerts(),
+            None => Vec::new(),
+        };
+        serde_json::Value::Array(alerts.iter().map(super::api::alert_json).collect())
     }
 
     /// Encodes a scrape in `format`, recording the self-metrics.
@@ -189,7 +207,8 @@ impl Routes {
             if !allowed.contains(&request.method.as_str()) {
                 return (api.name(), method_not_allowed(&request.method, allowed));
             }
-            let response = super::api::api(request, api, &self.history, &self.exposition);
+            let alerts = || self.alerts_json();
+            let response = super::api::api(request, api, &self.history, &self.exposition, &alerts);
             return (api.name(), response);
         }
         let endpoint = if path == self.metrics_path {
@@ -221,11 +240,7 @@ impl Routes {
             "livez" | "readyz" => self
                 .health_report()
                 .to_probe_response(endpoint, &request.query_params()),
-            _ => Response::json(
-                200,
-                "application/json",
-                &serde_json::Value::Array(Vec::new()),
-            ),
+            _ => Response::json(200, "application/json", &self.alerts_json()),
         };
         (endpoint, response)
     }

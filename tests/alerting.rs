@@ -1,0 +1,198 @@
+//! Alerting in a running monitor: rule files and the configuration's rules evaluated on the
+//! `kotoba-alert` thread over the history, alerts listed in code, on `/alerts` and on
+//! `/api/v1/alerts`, recordings written back, failures reported, bad files refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, wait_for};
+use kotoba_monitoring::{
+    AlertRule, AlertSeverity, AlertState, AlertThreshold, Monitor, MonitoringConfig,
+    MonitoringError, QueryValue,
+};
+
+/// A monitor collecting every 50 ms, alerting on, serving on a free port.
+fn config(rule_file: Option<&std::path::Path>) -> MonitoringConfig {
+    let mut config = MonitoringConfig {
+        collection_interval: Duration::from_millis(50),
+        ..MonitoringConfig::default()
+    };
+    config.prometheus_config.address = "127.0.0.1".into();
+    config.prometheus_config.port = 0;
+    config.alerting_config.enabled = true;
+    config.alerting_config.evaluation_interval = Duration::from_millis(100);
+    config.alerting_config.rule_files = rule_file.into_iter().map(Into::into).collect();
+    config
+}
+
+const RULES: &str = r#"
+groups:
+  - name: queues
+    rules:
+      - record: queue:depth:max
+        expr: max by (queue) (app_queue_depth)
+      - alert: QueueBacklog
+        expr: queue:depth:max > 10
+        labels:
+          severity: page
+        annotations:
+          summary: the queue is backing up
+      - alert: Broken
+        expr: app_queue_depth + on() app_queue_depth
+"#;
+
+#[test]
+fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, RULES).unwrap();
+    let monitor = Monitor::new(config(Some(&path))).unwrap();
+    let depth = monitor
+        .registry()
+        .gauge_family("app_queue_depth", "Items waiting.")
+        .unwrap();
+    depth
+        .with_labels(&[("queue", "jobs"), ("host", "a")])
+        .unwrap()
+        .set(12.0);
+    depth
+        .with_labels(&[("queue", "jobs"), ("host", "b")])
+        .unwrap()
+        .set(3.0);
+    monitor.start().unwrap();
+
+    let alert = wait_for("QueueBacklog to fire", Duration::from_secs(30), || {
+        monitor
+            .alerts()
+            .into_iter()
+            .find(|a| a.state == AlertState::Firing)
+    });
+    assert_eq!(
+        alert.labels,
+        [
+            ("alertname".to_string(), "QueueBacklog".to_string()),
+            ("queue".to_string(), "jobs".to_string()),
+            ("severity".to_string(), "page".to_string()),
+        ]
+    );
+    assert_eq!(
+        alert.annotations,
+        [("summary".to_string(), "the queue is backing up".to_string())]
+    );
+    assert_eq!(alert.value, 12.0);
+
+    // The recording is in the history for queries and other rules.
+    let now = time::OffsetDateTime::now_utc();
+    let QueryValue::Vector(recorded) = monitor.query("queue:depth:max", now).unwrap() else {
+        panic!("not a vector")
+    };
+    assert_eq!(recorded[0].value, 12.0);
+    let QueryValue::Vector(alerts) = monitor
+        .query("ALERTS{alertname=\"QueueBacklog\"}", now)
+        .unwrap()
+    else {
+        panic!("not a vector")
+    };
+    assert!(alerts[0]
+        .labels
+        .contains(&("alertstate".to_string(), "firing".to_string())));
+
+    // Listed as Prometheus lists them.
+    let addr = monitor.local_addr().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&get(addr, "/alerts").body).unwrap();
+    assert_eq!(listed[0]["labels"]["alertname"], "QueueBacklog");
+    assert_eq!(listed[0]["state"], "firing");
+    assert_eq!(listed[0]["value"], "1.2e+01");
+    let api: serde_json::Value = serde_json::from_slice(&get(addr, "/api/v1/alerts").body).unwrap();
+    assert_eq!(api["status"], "success");
+    assert_eq!(api["data"]["alerts"], listed);
+
+    // A rule that fails is reported, and does not stop the others.
+    let errors = monitor.rule_errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("\"Broken\"") && e.contains("many-to-many")),
+        "{errors:?}"
+    );
+
+    // Below the threshold again: resolved, no longer listed.
+    depth
+        .with_labels(&[("queue", "jobs"), ("host", "a")])
+        .unwrap()
+        .set(1.0);
+    wait_for("QueueBacklog to resolve", Duration::from_secs(30), || {
+        monitor.alerts().is_empty().then_some(())
+    });
+    monitor.stop().unwrap();
+}
+
+#[test]
+fn a_configured_rule_filters_its_query_by_its_threshold() {
+    let mut config = config(None);
+    config.alerting_config.rules.push(AlertRule {
+        name: "High CPU Usage".into(),
+        description: "CPU usage is above 80%".into(),
+        query: "app_cpu_percent".into(),
+        threshold: AlertThreshold::GreaterThan(80.0),
+        evaluation_interval: Duration::from_millis(100),
+        severity: AlertSeverity::Warning,
+        labels: [("team".to_string(), "db".to_string())].into(),
+    });
+    let monitor = Monitor::new(config).unwrap();
+    let cpu = monitor
+        .registry()
+        .gauge_family("app_cpu_percent", "CPU in use.")
+        .unwrap();
+    cpu.with_labels(&[("core", "0")]).unwrap().set(95.0);
+    cpu.with_labels(&[("core", "1")]).unwrap().set(20.0);
+    monitor.start().unwrap();
+    let alerts = wait_for("the rule to fire", Duration::from_secs(30), || {
+        let alerts = monitor.alerts();
+        (!alerts.is_empty()).then_some(alerts)
+    });
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].labels,
+        [
+            ("alertname".to_string(), "High CPU Usage".to_string()),
+            ("core".to_string(), "0".to_string()),
+            ("severity".to_string(), "warning".to_string()),
+            ("team".to_string(), "db".to_string()),
+        ]
+    );
+    assert_eq!(alerts[0].state, AlertState::Firing);
+    assert_eq!(
+        alerts[0].annotations,
+        [(
+            "description".to_string(),
+            "CPU usage is above 80%".to_string()
+        )]
+    );
+    monitor.stop().unwrap();
+}
+
+#[test]
+fn a_bad_rule_file_is_refused_naming_the_file_and_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yml");
+    std::fs::write(
+        &path,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n",
+    )
+    .unwrap();
+    let err = Monitor::new(config(Some(&path))).unwrap_err();
+    assert!(
+        matches!(err, MonitoringError::ConfigParse { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("bad.yml"), "{text}");
+    assert!(
+        text.contains("group \"g\", rule 1, \"A\": could not parse expression"),
+        "{text}"
+    );
+    let missing = Monitor::new(config(Some(&dir.path().join("none.yml")))).unwrap_err();
+    assert!(missing.to_string().contains("none.yml"), "{missing}");
+}
