@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine};
+use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine, TemplateContext};
 use crate::{
     ActiveAlert, AlertingConfig, HealthChecker, HistoryStore, MetricsCollector, MonitoredDatabase,
     MonitoringConfig, MonitoringError, PerformanceMetrics, PrometheusExporter, Registry,
@@ -115,7 +115,21 @@ impl Monitor {
             None => None,
         };
         let alerting = if alerting.enabled {
-            Some(Arc::new(rule_engine(&alerting, collector.history())?))
+            let mut external_labels: Vec<(String, String)> = prometheus
+                .global_labels
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect();
+            external_labels.sort();
+            let context = TemplateContext {
+                external_labels,
+                external_url: String::new(),
+            };
+            Some(Arc::new(rule_engine(
+                &alerting,
+                collector.history(),
+                &context,
+            )?))
         } else {
             None
         };
@@ -316,10 +330,12 @@ impl Drop for Monitor {
 }
 
 /// The engine of `config`'s rules over `history`: each rule file's groups (at their own
-/// interval, or `evaluation_interval`) and one group per configured rule.
+/// interval, or `evaluation_interval`) and one group per configured rule, their templates
+/// seeing `context` (the global labels as Prometheus's external labels).
 fn rule_engine(
     config: &AlertingConfig,
     history: &HistoryStore,
+    context: &TemplateContext,
 ) -> Result<RuleEngine, MonitoringError> {
     let default_ms = i64::try_from(config.evaluation_interval.as_millis()).unwrap_or(i64::MAX);
     let mut groups = Vec::new();
@@ -340,7 +356,7 @@ fn rule_engine(
         .map(|group| {
             let ms = group.interval_ms.unwrap_or(default_ms).max(1);
             (
-                GroupRun::new(group),
+                GroupRun::new(group, context.clone()),
                 std::time::Duration::from_millis(ms as u64),
             )
         })

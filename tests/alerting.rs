@@ -24,6 +24,10 @@ fn config(rule_file: Option<&std::path::Path>) -> MonitoringConfig {
     config.alerting_config.evaluation_interval = Duration::from_millis(100);
     config.alerting_config.rule_files = rule_file.into_iter().map(Into::into).collect();
     config
+        .prometheus_config
+        .global_labels
+        .insert("cluster".into(), "east".into());
+    config
 }
 
 const RULES: &str = r#"
@@ -37,7 +41,7 @@ groups:
         labels:
           severity: page
         annotations:
-          summary: the queue is backing up
+          summary: 'queue {{ $labels.queue }} holds {{ $value }} in {{ $externalLabels.cluster }}' 
       - alert: Broken
         expr: app_queue_depth + on() app_queue_depth
 "#;
@@ -78,7 +82,10 @@ fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
     );
     assert_eq!(
         alert.annotations,
-        [("summary".to_string(), "the queue is backing up".to_string())]
+        [(
+            "summary".to_string(),
+            "queue jobs holds 12 in east".to_string()
+        )]
     );
     assert_eq!(alert.value, 12.0);
 
@@ -157,6 +164,8 @@ fn a_configured_rule_filters_its_query_by_its_threshold() {
         alerts[0].labels,
         [
             ("alertname".to_string(), "High CPU Usage".to_string()),
+            // The global labels are on every series the history holds, as on /metrics.
+            ("cluster".to_string(), "east".to_string()),
             ("core".to_string(), "0".to_string()),
             ("severity".to_string(), "warning".to_string()),
             ("team".to_string(), "db".to_string()),

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::lifecycle::set_label;
+use super::lifecycle::{set_label, TemplateContext};
 use super::rules::{Rule, RuleGroup};
 use crate::query::{self, Labels, Store, Value, STALE_NAN_BITS};
 
@@ -48,6 +48,8 @@ pub(crate) struct GroupRun {
     /// Per rule, the series its last successful evaluation wrote: one missing from the next
     /// gets a stale marker.
     previous: Vec<BTreeSet<Labels>>,
+    /// What its alerts' templates see besides the alert.
+    context: TemplateContext,
 }
 
 /// A rule that failed at one evaluation.
@@ -58,9 +60,13 @@ pub(crate) struct RuleFailure {
 }
 
 impl GroupRun {
-    pub(crate) fn new(group: RuleGroup) -> Self {
+    pub(crate) fn new(group: RuleGroup, context: TemplateContext) -> Self {
         let previous = vec![BTreeSet::new(); group.rules.len()];
-        Self { group, previous }
+        Self {
+            group,
+            previous,
+            context,
+        }
     }
 
     /// Evaluates every rule in order at `ts` (milliseconds) over `store`, writing each one's
@@ -84,7 +90,7 @@ impl GroupRun {
                     .and_then(|result| record(&r.name, &r.labels, result, limit)),
                 Rule::Alerting(a) => store
                     .query(&a.expr, &a.parsed, ts, default_step)
-                    .and_then(|result| a.eval(ts, result, limit)),
+                    .and_then(|result| a.eval(ts, result, limit, &self.context)),
             };
             let output = match output {
                 Ok(output) => output,

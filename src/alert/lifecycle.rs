@@ -3,7 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use super::template::{expand, TemplateData};
 use crate::query::Labels;
+
+/// What every template of a group's alerts sees besides the alert: Prometheus's external
+/// labels and URL.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TemplateContext {
+    pub(crate) external_labels: Labels,
+    pub(crate) external_url: String,
+}
 
 /// How long a resolved alert is kept (and would be re-sent as resolved), as Prometheus's
 /// `resolvedRetention`.
@@ -110,14 +119,31 @@ impl AlertingRule {
         ts: i64,
         result: Vec<(Labels, f64)>,
         limit: usize,
+        context: &TemplateContext,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let mut current: BTreeMap<Labels, Alert> = BTreeMap::new();
+        let template = format!("__alert_{}", self.name);
         for (series, value) in result {
+            let data = TemplateData {
+                labels: &series,
+                external_labels: &context.external_labels,
+                external_url: &context.external_url,
+                value,
+            };
+            let expanded = |pairs: &Labels| -> Labels {
+                pairs
+                    .iter()
+                    .map(|(n, text)| (n.clone(), expand(&template, text, &data)))
+                    .collect()
+            };
+            let rule_labels = expanded(&self.labels);
+            let annotations = expanded(&self.annotations);
             let mut identity: Labels = series
-                .into_iter()
+                .iter()
                 .filter(|(n, _)| n != "__name__")
+                .cloned()
                 .collect();
-            for (name, value) in &self.labels {
+            for (name, value) in &rule_labels {
                 set_label(&mut identity, name, value);
             }
             set_label(&mut identity, "alertname", &self.name);
@@ -131,7 +157,7 @@ impl AlertingRule {
                 identity.clone(),
                 Alert {
                     labels: identity,
-                    annotations: self.annotations.clone(),
+                    annotations,
                     state: AlertState::Pending,
                     active_at: ts,
                     fired_at: None,
@@ -275,46 +301,76 @@ mod tests {
     #[test]
     fn pending_fires_after_for_and_resolves_then_is_forgotten() {
         let mut r = rule(60_000, 0);
-        let samples = r.eval(0, vec![series("a")], 0).unwrap();
+        let samples = r
+            .eval(0, vec![series("a")], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(states(&r), ["pending"]);
         assert_eq!(samples.len(), 2);
         assert!(samples[0]
             .0
             .contains(&("alertstate".into(), "pending".into())));
         assert!(samples[0].0.contains(&("alertname".into(), "Down".into())));
-        r.eval(59_999, vec![series("a")], 0).unwrap();
+        r.eval(59_999, vec![series("a")], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(states(&r), ["pending"]);
-        r.eval(60_000, vec![series("a")], 0).unwrap();
+        r.eval(60_000, vec![series("a")], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(states(&r), ["firing"]);
         // Gone: resolved at once, no samples, kept for 15 minutes.
-        assert!(r.eval(120_000, vec![], 0).unwrap().is_empty());
+        assert!(r
+            .eval(120_000, vec![], 0, &TemplateContext::default())
+            .unwrap()
+            .is_empty());
         assert_eq!(states(&r), ["inactive"]);
-        r.eval(120_000 + RESOLVED_RETENTION_MS, vec![], 0).unwrap();
+        r.eval(
+            120_000 + RESOLVED_RETENTION_MS,
+            vec![],
+            0,
+            &TemplateContext::default(),
+        )
+        .unwrap();
         assert_eq!(states(&r), ["inactive"]);
-        r.eval(120_001 + RESOLVED_RETENTION_MS, vec![], 0).unwrap();
+        r.eval(
+            120_001 + RESOLVED_RETENTION_MS,
+            vec![],
+            0,
+            &TemplateContext::default(),
+        )
+        .unwrap();
         assert!(states(&r).is_empty());
     }
 
     #[test]
     fn a_pending_alert_that_goes_away_is_dropped_and_a_return_starts_over() {
         let mut r = rule(60_000, 0);
-        r.eval(0, vec![series("a")], 0).unwrap();
-        r.eval(30_000, vec![], 0).unwrap();
+        r.eval(0, vec![series("a")], 0, &TemplateContext::default())
+            .unwrap();
+        r.eval(30_000, vec![], 0, &TemplateContext::default())
+            .unwrap();
         assert!(states(&r).is_empty());
-        r.eval(60_000, vec![series("a")], 0).unwrap();
+        r.eval(60_000, vec![series("a")], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(r.alerts().next().unwrap().active_at, 60_000);
     }
 
     #[test]
     fn keep_firing_for_holds_a_firing_alert() {
         let mut r = rule(0, 60_000);
-        r.eval(0, vec![series("a")], 0).unwrap();
+        r.eval(0, vec![series("a")], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(states(&r), ["firing"]);
-        assert_eq!(r.eval(30_000, vec![], 0).unwrap().len(), 2);
+        assert_eq!(
+            r.eval(30_000, vec![], 0, &TemplateContext::default())
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(states(&r), ["firing"]);
-        r.eval(89_999, vec![], 0).unwrap();
+        r.eval(89_999, vec![], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(states(&r), ["firing"]);
-        r.eval(90_000, vec![], 0).unwrap();
+        r.eval(90_000, vec![], 0, &TemplateContext::default())
+            .unwrap();
         assert_eq!(states(&r), ["inactive"]);
     }
 
@@ -322,8 +378,18 @@ mod tests {
     fn one_identity_twice_and_the_limit_are_errors() {
         let mut r = rule(0, 0);
         let twice = vec![series("a"), (vec![("instance".into(), "a".into())], 1.0)];
-        assert!(r.eval(0, twice, 0).unwrap_err().contains("same labelset"));
-        let err = r.eval(0, vec![series("a"), series("b")], 1).unwrap_err();
+        assert!(r
+            .eval(0, twice, 0, &TemplateContext::default())
+            .unwrap_err()
+            .contains("same labelset"));
+        let err = r
+            .eval(
+                0,
+                vec![series("a"), series("b")],
+                1,
+                &TemplateContext::default(),
+            )
+            .unwrap_err();
         assert_eq!(err, "exceeded limit of 1 with 2 alerts");
         assert!(states(&r).is_empty());
     }

@@ -10,12 +10,14 @@ mod engine;
 mod group;
 mod lifecycle;
 mod rules;
+mod template;
 mod unittest;
 
 pub use engine::ActiveAlert;
 pub(crate) use engine::RuleEngine;
 pub(crate) use group::GroupRun;
 pub use lifecycle::AlertState;
+pub(crate) use lifecycle::TemplateContext;
 pub(crate) use rules::{load_rule_file, seed_rule_group};
 
 pub use unittest::{test_rules_file, RulesTestReport};

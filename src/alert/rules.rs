@@ -245,16 +245,16 @@ fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
             problems.push(format!("invalid annotation name: {name}"));
         }
     }
-    let templated = rule
-        .labels
-        .values()
-        .chain(rule.annotations.values())
-        .any(|v| v.contains("{{"));
-    if rule.alert.is_some() && templated {
-        problems.push(
-            "templates ({{ … }}) in labels and annotations are not expanded yet; write plain text"
-                .into(),
-        );
+    if let Some(alert) = &rule.alert {
+        // As Prometheus: each template must parse.
+        let name = format!("__alert_{alert}");
+        for (kind, pairs) in [("label", &rule.labels), ("annotation", &rule.annotations)] {
+            for (key, text) in pairs {
+                if let Err(e) = super::template::check(&name, text) {
+                    problems.push(format!("{kind} {key:?}: {e}"));
+                }
+            }
+        }
     }
     let duration = |text: &Option<String>, field: &str, problems: &mut Vec<String>| match text
         .as_deref()
@@ -340,7 +340,10 @@ mod tests {
         );
         let errors = load("groups:\n  - rules: []\n").unwrap_err();
         assert_eq!(errors, ["FILE: Groupname must not be empty"]);
-        let errors = load("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        annotations:\n          s: '{{ $value }}'\n").unwrap_err();
-        assert!(errors[0].contains("not expanded yet"), "{errors:?}");
+        let errors = load("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        annotations:\n          s: '{{ $value'\n").unwrap_err();
+        assert!(
+            errors[0].contains("annotation \"s\": template: __alert_A"),
+            "{errors:?}"
+        );
     }
 }

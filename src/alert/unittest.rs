@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::group::GroupRun;
-use super::lifecycle::AlertState;
+use super::lifecycle::{AlertState, TemplateContext};
 use super::rules::{load_rule_file, Rule};
 use crate::query::{self, duration_ms, duration_string, Labels, QueryError, Step, Store, Value};
 use crate::MonitoringError;
@@ -141,7 +141,8 @@ impl fmt::Display for RulesTestReport {
 /// last test's time, in `group_eval_order`, each rule's output written back before the next
 /// runs (recordings, `ALERTS`, `ALERTS_FOR_STATE`, stale markers); `alert_rule_test` compares
 /// the firing alerts of the evaluation at or just before its time, labels and annotations.
-/// Templates (`{{ … }}`) in alert labels and annotations are refused for now.
+/// Templates in alert labels and annotations are expanded as Prometheus expands them, with
+/// the test group's `external_labels` and `external_url`.
 ///
 /// What the PromQL evaluates: number literals, parentheses, unary minus, instant vector
 /// selectors with every matcher, `offset` and `@`, with Prometheus's 5-minute lookback
@@ -273,7 +274,7 @@ struct Rules<'a> {
 impl Rules<'_> {
     /// Fresh groups (no alerts yet), in `group_eval_order` (groups it does not name first,
     /// in file order); `Err` with every problem of the files.
-    fn groups(&self) -> Result<Vec<GroupRun>, Vec<String>> {
+    fn groups(&self, context: &TemplateContext) -> Result<Vec<GroupRun>, Vec<String>> {
         let mut groups = Vec::new();
         let mut errors = Vec::new();
         for file in self.files {
@@ -286,13 +287,15 @@ impl Rules<'_> {
             return Err(errors);
         }
         groups.sort_by_key(|g| self.order.get(g.name.as_str()).copied().unwrap_or(0));
-        Ok(groups.into_iter().map(GroupRun::new).collect())
+        Ok(groups
+            .into_iter()
+            .map(|g| GroupRun::new(g, context.clone()))
+            .collect())
     }
 }
 
 /// Runs one test group; `Err` for a group that cannot run at all.
 fn run_group(group: &TestGroup, rules: &Rules<'_>) -> Result<Vec<String>, String> {
-    let _ = (&group.external_labels, &group.external_url);
     let interval = match &group.interval {
         Some(text) => duration_ms(text)?,
         None => {
@@ -334,7 +337,17 @@ fn run_group(group: &TestGroup, rules: &Rules<'_>) -> Result<Vec<String>, String
             .or_default()
             .push(test);
     }
-    let mut groups = match rules.groups() {
+    let mut external_labels: Labels = group
+        .external_labels
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    external_labels.sort();
+    let context = TemplateContext {
+        external_labels,
+        external_url: group.external_url.clone().unwrap_or_default(),
+    };
+    let mut groups = match rules.groups(&context) {
         Ok(groups) => groups,
         Err(errors) => return Ok(errors),
     };
