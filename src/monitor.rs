@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 
 use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine, TemplateContext};
 use crate::{
-    ActiveAlert, AlertingConfig, HealthChecker, HistoryStore, MetricsCollector, MonitoredDatabase,
+    ActiveAlert, AlertingConfig, HealthChecker, MetricsCollector, MonitoredDatabase,
     MonitoringConfig, MonitoringError, PerformanceMetrics, PrometheusExporter, Registry,
 };
 
@@ -125,11 +125,7 @@ impl Monitor {
                 external_labels,
                 external_url: String::new(),
             };
-            Some(Arc::new(rule_engine(
-                &alerting,
-                collector.history(),
-                &context,
-            )?))
+            Some(Arc::new(rule_engine(&alerting, &collector, &context)?))
         } else {
             None
         };
@@ -329,12 +325,13 @@ impl Drop for Monitor {
     }
 }
 
-/// The engine of `config`'s rules over `history`: each rule file's groups (at their own
+/// The engine of `config`'s rules over `collector`'s history (its self-metrics in its
+/// registry): each rule file's groups (at their own
 /// interval, or `evaluation_interval`) and one group per configured rule, their templates
 /// seeing `context` (the global labels as Prometheus's external labels).
 fn rule_engine(
     config: &AlertingConfig,
-    history: &HistoryStore,
+    collector: &MetricsCollector,
     context: &TemplateContext,
 ) -> Result<RuleEngine, MonitoringError> {
     let default_ms = i64::try_from(config.evaluation_interval.as_millis()).unwrap_or(i64::MAX);
@@ -361,5 +358,5 @@ fn rule_engine(
             )
         })
         .collect();
-    Ok(RuleEngine::new(scheduled, history.clone()))
+    RuleEngine::new(scheduled, collector.history().clone(), collector.registry())
 }

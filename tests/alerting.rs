@@ -115,6 +115,40 @@ fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
     assert_eq!(api["status"], "success");
     assert_eq!(api["data"]["alerts"], listed);
 
+    // The groups and rules as Prometheus's /api/v1/rules lists them, with their health.
+    let rules: serde_json::Value =
+        serde_json::from_slice(&get(addr, "/api/v1/rules").body).unwrap();
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["name"], "queues");
+    assert!(group["file"].as_str().unwrap().ends_with("rules.yml"));
+    assert_eq!(group["rules"][0]["type"], "recording");
+    assert_eq!(group["rules"][0]["health"], "ok");
+    assert_eq!(group["rules"][1]["state"], "firing");
+    assert_eq!(group["rules"][1]["alerts"][0]["labels"]["queue"], "jobs");
+    assert_eq!(group["rules"][2]["health"], "err");
+    assert!(group["rules"][2]["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("many-to-many"));
+    // And the evaluations counted on /metrics.
+    let metrics = get(addr, "/metrics").text();
+    let evaluations = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("kotoba_monitoring_rule_evaluations_total{")
+                && l.contains("rule_group=\"queues\"")
+        })
+        .unwrap_or_else(|| panic!("no evaluation count in {metrics}"));
+    assert!(!evaluations.ends_with(" 0"), "{evaluations}");
+    let rules_line = metrics
+        .lines()
+        .find(|l| l.starts_with("kotoba_monitoring_rule_group_rules{"))
+        .unwrap_or_else(|| panic!("no rule count in {metrics}"));
+    assert!(
+        rules_line.contains("rule_group=\"queues\"") && rules_line.ends_with(" 3.0"),
+        "{rules_line}"
+    );
+
     // A rule that fails is reported, and does not stop the others.
     let errors = monitor.rule_errors();
     assert!(

@@ -14,7 +14,7 @@ use super::lifecycle::AlertState;
 use super::rules::Rule;
 use crate::query::{Labels, QueryError};
 use crate::worker::{guarded, Worker};
-use crate::{HistoryStore, LabelSet, MonitoringError, QueryValue};
+use crate::{Counter, Gauge, HistoryStore, LabelSet, MonitoringError, QueryValue, Registry};
 
 /// An alert of a rule, pending or firing, as [`Monitor::alerts`](crate::Monitor::alerts)
 /// lists it.
@@ -33,6 +33,29 @@ pub struct ActiveAlert {
     pub value: f64,
 }
 
+impl ActiveAlert {
+    /// The alert as Prometheus's `/api/v1/alerts` writes it: labels, annotations, state,
+    /// `activeAt` (RFC 3339) and the value as Go's shortest `%e` (`1e+00`).
+    pub(crate) fn prometheus_json(&self) -> serde_json::Value {
+        let map = |pairs: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+                .collect()
+        };
+        serde_json::json!({
+            "labels": map(&self.labels),
+            "annotations": map(&self.annotations),
+            "state": self.state.as_str(),
+            "activeAt": self
+                .active_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            "value": crate::query::format_float(self.value, 'e'),
+        })
+    }
+}
+
 /// A group on its schedule.
 #[derive(Debug)]
 struct Scheduled {
@@ -40,6 +63,58 @@ struct Scheduled {
     interval: Duration,
     /// The rules that failed at the last evaluation.
     failures: Vec<RuleFailure>,
+    /// When it was last evaluated, and how long that took.
+    last: Option<(OffsetDateTime, Duration)>,
+    metrics: GroupMetrics,
+}
+
+/// A group's self-metrics, as Prometheus's `prometheus_rule_*` with our prefix.
+#[derive(Debug)]
+struct GroupMetrics {
+    evaluations: Counter,
+    failures: Counter,
+    last_evaluation: Gauge,
+    last_duration: Gauge,
+}
+
+impl GroupMetrics {
+    fn new(registry: &Registry, group: &GroupRun) -> Result<Self, MonitoringError> {
+        let name = group.group.name.as_str();
+        let labels = [("rule_group", name)];
+        let rules = registry.gauge_family(
+            "kotoba_monitoring_rule_group_rules",
+            "Rules in each rule group.",
+        )?;
+        rules
+            .with_labels(&labels)?
+            .set(group.group.rules.len() as f64);
+        Ok(Self {
+            evaluations: registry
+                .counter_family(
+                    "kotoba_monitoring_rule_evaluations_total",
+                    "Rule evaluations, by rule group.",
+                )?
+                .with_labels(&labels)?,
+            failures: registry
+                .counter_family(
+                    "kotoba_monitoring_rule_evaluation_failures_total",
+                    "Rule evaluations that failed, by rule group.",
+                )?
+                .with_labels(&labels)?,
+            last_evaluation: registry
+                .gauge_family(
+                    "kotoba_monitoring_rule_group_last_evaluation_timestamp_seconds",
+                    "When each rule group was last evaluated, in Unix seconds.",
+                )?
+                .with_labels(&labels)?,
+            last_duration: registry
+                .gauge_family(
+                    "kotoba_monitoring_rule_group_last_duration_seconds",
+                    "How long each rule group's last evaluation took.",
+                )?
+                .with_labels(&labels)?,
+        })
+    }
 }
 
 /// Rule groups evaluated on the `kotoba-alert` thread.
@@ -95,23 +170,35 @@ impl RuleStorage for HistoryRules<'_> {
 }
 
 impl RuleEngine {
-    /// An engine of `groups`, each evaluated every its interval, over `history`.
-    pub(crate) fn new(groups: Vec<(GroupRun, Duration)>, history: HistoryStore) -> Self {
+    /// An engine of `groups`, each evaluated every its interval, over `history`, its
+    /// self-metrics in `registry`.
+    ///
+    /// # Errors
+    ///
+    /// As registering the self-metrics.
+    pub(crate) fn new(
+        groups: Vec<(GroupRun, Duration)>,
+        history: HistoryStore,
+        registry: &Registry,
+    ) -> Result<Self, MonitoringError> {
         let groups = groups
             .into_iter()
             .map(|(run, interval)| {
-                Mutex::new(Scheduled {
+                let metrics = GroupMetrics::new(registry, &run)?;
+                Ok(Mutex::new(Scheduled {
                     run,
                     interval,
                     failures: Vec::new(),
-                })
+                    last: None,
+                    metrics,
+                }))
             })
-            .collect();
-        Self {
+            .collect::<Result<Vec<_>, MonitoringError>>()?;
+        Ok(Self {
             groups: Arc::new(groups),
             history,
             worker: Mutex::new(None),
-        }
+        })
     }
 
     /// Starts the `kotoba-alert` thread: every group at once, then at each interval.
@@ -190,6 +277,102 @@ impl RuleEngine {
         out
     }
 
+    /// The groups and their rules as Prometheus's `/api/v1/rules` lists them.
+    pub(crate) fn rules_json(&self) -> serde_json::Value {
+        let rfc3339 = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        let map = |pairs: &Labels| -> serde_json::Value {
+            serde_json::Value::Object(
+                pairs
+                    .iter()
+                    .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            )
+        };
+        let mut groups = Vec::new();
+        for group in self.groups.iter() {
+            let group = group.lock();
+            let (last, took) = match group.last {
+                Some((at, took)) => (rfc3339(at), took.as_secs_f64()),
+                None => ("0001-01-01T00:00:00Z".to_owned(), 0.0),
+            };
+            let mut rules = Vec::new();
+            for rule in &group.run.group.rules {
+                let failure = group.failures.iter().rev().find(|f| f.rule == rule.name());
+                let health = match (group.last, failure) {
+                    (None, _) => "unknown",
+                    (Some(_), Some(_)) => "err",
+                    (Some(_), None) => "ok",
+                };
+                let mut json = match rule {
+                    Rule::Recording(r) => serde_json::json!({
+                        "name": r.name,
+                        "query": r.expr,
+                        "labels": map(&r.labels),
+                        "type": "recording",
+                    }),
+                    Rule::Alerting(a) => {
+                        let (hold_ms, keep_ms) = a.holds_ms();
+                        let (labels, annotations) = a.templates();
+                        let alerts: Vec<serde_json::Value> = a
+                            .alerts()
+                            .filter(|alert| alert.state != AlertState::Inactive)
+                            .map(|alert| {
+                                ActiveAlert {
+                                    labels: alert.labels.clone(),
+                                    annotations: alert.annotations.clone(),
+                                    state: alert.state,
+                                    active_at: time_of(alert.active_at),
+                                    value: alert.value,
+                                }
+                                .prometheus_json()
+                            })
+                            .collect();
+                        let state = a
+                            .alerts()
+                            .map(|alert| alert.state)
+                            .max_by_key(|s| match s {
+                                AlertState::Inactive => 0,
+                                AlertState::Pending => 1,
+                                AlertState::Firing => 2,
+                            })
+                            .unwrap_or(AlertState::Inactive);
+                        serde_json::json!({
+                            "state": state.as_str(),
+                            "name": a.name(),
+                            "query": a.expr,
+                            "duration": hold_ms as f64 / 1000.0,
+                            "keepFiringFor": keep_ms as f64 / 1000.0,
+                            "labels": map(labels),
+                            "annotations": map(annotations),
+                            "alerts": alerts,
+                            "type": "alerting",
+                        })
+                    }
+                };
+                json["health"] = serde_json::Value::from(health);
+                if let Some(failure) = failure {
+                    json["lastError"] = serde_json::Value::from(failure.reason.clone());
+                }
+                json["evaluationTime"] = serde_json::Value::from(took);
+                json["lastEvaluation"] = serde_json::Value::from(last.clone());
+                rules.push(json);
+            }
+            groups.push(serde_json::json!({
+                "name": group.run.group.name,
+                "file": group.run.group.file,
+                "rules": rules,
+                "interval": group.interval.as_secs_f64(),
+                "limit": group.run.group.limit,
+                "evaluationTime": took,
+                "lastEvaluation": last,
+            }));
+        }
+        serde_json::json!({ "groups": groups })
+    }
+
     /// The rules that failed at their group's last evaluation, as `group "g", rule "r":
     /// reason`.
     pub(crate) fn failures(&self) -> Vec<String> {
@@ -207,9 +390,12 @@ impl RuleEngine {
     }
 }
 
-/// Evaluates one group now, keeping what failed; a panic is contained and kept as a failure.
+/// Evaluates one group now, keeping what failed and counting it; a panic is contained and
+/// kept as a failure.
 fn evaluate(group: &mut Scheduled, history: &HistoryStore) {
-    let ts = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let now = OffsetDateTime::now_utc();
+    let began = Instant::now();
+    let ts = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     let name = group.run.group.name.clone();
     let run = &mut group.run;
     let outcome = guarded("a rule group's evaluation", || {
@@ -226,4 +412,13 @@ fn evaluate(group: &mut Scheduled, history: &HistoryStore) {
             reason: message,
         }],
     };
+    let took = began.elapsed();
+    group.last = Some((now, took));
+    let metrics = &group.metrics;
+    metrics
+        .evaluations
+        .inc_by(group.run.group.rules.len() as u64);
+    metrics.failures.inc_by(group.failures.len() as u64);
+    metrics.last_evaluation.set(ts as f64 / 1000.0);
+    metrics.last_duration.set(took.as_secs_f64());
 }

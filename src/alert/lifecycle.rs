@@ -98,6 +98,16 @@ impl AlertingRule {
         &self.name
     }
 
+    /// `for` and `keep_firing_for`, in milliseconds.
+    pub(crate) fn holds_ms(&self) -> (i64, i64) {
+        (self.hold_ms, self.keep_firing_ms)
+    }
+
+    /// The rule's own labels and annotations, as written.
+    pub(crate) fn templates(&self) -> (&Labels, &Labels) {
+        (&self.labels, &self.annotations)
+    }
+
     /// The alerts it holds: pending, firing, and resolved ones not yet forgotten.
     pub(crate) fn alerts(&self) -> impl Iterator<Item = &Alert> {
         self.active.values()

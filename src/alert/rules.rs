@@ -80,6 +80,8 @@ impl Rule {
 #[derive(Debug)]
 pub(crate) struct RuleGroup {
     pub(crate) name: String,
+    /// The file it came from (empty for a configured rule's group).
+    pub(crate) file: String,
     /// Its own `interval`, in milliseconds, if it gives one (the rules runner evaluates
     /// every group at the file's evaluation interval instead, as promtool does).
     pub(crate) interval_ms: Option<i64>,
@@ -139,6 +141,7 @@ pub(crate) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
         }
         groups.push(RuleGroup {
             name: group.name,
+            file: file.clone(),
             interval_ms,
             limit: group.limit.unwrap_or(0) as usize,
             rules,
@@ -181,6 +184,7 @@ pub(crate) fn seed_rule_group(rule: &crate::AlertRule) -> Result<RuleGroup, Stri
     };
     Ok(RuleGroup {
         name: rule.name.clone(),
+        file: String::new(),
         interval_ms: Some(i64::try_from(rule.evaluation_interval.as_millis()).unwrap_or(i64::MAX)),
         limit: 0,
         rules: vec![Rule::Alerting(AlertingRule::new(

@@ -36,6 +36,8 @@ pub(crate) enum Endpoint<'a> {
     BuildInfo,
     /// `/api/v1/alerts`.
     Alerts,
+    /// `/api/v1/rules`.
+    Rules,
 }
 
 impl<'a> Endpoint<'a> {
@@ -49,6 +51,7 @@ impl<'a> Endpoint<'a> {
             "/api/v1/metadata" => Self::Metadata,
             "/api/v1/status/buildinfo" => Self::BuildInfo,
             "/api/v1/alerts" => Self::Alerts,
+            "/api/v1/rules" => Self::Rules,
             _ => Self::LabelValues(
                 path.strip_prefix("/api/v1/label/")?
                     .strip_suffix("/values")
@@ -69,6 +72,7 @@ impl<'a> Endpoint<'a> {
             Self::Metadata => "api/v1/metadata",
             Self::BuildInfo => "api/v1/status/buildinfo",
             Self::Alerts => "api/v1/alerts",
+            Self::Rules => "api/v1/rules",
         }
     }
 
@@ -76,7 +80,11 @@ impl<'a> Endpoint<'a> {
     pub(crate) fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Query | Self::QueryRange | Self::Series | Self::Labels => &["GET", "POST"],
-            Self::LabelValues(_) | Self::Metadata | Self::BuildInfo | Self::Alerts => &["GET"],
+            Self::LabelValues(_)
+            | Self::Metadata
+            | Self::BuildInfo
+            | Self::Alerts
+            | Self::Rules => &["GET"],
         }
     }
 }
@@ -89,6 +97,7 @@ pub(crate) fn api(
     history: &HistoryStore,
     exposition: &Exposition,
     alerts: &dyn Fn() -> serde_json::Value,
+    rules: &dyn Fn() -> serde_json::Value,
 ) -> Response {
     let mut params = request.query_params();
     if request.method == "POST" {
@@ -108,6 +117,7 @@ pub(crate) fn api(
         Endpoint::Alerts => Ok(success(
             &serde_json::json!({ "alerts": alerts() }).to_string(),
         )),
+        Endpoint::Rules => Ok(success(&rules().to_string())),
     };
     match answer {
         Ok(json) => Response::new(200, "application/json", json.into_bytes()),
@@ -362,27 +372,6 @@ fn unescape_help(text: &str) -> String {
         }
     }
     out
-}
-
-/// One alert as Prometheus's `/api/v1/alerts` writes it: labels, annotations, state,
-/// `activeAt` (RFC 3339) and the value as Go's `%e` shortest (`1e+00`).
-pub(crate) fn alert_json(alert: &crate::ActiveAlert) -> serde_json::Value {
-    let map = |pairs: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
-            .collect()
-    };
-    serde_json::json!({
-        "labels": map(&alert.labels),
-        "annotations": map(&alert.annotations),
-        "state": alert.state.as_str(),
-        "activeAt": alert
-            .active_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        "value": format_float(alert.value, 'e'),
-    })
 }
 
 /// `/api/v1/status/buildinfo`: the Prometheus version we answer as, and ours.

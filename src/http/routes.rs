@@ -21,7 +21,7 @@ use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
 const FIXED_PATHS: [&str; 4] = ["/health", "/livez", "/readyz", "/alerts"];
 
 /// The Prometheus API's endpoints, as the 404 answer lists them.
-const API_PATHS: [&str; 8] = [
+const API_PATHS: [&str; 9] = [
     "/api/v1/query",
     "/api/v1/query_range",
     "/api/v1/series",
@@ -30,6 +30,7 @@ const API_PATHS: [&str; 8] = [
     "/api/v1/metadata",
     "/api/v1/status/buildinfo",
     "/api/v1/alerts",
+    "/api/v1/rules",
 ];
 
 /// Whether a built-in endpoint answers at `path`, so that the metrics cannot be served there.
@@ -142,7 +143,12 @@ impl Routes {
             Some(engine) => engine.alerts(),
             None => Vec::new(),
         };
-        serde_json::Value::Array(alerts.iter().map(super::api::alert_json).collect())
+        serde_json::Value::Array(
+            alerts
+                .iter()
+                .map(crate::ActiveAlert::prometheus_json)
+                .collect(),
+        )
     }
 
     /// Encodes a scrape in `format`, recording the self-metrics.
@@ -208,7 +214,18 @@ impl Routes {
                 return (api.name(), method_not_allowed(&request.method, allowed));
             }
             let alerts = || self.alerts_json();
-            let response = super::api::api(request, api, &self.history, &self.exposition, &alerts);
+            let rules = || match self.alerts.read().as_ref() {
+                Some(engine) => engine.rules_json(),
+                None => serde_json::json!({ "groups": [] }),
+            };
+            let response = super::api::api(
+                request,
+                api,
+                &self.history,
+                &self.exposition,
+                &alerts,
+                &rules,
+            );
             return (api.name(), response);
         }
         let endpoint = if path == self.metrics_path {
