@@ -6,13 +6,15 @@
 //! reason for any check that is not healthy), in lines that fit 80 columns.
 //!
 //! ```text
-//! cargo run --release --example monitored_db -- [--seconds N] [--port P] [--config FILE]
+//! cargo run --release --example monitored_db -- [--seconds N] [--port P] [--config FILE] [--rules FILE]
 //! ```
 //!
 //! `--seconds N` exits cleanly after N seconds (0, the default, runs until Ctrl-C); `--port P`
 //! serves the endpoints on port P (0 picks a free port; the default is the configuration's,
-//! 9090); `--config FILE` reads a TOML configuration. The database lives in a temporary
-//! directory that is removed at exit.
+//! 9090); `--config FILE` reads a TOML configuration; `--rules FILE` evaluates a Prometheus
+//! rule file instead of the demo's own (`examples/rules/monitored_db.yml`: database
+//! unhealthy, slow queries, query errors), printing each alert's state change as it happens.
+//! The database lives in a temporary directory that is removed at exit.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +38,7 @@ struct Args {
     seconds: u64,
     port: Option<u16>,
     config: Option<PathBuf>,
+    rules: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 0,
         port: None,
         config: None,
+        rules: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,8 +66,12 @@ fn parse_args() -> Result<Args, String> {
                 );
             }
             "--config" => args.config = Some(PathBuf::from(value()?)),
+            "--rules" => args.rules = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
-                return Err("usage: monitored_db [--seconds N] [--port P] [--config FILE]".into())
+                return Err(
+                    "usage: monitored_db [--seconds N] [--port P] [--config FILE] [--rules FILE]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other:?}; try --help")),
         }
@@ -364,6 +372,36 @@ fn report(monitor: &Monitor, elapsed: Duration) -> Result<(), MonitoringError> {
     Ok(())
 }
 
+/// One alert's state change: `[  12s] ALERT firing SlowQueries{operation="scan"}: …`.
+fn print_transition(change: &kotoba_monitoring::AlertTransition, elapsed: Duration) {
+    let alert = &change.alert;
+    let name = alert
+        .labels
+        .iter()
+        .find(|(n, _)| n == "alertname")
+        .map_or("", |(_, v)| v.as_str());
+    let labels: Vec<String> = alert
+        .labels
+        .iter()
+        .filter(|(n, _)| n != "alertname" && n != "severity")
+        .map(|(n, v)| format!("{n}={v:?}"))
+        .collect();
+    let state = match alert.state {
+        kotoba_monitoring::AlertState::Inactive => "resolved",
+        other => other.as_str(),
+    };
+    let summary = alert
+        .annotations
+        .iter()
+        .find(|(n, _)| n == "summary")
+        .map_or("", |(_, v)| v.as_str());
+    println!(
+        "[{:>4}s] ALERT {state} {name}{{{}}}: {summary}",
+        elapsed.as_secs(),
+        labels.join(",")
+    );
+}
+
 fn run(args: Args) -> Result<(), MonitoringError> {
     let mut config = MonitoringConfig::load(args.config.as_deref())?;
     if let Some(port) = args.port {
@@ -376,6 +414,11 @@ fn run(args: Args) -> Result<(), MonitoringError> {
     })?;
     // The disk check watches the disk the database lives on.
     config.health_config.data_path = dir.clone();
+    // The demo's rules, or the file given.
+    config.alerting_config.enabled = true;
+    config.alerting_config.rule_files = vec![args.rules.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules/monitored_db.yml")
+    })];
     config.validate()?;
     let result = (|| {
         let store = Arc::new(Store::open(&dir).map_err(db_error)?);
@@ -420,6 +463,7 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
         }
     );
     report_header(&monitor);
+    let transitions = monitor.alert_transitions();
     let started = Instant::now();
     let mut next_report = started + REPORT_EVERY;
     while running.load(Ordering::Relaxed) {
@@ -428,6 +472,9 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
+        for change in transitions.iter().flat_map(|t| t.try_iter()) {
+            print_transition(&change, started.elapsed());
+        }
         if Instant::now() >= next_report {
             report(&monitor, started.elapsed())?;
             next_report += REPORT_EVERY;

@@ -187,7 +187,7 @@ pub mod prometheus_exporter;
 mod query;
 mod worker;
 
-pub use alert::{test_rules_file, ActiveAlert, AlertState, RulesTestReport};
+pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, RulesTestReport};
 #[cfg(feature = "cluster")]
 pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{

@@ -159,6 +159,15 @@ impl Monitor {
             .unwrap_or_default()
     }
 
+    /// The alerts' state changes as the rules' evaluations see them: new (pending, or firing
+    /// at once), firing, resolved. They queue (up to 4,096) until read; past that they are
+    /// dropped and counted in `kotoba_monitoring_alert_transitions_dropped_total`, so that
+    /// evaluation never waits on the reader. Each transition goes to one reader. `None`
+    /// while alerting is off.
+    pub fn alert_transitions(&self) -> Option<crossbeam_channel::Receiver<crate::AlertTransition>> {
+        self.alerting.as_ref().map(|engine| engine.transitions())
+    }
+
     /// The rules that failed at their group's last evaluation, each as `group "g", rule "r":
     /// reason` (a failed rule writes nothing and keeps its alerts as they were).
     pub fn rule_errors(&self) -> Vec<String> {

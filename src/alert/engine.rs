@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender};
+use std::collections::BTreeMap;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
@@ -32,6 +34,22 @@ pub struct ActiveAlert {
     /// The series' value at the last evaluation.
     pub value: f64,
 }
+
+/// An alert changing state, as the `kotoba-alert` thread hands it over
+/// ([`Monitor::alert_transitions`](crate::Monitor::alert_transitions)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertTransition {
+    /// The alert after the change (a resolved one is [`AlertState::Inactive`]).
+    pub alert: ActiveAlert,
+    /// Its state before: [`AlertState::Inactive`] for an alert that is new.
+    pub from: AlertState,
+    /// When the rule's evaluation saw the change.
+    pub at: OffsetDateTime,
+}
+
+/// How many transitions wait for a reader before new ones are dropped (and counted): the
+/// evaluation never waits on the reader.
+const TRANSITIONS_QUEUED: usize = 4096;
 
 impl ActiveAlert {
     /// The alert as Prometheus's `/api/v1/alerts` writes it: labels, annotations, state,
@@ -123,6 +141,9 @@ pub(crate) struct RuleEngine {
     groups: Arc<Vec<Mutex<Scheduled>>>,
     history: HistoryStore,
     worker: Mutex<Option<(Worker, Sender<()>)>>,
+    transitions: (Sender<AlertTransition>, Receiver<AlertTransition>),
+    /// `kotoba_monitoring_alert_transitions_dropped_total`.
+    dropped: Counter,
 }
 
 /// The history as a rule's storage: queries are PromQL over it, outputs are appended to it.
@@ -198,6 +219,12 @@ impl RuleEngine {
             groups: Arc::new(groups),
             history,
             worker: Mutex::new(None),
+            transitions: crossbeam_channel::bounded(TRANSITIONS_QUEUED),
+            dropped: registry.counter(
+                "kotoba_monitoring_alert_transitions_dropped_total",
+                "Alert state changes dropped because nobody read them and the queue was full.",
+                &[],
+            )?,
         })
     }
 
@@ -212,6 +239,8 @@ impl RuleEngine {
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let groups = self.groups.clone();
         let history = self.history.clone();
+        let transitions = self.transitions.0.clone();
+        let dropped = self.dropped.clone();
         let thread = Worker::spawn("kotoba-alert", move || {
             let mut due: Vec<Instant> = vec![Instant::now(); groups.len()];
             loop {
@@ -222,7 +251,13 @@ impl RuleEngine {
                     }
                     let mut group = group.lock();
                     let interval = group.interval;
+                    let before = states(&group.run);
                     evaluate(&mut group, &history);
+                    for change in changes(&group.run, &before) {
+                        if transitions.try_send(change).is_err() {
+                            dropped.inc();
+                        }
+                    }
                     *due += interval;
                     if *due <= now {
                         *due = now + interval;
@@ -252,6 +287,11 @@ impl RuleEngine {
             }
             None => Ok(()),
         }
+    }
+
+    /// The state changes, oldest first, as they happen.
+    pub(crate) fn transitions(&self) -> Receiver<AlertTransition> {
+        self.transitions.1.clone()
     }
 
     /// Every pending and firing alert, by rule then identity.
@@ -388,6 +428,48 @@ impl RuleEngine {
         }
         out
     }
+}
+
+/// Each alert of the group's alerting rules (by rule and identity) and its state.
+fn states(run: &GroupRun) -> BTreeMap<(usize, Labels), AlertState> {
+    let mut out = BTreeMap::new();
+    for (i, rule) in run.group.rules.iter().enumerate() {
+        if let Rule::Alerting(rule) = rule {
+            for alert in rule.alerts() {
+                out.insert((i, alert.labels.clone()), alert.state);
+            }
+        }
+    }
+    out
+}
+
+/// The alerts whose state differs from `before`: new ones, ones that fired, ones resolved.
+fn changes(run: &GroupRun, before: &BTreeMap<(usize, Labels), AlertState>) -> Vec<AlertTransition> {
+    let at = OffsetDateTime::now_utc();
+    let mut out = Vec::new();
+    for (i, rule) in run.group.rules.iter().enumerate() {
+        let Rule::Alerting(rule) = rule else { continue };
+        for alert in rule.alerts() {
+            let from = before
+                .get(&(i, alert.labels.clone()))
+                .copied()
+                .unwrap_or(AlertState::Inactive);
+            if from != alert.state {
+                out.push(AlertTransition {
+                    alert: ActiveAlert {
+                        labels: alert.labels.clone(),
+                        annotations: alert.annotations.clone(),
+                        state: alert.state,
+                        active_at: time_of(alert.active_at),
+                        value: alert.value,
+                    },
+                    from,
+                    at,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Evaluates one group now, keeping what failed and counting it; a panic is contained and

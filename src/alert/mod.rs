@@ -13,8 +13,8 @@ mod rules;
 mod template;
 mod unittest;
 
-pub use engine::ActiveAlert;
 pub(crate) use engine::RuleEngine;
+pub use engine::{ActiveAlert, AlertTransition};
 pub(crate) use group::GroupRun;
 pub use lifecycle::AlertState;
 pub(crate) use lifecycle::TemplateContext;
