@@ -172,10 +172,13 @@ impl QueryInstruments {
         }
     }
 
-    /// Whether any operation's handles were taken: `kotoba_db_queries_total` is then counted
-    /// here, by operation.
-    pub(crate) fn counts_queries(&self) -> bool {
-        !self.operations.read().is_empty()
+    /// Runs `publish` unless an operation's handles were taken (`kotoba_db_queries_total`
+    /// is then counted here, by operation), holding off [`operation`](Self::operation)
+    /// meanwhile: an operation taken during a collection would otherwise remove the
+    /// database's unlabelled total before the collection wrote it, leaving both.
+    pub(crate) fn unless_counting_queries<R>(&self, publish: impl FnOnce() -> R) -> Option<R> {
+        let operations = self.operations.read();
+        operations.is_empty().then(publish)
     }
 
     /// Whether any query has been recorded.

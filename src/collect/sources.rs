@@ -224,18 +224,18 @@ impl Sources {
             .set(1.0);
         }
         // Timed queries count themselves, by operation, as they happen.
-        let reported = reading
-            .query
-            .as_ref()
-            .filter(|_| !instruments.counts_queries());
-        if let Some(q) = reported {
-            self.total(
-                r,
-                "kotoba_db_queries_total",
-                "",
-                &[],
-                q.total_queries as f64,
-            )?;
+        if let Some(q) = &reading.query {
+            instruments
+                .unless_counting_queries(|| {
+                    self.total(
+                        r,
+                        "kotoba_db_queries_total",
+                        "",
+                        &[],
+                        q.total_queries as f64,
+                    )
+                })
+                .transpose()?;
         }
         if let Some(s) = &reading.storage {
             r.gauge("kotoba_db_storage_size_bytes", "", &[])?
