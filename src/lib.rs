@@ -196,7 +196,7 @@ pub use collect::{
 };
 pub use config::{
     AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Channel,
-    EmailChannel, HealthCheckConfig, HttpAuth, MonitoringConfig, NotificationConfig,
+    EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth, MonitoringConfig, NotificationConfig,
     NotificationType, OverflowPolicy, PagerDutyChannel, PrometheusConfig, Secret, SlackChannel,
     SmtpSecurity, WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK,
     ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,

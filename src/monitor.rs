@@ -357,6 +357,18 @@ fn rule_engine(
             MonitoringError::config(format!("alerting_config.rules[{i}].query"), reason)
         })?);
     }
+    if let Some(flap) = config.flap_detection {
+        for group in &mut groups {
+            for rule in &mut group.rules {
+                if let crate::alert::Rule::Alerting(alerting) = rule {
+                    alerting.flap_detection = Some(crate::alert::FlapDetectionRule {
+                        start_percent: flap.start_percent,
+                        stop_percent: flap.stop_percent,
+                    });
+                }
+            }
+        }
+    }
     let scheduled = groups
         .into_iter()
         .map(|group| {

@@ -180,6 +180,7 @@ fn a_configured_rule_filters_its_query_by_its_threshold() {
         evaluation_interval: Duration::from_millis(100),
         severity: AlertSeverity::Warning,
         labels: [("team".to_string(), "db".to_string())].into(),
+        recovery: Some(AlertThreshold::LessThan(70.0)),
     });
     let monitor = Monitor::new(config).unwrap();
     let cpu = monitor
@@ -213,7 +214,48 @@ fn a_configured_rule_filters_its_query_by_its_threshold() {
             "CPU usage is above 80%".to_string()
         )]
     );
+
+    // Hysteresis: at 75 (below the threshold, above the recovery) it stays firing through
+    // several evaluations; at 65 it resolves.
+    let core0 = cpu.with_labels(&[("core", "0")]).unwrap();
+    core0.set(75.0);
+    let evaluations = || {
+        let text = get(monitor.local_addr().unwrap(), "/metrics").text();
+        text.lines()
+            .filter(|l| l.starts_with("kotoba_monitoring_rule_evaluations_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    wait_for("75 in the history", Duration::from_secs(30), || {
+        let now = time::OffsetDateTime::now_utc();
+        match monitor.query("app_cpu_percent{core=\"0\"}", now).ok()? {
+            QueryValue::Vector(v) if v.first()?.value == 75.0 => Some(()),
+            _ => None,
+        }
+    });
+    let seen = evaluations();
+    wait_for("three evaluations at 75", Duration::from_secs(30), || {
+        (evaluations() >= seen + 3.0).then_some(())
+    });
+    assert_eq!(monitor.alerts()[0].state, AlertState::Firing);
+    core0.set(65.0);
+    wait_for(
+        "the alert to resolve below 70",
+        Duration::from_secs(30),
+        || monitor.alerts().is_empty().then_some(()),
+    );
     monitor.stop().unwrap();
+}
+
+#[test]
+fn flap_detection_thresholds_are_checked() {
+    let mut config = config(None);
+    config.alerting_config.flap_detection = Some(kotoba_monitoring::FlapDetection {
+        start_percent: 5.0,
+        stop_percent: 20.0,
+    });
+    let err = Monitor::new(config).unwrap_err();
+    assert_eq!(err.field(), Some("alerting_config.flap_detection"), "{err}");
 }
 
 #[test]

@@ -33,6 +33,9 @@ pub struct ActiveAlert {
     pub active_at: OffsetDateTime,
     /// The series' value at the last evaluation.
     pub value: f64,
+    /// Whether it changes state too often to notify about (flap detection,
+    /// `alerting_config.flap_detection`); notifications hold it while this is set.
+    pub flapping: bool,
 }
 
 /// An alert changing state, as the `kotoba-alert` thread hands it over
@@ -41,7 +44,8 @@ pub struct ActiveAlert {
 pub struct AlertTransition {
     /// The alert after the change (a resolved one is [`AlertState::Inactive`]).
     pub alert: ActiveAlert,
-    /// Its state before: [`AlertState::Inactive`] for an alert that is new.
+    /// Its state before: [`AlertState::Inactive`] for an alert that is new. The same as
+    /// the alert's own when only its `flapping` mark changed.
     pub from: AlertState,
     /// When the rule's evaluation saw the change.
     pub at: OffsetDateTime,
@@ -70,6 +74,7 @@ impl ActiveAlert {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             "value": crate::query::format_float(self.value, 'e'),
+            "flapping": self.flapping,
         })
     }
 }
@@ -310,6 +315,7 @@ impl RuleEngine {
                             state: a.state,
                             active_at: time_of(a.active_at),
                             value: a.value,
+                            flapping: a.flapping,
                         }),
                 );
             }
@@ -366,6 +372,7 @@ impl RuleEngine {
                                     state: alert.state,
                                     active_at: time_of(alert.active_at),
                                     value: alert.value,
+                                    flapping: alert.flapping,
                                 }
                                 .prometheus_json()
                             })
@@ -430,31 +437,36 @@ impl RuleEngine {
     }
 }
 
-/// Each alert of the group's alerting rules (by rule and identity) and its state.
-fn states(run: &GroupRun) -> BTreeMap<(usize, Labels), AlertState> {
+/// Each alert of the group's alerting rules (by rule and identity): its state and whether
+/// it flaps.
+fn states(run: &GroupRun) -> BTreeMap<(usize, Labels), (AlertState, bool)> {
     let mut out = BTreeMap::new();
     for (i, rule) in run.group.rules.iter().enumerate() {
         if let Rule::Alerting(rule) = rule {
             for alert in rule.alerts() {
-                out.insert((i, alert.labels.clone()), alert.state);
+                out.insert((i, alert.labels.clone()), (alert.state, alert.flapping));
             }
         }
     }
     out
 }
 
-/// The alerts whose state differs from `before`: new ones, ones that fired, ones resolved.
-fn changes(run: &GroupRun, before: &BTreeMap<(usize, Labels), AlertState>) -> Vec<AlertTransition> {
+/// The alerts whose state differs from `before`: new ones, ones that fired, ones resolved,
+/// and ones that started or stopped flapping.
+fn changes(
+    run: &GroupRun,
+    before: &BTreeMap<(usize, Labels), (AlertState, bool)>,
+) -> Vec<AlertTransition> {
     let at = OffsetDateTime::now_utc();
     let mut out = Vec::new();
     for (i, rule) in run.group.rules.iter().enumerate() {
         let Rule::Alerting(rule) = rule else { continue };
         for alert in rule.alerts() {
-            let from = before
+            let (from, was_flapping) = before
                 .get(&(i, alert.labels.clone()))
                 .copied()
-                .unwrap_or(AlertState::Inactive);
-            if from != alert.state {
+                .unwrap_or((AlertState::Inactive, false));
+            if from != alert.state || was_flapping != alert.flapping {
                 out.push(AlertTransition {
                     alert: ActiveAlert {
                         labels: alert.labels.clone(),
@@ -462,6 +474,7 @@ fn changes(run: &GroupRun, before: &BTreeMap<(usize, Labels), AlertState>) -> Ve
                         state: alert.state,
                         active_at: time_of(alert.active_at),
                         value: alert.value,
+                        flapping: alert.flapping,
                     },
                     from,
                     at,

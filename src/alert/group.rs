@@ -88,9 +88,19 @@ impl GroupRun {
                 Rule::Recording(r) => store
                     .query(&r.expr, &r.parsed, ts, default_step)
                     .and_then(|result| record(&r.name, &r.labels, result, limit)),
-                Rule::Alerting(a) => store
-                    .query(&a.expr, &a.parsed, ts, default_step)
-                    .and_then(|result| a.eval(ts, result, limit, &self.context)),
+                Rule::Alerting(a) => {
+                    let recovered = match &a.recovery {
+                        Some((text, parsed)) => {
+                            store.query(text, parsed, ts, default_step).map(Some)
+                        }
+                        None => Ok(None),
+                    };
+                    recovered.and_then(|recovered| {
+                        store
+                            .query(&a.expr, &a.parsed, ts, default_step)
+                            .and_then(|result| a.eval(ts, result, recovered, limit, &self.context))
+                    })
+                }
             };
             let output = match output {
                 Ok(output) => output,

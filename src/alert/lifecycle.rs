@@ -55,6 +55,33 @@ pub(crate) struct Alert {
     pub(crate) keep_firing_since: Option<i64>,
     /// The result's value at the last evaluation it was in.
     pub(crate) value: f64,
+    /// Whether it changes state too often to be worth a notification (see
+    /// [`FlapDetection`]).
+    pub(crate) flapping: bool,
+}
+
+/// How many evaluations flap detection looks back over, as Nagios.
+pub(crate) const FLAP_HISTORY: usize = 21;
+
+/// Nagios's flap detection: the weighted percent of state changes over the last 21
+/// evaluations (newer changes weigh more, 0.75 to 1.25); an alert starts flapping at
+/// `start_percent` and stops below `stop_percent`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FlapDetection {
+    pub(crate) start_percent: f64,
+    pub(crate) stop_percent: f64,
+}
+
+/// Nagios's curved percent state change of `history` (oldest first).
+pub(crate) fn percent_state_change(history: &std::collections::VecDeque<bool>) -> f64 {
+    let (low, high) = (0.75, 1.25);
+    let mut changes = 0.0;
+    for (x, pair) in history.iter().collect::<Vec<_>>().windows(2).enumerate() {
+        if pair[0] != pair[1] {
+            changes += (x as f64 * (high - low)) / ((FLAP_HISTORY - 2) as f64) + low;
+        }
+    }
+    changes * 100.0 / (FLAP_HISTORY - 1) as f64
 }
 
 /// An alerting rule and its alerts.
@@ -69,6 +96,12 @@ pub(crate) struct AlertingRule {
     annotations: Labels,
     /// By identity.
     active: BTreeMap<Labels, Alert>,
+    /// What must hold of a firing alert's series before it resolves (hysteresis): the
+    /// expression as written and parsed.
+    pub(crate) recovery: Option<(String, promql_parser::parser::Expr)>,
+    pub(crate) flap_detection: Option<FlapDetection>,
+    /// Per identity, whether it was in the result at each of the last evaluations.
+    history: BTreeMap<Labels, std::collections::VecDeque<bool>>,
 }
 
 impl AlertingRule {
@@ -91,6 +124,9 @@ impl AlertingRule {
             labels,
             annotations,
             active: BTreeMap::new(),
+            recovery: None,
+            flap_detection: None,
+            history: BTreeMap::new(),
         }
     }
 
@@ -113,6 +149,34 @@ impl AlertingRule {
         self.active.values()
     }
 
+    /// The identity and annotations of an alert on `series` with `value`: the series'
+    /// labels without `__name__`, the rule's labels expanded, `alertname`.
+    fn identity(&self, series: &Labels, value: f64, context: &TemplateContext) -> (Labels, Labels) {
+        let template = format!("__alert_{}", self.name);
+        let data = TemplateData {
+            labels: series,
+            external_labels: &context.external_labels,
+            external_url: &context.external_url,
+            value,
+        };
+        let expanded = |pairs: &Labels| -> Labels {
+            pairs
+                .iter()
+                .map(|(n, text)| (n.clone(), expand(&template, text, &data)))
+                .collect()
+        };
+        let mut identity: Labels = series
+            .iter()
+            .filter(|(n, _)| n != "__name__")
+            .cloned()
+            .collect();
+        for (name, value) in &expanded(&self.labels) {
+            set_label(&mut identity, name, value);
+        }
+        set_label(&mut identity, "alertname", &self.name);
+        (identity, expanded(&self.annotations))
+    }
+
     /// Takes the rule's result at `ts` (milliseconds; each series' labels and value) and
     /// moves its alerts on, as Prometheus's `AlertingRule.Eval`: a new series makes a pending
     /// alert, active since `ts`; a pending alert fires once `for` has passed since then; an
@@ -124,39 +188,26 @@ impl AlertingRule {
     ///
     /// Two series with one identity, or more alerts than `limit` (when not 0), as Prometheus
     /// words it; the alerts are then as before for the first, and cleared for the second.
+    ///
+    /// Beyond Prometheus: with a recovery expression, a firing alert whose series leaves the
+    /// result stays firing until its series is in `recovered` (the recovery expression's
+    /// result); with flap detection, each alert's last 21 evaluations mark it `flapping`.
     pub(crate) fn eval(
         &mut self,
         ts: i64,
         result: Vec<(Labels, f64)>,
+        recovered: Option<Vec<(Labels, f64)>>,
         limit: usize,
         context: &TemplateContext,
     ) -> Result<Vec<(Labels, f64)>, String> {
+        let recovered: Option<std::collections::BTreeSet<Labels>> = recovered.map(|r| {
+            r.iter()
+                .map(|(series, value)| self.identity(series, *value, context).0)
+                .collect()
+        });
         let mut current: BTreeMap<Labels, Alert> = BTreeMap::new();
-        let template = format!("__alert_{}", self.name);
         for (series, value) in result {
-            let data = TemplateData {
-                labels: &series,
-                external_labels: &context.external_labels,
-                external_url: &context.external_url,
-                value,
-            };
-            let expanded = |pairs: &Labels| -> Labels {
-                pairs
-                    .iter()
-                    .map(|(n, text)| (n.clone(), expand(&template, text, &data)))
-                    .collect()
-            };
-            let rule_labels = expanded(&self.labels);
-            let annotations = expanded(&self.annotations);
-            let mut identity: Labels = series
-                .iter()
-                .filter(|(n, _)| n != "__name__")
-                .cloned()
-                .collect();
-            for (name, value) in &rule_labels {
-                set_label(&mut identity, name, value);
-            }
-            set_label(&mut identity, "alertname", &self.name);
+            let (identity, annotations) = self.identity(&series, value, context);
             if current.contains_key(&identity) {
                 return Err(
                     "vector contains metrics with the same labelset after applying alert labels"
@@ -174,6 +225,7 @@ impl AlertingRule {
                     resolved_at: None,
                     keep_firing_since: None,
                     value,
+                    flapping: false,
                 },
             );
         }
@@ -198,6 +250,12 @@ impl AlertingRule {
                 if alert.state == AlertState::Firing && self.keep_firing_ms > 0 {
                     let since = *alert.keep_firing_since.get_or_insert(ts);
                     keep_firing = ts - since < self.keep_firing_ms;
+                }
+                // Hysteresis: not resolved until the recovery condition holds.
+                if alert.state == AlertState::Firing
+                    && recovered.as_ref().is_some_and(|r| !r.contains(identity))
+                {
+                    keep_firing = true;
                 }
                 let expired = alert
                     .resolved_at
@@ -232,6 +290,31 @@ impl AlertingRule {
         }
         for identity in forget {
             self.active.remove(&identity);
+        }
+        if let Some(flap) = self.flap_detection {
+            for identity in self.active.keys().chain(current.keys()) {
+                self.history.entry(identity.clone()).or_default();
+            }
+            let active = &mut self.active;
+            self.history.retain(|identity, history| {
+                history.push_back(current.contains_key(identity));
+                if history.len() > FLAP_HISTORY {
+                    history.pop_front();
+                }
+                let percent = percent_state_change(history);
+                match active.get_mut(identity) {
+                    Some(alert) => {
+                        if !alert.flapping && percent >= flap.start_percent {
+                            alert.flapping = true;
+                        } else if alert.flapping && percent < flap.stop_percent {
+                            alert.flapping = false;
+                        }
+                        true
+                    }
+                    // Kept while its recent past still has it in the result.
+                    None => history.iter().any(|&was| was),
+                }
+            });
         }
         if limit > 0 && pending_or_firing > limit {
             self.active.clear();
@@ -312,7 +395,7 @@ mod tests {
     fn pending_fires_after_for_and_resolves_then_is_forgotten() {
         let mut r = rule(60_000, 0);
         let samples = r
-            .eval(0, vec![series("a")], 0, &TemplateContext::default())
+            .eval(0, vec![series("a")], None, 0, &TemplateContext::default())
             .unwrap();
         assert_eq!(states(&r), ["pending"]);
         assert_eq!(samples.len(), 2);
@@ -320,21 +403,34 @@ mod tests {
             .0
             .contains(&("alertstate".into(), "pending".into())));
         assert!(samples[0].0.contains(&("alertname".into(), "Down".into())));
-        r.eval(59_999, vec![series("a")], 0, &TemplateContext::default())
-            .unwrap();
+        r.eval(
+            59_999,
+            vec![series("a")],
+            None,
+            0,
+            &TemplateContext::default(),
+        )
+        .unwrap();
         assert_eq!(states(&r), ["pending"]);
-        r.eval(60_000, vec![series("a")], 0, &TemplateContext::default())
-            .unwrap();
+        r.eval(
+            60_000,
+            vec![series("a")],
+            None,
+            0,
+            &TemplateContext::default(),
+        )
+        .unwrap();
         assert_eq!(states(&r), ["firing"]);
         // Gone: resolved at once, no samples, kept for 15 minutes.
         assert!(r
-            .eval(120_000, vec![], 0, &TemplateContext::default())
+            .eval(120_000, vec![], None, 0, &TemplateContext::default())
             .unwrap()
             .is_empty());
         assert_eq!(states(&r), ["inactive"]);
         r.eval(
             120_000 + RESOLVED_RETENTION_MS,
             vec![],
+            None,
             0,
             &TemplateContext::default(),
         )
@@ -343,6 +439,7 @@ mod tests {
         r.eval(
             120_001 + RESOLVED_RETENTION_MS,
             vec![],
+            None,
             0,
             &TemplateContext::default(),
         )
@@ -353,33 +450,39 @@ mod tests {
     #[test]
     fn a_pending_alert_that_goes_away_is_dropped_and_a_return_starts_over() {
         let mut r = rule(60_000, 0);
-        r.eval(0, vec![series("a")], 0, &TemplateContext::default())
+        r.eval(0, vec![series("a")], None, 0, &TemplateContext::default())
             .unwrap();
-        r.eval(30_000, vec![], 0, &TemplateContext::default())
+        r.eval(30_000, vec![], None, 0, &TemplateContext::default())
             .unwrap();
         assert!(states(&r).is_empty());
-        r.eval(60_000, vec![series("a")], 0, &TemplateContext::default())
-            .unwrap();
+        r.eval(
+            60_000,
+            vec![series("a")],
+            None,
+            0,
+            &TemplateContext::default(),
+        )
+        .unwrap();
         assert_eq!(r.alerts().next().unwrap().active_at, 60_000);
     }
 
     #[test]
     fn keep_firing_for_holds_a_firing_alert() {
         let mut r = rule(0, 60_000);
-        r.eval(0, vec![series("a")], 0, &TemplateContext::default())
+        r.eval(0, vec![series("a")], None, 0, &TemplateContext::default())
             .unwrap();
         assert_eq!(states(&r), ["firing"]);
         assert_eq!(
-            r.eval(30_000, vec![], 0, &TemplateContext::default())
+            r.eval(30_000, vec![], None, 0, &TemplateContext::default())
                 .unwrap()
                 .len(),
             2
         );
         assert_eq!(states(&r), ["firing"]);
-        r.eval(89_999, vec![], 0, &TemplateContext::default())
+        r.eval(89_999, vec![], None, 0, &TemplateContext::default())
             .unwrap();
         assert_eq!(states(&r), ["firing"]);
-        r.eval(90_000, vec![], 0, &TemplateContext::default())
+        r.eval(90_000, vec![], None, 0, &TemplateContext::default())
             .unwrap();
         assert_eq!(states(&r), ["inactive"]);
     }
@@ -389,18 +492,79 @@ mod tests {
         let mut r = rule(0, 0);
         let twice = vec![series("a"), (vec![("instance".into(), "a".into())], 1.0)];
         assert!(r
-            .eval(0, twice, 0, &TemplateContext::default())
+            .eval(0, twice, None, 0, &TemplateContext::default())
             .unwrap_err()
             .contains("same labelset"));
         let err = r
             .eval(
                 0,
                 vec![series("a"), series("b")],
+                None,
                 1,
                 &TemplateContext::default(),
             )
             .unwrap_err();
         assert_eq!(err, "exceeded limit of 1 with 2 alerts");
         assert!(states(&r).is_empty());
+    }
+
+    fn cpu(value: f64) -> (Labels, f64) {
+        (vec![("core".into(), "0".into())], value)
+    }
+
+    #[test]
+    fn a_recovery_condition_holds_a_firing_alert_until_it_is_met() {
+        // Fire above 80, resolve only below 70.
+        let mut r = rule(0, 0);
+        let ctx = TemplateContext::default();
+        let eval = |r: &mut AlertingRule, ts: i64, v: f64| {
+            let fire = if v > 80.0 { vec![cpu(v)] } else { vec![] };
+            let recover = if v < 70.0 { vec![cpu(v)] } else { vec![] };
+            r.eval(ts, fire, Some(recover), 0, &ctx).unwrap();
+            states(r)
+        };
+        assert_eq!(eval(&mut r, 0, 85.0), ["firing"]);
+        assert_eq!(eval(&mut r, 1, 75.0), ["firing"], "between: held");
+        assert_eq!(eval(&mut r, 2, 79.0), ["firing"]);
+        assert_eq!(eval(&mut r, 3, 65.0), ["inactive"], "below 70: resolved");
+        assert_eq!(
+            eval(&mut r, 4, 75.0),
+            ["inactive"],
+            "between: not fired again"
+        );
+        assert_eq!(eval(&mut r, 5, 90.0), ["firing"]);
+    }
+
+    #[test]
+    fn flapping_starts_and_stops_with_nagios_s_weighted_changes() {
+        let mut history: std::collections::VecDeque<bool> =
+            std::iter::repeat_n(false, 21).collect();
+        assert_eq!(percent_state_change(&history), 0.0);
+        // Every evaluation a change: all 20 changes, weights 0.75..1.25 summing to 20.
+        history = (0..21).map(|i| i % 2 == 0).collect();
+        assert!((percent_state_change(&history) - 100.0).abs() < 1e-9);
+        // One change, the newest: weight 1.25 of 20.
+        history = (0..21).map(|i| i == 20).collect();
+        assert!((percent_state_change(&history) - 6.25).abs() < 1e-9);
+
+        let mut r = rule(0, 0);
+        r.flap_detection = Some(FlapDetection {
+            start_percent: 20.0,
+            stop_percent: 5.0,
+        });
+        let ctx = TemplateContext::default();
+        let mut flapping = Vec::new();
+        for ts in 0..30 {
+            // On and off every evaluation for 10, then steadily on.
+            let on = ts >= 10 || ts % 2 == 0;
+            let result = if on { vec![series("a")] } else { vec![] };
+            r.eval(ts * 1000, result, None, 0, &ctx).unwrap();
+            flapping.push(r.alerts().any(|a| a.flapping));
+        }
+        let started = flapping.iter().position(|&f| f).unwrap();
+        assert!(started > 0 && started < 10, "{flapping:?}");
+        // Quiet again: the changes age out of the 21 evaluations and the mark goes.
+        assert!(!flapping[29], "{flapping:?}");
+        assert!(flapping[12], "{flapping:?}");
     }
 }

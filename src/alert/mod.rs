@@ -17,7 +17,7 @@ pub(crate) use engine::RuleEngine;
 pub use engine::{ActiveAlert, AlertTransition};
 pub(crate) use group::GroupRun;
 pub use lifecycle::AlertState;
-pub(crate) use lifecycle::TemplateContext;
-pub(crate) use rules::{load_rule_file, seed_rule_group};
+pub(crate) use lifecycle::{FlapDetection as FlapDetectionRule, TemplateContext};
+pub(crate) use rules::{load_rule_file, seed_rule_group, Rule};
 
 pub use unittest::{test_rules_file, RulesTestReport};

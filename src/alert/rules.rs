@@ -63,7 +63,8 @@ pub(crate) struct RecordingRule {
 #[derive(Debug)]
 pub(crate) enum Rule {
     Recording(RecordingRule),
-    Alerting(AlertingRule),
+    /// Boxed: an alerting rule holds its alerts and their histories.
+    Alerting(Box<AlertingRule>),
 }
 
 impl Rule {
@@ -157,17 +158,24 @@ pub(crate) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
 /// The group of one of the configuration's rules (`alerting_config.rules`): an alerting rule
 /// named after it whose expression is `(<query>) <op> <threshold>`, so that the threshold
 /// filters the query's result (a comparison query and the same threshold agree), with the
-/// rule's labels and `severity`, and its description as the `description` annotation.
+/// rule's labels and `severity`, and its description as the `description` annotation; its
+/// `recovery` becomes the recovery expression `(<query>) <op> <value>` (hysteresis).
 pub(crate) fn seed_rule_group(rule: &crate::AlertRule) -> Result<RuleGroup, String> {
     use crate::AlertThreshold::{Equal, GreaterThan, LessThan, NotEqual};
-    let (op, value) = match rule.threshold {
-        GreaterThan(v) => (">", v),
-        LessThan(v) => ("<", v),
-        Equal(v) => ("==", v),
-        NotEqual(v) => ("!=", v),
+    let condition = |threshold: crate::AlertThreshold| {
+        let (op, value) = match threshold {
+            GreaterThan(v) => (">", v),
+            LessThan(v) => ("<", v),
+            Equal(v) => ("==", v),
+            NotEqual(v) => ("!=", v),
+        };
+        let expr = format!("({}) {op} {value:?}", rule.query);
+        query::parse(&expr, None)
+            .map(|parsed| (expr, parsed))
+            .map_err(|e| e.to_string())
     };
-    let expr = format!("({}) {op} {value:?}", rule.query);
-    let parsed = query::parse(&expr, None).map_err(|e| e.to_string())?;
+    let (expr, parsed) = condition(rule.threshold)?;
+    let recovery = rule.recovery.map(condition).transpose()?;
     let mut labels: Labels = rule
         .labels
         .iter()
@@ -187,15 +195,19 @@ pub(crate) fn seed_rule_group(rule: &crate::AlertRule) -> Result<RuleGroup, Stri
         file: String::new(),
         interval_ms: Some(i64::try_from(rule.evaluation_interval.as_millis()).unwrap_or(i64::MAX)),
         limit: 0,
-        rules: vec![Rule::Alerting(AlertingRule::new(
-            rule.name.clone(),
-            expr,
-            parsed,
-            0,
-            0,
-            labels,
-            annotations,
-        ))],
+        rules: vec![Rule::Alerting({
+            let mut alerting = Box::new(AlertingRule::new(
+                rule.name.clone(),
+                expr,
+                parsed,
+                0,
+                0,
+                labels,
+                annotations,
+            ));
+            alerting.recovery = recovery;
+            alerting
+        })],
     })
 }
 
@@ -284,7 +296,7 @@ fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
             parsed,
             labels,
         }),
-        (None, Some(name)) => Rule::Alerting(AlertingRule::new(
+        (None, Some(name)) => Rule::Alerting(Box::new(AlertingRule::new(
             name,
             rule.expr,
             parsed,
@@ -292,7 +304,7 @@ fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
             keep_firing_ms,
             labels,
             rule.annotations.into_iter().collect(),
-        )),
+        ))),
         (None, None) => return Err(vec!["one of 'record' or 'alert' must be set".into()]),
     })
 }

@@ -26,6 +26,8 @@ pub struct AlertingConfig {
     /// (Prometheus's global `evaluation_interval`). Defaults to 1 minute.
     #[serde(with = "duration")]
     pub evaluation_interval: Duration,
+    /// Flap detection for every alerting rule, or `None` (the default) for none.
+    pub flap_detection: Option<FlapDetection>,
     /// Where notifications go. Defaults to none.
     pub notifications: Vec<NotificationConfig>,
 }
@@ -37,6 +39,7 @@ impl Default for AlertingConfig {
             rules: Vec::new(),
             rule_files: Vec::new(),
             evaluation_interval: Duration::from_secs(60),
+            flap_detection: None,
             notifications: Vec::new(),
         }
     }
@@ -63,6 +66,26 @@ pub struct AlertRule {
     /// Labels attached to the alert.
     #[serde(default)]
     pub labels: HashMap<String, String>,
+    /// Hysteresis: once firing, the alert resolves only when the query's value meets this
+    /// condition too (fire above 80 with `threshold`, resolve below 70 with `recovery = {
+    /// less_than = 70.0 }`); in between it stays firing. `None` (the default) resolves as
+    /// soon as the threshold no longer holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<AlertThreshold>,
+}
+
+/// Flap detection as Nagios does it: the weighted percent of state changes over an alert's
+/// last 21 evaluations (newer changes weigh more); an alert starts flapping at
+/// `start_percent` and stops below `stop_percent`. While it flaps it is marked `flapping`
+/// and its notifications are held. In TOML: `flap_detection = { start_percent = 20.0,
+/// stop_percent = 5.0 }` (Nagios's defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlapDetection {
+    /// Flapping starts when the percent of state changes reaches this.
+    pub start_percent: f64,
+    /// Flapping stops when it falls below this.
+    pub stop_percent: f64,
 }
 
 /// The condition an alert rule's value is compared with. In TOML: `{ greater_than = 80.0 }`.
@@ -108,6 +131,20 @@ impl AlertingConfig {
                 "alerting_config.evaluation_interval",
                 "must be longer than zero, for example \"1m\"",
             ));
+        }
+        if let Some(flap) = self.flap_detection {
+            let valid = flap.stop_percent > 0.0
+                && flap.stop_percent < flap.start_percent
+                && flap.start_percent <= 100.0;
+            if !valid {
+                return Err(MonitoringError::config(
+                    "alerting_config.flap_detection",
+                    format!(
+                        "needs 0 < stop_percent < start_percent <= 100, got start {} and stop {}; Nagios uses 20 and 5",
+                        flap.start_percent, flap.stop_percent
+                    ),
+                ));
+            }
         }
         let mut names = HashSet::new();
         for (i, rule) in self.rules.iter().enumerate() {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::MonitoringError;
 
-pub use alerting::{AlertRule, AlertSeverity, AlertThreshold, AlertingConfig};
+pub use alerting::{AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, FlapDetection};
 pub use env::{
     ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
     ENV_METRICS_PORT, ENV_VARIABLES,
@@ -341,6 +341,7 @@ mod tests {
             evaluation_interval: Duration::from_secs(30),
             severity: AlertSeverity::Critical,
             labels: HashMap::new(),
+            recovery: None,
         }
     }
 
