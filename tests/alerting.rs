@@ -281,3 +281,16 @@ fn a_bad_rule_file_is_refused_naming_the_file_and_the_rule() {
     let missing = Monitor::new(config(Some(&dir.path().join("none.yml")))).unwrap_err();
     assert!(missing.to_string().contains("none.yml"), "{missing}");
 }
+
+#[test]
+fn the_readme_s_recipes_are_the_tested_rule_file() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let rules =
+        std::fs::read_to_string(format!("{root}/tests/rules/rule_files/recipes.yml")).unwrap();
+    let body = &rules[rules.find("groups:").unwrap()..];
+    assert!(
+        readme.contains(body),
+        "README's recipes differ from tests/rules/rule_files/recipes.yml"
+    );
+}
