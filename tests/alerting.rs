@@ -149,6 +149,18 @@ fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
         "{rules_line}"
     );
 
+    // ALERTS and ALERTS_FOR_STATE are on /metrics too, for a Prometheus scraping us.
+    let alert_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("ALERTS{") && l.contains("alertname=\"QueueBacklog\""))
+            .map(str::to_owned)
+            .collect()
+    };
+    let exposed = alert_lines(&metrics);
+    assert_eq!(exposed.len(), 1, "{metrics}");
+    assert!(exposed[0].contains("alertstate=\"firing\""), "{exposed:?}");
+    assert!(metrics.lines().any(|l| l.starts_with("ALERTS_FOR_STATE{")));
+
     // A rule that fails is reported, and does not stop the others.
     let errors = monitor.rule_errors();
     assert!(
@@ -166,6 +178,7 @@ fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
     wait_for("QueueBacklog to resolve", Duration::from_secs(30), || {
         monitor.alerts().is_empty().then_some(())
     });
+    assert!(alert_lines(&get(addr, "/metrics").text()).is_empty());
     monitor.stop().unwrap();
 }
 

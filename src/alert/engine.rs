@@ -145,14 +145,32 @@ impl GroupMetrics {
 pub(crate) struct RuleEngine {
     groups: Arc<Vec<Mutex<Scheduled>>>,
     history: HistoryStore,
+    /// Where `ALERTS` and `ALERTS_FOR_STATE` are set for `/metrics`.
+    registry: Registry,
     worker: Mutex<Option<(Worker, Sender<()>)>>,
     transitions: (Sender<AlertTransition>, Receiver<AlertTransition>),
     /// `kotoba_monitoring_alert_transitions_dropped_total`.
     dropped: Counter,
 }
 
-/// The history as a rule's storage: queries are PromQL over it, outputs are appended to it.
-struct HistoryRules<'a>(&'a HistoryStore);
+/// The history as a rule's storage: queries are PromQL over it, outputs are appended to it,
+/// and `ALERTS` and `ALERTS_FOR_STATE` are also set as gauges in the registry, for
+/// `/metrics` (a stale marker removes the gauge's series).
+struct HistoryRules<'a> {
+    history: &'a HistoryStore,
+    registry: &'a Registry,
+}
+
+/// The help of the alert series on `/metrics`.
+fn alert_series_help(name: &str) -> Option<&'static str> {
+    match name {
+        "ALERTS" => Some("Alerts pending or firing, one series each (as Prometheus's ALERTS)."),
+        "ALERTS_FOR_STATE" => {
+            Some("When each pending or firing alert became active, in Unix seconds.")
+        }
+        _ => None,
+    }
+}
 
 fn time_of(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -167,7 +185,7 @@ impl RuleStorage for HistoryRules<'_> {
         ts: i64,
         _default_step: Duration,
     ) -> Result<Vec<(Labels, f64)>, String> {
-        match self.0.query(text, time_of(ts)) {
+        match self.history.query(text, time_of(ts)) {
             Ok(QueryValue::Vector(samples)) => {
                 Ok(samples.into_iter().map(|s| (s.labels, s.value)).collect())
             }
@@ -190,7 +208,17 @@ impl RuleStorage for HistoryRules<'_> {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         let set = LabelSet::new(&name, &pairs).map_err(|_| "invalid label set")?;
-        self.0.append(&name, &set, time_of(ts), value);
+        self.history.append(&name, &set, time_of(ts), value);
+        if let Some(help) = alert_series_help(&name) {
+            // A full family refuses new series and counts them; the history has them.
+            if let Ok(family) = self.registry.gauge_family(&name, help) {
+                if value.to_bits() == crate::query::STALE_NAN_BITS {
+                    family.remove_label_set(&set);
+                } else if let Ok(gauge) = family.with_label_set(set) {
+                    gauge.set(value);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -223,6 +251,7 @@ impl RuleEngine {
         Ok(Self {
             groups: Arc::new(groups),
             history,
+            registry: registry.clone(),
             worker: Mutex::new(None),
             transitions: crossbeam_channel::bounded(TRANSITIONS_QUEUED),
             dropped: registry.counter(
@@ -244,6 +273,7 @@ impl RuleEngine {
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let groups = self.groups.clone();
         let history = self.history.clone();
+        let registry = self.registry.clone();
         let transitions = self.transitions.0.clone();
         let dropped = self.dropped.clone();
         let thread = Worker::spawn("kotoba-alert", move || {
@@ -257,7 +287,7 @@ impl RuleEngine {
                     let mut group = group.lock();
                     let interval = group.interval;
                     let before = states(&group.run);
-                    evaluate(&mut group, &history);
+                    evaluate(&mut group, &history, &registry);
                     for change in changes(&group.run, &before) {
                         if transitions.try_send(change).is_err() {
                             dropped.inc();
@@ -487,7 +517,7 @@ fn changes(
 
 /// Evaluates one group now, keeping what failed and counting it; a panic is contained and
 /// kept as a failure.
-fn evaluate(group: &mut Scheduled, history: &HistoryStore) {
+fn evaluate(group: &mut Scheduled, history: &HistoryStore, registry: &Registry) {
     let now = OffsetDateTime::now_utc();
     let began = Instant::now();
     let ts = (now.unix_timestamp_nanos() / 1_000_000) as i64;
@@ -496,7 +526,7 @@ fn evaluate(group: &mut Scheduled, history: &HistoryStore) {
     let outcome = guarded("a rule group's evaluation", || {
         run.eval(
             ts,
-            &mut HistoryRules(history),
+            &mut HistoryRules { history, registry },
             crate::query::DEFAULT_SUBQUERY_STEP,
         )
     });
