@@ -123,7 +123,7 @@ impl Monitor {
             external_labels.sort();
             let context = TemplateContext {
                 external_labels,
-                external_url: String::new(),
+                external_url: alerting.external_url.clone(),
             };
             Some(Arc::new(rule_engine(&alerting, &collector, &context)?))
         } else {

@@ -22,6 +22,7 @@ fn config(rule_file: Option<&std::path::Path>) -> MonitoringConfig {
     config.prometheus_config.port = 0;
     config.alerting_config.enabled = true;
     config.alerting_config.evaluation_interval = Duration::from_millis(100);
+    config.alerting_config.external_url = "https://grafana.example/d/db".into();
     config.alerting_config.rule_files = rule_file.into_iter().map(Into::into).collect();
     config
         .prometheus_config
@@ -41,7 +42,7 @@ groups:
         labels:
           severity: page
         annotations:
-          summary: 'queue {{ $labels.queue }} holds {{ $value }} in {{ $externalLabels.cluster }}' 
+          summary: 'queue {{ $labels.queue }} holds {{ $value }} in {{ $externalLabels.cluster }}, see {{ $externalURL }}' 
       - alert: Broken
         expr: app_queue_depth + on() app_queue_depth
 "#;
@@ -84,7 +85,7 @@ fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
         alert.annotations,
         [(
             "summary".to_string(),
-            "queue jobs holds 12 in east".to_string()
+            "queue jobs holds 12 in east, see https://grafana.example/d/db".to_string()
         )]
     );
     assert_eq!(alert.value, 12.0);

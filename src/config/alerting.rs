@@ -28,6 +28,9 @@ pub struct AlertingConfig {
     pub evaluation_interval: Duration,
     /// Flap detection for every alerting rule, or `None` (the default) for none.
     pub flap_detection: Option<FlapDetection>,
+    /// What alert templates read as `$externalURL` (Prometheus's `--web.external-url`):
+    /// where people reach the database's dashboards. Defaults to empty.
+    pub external_url: String,
     /// Where notifications go. Defaults to none.
     pub notifications: Vec<NotificationConfig>,
 }
@@ -40,6 +43,7 @@ impl Default for AlertingConfig {
             rule_files: Vec::new(),
             evaluation_interval: Duration::from_secs(60),
             flap_detection: None,
+            external_url: String::new(),
             notifications: Vec::new(),
         }
     }
