@@ -177,6 +177,23 @@ fn time_of(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// `text` at `ts` over `history`, as a rule's query sees it.
+fn history_query(
+    history: &HistoryStore,
+    text: &str,
+    ts: i64,
+) -> Result<Vec<(Labels, f64)>, String> {
+    match history.query(text, time_of(ts)) {
+        Ok(QueryValue::Vector(samples)) => {
+            Ok(samples.into_iter().map(|s| (s.labels, s.value)).collect())
+        }
+        Ok(QueryValue::Scalar(v)) => Ok(vec![(Labels::new(), v)]),
+        Ok(_) => Err("rule result is not a vector or scalar".to_owned()),
+        Err(MonitoringError::Query(QueryError::Evaluation { reason, .. })) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl RuleStorage for HistoryRules<'_> {
     fn query(
         &self,
@@ -185,15 +202,12 @@ impl RuleStorage for HistoryRules<'_> {
         ts: i64,
         _default_step: Duration,
     ) -> Result<Vec<(Labels, f64)>, String> {
-        match self.history.query(text, time_of(ts)) {
-            Ok(QueryValue::Vector(samples)) => {
-                Ok(samples.into_iter().map(|s| (s.labels, s.value)).collect())
-            }
-            Ok(QueryValue::Scalar(v)) => Ok(vec![(Labels::new(), v)]),
-            Ok(_) => Err("rule result is not a vector or scalar".to_owned()),
-            Err(MonitoringError::Query(QueryError::Evaluation { reason, .. })) => Err(reason),
-            Err(e) => Err(e.to_string()),
-        }
+        history_query(self.history, text, ts)
+    }
+
+    fn template_query(&self, ts: i64, _default_step: Duration) -> super::template::TemplateQuery {
+        let history = self.history.clone();
+        std::rc::Rc::new(move |text: &str| history_query(&history, text, ts))
     }
 
     fn append(&mut self, labels: Labels, ts: i64, value: f64) -> Result<(), &'static str> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::lifecycle::{set_label, TemplateContext};
 use super::rules::{Rule, RuleGroup};
+use super::template::{with_query, TemplateQuery};
 use crate::query::{self, Labels, Store, Value, STALE_NAN_BITS};
 
 /// Where a group's rules read and write: the rules runner's in-memory store, or the
@@ -23,6 +24,9 @@ pub(crate) trait RuleStorage {
 
     /// Writes one sample of a rule's output; Prometheus's storage message if refused.
     fn append(&mut self, labels: Labels, ts: i64, value: f64) -> Result<(), &'static str>;
+
+    /// What alert templates' `query` function asks at `ts`: the storage as it is now.
+    fn template_query(&self, ts: i64, default_step: Duration) -> TemplateQuery;
 }
 
 impl RuleStorage for Store {
@@ -38,6 +42,15 @@ impl RuleStorage for Store {
 
     fn append(&mut self, labels: Labels, ts: i64, value: f64) -> Result<(), &'static str> {
         Store::append(self, labels, ts, value)
+    }
+
+    fn template_query(&self, ts: i64, default_step: Duration) -> TemplateQuery {
+        // A copy: the rules runner's store is small, and the group writes to the original.
+        let snapshot = self.clone();
+        std::rc::Rc::new(move |text: &str| {
+            let parsed = query::parse(text, None).map_err(|e| e.to_string())?;
+            instant(text, &parsed, ts, &snapshot, default_step)
+        })
     }
 }
 
@@ -89,6 +102,9 @@ impl GroupRun {
                     .query(&r.expr, &r.parsed, ts, default_step)
                     .and_then(|result| record(&r.name, &r.labels, result, limit)),
                 Rule::Alerting(a) => {
+                    let template_query = a
+                        .uses_query()
+                        .then(|| store.template_query(ts, default_step));
                     let recovered = match &a.recovery {
                         Some((text, parsed)) => {
                             store.query(text, parsed, ts, default_step).map(Some)
@@ -98,7 +114,11 @@ impl GroupRun {
                     recovered.and_then(|recovered| {
                         store
                             .query(&a.expr, &a.parsed, ts, default_step)
-                            .and_then(|result| a.eval(ts, result, recovered, limit, &self.context))
+                            .and_then(|result| {
+                                with_query(template_query, || {
+                                    a.eval(ts, result, recovered, limit, &self.context)
+                                })
+                            })
                     })
                 }
             };

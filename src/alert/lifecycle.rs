@@ -139,6 +139,14 @@ impl AlertingRule {
         (self.hold_ms, self.keep_firing_ms)
     }
 
+    /// Whether a label or annotation template may call `query`.
+    pub(crate) fn uses_query(&self) -> bool {
+        self.labels
+            .iter()
+            .chain(&self.annotations)
+            .any(|(_, text)| text.contains("query"))
+    }
+
     /// The rule's own labels and annotations, as written.
     pub(crate) fn templates(&self) -> (&Labels, &Labels) {
         (&self.labels, &self.annotations)

@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use gtmpl::{Context, Func, FuncError, Template, Value};
 
 use crate::query::{format_float, Labels};
@@ -15,6 +18,23 @@ pub(crate) struct TemplateData<'a> {
     pub(crate) external_labels: &'a Labels,
     pub(crate) external_url: &'a str,
     pub(crate) value: f64,
+}
+
+/// What the `query` template function asks: an instant query at the alert's evaluation
+/// time, its samples or the reason it failed.
+pub(crate) type TemplateQuery = Rc<dyn Fn(&str) -> Result<Vec<(Labels, f64)>, String>>;
+
+thread_local! {
+    /// The `query` of the expansion this thread runs (gtmpl's functions are plain `fn`s).
+    static QUERY: RefCell<Option<TemplateQuery>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `query` as what templates' `query` function asks.
+pub(crate) fn with_query<R>(query: Option<TemplateQuery>, f: impl FnOnce() -> R) -> R {
+    let before = QUERY.with(|q| q.replace(query));
+    let out = f();
+    QUERY.with(|q| *q.borrow_mut() = before);
+    out
 }
 
 /// Prometheus's definitions before every alert template.
@@ -179,7 +199,113 @@ const FUNCS: &[(&str, Func)] = &[
     ("match", re_match as Func),
     ("stripPort", strip_port as Func),
     ("safeHtml", identity as Func),
+    ("query", query as Func),
+    ("first", first as Func),
+    ("label", label as Func),
+    ("value", value as Func),
+    ("strvalue", strvalue as Func),
+    ("sortByLabel", sort_by_label as Func),
 ];
+
+/// `query "expr"`: the samples of an instant query at the alert's evaluation time, each
+/// with `.Labels` and `.Value`, as Prometheus's template `query`.
+fn query(args: &[Value]) -> Result<Value, FuncError> {
+    let text = string_arg("query", one("query", args)?)?;
+    let run = QUERY.with(|q| q.borrow().clone());
+    let Some(run) = run else {
+        return Err(FuncError::Generic("query is not available here".to_owned()));
+    };
+    let samples = run(&text).map_err(FuncError::Generic)?;
+    Ok(Value::Array(
+        samples
+            .into_iter()
+            .map(|(labels, value)| {
+                let mut sample = HashMap::new();
+                sample.insert(
+                    "Labels".to_owned(),
+                    Value::Map(
+                        labels
+                            .into_iter()
+                            .map(|(n, v)| (n, Value::String(v)))
+                            .collect(),
+                    ),
+                );
+                sample.insert("Value".to_owned(), Value::String(go_g(value, None)));
+                Value::Map(sample)
+            })
+            .collect(),
+    ))
+}
+
+fn samples_arg(name: &str, v: &Value) -> Result<Vec<Value>, FuncError> {
+    match v {
+        Value::Array(items) => Ok(items.clone()),
+        other => Err(FuncError::Generic(format!(
+            "{name}: expected a query result, got {other}"
+        ))),
+    }
+}
+
+/// A sample's field (`Labels` or `Value`); `None` for anything but a sample.
+fn field<'a>(sample: &'a Value, name: &str) -> Option<&'a Value> {
+    match sample {
+        Value::Map(m) => m.get(name),
+        _ => None,
+    }
+}
+
+/// `first`: the first sample of a query result.
+fn first(args: &[Value]) -> Result<Value, FuncError> {
+    samples_arg("first", one("first", args)?)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| FuncError::Generic("first() called on vector with no elements".to_owned()))
+}
+
+/// `label "name" sample`: the sample's label, or "".
+fn label(args: &[Value]) -> Result<Value, FuncError> {
+    let [name, sample] = args else {
+        return Err(FuncError::ExactlyXArgs("label".to_owned(), 2));
+    };
+    let name = string_arg("label", name)?;
+    Ok(match field(sample, "Labels") {
+        Some(Value::Map(labels)) => labels
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| Value::String(String::new())),
+        _ => Value::String(String::new()),
+    })
+}
+
+/// `value sample`: the sample's value (0 for none).
+fn value(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(field(one("value", args)?, "Value")
+        .cloned()
+        .unwrap_or_else(|| Value::String("0".to_owned())))
+}
+
+/// `strvalue sample`: its `__value__` label, or "".
+fn strvalue(args: &[Value]) -> Result<Value, FuncError> {
+    label(&[
+        Value::String("__value__".to_owned()),
+        one("strvalue", args)?.clone(),
+    ])
+}
+
+/// `sortByLabel "name" result`: the samples in order of that label, stably.
+fn sort_by_label(args: &[Value]) -> Result<Value, FuncError> {
+    let [name, result] = args else {
+        return Err(FuncError::ExactlyXArgs("sortByLabel".to_owned(), 2));
+    };
+    let name = string_arg("sortByLabel", name)?;
+    let mut samples = samples_arg("sortByLabel", result)?;
+    let key = |s: &Value| match label(&[Value::String(name.clone()), s.clone()]) {
+        Ok(Value::String(v)) => v,
+        _ => String::new(),
+    };
+    samples.sort_by_key(key);
+    Ok(Value::Array(samples))
+}
 
 fn one<'a>(name: &str, args: &'a [Value]) -> Result<&'a Value, FuncError> {
     match args {

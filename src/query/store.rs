@@ -6,7 +6,7 @@ use super::value::Labels;
 
 /// Series and their samples, in time order, as the evaluator reads them: a rules test's input
 /// series, or what a query reads of the history store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Store {
     series: Vec<(Labels, Vec<(i64, f64)>)>,
 }
