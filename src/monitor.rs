@@ -115,16 +115,8 @@ impl Monitor {
             None => None,
         };
         let alerting = if alerting.enabled {
-            let mut external_labels: Vec<(String, String)> = prometheus
-                .global_labels
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect();
-            external_labels.sort();
-            let context = TemplateContext {
-                external_labels,
-                external_url: alerting.external_url.clone(),
-            };
+            let context =
+                TemplateContext::new(&prometheus.global_labels, alerting.external_url.clone());
             Some(Arc::new(rule_engine(&alerting, &collector, &context)?))
         } else {
             None

@@ -14,6 +14,24 @@ pub(crate) struct TemplateContext {
     pub(crate) external_url: String,
 }
 
+impl TemplateContext {
+    /// The context of `external_labels` (in any order) and `external_url`.
+    pub(crate) fn new(
+        external_labels: &std::collections::HashMap<String, String>,
+        external_url: String,
+    ) -> Self {
+        let mut labels: Labels = external_labels
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        labels.sort();
+        Self {
+            external_labels: labels,
+            external_url,
+        }
+    }
+}
+
 /// How long a resolved alert is kept (and would be re-sent as resolved), as Prometheus's
 /// `resolvedRetention`.
 pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;

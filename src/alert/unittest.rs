@@ -337,16 +337,10 @@ fn run_group(group: &TestGroup, rules: &Rules<'_>) -> Result<Vec<String>, String
             .or_default()
             .push(test);
     }
-    let mut external_labels: Labels = group
-        .external_labels
-        .iter()
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
-    external_labels.sort();
-    let context = TemplateContext {
-        external_labels,
-        external_url: group.external_url.clone().unwrap_or_default(),
-    };
+    let context = TemplateContext::new(
+        &group.external_labels,
+        group.external_url.clone().unwrap_or_default(),
+    );
     let mut groups = match rules.groups(&context) {
         Ok(groups) => groups,
         Err(errors) => return Ok(errors),
