@@ -48,14 +48,18 @@ use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 ///   `pass` and `warn`, `503` for `fail`.
 /// - `GET /livez`, `GET /readyz`: `200 ok` or `503`; `?verbose` lists each check as
 ///   `[+]name ok` / `[-]name failed: reason`; `?exclude=name` leaves a check out.
-/// - `GET /alerts`: the active alerts as a JSON list (empty: alerting is not part of the
-///   exporter yet).
+/// - `GET /alerts`: the pending and firing alerts as a JSON list, as Prometheus's
+///   `/api/v1/alerts` lists them (empty unless a [`Monitor`](crate::Monitor) with alerting
+///   serves them).
 /// - `GET`/`POST /api/v1/query` and `/api/v1/query_range`: PromQL over the collector's
 ///   history, in the Prometheus HTTP API's JSON, byte for byte; a form-encoded `POST` body is
 ///   read as Prometheus does. A query loads at most 5,000,000 samples and stops at its
-///   `timeout` (default 2 minutes) between range steps.
+///   `timeout` (default 2 minutes), checked between steps and within subqueries.
+/// - The rest of the Prometheus API: `GET`/`POST /api/v1/series` and `/api/v1/labels`;
+///   `GET /api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/status/buildinfo`,
+///   `/api/v1/alerts` and `/api/v1/rules`.
 ///
-/// Any other path gets `404`, any method but `GET` and `HEAD` (and `POST` on the API) `405`. With
+/// Any other path gets `404`, a method the endpoint does not take `405`. With
 /// [`PrometheusConfig::auth`] set, every request without the credentials gets `401`.
 ///
 /// # What the exposition holds

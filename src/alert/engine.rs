@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::group::{GroupRun, RuleFailure, RuleStorage};
 use super::lifecycle::AlertState;
 use super::rules::Rule;
+use crate::history::{millis, time_of};
 use crate::query::{Labels, QueryError};
 use crate::worker::{guarded, Worker};
 use crate::{Counter, Gauge, HistoryStore, LabelSet, MonitoringError, QueryValue, Registry};
@@ -56,18 +57,24 @@ pub struct AlertTransition {
 const TRANSITIONS_QUEUED: usize = 4096;
 
 impl ActiveAlert {
+    /// What callers see of a rule's `alert`.
+    fn of(alert: &super::lifecycle::Alert) -> Self {
+        Self {
+            labels: alert.labels.clone(),
+            annotations: alert.annotations.clone(),
+            state: alert.state,
+            active_at: time_of(alert.active_at),
+            value: alert.value,
+            flapping: alert.flapping,
+        }
+    }
+
     /// The alert as Prometheus's `/api/v1/alerts` writes it: labels, annotations, state,
     /// `activeAt` (RFC 3339) and the value as Go's shortest `%e` (`1e+00`).
     pub(crate) fn prometheus_json(&self) -> serde_json::Value {
-        let map = |pairs: &[(String, String)]| -> serde_json::Map<String, serde_json::Value> {
-            pairs
-                .iter()
-                .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
-                .collect()
-        };
         serde_json::json!({
-            "labels": map(&self.labels),
-            "annotations": map(&self.annotations),
+            "labels": labels_json(&self.labels),
+            "annotations": labels_json(&self.annotations),
             "state": self.state.as_str(),
             "activeAt": self
                 .active_at
@@ -77,6 +84,16 @@ impl ActiveAlert {
             "flapping": self.flapping,
         })
     }
+}
+
+/// Labels or annotations as a JSON object, as Prometheus's API writes them.
+fn labels_json(pairs: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        pairs
+            .iter()
+            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 /// A group on its schedule.
@@ -170,11 +187,6 @@ fn alert_series_help(name: &str) -> Option<&'static str> {
         }
         _ => None,
     }
-}
-
-fn time_of(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// `text` at `ts` over `history`, as a rule's query sees it.
@@ -353,14 +365,7 @@ impl RuleEngine {
                 out.extend(
                     rule.alerts()
                         .filter(|a| a.state != AlertState::Inactive)
-                        .map(|a| ActiveAlert {
-                            labels: a.labels.clone(),
-                            annotations: a.annotations.clone(),
-                            state: a.state,
-                            active_at: time_of(a.active_at),
-                            value: a.value,
-                            flapping: a.flapping,
-                        }),
+                        .map(ActiveAlert::of),
                 );
             }
         }
@@ -372,14 +377,6 @@ impl RuleEngine {
         let rfc3339 = |t: OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()
-        };
-        let map = |pairs: &Labels| -> serde_json::Value {
-            serde_json::Value::Object(
-                pairs
-                    .iter()
-                    .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
-                    .collect(),
-            )
         };
         let mut groups = Vec::new();
         for group in self.groups.iter() {
@@ -400,7 +397,7 @@ impl RuleEngine {
                     Rule::Recording(r) => serde_json::json!({
                         "name": r.name,
                         "query": r.expr,
-                        "labels": map(&r.labels),
+                        "labels": labels_json(&r.labels),
                         "type": "recording",
                     }),
                     Rule::Alerting(a) => {
@@ -409,26 +406,12 @@ impl RuleEngine {
                         let alerts: Vec<serde_json::Value> = a
                             .alerts()
                             .filter(|alert| alert.state != AlertState::Inactive)
-                            .map(|alert| {
-                                ActiveAlert {
-                                    labels: alert.labels.clone(),
-                                    annotations: alert.annotations.clone(),
-                                    state: alert.state,
-                                    active_at: time_of(alert.active_at),
-                                    value: alert.value,
-                                    flapping: alert.flapping,
-                                }
-                                .prometheus_json()
-                            })
+                            .map(|alert| ActiveAlert::of(alert).prometheus_json())
                             .collect();
                         let state = a
                             .alerts()
                             .map(|alert| alert.state)
-                            .max_by_key(|s| match s {
-                                AlertState::Inactive => 0,
-                                AlertState::Pending => 1,
-                                AlertState::Firing => 2,
-                            })
+                            .max()
                             .unwrap_or(AlertState::Inactive);
                         serde_json::json!({
                             "state": state.as_str(),
@@ -436,8 +419,8 @@ impl RuleEngine {
                             "query": a.expr,
                             "duration": hold_ms as f64 / 1000.0,
                             "keepFiringFor": keep_ms as f64 / 1000.0,
-                            "labels": map(labels),
-                            "annotations": map(annotations),
+                            "labels": labels_json(labels),
+                            "annotations": labels_json(annotations),
                             "alerts": alerts,
                             "type": "alerting",
                         })
@@ -512,14 +495,7 @@ fn changes(
                 .unwrap_or((AlertState::Inactive, false));
             if from != alert.state || was_flapping != alert.flapping {
                 out.push(AlertTransition {
-                    alert: ActiveAlert {
-                        labels: alert.labels.clone(),
-                        annotations: alert.annotations.clone(),
-                        state: alert.state,
-                        active_at: time_of(alert.active_at),
-                        value: alert.value,
-                        flapping: alert.flapping,
-                    },
+                    alert: ActiveAlert::of(alert),
                     from,
                     at,
                 });
@@ -534,7 +510,7 @@ fn changes(
 fn evaluate(group: &mut Scheduled, history: &HistoryStore, registry: &Registry) {
     let now = OffsetDateTime::now_utc();
     let began = Instant::now();
-    let ts = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let ts = millis(now);
     let name = group.run.group.name.clone();
     let run = &mut group.run;
     let outcome = guarded("a rule group's evaluation", || {

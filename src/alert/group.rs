@@ -87,7 +87,8 @@ impl GroupRun {
     /// series of this evaluation: a recording rule's result under its name and labels, an
     /// alerting rule's `ALERTS` and `ALERTS_FOR_STATE`. A series a rule wrote last time and
     /// not now gets a stale marker. A subquery without a step steps by `default_step`.
-    /// Returns the rules that failed; a failed rule writes nothing and keeps its alerts.
+    /// Returns the rules that failed, each once; a rule whose query failed writes nothing and
+    /// keeps its alerts.
     pub(crate) fn eval(
         &mut self,
         ts: i64,
@@ -133,16 +134,21 @@ impl GroupRun {
                 }
             };
             let mut written = BTreeSet::new();
+            // A rule reports its last refused sample, as Prometheus's LastError.
+            let mut refused = None;
             for (labels, value) in output {
                 match store.append(labels.clone(), ts, value) {
                     Ok(()) => {
                         written.insert(labels);
                     }
-                    Err(reason) => failures.push(RuleFailure {
-                        rule: rule.name().to_owned(),
-                        reason: reason.to_owned(),
-                    }),
+                    Err(reason) => refused = Some(reason),
                 }
+            }
+            if let Some(reason) = refused {
+                failures.push(RuleFailure {
+                    rule: rule.name().to_owned(),
+                    reason: reason.to_owned(),
+                });
             }
             for gone in self.previous[i].difference(&written) {
                 // As Prometheus, a marker that cannot be written is let go.
@@ -156,7 +162,7 @@ impl GroupRun {
 
 /// `expr` at `ts` as a rule's query: a vector's samples, or a scalar as one sample without
 /// labels; Prometheus's message for anything else.
-fn instant(
+pub(crate) fn instant(
     text: &str,
     parsed: &promql_parser::parser::Expr,
     ts: i64,

@@ -36,8 +36,9 @@ impl TemplateContext {
 /// `resolvedRetention`.
 pub(crate) const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 
-/// Where an alert is in Prometheus's lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an alert is in Prometheus's lifecycle, ordered as Prometheus ranks a rule's state
+/// (the most advanced of its alerts').
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AlertState {
     /// Resolved: no longer in the rule's result (kept for a while to be sent as resolved).
     Inactive,
@@ -94,8 +95,8 @@ pub(crate) struct FlapDetection {
 pub(crate) fn percent_state_change(history: &std::collections::VecDeque<bool>) -> f64 {
     let (low, high) = (0.75, 1.25);
     let mut changes = 0.0;
-    for (x, pair) in history.iter().collect::<Vec<_>>().windows(2).enumerate() {
-        if pair[0] != pair[1] {
+    for (x, (a, b)) in history.iter().zip(history.iter().skip(1)).enumerate() {
+        if a != b {
             changes += (x as f64 * (high - low)) / ((FLAP_HISTORY - 2) as f64) + low;
         }
     }

@@ -57,23 +57,22 @@ pub(crate) fn check(name: &str, text: &str) -> Result<(), String> {
     if !text.contains("{{") {
         return Ok(());
     }
-    let mut template = template(name);
-    template
-        .parse(format!("{DEFS}{}", printed(text)))
-        .map_err(|e| format!("template: {name}: {e}"))
+    parsed(name, text).map(drop)
 }
 
-fn template(name: &str) -> Template {
+/// `text` parsed as the template `name`, after Prometheus's definitions and with every
+/// printing action passed through `__print`.
+fn parsed(name: &str, text: &str) -> Result<Template, String> {
     let mut template = Template::with_name(name);
-    template.add_funcs(&FUNCS.iter().map(|&(n, f)| (n, f)).collect::<Vec<_>>());
-    template
-}
-
-fn try_expand(name: &str, text: &str, data: &TemplateData<'_>) -> Result<String, String> {
-    let mut template = template(name);
+    template.add_funcs(FUNCS);
     template
         .parse(format!("{DEFS}{}", printed(text)))
         .map_err(|e| format!("template: {name}: {e}"))?;
+    Ok(template)
+}
+
+fn try_expand(name: &str, text: &str, data: &TemplateData<'_>) -> Result<String, String> {
+    let template = parsed(name, text)?;
     let map = |labels: &Labels| -> Value {
         Value::Map(
             labels

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::group::GroupRun;
+use super::group::{instant, GroupRun};
 use super::lifecycle::{AlertState, TemplateContext};
 use super::rules::{load_rule_file, Rule};
-use crate::query::{self, duration_ms, duration_string, Labels, QueryError, Step, Store, Value};
+use crate::query::{self, duration_ms, duration_string, Labels, Step, Store};
 use crate::MonitoringError;
 
 /// A test file, as promtool 2.42 reads it.
@@ -361,14 +361,7 @@ fn run_group(group: &TestGroup, rules: &Rules<'_>) -> Result<Vec<String>, String
         while ts <= last {
             let mut errors: Vec<String> = Vec::new();
             for run in &mut groups {
-                let mut failed: Vec<super::group::RuleFailure> = Vec::new();
-                for failure in run.eval(ts, &mut store, default_step) {
-                    // A rule reports its last error of the evaluation, as Prometheus's
-                    // LastError.
-                    failed.retain(|f| f.rule != failure.rule);
-                    failed.push(failure);
-                }
-                errors.extend(failed.into_iter().map(|f| {
+                errors.extend(run.eval(ts, &mut store, default_step).into_iter().map(|f| {
                     format!(
                         "    rule: {}, time: {}, err: {}",
                         f.rule,
@@ -395,27 +388,14 @@ fn run_group(group: &TestGroup, rules: &Rules<'_>) -> Result<Vec<String>, String
         let at = duration_ms(&test.eval_time)?;
         let time = duration_string(at);
         let step = std::time::Duration::from_millis(rules.evaluation_interval.unsigned_abs());
-        let got = match query::parse(&test.expr, None).and_then(|mut expr| {
-            if query::is_range_or_string(&expr).is_some() {
-                // promtool's own words for a result it cannot compare.
-                return Err(QueryError::evaluation(
-                    &test.expr,
-                    "rule result is not a vector or scalar",
-                ));
-            }
-            query::prepare(&mut expr, at, at, step);
-            query::eval_instant(&test.expr, &expr, at, &store)
-        }) {
-            Ok(Value::Scalar(v)) => vec![(Labels::new(), v)],
-            Ok(Value::Vector(samples)) => {
-                samples.into_iter().map(|s| (s.labels, s.value)).collect()
-            }
-            Err(e) => {
-                // An evaluation error reads as Prometheus's own message, as promtool prints it.
-                let reason = match e {
-                    QueryError::Evaluation { reason, .. } => reason,
-                    other => other.to_string(),
-                };
+        // As a rule's query: promtool's words for what it cannot compare, Prometheus's own
+        // message for an evaluation error.
+        let got = match query::parse(&test.expr, None)
+            .map_err(|e| e.to_string())
+            .and_then(|expr| instant(&test.expr, &expr, at, &store, step))
+        {
+            Ok(got) => got,
+            Err(reason) => {
                 failures.push(format!(
                     "    expr: {:?}, time: {time}, err: {reason}",
                     test.expr

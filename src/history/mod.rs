@@ -7,6 +7,7 @@
 
 mod matcher;
 mod query;
+pub(crate) use query::{millis, time_of};
 mod scrape;
 mod series;
 pub(crate) use scrape::Exposed;

@@ -19,12 +19,14 @@ const MAX_SAMPLES: usize = 5_000_000;
 /// The most steps a range query may have, as Prometheus allows.
 const MAX_STEPS: u128 = 11_000;
 
-fn millis(t: OffsetDateTime) -> i64 {
+/// `t` in Unix milliseconds, as PromQL reads time.
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos().div_euclid(1_000_000)).clamp(i64::MIN as i128, i64::MAX as i128)
         as i64
 }
 
-fn time_of(ms: i64) -> OffsetDateTime {
+/// Unix milliseconds as a time (the epoch for one out of range).
+pub(crate) fn time_of(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -8,6 +8,7 @@ use promql_parser::label::Matcher;
 use promql_parser::parser::Expr;
 use time::OffsetDateTime;
 
+use super::store::to_nanos;
 use super::HistoryStore;
 use crate::query::{self, QueryError};
 use crate::MonitoringError;
@@ -48,7 +49,7 @@ impl HistoryStore {
         end: Option<OffsetDateTime>,
     ) -> Result<Vec<Labels>, MonitoringError> {
         let matchers = selector_matchers(selectors)?;
-        let (from, to) = (start.map(nanos), end.map(nanos));
+        let (from, to) = (start.map(to_nanos), end.map(to_nanos));
         let names = self.inner.names.read();
         let mut out = Vec::new();
         for (name, series) in names.iter() {
@@ -119,11 +120,6 @@ impl HistoryStore {
             .collect();
         Ok(values.into_iter().collect())
     }
-}
-
-fn nanos(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp_nanos()
-        .clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
 /// Each selector's matchers, its metric name among them.

@@ -99,7 +99,7 @@ pub(super) type Points = VecDeque<(i64, f64)>;
 /// The series of one metric name, by label set.
 pub(super) type SeriesMap = HashMap<LabelSet, Arc<Mutex<Points>>>;
 
-fn to_nanos(t: OffsetDateTime) -> i64 {
+pub(super) fn to_nanos(t: OffsetDateTime) -> i64 {
     t.unix_timestamp_nanos()
         .clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }

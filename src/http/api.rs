@@ -1,7 +1,8 @@
 //! Module implementing the Prometheus HTTP API over the history store, in Prometheus 2.42's
 //! JSON: queries (`/api/v1/query`, `/api/v1/query_range`), the catalog (`/api/v1/series`,
-//! `/api/v1/labels`, `/api/v1/label/<name>/values`), `/api/v1/metadata` and
-//! `/api/v1/status/buildinfo`. See [`api`] for details.
+//! `/api/v1/labels`, `/api/v1/label/<name>/values`), `/api/v1/metadata`,
+//! `/api/v1/status/buildinfo`, and the alerts and rules the routes hand in
+//! (`/api/v1/alerts`, `/api/v1/rules`). See [`api`] for details.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
