@@ -289,7 +289,7 @@ fn a_bad_rule_file_is_refused_naming_the_file_and_the_rule() {
     let text = err.to_string();
     assert!(text.contains("bad.yml"), "{text}");
     assert!(
-        text.contains("group \"g\", rule 1, \"A\": could not parse expression"),
+        text.contains("5:15: group \"g\", rule 1, \"A\": could not parse expression"),
         "{text}"
     );
     let missing = Monitor::new(config(Some(&dir.path().join("none.yml")))).unwrap_err();

@@ -9,6 +9,7 @@
 mod engine;
 mod group;
 mod lifecycle;
+mod positions;
 mod rules;
 mod template;
 mod unittest;

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::lifecycle::AlertingRule;
+use super::positions::{FilePositions, Pos, RulePos};
 use crate::metrics::name::is_label_name;
 use crate::query::{self, duration_ms, Labels};
 
@@ -92,52 +93,54 @@ pub(crate) struct RuleGroup {
 }
 
 /// Reads the rule file at `path` as Prometheus 2.42 does, checking every group and rule;
-/// `Err` holds every problem found, each naming the file, the group and the rule as
-/// `promtool check rules` does (`file: group "g", rule 1, "name": reason`).
+/// `Err` holds every problem found, each naming the file, the position of the node at fault
+/// when there is one, the group and the rule, as `promtool check rules` does
+/// (`file: 5:15: group "g", rule 1, "name": reason`).
 pub(crate) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<String>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{file}: {e}")])?;
     let spec: FileSpec = serde_norway::from_str(&text).map_err(|e| vec![format!("{file}: {e}")])?;
+    let positions = FilePositions::read(&text);
     let mut errors = Vec::new();
     let mut groups = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for group in spec.groups {
+    for (g, group) in spec.groups.into_iter().enumerate() {
+        let at = positions.group(g);
         if group.name.is_empty() {
-            errors.push(format!("{file}: Groupname must not be empty"));
-            continue;
+            errors.push(format!("{file}: {at}: Groupname must not be empty"));
         }
         if !seen.insert(group.name.clone()) {
             errors.push(format!(
-                "{file}: groupname: \"{}\" is repeated in the same file",
+                "{file}: {at}: groupname: \"{}\" is repeated in the same file",
                 group.name
             ));
-            continue;
         }
+        // As Prometheus: an interval of 0 means the evaluation interval.
         let interval_ms = match group.interval.as_deref().map(duration_ms).transpose() {
-            Ok(Some(ms)) if ms <= 0 => {
-                errors.push(format!(
-                    "{file}: group {:?}: interval must be longer than zero",
-                    group.name
-                ));
-                continue;
-            }
-            Ok(ms) => ms,
+            Ok(ms) => ms.filter(|ms| *ms > 0),
             Err(e) => {
                 errors.push(format!("{file}: group {:?}: interval: {e}", group.name));
-                continue;
+                None
             }
         };
         let mut rules = Vec::new();
         for (i, rule) in group.rules.into_iter().enumerate() {
             let name = rule
-                .record
+                .alert
                 .clone()
-                .or(rule.alert.clone())
+                .or(rule.record.clone())
                 .unwrap_or_default();
-            let at = format!("{file}: group {:?}, rule {}, {:?}", group.name, i + 1, name);
-            match check_rule(rule) {
+            let place = positions.rule(g, i);
+            let rule_at = format!("group {:?}, rule {}, {:?}", group.name, i + 1, name);
+            match check_rule(rule, place) {
                 Ok(rule) => rules.push(rule),
-                Err(problems) => errors.extend(problems.into_iter().map(|p| format!("{at}: {p}"))),
+                Err(problems) => errors.extend(problems.into_iter().map(|p| match p.at {
+                    Some((pos, None)) => format!("{file}: {pos}: {rule_at}: {}", p.text),
+                    Some((pos, Some(alt))) => {
+                        format!("{file}: {pos}: {alt}: {rule_at}: {}", p.text)
+                    }
+                    None => format!("{file}: {rule_at}: {}", p.text),
+                })),
             }
         }
         groups.push(RuleGroup {
@@ -211,16 +214,47 @@ pub(crate) fn seed_rule_group(rule: &crate::AlertRule) -> Result<RuleGroup, Stri
     })
 }
 
-/// One rule, checked as Prometheus's `rulefmt` checks it.
-fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
+/// A problem with one rule, at the node or nodes it concerns.
+struct Problem {
+    at: Option<(Pos, Option<Pos>)>,
+    text: String,
+}
+
+impl Problem {
+    fn new(text: impl Into<String>) -> Problem {
+        Problem {
+            at: None,
+            text: text.into(),
+        }
+    }
+
+    fn at(pos: Pos, text: impl Into<String>) -> Problem {
+        Problem {
+            at: Some((pos, None)),
+            text: text.into(),
+        }
+    }
+}
+
+/// One rule, checked as Prometheus's `rulefmt` checks it (an empty `record` or `alert` is
+/// not written), with the positions of its fields in the file.
+fn check_rule(mut rule: RuleSpec, place: RulePos) -> Result<Rule, Vec<Problem>> {
+    rule.record = rule.record.filter(|name| !name.is_empty());
+    rule.alert = rule.alert.filter(|name| !name.is_empty());
     let mut problems = Vec::new();
     match (&rule.record, &rule.alert) {
-        (Some(_), Some(_)) => problems.push("only one of 'record' and 'alert' must be set".into()),
-        (None, None) => problems.push("one of 'record' or 'alert' must be set".into()),
+        (Some(_), Some(_)) => problems.push(Problem {
+            at: Some((place.record, Some(place.alert))),
+            text: "only one of 'record' and 'alert' must be set".into(),
+        }),
+        (None, None) => problems.push(Problem::at(
+            place.record,
+            "one of 'record' or 'alert' must be set",
+        )),
         _ => {}
     }
     let parsed = if rule.expr.is_empty() {
-        problems.push("field 'expr' must be set in rule".into());
+        problems.push(Problem::at(place.expr, "field 'expr' must be set in rule"));
         None
     } else {
         match query::parse(&rule.expr, None) {
@@ -230,35 +264,37 @@ fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
                     query::QueryError::Parse { reason, .. } => reason,
                     other => other.to_string(),
                 };
-                problems.push(format!("could not parse expression: {reason}"));
+                problems.push(Problem::at(
+                    place.expr,
+                    format!("could not parse expression: {reason}"),
+                ));
                 None
             }
         }
     };
-    if rule.record.is_some() {
+    if let Some(name) = &rule.record {
+        let at = |text: &str| Problem::at(place.record, text);
         if !rule.annotations.is_empty() {
-            problems.push("invalid field 'annotations' in recording rule".into());
+            problems.push(at("invalid field 'annotations' in recording rule"));
         }
         if rule.hold.is_some() {
-            problems.push("invalid field 'for' in recording rule".into());
+            problems.push(at("invalid field 'for' in recording rule"));
         }
         if rule.keep_firing_for.is_some() {
-            problems.push("invalid field 'keep_firing_for' in recording rule".into());
+            problems.push(at("invalid field 'keep_firing_for' in recording rule"));
         }
-        if let Some(name) = &rule.record {
-            if crate::metrics::validate_metric_name(name).is_err() {
-                problems.push(format!("invalid recording rule name: {name}"));
-            }
+        if crate::metrics::validate_metric_name(name).is_err() {
+            problems.push(at(&format!("invalid recording rule name: {name}")));
         }
     }
     for name in rule.labels.keys() {
         if !is_label_name(name) || name == "__name__" {
-            problems.push(format!("invalid label name: {name}"));
+            problems.push(Problem::new(format!("invalid label name: {name}")));
         }
     }
     for name in rule.annotations.keys() {
         if !is_label_name(name) {
-            problems.push(format!("invalid annotation name: {name}"));
+            problems.push(Problem::new(format!("invalid annotation name: {name}")));
         }
     }
     if let Some(alert) = &rule.alert {
@@ -267,19 +303,19 @@ fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
         for (kind, pairs) in [("label", &rule.labels), ("annotation", &rule.annotations)] {
             for (key, text) in pairs {
                 if let Err(e) = super::template::check(&name, text) {
-                    problems.push(format!("{kind} {key:?}: {e}"));
+                    problems.push(Problem::new(format!("{kind} {key:?}: {e}")));
                 }
             }
         }
     }
-    let duration = |text: &Option<String>, field: &str, problems: &mut Vec<String>| match text
+    let duration = |text: &Option<String>, field: &str, problems: &mut Vec<Problem>| match text
         .as_deref()
         .map(duration_ms)
         .transpose()
     {
         Ok(ms) => ms.unwrap_or(0),
         Err(e) => {
-            problems.push(format!("{field}: {e}"));
+            problems.push(Problem::new(format!("{field}: {e}")));
             0
         }
     };
@@ -305,7 +341,7 @@ fn check_rule(rule: RuleSpec) -> Result<Rule, Vec<String>> {
             labels,
             rule.annotations.into_iter().collect(),
         ))),
-        (None, None) => return Err(vec!["one of 'record' or 'alert' must be set".into()]),
+        (None, None) => return Err(vec![Problem::new("one of 'record' or 'alert' must be set")]),
     })
 }
 
@@ -346,16 +382,16 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "FILE: group \"g\", rule 1, \"1bad\": could not parse expression: unclosed left parenthesis",
-                "FILE: group \"g\", rule 1, \"1bad\": invalid field 'for' in recording rule",
-                "FILE: group \"g\", rule 1, \"1bad\": invalid recording rule name: 1bad",
-                "FILE: group \"g\", rule 2, \"B\": only one of 'record' and 'alert' must be set",
+                "FILE: 5:15: group \"g\", rule 1, \"1bad\": could not parse expression: unclosed left parenthesis",
+                "FILE: 4:17: group \"g\", rule 1, \"1bad\": invalid field 'for' in recording rule",
+                "FILE: 4:17: group \"g\", rule 1, \"1bad\": invalid recording rule name: 1bad",
+                "FILE: 8:17: 7:16: group \"g\", rule 2, \"A\": only one of 'record' and 'alert' must be set",
                 "FILE: group \"g\", rule 3, \"C\": invalid label name: __name__",
-                "FILE: groupname: \"g\" is repeated in the same file",
+                "FILE: 14:5: groupname: \"g\" is repeated in the same file",
             ]
         );
         let errors = load("groups:\n  - rules: []\n").unwrap_err();
-        assert_eq!(errors, ["FILE: Groupname must not be empty"]);
+        assert_eq!(errors, ["FILE: 2:5: Groupname must not be empty"]);
         let errors = load("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: x\n        annotations:\n          s: '{{ $value'\n").unwrap_err();
         assert!(
             errors[0].contains("annotation \"s\": template: __alert_A"),

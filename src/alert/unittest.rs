@@ -216,7 +216,7 @@ pub fn test_rules_file(path: impl AsRef<Path>) -> Result<RulesTestReport, Monito
 fn resolve_rule_files(dir: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for pattern in patterns {
-        let path = dir.join(pattern);
+        let path = clean(&dir.join(pattern));
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -238,6 +238,27 @@ fn resolve_rule_files(dir: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, S
         files.extend(matched);
     }
     Ok(files)
+}
+
+/// `path` with `.` and `name/..` taken out by its text alone, as Go's `filepath.Join` does,
+/// so that errors name a rule file as promtool does.
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            Component::ParentDir if matches!(parts.last(), Some(Component::RootDir)) => {}
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        return PathBuf::from(".");
+    }
+    parts.iter().collect()
 }
 
 /// Whether `text` matches `pattern`, where `*` is any run of characters and `?` one.
@@ -609,6 +630,18 @@ fn go_float_e(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_cleaned_as_go_s_filepath_join_cleans_them() {
+        for (path, clean_path) in [
+            ("/a/b/../c/./d.yml", "/a/c/d.yml"),
+            ("a/../../b.yml", "../b.yml"),
+            ("/../a.yml", "/a.yml"),
+            ("./a/..", "."),
+        ] {
+            assert_eq!(clean(Path::new(path)), Path::new(clean_path), "{path}");
+        }
+    }
 
     #[test]
     fn floats_print_as_go_prints_them_with_e() {
