@@ -27,6 +27,9 @@ pub(crate) type TemplateQuery = Rc<dyn Fn(&str) -> Result<Vec<(Labels, f64)>, St
 thread_local! {
     /// The `query` of the expansion this thread runs (gtmpl's functions are plain `fn`s).
     static QUERY: RefCell<Option<TemplateQuery>> = const { RefCell::new(None) };
+    /// The external URL of the expansion this thread runs, for `externalURL` and
+    /// `pathPrefix`.
+    static EXTERNAL_URL: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Runs `f` with `query` as what templates' `query` function asks.
@@ -91,9 +94,12 @@ fn try_expand(name: &str, text: &str, data: &TemplateData<'_>) -> Result<String,
     // As Go's `%v` text: gtmpl would turn a whole float into an integer (and one past 2^64
     // into its maximum). The functions below read it back as a number.
     root.insert("Value".to_owned(), Value::String(go_g(data.value, None)));
-    template
+    let before = EXTERNAL_URL.with(|u| u.replace(data.external_url.to_owned()));
+    let out = template
         .render(&Context::from(Value::Map(root)))
-        .map_err(|e| format!("template: {name}: {e}"))
+        .map_err(|e| format!("template: {name}: {e}"));
+    EXTERNAL_URL.with(|u| *u.borrow_mut() = before);
+    out
 }
 
 /// `text` with every printing action's pipeline passed through `__print`, which writes a
@@ -204,7 +210,93 @@ const FUNCS: &[(&str, Func)] = &[
     ("value", value as Func),
     ("strvalue", strvalue as Func),
     ("sortByLabel", sort_by_label as Func),
+    ("args", args_map as Func),
+    ("graphLink", graph_link as Func),
+    ("tableLink", table_link as Func),
+    ("externalURL", external_url as Func),
+    ("pathPrefix", path_prefix as Func),
+    ("parseDuration", parse_duration as Func),
+    ("toTime", humanize_timestamp as Func),
 ];
+
+/// `args a b …`: a map of `arg0`, `arg1`, … to the arguments, to pass several values on.
+fn args_map(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Map(
+        args.iter()
+            .enumerate()
+            .map(|(i, a)| (format!("arg{i}"), a.clone()))
+            .collect(),
+    ))
+}
+
+/// `graphLink "expr"`: the Prometheus UI's graph of `expr`, as a path.
+fn graph_link(args: &[Value]) -> Result<Value, FuncError> {
+    let expr = string_arg("graphLink", one("graphLink", args)?)?;
+    Ok(Value::String(format!(
+        "/graph?g0.expr={}&g0.tab=0",
+        query_escape(&expr)
+    )))
+}
+
+/// `tableLink "expr"`: the Prometheus UI's table of `expr`, as a path.
+fn table_link(args: &[Value]) -> Result<Value, FuncError> {
+    let expr = string_arg("tableLink", one("tableLink", args)?)?;
+    Ok(Value::String(format!(
+        "/graph?g0.expr={}&g0.tab=1",
+        query_escape(&expr)
+    )))
+}
+
+/// `text` escaped as Go's `url.QueryEscape`: letters, digits and `-_.~` kept, a space as
+/// `+`, every other byte as `%XX`.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `externalURL`: the external URL the alert's templates see.
+fn external_url(args: &[Value]) -> Result<Value, FuncError> {
+    no_args("externalURL", args)?;
+    Ok(Value::String(EXTERNAL_URL.with(|u| u.borrow().clone())))
+}
+
+/// `pathPrefix`: the external URL's path.
+fn path_prefix(args: &[Value]) -> Result<Value, FuncError> {
+    no_args("pathPrefix", args)?;
+    let url = EXTERNAL_URL.with(|u| u.borrow().clone());
+    let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let path = after_scheme
+        .find('/')
+        .map_or("", |at| &after_scheme[at..])
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    Ok(Value::String(path.to_owned()))
+}
+
+/// `parseDuration "1h30m"`: a Prometheus duration in seconds.
+fn parse_duration(args: &[Value]) -> Result<Value, FuncError> {
+    let text = string_arg("parseDuration", one("parseDuration", args)?)?;
+    let ms = crate::query::duration_ms(&text).map_err(FuncError::Generic)?;
+    Ok(Value::String(go_g(ms as f64 / 1000.0, None)))
+}
+
+fn no_args(name: &str, args: &[Value]) -> Result<(), FuncError> {
+    if args.is_empty() {
+        Ok(())
+    } else {
+        Err(FuncError::ExactlyXArgs(name.to_owned(), 0))
+    }
+}
 
 /// `query "expr"`: the samples of an instant query at the alert's evaluation time, each
 /// with `.Labels` and `.Value`, as Prometheus's template `query`.
@@ -791,6 +883,30 @@ mod tests {
             "db-1:9100 of kotoba in east at http://prom:9090"
         );
         assert_eq!(expand_with("plain", 1.0), "plain");
+    }
+
+    #[test]
+    fn the_external_url_and_its_path_are_functions_too() {
+        let labels = Labels::new();
+        let data = |url| TemplateData {
+            labels: &labels,
+            external_labels: &labels,
+            external_url: url,
+            value: 0.0,
+        };
+        let text = "{{ externalURL }}|{{ pathPrefix }}";
+        let cases = [
+            (
+                "http://prom:9090/prom/x?q=1",
+                "http://prom:9090/prom/x?q=1|/prom/x",
+            ),
+            ("http://prom:9090", "http://prom:9090|"),
+            ("", "|"),
+        ];
+        for (url, expanded) in cases {
+            assert_eq!(expand("t", text, &data(url)), expanded, "{url}");
+        }
+        assert!(expand("t", "{{ pathPrefix 1 }}", &data("")).starts_with("<error expanding"));
     }
 
     #[test]
