@@ -326,6 +326,42 @@ impl Drop for Monitor {
     }
 }
 
+/// Gives each alerting rule named in `recovery_expressions` its recovery expression; a
+/// name no rule has, or a configured rule with a `recovery` threshold too, is an error.
+fn apply_recovery_expressions(
+    config: &AlertingConfig,
+    groups: &mut [crate::alert::RuleGroup],
+) -> Result<(), MonitoringError> {
+    for (name, expr) in &config.recovery_expressions {
+        let field = format!("alerting_config.recovery_expressions.{name}");
+        let parsed = crate::query::parse(expr, Some(field.clone()))?;
+        let mut found = false;
+        for rule in groups.iter_mut().flat_map(|g| g.rules.iter_mut()) {
+            let crate::alert::Rule::Alerting(alerting) = rule else {
+                continue;
+            };
+            if alerting.name() != name {
+                continue;
+            }
+            if alerting.recovery.is_some() {
+                return Err(MonitoringError::config(
+                    field,
+                    "the rule of this name has a recovery threshold already; give it one or the other",
+                ));
+            }
+            alerting.recovery = Some((expr.clone(), parsed.clone()));
+            found = true;
+        }
+        if !found {
+            return Err(MonitoringError::config(
+                field,
+                format!("no alerting rule is named {name:?}; name an alert of rule_files or rules"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The engine of `config`'s rules over `collector`'s history (its self-metrics in its
 /// registry): each rule file's groups (at their own
 /// interval, or `evaluation_interval`) and one group per configured rule, their templates
@@ -349,6 +385,7 @@ fn rule_engine(
             MonitoringError::config(format!("alerting_config.rules[{i}].query"), reason)
         })?);
     }
+    apply_recovery_expressions(config, &mut groups)?;
     if let Some(flap) = config.flap_detection {
         for group in &mut groups {
             for rule in &mut group.rules {

@@ -229,10 +229,14 @@ fn a_configured_rule_filters_its_query_by_its_threshold() {
         )]
     );
 
-    // Hysteresis: at 75 (below the threshold, above the recovery) it stays firing through
-    // several evaluations; at 65 it resolves.
-    let core0 = cpu.with_labels(&[("core", "0")]).unwrap();
-    core0.set(75.0);
+    hysteresis_holds_between_75_and_70(&monitor, &cpu.with_labels(&[("core", "0")]).unwrap());
+    monitor.stop().unwrap();
+}
+
+/// At 75 (below the threshold of 80, above the recovery of 70) the firing alert stays
+/// firing through several evaluations; at 65 it resolves.
+fn hysteresis_holds_between_75_and_70(monitor: &Monitor, series: &kotoba_monitoring::Gauge) {
+    series.set(75.0);
     let evaluations = || {
         let text = get(monitor.local_addr().unwrap(), "/metrics").text();
         text.lines()
@@ -252,13 +256,65 @@ fn a_configured_rule_filters_its_query_by_its_threshold() {
         (evaluations() >= seen + 3.0).then_some(())
     });
     assert_eq!(monitor.alerts()[0].state, AlertState::Firing);
-    core0.set(65.0);
+    series.set(65.0);
     wait_for(
         "the alert to resolve below 70",
         Duration::from_secs(30),
         || monitor.alerts().is_empty().then_some(()),
     );
+}
+
+#[test]
+fn a_recovery_expression_holds_a_rule_file_s_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cpu.yml");
+    std::fs::write(
+        &path,
+        "groups:\n  - name: cpu\n    interval: 100ms\n    rules:\n      - alert: CpuHigh\n        expr: app_cpu_percent > 80\n",
+    )
+    .unwrap();
+    let mut config = config(Some(&path));
+    config
+        .alerting_config
+        .recovery_expressions
+        .insert("CpuHigh".into(), "app_cpu_percent < 70".into());
+    let monitor = Monitor::new(config).unwrap();
+    let cpu = monitor
+        .registry()
+        .gauge_family("app_cpu_percent", "CPU in use.")
+        .unwrap();
+    let core0 = cpu.with_labels(&[("core", "0")]).unwrap();
+    core0.set(95.0);
+    monitor.start().unwrap();
+    wait_for("the rule to fire", Duration::from_secs(30), || {
+        let alerts = monitor.alerts();
+        alerts
+            .first()
+            .filter(|a| a.state == AlertState::Firing)
+            .map(drop)
+    });
+    hysteresis_holds_between_75_and_70(&monitor, &core0);
     monitor.stop().unwrap();
+}
+
+#[test]
+fn a_recovery_expression_must_name_a_rule_and_parse() {
+    let mut config = config(None);
+    config
+        .alerting_config
+        .recovery_expressions
+        .insert("Nothing".into(), "up < 1".into());
+    let err = Monitor::new(config.clone()).unwrap_err().to_string();
+    assert!(
+        err.contains("recovery_expressions.Nothing") && err.contains("no alerting rule is named"),
+        "{err}"
+    );
+    config
+        .alerting_config
+        .recovery_expressions
+        .insert("Nothing".into(), "up <".into());
+    let err = Monitor::new(config).unwrap_err().to_string();
+    assert!(err.contains("recovery_expressions.Nothing"), "{err}");
 }
 
 #[test]

@@ -19,6 +19,6 @@ pub use engine::{ActiveAlert, AlertTransition};
 pub(crate) use group::GroupRun;
 pub use lifecycle::AlertState;
 pub(crate) use lifecycle::{FlapDetection as FlapDetectionRule, TemplateContext};
-pub(crate) use rules::{load_rule_file, seed_rule_group, Rule};
+pub(crate) use rules::{load_rule_file, seed_rule_group, Rule, RuleGroup};
 
 pub use unittest::{test_rules_file, RulesTestReport};

@@ -1,7 +1,7 @@
 //! Module implementing the alerting configuration: the seed's rules and the notification
 //! channels. See [`AlertingConfig`] for details.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,13 @@ pub struct AlertingConfig {
     pub evaluation_interval: Duration,
     /// Flap detection for every alerting rule, or `None` (the default) for none.
     pub flap_detection: Option<FlapDetection>,
+    /// Hysteresis for any alerting rule, of `rule_files` or `rules`, by its alert name: a
+    /// PromQL expression whose result must hold an alert's series (matched by the alert's
+    /// labels) before the firing alert resolves, so an alert with `expr: disk_busy > 0.9`
+    /// and `DiskBusy = "disk_busy < 0.7"` here fires above 0.9 and resolves below 0.7.
+    /// Rule files have no field for it, and stay as Prometheus reads them. A name no rule
+    /// has is an error. Defaults to none.
+    pub recovery_expressions: BTreeMap<String, String>,
     /// What alert templates read as `$externalURL` (Prometheus's `--web.external-url`):
     /// where people reach the database's dashboards. Defaults to empty.
     pub external_url: String,
@@ -43,6 +50,7 @@ impl Default for AlertingConfig {
             rule_files: Vec::new(),
             evaluation_interval: Duration::from_secs(60),
             flap_detection: None,
+            recovery_expressions: BTreeMap::new(),
             external_url: String::new(),
             notifications: Vec::new(),
         }
@@ -149,6 +157,16 @@ impl AlertingConfig {
                     ),
                 ));
             }
+        }
+        for (name, expr) in &self.recovery_expressions {
+            let field = format!("alerting_config.recovery_expressions.{name}");
+            if expr.trim().is_empty() {
+                return Err(MonitoringError::config(
+                    field,
+                    "needs a PromQL expression, for example \"system_cpu_usage_percent < 70\"",
+                ));
+            }
+            crate::query::parse(expr, Some(field))?;
         }
         let mut names = HashSet::new();
         for (i, rule) in self.rules.iter().enumerate() {
