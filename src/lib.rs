@@ -183,6 +183,7 @@ mod history;
 mod http;
 mod metrics;
 mod monitor;
+mod notify;
 pub mod prometheus_exporter;
 mod query;
 mod worker;
@@ -196,10 +197,11 @@ pub use collect::{
 };
 pub use config::{
     AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Channel,
-    EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth, MonitoringConfig, NotificationConfig,
-    NotificationType, OverflowPolicy, PagerDutyChannel, PrometheusConfig, Secret, SlackChannel,
-    SmtpSecurity, WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK,
-    ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
+    Delivery, EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth, InhibitRuleConfig,
+    MonitoringConfig, NotificationConfig, NotificationType, OverflowPolicy, PagerDutyChannel,
+    PrometheusConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
+    ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
+    ENV_METRICS_PORT, ENV_VARIABLES,
 };
 pub use error::MonitoringError;
 #[cfg(feature = "cluster")]
@@ -215,6 +217,7 @@ pub use metrics::{
     LabelSet, MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,
 };
 pub use monitor::Monitor;
+pub use notify::ChannelStatus;
 pub use prometheus_exporter::PrometheusExporter;
 pub use query::{QueryError, QuerySample, QuerySeries, QueryValue};
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine, TemplateContext};
+use crate::notify::{ChannelStatus, Notifier};
 use crate::{
     ActiveAlert, AlertingConfig, HealthChecker, MetricsCollector, MonitoredDatabase,
     MonitoringConfig, MonitoringError, PerformanceMetrics, PrometheusExporter, Registry,
@@ -60,6 +61,8 @@ pub struct Monitor {
     exporter: Option<PrometheusExporter>,
     /// The rules of `alerting_config`, when it is enabled.
     alerting: Option<Arc<RuleEngine>>,
+    /// Its notification channels, when alerting is enabled and there are any.
+    notifier: Option<Arc<Notifier>>,
     /// Serialises `start` and `stop` and remembers which one came last.
     started: Mutex<bool>,
 }
@@ -114,12 +117,17 @@ impl Monitor {
             }
             None => None,
         };
-        let alerting = if alerting.enabled {
+        let (alerting, notifier) = if alerting.enabled {
             let context =
                 TemplateContext::new(&prometheus.global_labels, alerting.external_url.clone());
-            Some(Arc::new(rule_engine(&alerting, &collector, &context)?))
+            let mut engine = rule_engine(&alerting, &collector, &context)?;
+            let notifier = Notifier::new(&alerting, collector.registry())?.map(Arc::new);
+            if let Some(notifier) = &notifier {
+                engine.notify_to(notifier.sink(), alerting.resend_delay);
+            }
+            (Some(Arc::new(engine)), notifier)
         } else {
-            None
+            (None, None)
         };
         let exporter = if prometheus.enabled {
             let exporter = PrometheusExporter::new(collector.clone(), prometheus)?;
@@ -138,6 +146,7 @@ impl Monitor {
             health,
             exporter,
             alerting,
+            notifier,
             started: Mutex::new(false),
         })
     }
@@ -158,6 +167,16 @@ impl Monitor {
     /// while alerting is off.
     pub fn alert_transitions(&self) -> Option<crossbeam_channel::Receiver<crate::AlertTransition>> {
         self.alerting.as_ref().map(|engine| engine.transitions())
+    }
+
+    /// Each notification channel's deliveries: how many succeeded, failed and were held, how
+    /// many wait, and the last error (secrets never in it). Empty while alerting is off or
+    /// no channel is configured.
+    pub fn notification_channels(&self) -> Vec<ChannelStatus> {
+        self.notifier
+            .as_ref()
+            .map(|n| n.status())
+            .unwrap_or_default()
     }
 
     /// The rules that failed at their group's last evaluation, each as `group "g", rule "r":
@@ -200,6 +219,12 @@ impl Monitor {
                 return Err(e);
             }
         }
+        if let Some(notifier) = &self.notifier {
+            if let Err(e) = notifier.start() {
+                let _ = self.stop_components();
+                return Err(e);
+            }
+        }
         if let Some(engine) = &self.alerting {
             if let Err(e) = engine.start() {
                 let _ = self.stop_components();
@@ -228,6 +253,10 @@ impl Monitor {
             Some(engine) => engine.stop(self.collector.config().shutdown_timeout),
             None => Ok(()),
         };
+        let notifier = match &self.notifier {
+            Some(notifier) => notifier.stop(self.collector.config().shutdown_timeout),
+            None => Ok(()),
+        };
         let exporter = match &self.exporter {
             Some(exporter) => exporter.stop(),
             None => Ok(()),
@@ -237,7 +266,7 @@ impl Monitor {
             None => Ok(()),
         };
         let collector = self.collector.stop();
-        MonitoringError::all([alerting, exporter, health, collector])
+        MonitoringError::all([alerting, notifier, exporter, health, collector])
     }
 
     /// Whether the monitor is started.

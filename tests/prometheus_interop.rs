@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{exporter, get, peer_test, request, wait_for, which};
+use common::{exporter, get, listening_port, peer_test, request, wait_for, which};
 use kotoba_monitoring::{HistogramOpts, PrometheusExporter};
 use serde_json::Value;
 
@@ -165,32 +165,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The TCP port process `pid` listens on: its socket inodes matched against /proc/net/tcp.
-fn listening_port(pid: u32) -> Option<u16> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .filter_map(|target| {
-            let t = target.to_string_lossy().to_string();
-            t.strip_prefix("socket:[")?
-                .strip_suffix(']')
-                .map(str::to_owned)
-        })
-        .collect();
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        // local_address, st == 0A (LISTEN), inode
-        let listening = cols.get(3) == Some(&"0A");
-        if listening && inodes.iter().any(|i| Some(&i.as_str()) == cols.get(9)) {
-            let port = cols[1].split(':').nth(1)?;
-            u16::from_str_radix(port, 16).ok()
-        } else {
-            None
-        }
-    })
 }
 
 impl Prometheus {

@@ -15,6 +15,7 @@ use super::group::{GroupRun, RuleFailure, RuleStorage};
 use super::lifecycle::AlertState;
 use super::rules::Rule;
 use crate::history::{millis, time_of};
+use crate::notify::{NotifySink, PostableAlert};
 use crate::query::{Labels, QueryError};
 use crate::worker::{guarded, Worker};
 use crate::{Counter, Gauge, HistoryStore, LabelSet, MonitoringError, QueryValue, Registry};
@@ -168,6 +169,49 @@ pub(crate) struct RuleEngine {
     transitions: (Sender<AlertTransition>, Receiver<AlertTransition>),
     /// `kotoba_monitoring_alert_transitions_dropped_total`.
     dropped: Counter,
+    /// Where alerts go to be notified, and how often a firing one is sent again.
+    notify: Option<(NotifySink, Duration)>,
+}
+
+/// What a group's alerting rules send after an evaluation at `ts` (Prometheus's
+/// `sendAlerts`): each alert due, its labels with the external labels it lacks, its end
+/// four resends (or intervals) ahead while it fires, its source the rule's expression in
+/// the Prometheus UI under the external URL.
+fn to_notify(
+    run: &mut GroupRun,
+    ts: i64,
+    resend: Duration,
+    interval: Duration,
+) -> Vec<PostableAlert> {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let context = run.context.clone();
+    let mut out = Vec::new();
+    for rule in &mut run.group.rules {
+        let Rule::Alerting(rule) = rule else { continue };
+        let generator_url = format!(
+            "{}/graph?g0.expr={}&g0.tab=1",
+            context.external_url,
+            super::template::query_escape(&rule.expr)
+        );
+        for (alert, ends_at) in rule.take_due_sends(ts, ms(resend), ms(interval)) {
+            let mut labels = alert.labels;
+            for (name, value) in &context.external_labels {
+                if !labels.iter().any(|(n, _)| n == name) {
+                    labels.push((name.clone(), value.clone()));
+                }
+            }
+            labels.sort();
+            out.push(PostableAlert {
+                labels,
+                annotations: alert.annotations,
+                starts_at: alert.fired_at.unwrap_or(alert.active_at),
+                ends_at,
+                generator_url: generator_url.clone(),
+                flapping: alert.flapping,
+            });
+        }
+    }
+    out
 }
 
 /// The history as a rule's storage: queries are PromQL over it, outputs are appended to it,
@@ -285,7 +329,14 @@ impl RuleEngine {
                 "Alert state changes dropped because nobody read them and the queue was full.",
                 &[],
             )?,
+            notify: None,
         })
+    }
+
+    /// Hands the alerts to `sink` after each evaluation, as Prometheus sends them to an
+    /// Alertmanager, a firing one again every `resend_delay`.
+    pub(crate) fn notify_to(&mut self, sink: NotifySink, resend_delay: Duration) {
+        self.notify = Some((sink, resend_delay));
     }
 
     /// Starts the `kotoba-alert` thread: every group at once, then at each interval.
@@ -302,6 +353,7 @@ impl RuleEngine {
         let registry = self.registry.clone();
         let transitions = self.transitions.0.clone();
         let dropped = self.dropped.clone();
+        let notify = self.notify.clone();
         let thread = Worker::spawn("kotoba-alert", move || {
             let mut due: Vec<Instant> = vec![Instant::now(); groups.len()];
             loop {
@@ -318,6 +370,9 @@ impl RuleEngine {
                         if transitions.try_send(change).is_err() {
                             dropped.inc();
                         }
+                    }
+                    if let (Some((sink, resend)), Some((at, _))) = (&notify, group.last) {
+                        sink.send(to_notify(&mut group.run, millis(at), *resend, interval));
                     }
                     *due += interval;
                     if *due <= now {

@@ -62,7 +62,7 @@ pub(crate) struct GroupRun {
     /// gets a stale marker.
     previous: Vec<BTreeSet<Labels>>,
     /// What its alerts' templates see besides the alert.
-    context: TemplateContext,
+    pub(crate) context: TemplateContext,
 }
 
 /// A rule that failed at one evaluation.

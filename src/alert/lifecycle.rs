@@ -77,6 +77,8 @@ pub(crate) struct Alert {
     /// Whether it changes state too often to be worth a notification (see
     /// [`FlapDetection`]).
     pub(crate) flapping: bool,
+    /// When it was last handed to the notifier (Prometheus's `LastSentAt`).
+    pub(crate) last_sent_at: Option<i64>,
 }
 
 /// How many evaluations flap detection looks back over, as Nagios.
@@ -176,6 +178,42 @@ impl AlertingRule {
         self.active.values()
     }
 
+    /// The alerts to hand to the notifier after an evaluation at `ts`, each with the time it
+    /// ends (Prometheus's `sendAlerts`): firing ones not sent for `resend_ms`, and resolved
+    /// ones not sent since they resolved or for `resend_ms`; a firing alert ends four
+    /// resends (or evaluations, if longer) ahead, so that two lost evaluations or sends do
+    /// not resolve it.
+    pub(crate) fn take_due_sends(
+        &mut self,
+        ts: i64,
+        resend_ms: i64,
+        interval_ms: i64,
+    ) -> Vec<(Alert, i64)> {
+        let mut out = Vec::new();
+        for alert in self.active.values_mut() {
+            if alert.state == AlertState::Pending {
+                continue;
+            }
+            let resolved_since_sent = match (alert.resolved_at, alert.last_sent_at) {
+                (Some(resolved), Some(sent)) => resolved > sent,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let due = alert
+                .last_sent_at
+                .is_none_or(|sent| sent.saturating_add(resend_ms) < ts);
+            if !resolved_since_sent && !due {
+                continue;
+            }
+            alert.last_sent_at = Some(ts);
+            let ends_at = alert
+                .resolved_at
+                .unwrap_or_else(|| ts.saturating_add(4 * resend_ms.max(interval_ms)));
+            out.push((alert.clone(), ends_at));
+        }
+        out
+    }
+
     /// The identity and annotations of an alert on `series` with `value`: the series'
     /// labels without `__name__`, the rule's labels expanded, `alertname`.
     fn identity(&self, series: &Labels, value: f64, context: &TemplateContext) -> (Labels, Labels) {
@@ -251,6 +289,7 @@ impl AlertingRule {
                     fired_at: None,
                     resolved_at: None,
                     keep_firing_since: None,
+                    last_sent_at: None,
                     value,
                     flapping: false,
                 },

@@ -249,7 +249,7 @@ fn table_link(args: &[Value]) -> Result<Value, FuncError> {
 
 /// `text` escaped as Go's `url.QueryEscape`: letters, digits and `-_.~` kept, a space as
 /// `+`, every other byte as `%XX`.
-fn query_escape(text: &str) -> String {
+pub(crate) fn query_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {

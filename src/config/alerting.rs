@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::duration;
-use super::NotificationConfig;
+use super::{InhibitRuleConfig, NotificationConfig, RouteConfig};
 use crate::metrics::LabelSet;
 use crate::MonitoringError;
 
@@ -40,6 +40,16 @@ pub struct AlertingConfig {
     pub external_url: String,
     /// Where notifications go. Defaults to none.
     pub notifications: Vec<NotificationConfig>,
+    /// Which alerts go to which channels, grouped how: Alertmanager's `route`. Defaults to
+    /// every alert to every channel (but Alertmanager ones, which get every alert), in one
+    /// group, with Alertmanager's timings.
+    pub route: RouteConfig,
+    /// Alertmanager's `inhibit_rules`: firing alerts that mute others. Defaults to none.
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// How often a firing alert is sent again to Alertmanagers and to the notifier
+    /// (Prometheus's `--rules.alert.resend-delay`). Defaults to 1 minute.
+    #[serde(with = "duration")]
+    pub resend_delay: Duration,
 }
 
 impl Default for AlertingConfig {
@@ -53,6 +63,9 @@ impl Default for AlertingConfig {
             recovery_expressions: BTreeMap::new(),
             external_url: String::new(),
             notifications: Vec::new(),
+            route: RouteConfig::default(),
+            inhibit_rules: Vec::new(),
+            resend_delay: Duration::from_secs(60),
         }
     }
 }
@@ -213,8 +226,28 @@ impl AlertingConfig {
             LabelSet::new(&rule.name, &labels)
                 .map_err(|e| MonitoringError::config(field("labels"), e.to_string()))?;
         }
+        let mut channels: Vec<String> = Vec::new();
         for (i, notification) in self.notifications.iter().enumerate() {
-            notification.parse(&format!("alerting_config.notifications[{i}].config"))?;
+            let at = format!("alerting_config.notifications[{i}].config");
+            notification.parse(&at)?;
+            let name = notification.parse_delivery(&at)?.name;
+            if channels.contains(&name) {
+                return Err(MonitoringError::config(
+                    format!("{at}.name"),
+                    format!("another channel is named {name:?}; give each channel its own `name`"),
+                ));
+            }
+            channels.push(name);
+        }
+        self.route.validate("alerting_config.route", &channels)?;
+        for (i, rule) in self.inhibit_rules.iter().enumerate() {
+            rule.validate(&format!("alerting_config.inhibit_rules[{i}]"))?;
+        }
+        if self.resend_delay.is_zero() {
+            return Err(MonitoringError::config(
+                "alerting_config.resend_delay",
+                "must be longer than zero, for example \"1m\"",
+            ));
         }
         Ok(())
     }

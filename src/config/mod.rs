@@ -16,6 +16,7 @@ mod health;
 mod load;
 mod notification;
 mod prometheus;
+mod routing;
 
 use std::time::Duration;
 
@@ -30,10 +31,12 @@ pub use env::{
 };
 pub use health::HealthCheckConfig;
 pub use notification::{
-    AlertmanagerChannel, Channel, EmailChannel, NotificationConfig, NotificationType,
+    AlertmanagerChannel, Channel, Delivery, EmailChannel, NotificationConfig, NotificationType,
     PagerDutyChannel, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
 };
 pub use prometheus::{HttpAuth, PrometheusConfig};
+pub use routing::{InhibitRuleConfig, RouteConfig};
+pub(crate) use routing::{DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL};
 
 /// Everything the monitor needs to know, with the seed's fields and defaults.
 ///

@@ -3,6 +3,7 @@
 //! map is parsed into. See [`Channel`] for details.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +63,7 @@ impl NotificationType {
         }
     }
 
-    /// Every `config` key this channel understands.
+    /// Every `config` key this channel understands, besides the [`Delivery`] ones.
     fn known_keys(self) -> &'static [&'static str] {
         match self {
             Self::Email => &[
@@ -72,11 +73,12 @@ impl NotificationType {
                 "username",
                 "password",
                 "security",
+                "ca_file",
                 "send_resolved",
             ],
             Self::Slack => &["webhook_url", "channel", "send_resolved"],
-            Self::Webhook => &["url", "signing_secret", "send_resolved"],
-            Self::PagerDuty => &["routing_key", "url", "send_resolved"],
+            Self::Webhook => &["url", "signing_secret", "max_alerts", "send_resolved"],
+            Self::PagerDuty => &["routing_key", "url", "source", "send_resolved"],
             Self::Alertmanager => &["url"],
         }
     }
@@ -115,6 +117,25 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// How a channel's notifications are delivered; every channel takes these `config` keys:
+/// `name` (what routes call it; default its type, `"slack"`), `timeout` (each attempt's,
+/// default `"10s"`), `retry_budget` (how long after the first attempt retries may still
+/// start, default `"1m"`) and `rate_limit` (`"10/1m"`: at most 10 notifications a minute;
+/// the rest wait for their group's next look, default none). An Alertmanager channel takes
+/// `name` and `timeout` only: as Prometheus, it does not retry, since firing alerts are sent
+/// again every `resend_delay` anyway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The channel's name.
+    pub name: String,
+    /// Each attempt's timeout.
+    pub timeout: Duration,
+    /// How long after the first attempt a retry may still start.
+    pub retry_budget: Duration,
+    /// At most this many notifications per this period.
+    pub rate_limit: Option<(u32, Duration)>,
+}
+
 /// How the email channel secures its SMTP connection. In `config`: `security = "starttls"`
 /// (the default), `"tls"` (implicit TLS, usually port 465) or `"none"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,6 +168,9 @@ pub struct EmailChannel {
     pub username: Option<String>,
     /// Its password.
     pub password: Option<Secret>,
+    /// A PEM file of certificate authorities to trust besides the usual web ones (a private
+    /// mail server's).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Whether resolved alerts are mailed too.
     pub send_resolved: bool,
 }
@@ -171,6 +195,9 @@ pub struct WebhookChannel {
     pub url: Secret,
     /// The key the payload is signed with.
     pub signing_secret: Option<Secret>,
+    /// The most alerts one payload lists (the rest are counted in `truncatedAlerts`); 0 (the
+    /// default) for all.
+    pub max_alerts: usize,
     /// Whether resolved alerts are sent too.
     pub send_resolved: bool,
 }
@@ -183,6 +210,8 @@ pub struct PagerDutyChannel {
     pub routing_key: Secret,
     /// The Events API endpoint.
     pub url: String,
+    /// The event's `source`: where the problem is (default `kotoba-monitoring`).
+    pub source: String,
     /// Whether resolved alerts resolve the incident.
     pub send_resolved: bool,
 }
@@ -251,7 +280,12 @@ impl NotificationConfig {
             prefix,
             kind: kind.as_str(),
         };
-        settings.only(kind.known_keys())?;
+        let common: &[&str] = match kind {
+            NotificationType::Alertmanager => &["name", "timeout"],
+            _ => &["name", "timeout", "retry_budget", "rate_limit"],
+        };
+        let known: Vec<&str> = kind.known_keys().iter().chain(common).copied().collect();
+        settings.only(&known)?;
         Ok(match kind {
             NotificationType::Email => {
                 let security = match settings.optional("security")? {
@@ -312,6 +346,7 @@ impl NotificationConfig {
                     to,
                     username: settings.optional("username")?.map(str::to_owned),
                     password: settings.optional("password")?.map(Secret::new),
+                    ca_file: settings.optional("ca_file")?.map(std::path::PathBuf::from),
                     send_resolved: settings.flag("send_resolved", false)?,
                 })
             }
@@ -330,6 +365,12 @@ impl NotificationConfig {
                         )),
                         other => other.map(Secret::new),
                     },
+                    max_alerts: match settings.optional("max_alerts")? {
+                        None => 0,
+                        Some(n) => n.parse().map_err(|_| {
+                            settings.bad("max_alerts", format!("{n:?} is not a whole number"))
+                        })?,
+                    },
                     send_resolved: settings.flag("send_resolved", true)?,
                 })
             }
@@ -339,6 +380,10 @@ impl NotificationConfig {
                     Some(_) => settings.url("url", false)?.to_owned(),
                     None => PAGERDUTY_EVENTS.to_owned(),
                 },
+                source: settings
+                    .optional("source")?
+                    .unwrap_or("kotoba-monitoring")
+                    .to_owned(),
                 send_resolved: settings.flag("send_resolved", true)?,
             }),
             NotificationType::Alertmanager => {
@@ -352,6 +397,58 @@ impl NotificationConfig {
                     .map_err(|why| settings.bad("url", why))?;
                 Channel::Alertmanager(AlertmanagerChannel { urls })
             }
+        })
+    }
+}
+
+impl NotificationConfig {
+    /// The [`Delivery`] settings, checked.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidConfig`] naming the setting.
+    pub fn delivery(&self) -> Result<Delivery, MonitoringError> {
+        self.parse_delivery("config")
+    }
+
+    pub(crate) fn parse_delivery(&self, prefix: &str) -> Result<Delivery, MonitoringError> {
+        let settings = Settings {
+            map: &self.config,
+            prefix,
+            kind: self.notification_type.as_str(),
+        };
+        let duration = |key: &str, default: Duration| match settings.optional(key)? {
+            None => Ok(default),
+            Some(text) => match super::duration::parse(text) {
+                Ok(d) if !d.is_zero() => Ok(d),
+                Ok(_) => Err(settings.bad(key, "must be longer than zero")),
+                Err(why) => Err(settings.bad(key, why)),
+            },
+        };
+        let rate_limit = match settings.optional("rate_limit")? {
+            None => None,
+            Some(text) => {
+                let parsed = text.split_once('/').and_then(|(n, per)| {
+                    let n: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+                    let per = super::duration::parse(per).ok().filter(|d| !d.is_zero())?;
+                    Some((n, per))
+                });
+                Some(parsed.ok_or_else(|| {
+                    settings.bad(
+                        "rate_limit",
+                        format!("{text:?} is not a count and a period, like \"10/1m\""),
+                    )
+                })?)
+            }
+        };
+        Ok(Delivery {
+            name: settings
+                .optional("name")?
+                .unwrap_or(self.notification_type.as_str())
+                .to_owned(),
+            timeout: duration("timeout", Duration::from_secs(10))?,
+            retry_budget: duration("retry_budget", Duration::from_secs(60))?,
+            rate_limit,
         })
     }
 }

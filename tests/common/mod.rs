@@ -223,3 +223,261 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// The TCP port process `pid` listens on: its socket inodes matched against /proc/net/tcp.
+pub fn listening_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy().to_string();
+            t.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_owned)
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // local_address, st == 0A (LISTEN), inode
+        let listening = cols.get(3) == Some(&"0A");
+        if listening && inodes.iter().any(|i| Some(&i.as_str()) == cols.get(9)) {
+            let port = cols[1].split(':').nth(1)?;
+            u16::from_str_radix(port, 16).ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// A request as a [`HookServer`] received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    /// Names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// How a [`HookServer`] answers one request.
+pub enum Answer {
+    /// A status, extra headers and a body.
+    Status(u16, Vec<(&'static str, String)>, String),
+    /// The same, after a wait.
+    Slow(Duration, u16, String),
+    /// The connection closed without an answer.
+    Reset,
+}
+
+/// A local HTTP receiver on 127.0.0.1, port 0, that records every request and answers as
+/// its script says (the script gets the request's number, from 0, and the request); it
+/// stops and joins its thread on drop.
+pub struct HookServer {
+    pub addr: SocketAddr,
+    pub received: Arc<std::sync::Mutex<Vec<Received>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HookServer {
+    pub fn start(script: impl Fn(usize, &Received) -> Answer + Send + 'static) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, halt) = (received.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if halt.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let Some(request) = read_request(&mut stream) else {
+                    continue;
+                };
+                let n = {
+                    let mut log = log.lock().unwrap();
+                    log.push(request.clone());
+                    log.len() - 1
+                };
+                let (status, headers, body) = match script(n, &request) {
+                    Answer::Reset => {
+                        let _ = stream.shutdown(std::net::Shutdown::Both);
+                        continue;
+                    }
+                    Answer::Status(status, headers, body) => (status, headers, body),
+                    Answer::Slow(wait, status, body) => {
+                        std::thread::sleep(wait);
+                        (status, Vec::new(), body)
+                    }
+                };
+                let mut text = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (name, value) in headers {
+                    text.push_str(&format!("{name}: {value}\r\n"));
+                }
+                text.push_str("\r\n");
+                text.push_str(&body);
+                let _ = stream.write_all(text.as_bytes());
+            }
+        });
+        Self {
+            addr,
+            received,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A receiver that answers 200 with `ok` to everything.
+    pub fn ok() -> Self {
+        Self::start(|_, _| Answer::Status(200, Vec::new(), "ok".into()))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HookServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One HTTP/1.1 request off `stream`: the head, then `Content-Length` bytes of body.
+fn read_request(stream: &mut TcpStream) -> Option<Received> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split(' ').nth(1)?.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = raw[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Some(Received {
+        path,
+        headers,
+        body,
+        at: Instant::now(),
+    })
+}
+
+/// An Alertmanager (Debian's `prometheus-alertmanager`) run for one test, with `config`
+/// (YAML) and the external URL `external_url`; killed and reaped on drop.
+pub struct Alertmanager {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    pub fn start(config: &str, external_url: &str) -> Self {
+        let binary = which("prometheus-alertmanager")
+            .or_else(|| which("alertmanager"))
+            .expect("prometheus-alertmanager");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alertmanager.yml");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", path.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--web.external-url={external_url}"))
+            .arg("--cluster.listen-address=")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut am = Alertmanager {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _dir: dir,
+        };
+        let port = wait_for("Alertmanager to listen", Duration::from_secs(60), || {
+            if let Ok(Some(status)) = am.child.try_wait() {
+                panic!("alertmanager exited: {status}");
+            }
+            listening_port(pid)
+        });
+        am.addr.set_port(port);
+        wait_for("Alertmanager to be ready", Duration::from_secs(60), || {
+            (get(am.addr, "/-/ready").status == 200).then_some(())
+        });
+        am
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `GET /api/v2/alerts`: the alerts it holds, active ones.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let reply = get(self.addr, "/api/v2/alerts");
+        serde_json::from_slice::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,81 @@
+//! Module implementing the Alertmanager channel: alerts pushed to `POST /api/v2/alerts` as
+//! Prometheus's notifier pushes them, in batches of at most 256, from a queue of 10,000 that
+//! drops its oldest when full. A failed push is not retried: firing alerts are sent again
+//! every resend delay anyway. See [`AlertmanagerPusher`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+use super::alert::PostableAlert;
+use super::delivery::{ChannelMetrics, ChannelStatus};
+
+/// Prometheus's `maxBatchSize`.
+pub(crate) const BATCH: usize = 256;
+/// Prometheus's default `--alertmanager.notification-queue-capacity`.
+pub(crate) const QUEUE: usize = 10_000;
+
+/// Pushes alerts to one Alertmanager.
+pub(crate) struct AlertmanagerPusher {
+    /// The Alertmanager's base URL.
+    pub(crate) url: String,
+    pub(crate) timeout: Duration,
+    pub(crate) status: Arc<Mutex<ChannelStatus>>,
+    pub(crate) metrics: ChannelMetrics,
+}
+
+impl AlertmanagerPusher {
+    /// The loop of the pusher's thread, until `stop` says so.
+    pub(crate) fn run(&self, alerts: &Receiver<PostableAlert>, stop: &Receiver<()>) {
+        loop {
+            let first = crossbeam_channel::select! {
+                recv(alerts) -> alert => match alert {
+                    Ok(alert) => alert,
+                    Err(_) => return,
+                },
+                recv(stop) -> _ => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match alerts.try_recv() {
+                    Ok(alert) => batch.push(alert),
+                    Err(_) => break,
+                }
+            }
+            self.push(&batch);
+            self.status.lock().queued = alerts.len();
+        }
+    }
+
+    /// Pushes one batch.
+    pub(crate) fn push(&self, batch: &[PostableAlert]) {
+        let body: Vec<serde_json::Value> = batch.iter().map(PostableAlert::postable_json).collect();
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let began = Instant::now();
+        let result = super::http::post_json(
+            &format!("{}/api/v2/alerts", self.url),
+            &format!("Alertmanager {}", self.url),
+            &[],
+            &body,
+            self.timeout,
+        );
+        self.metrics.observe(began.elapsed());
+        let now = OffsetDateTime::now_utc();
+        let mut status = self.status.lock();
+        match result {
+            Ok(_) => {
+                self.metrics.succeeded();
+                status.delivered += 1;
+                status.last_success = Some(now);
+            }
+            Err(failure) => {
+                self.metrics.failed();
+                status.failed += 1;
+                status.last_error = Some((now, failure.message));
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Module implementing a bounded queue that never makes its sender wait: when it is full
+//! the oldest item is dropped for the new one, and counted. See [`DropOldest`].
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+/// The sending side of a bounded queue that drops its oldest item when full.
+#[derive(Debug, Clone)]
+pub(crate) struct DropOldest<T> {
+    tx: Sender<T>,
+    /// The queue's own end, to take the oldest item out when it is full.
+    rx: Receiver<T>,
+}
+
+impl<T> DropOldest<T> {
+    /// A queue of `capacity` items and its receiving end.
+    pub(crate) fn new(capacity: usize) -> (Self, Receiver<T>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+        (Self { tx, rx: rx.clone() }, rx)
+    }
+
+    /// Queues `item` without waiting; returns how many older items were dropped for it.
+    pub(crate) fn push(&self, item: T) -> u64 {
+        let mut item = item;
+        let mut dropped = 0;
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    if self.rx.try_recv().is_ok() {
+                        dropped += 1;
+                    }
+                    item = back;
+                }
+                Err(TrySendError::Disconnected(_)) => break,
+            }
+        }
+        dropped
+    }
+
+    /// Items waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_its_oldest() {
+        let (queue, rx) = DropOldest::new(2);
+        assert_eq!(queue.push(1), 0);
+        assert_eq!(queue.push(2), 0);
+        assert_eq!(queue.push(3), 1);
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(queue.len(), 0);
+    }
+}
