@@ -137,6 +137,9 @@ impl Monitor {
             if let Some(engine) = &alerting {
                 exporter.set_alert_source(engine.clone());
             }
+            if let Some(notifier) = &notifier {
+                exporter.set_notification_source(notifier.clone());
+            }
             Some(exporter)
         } else {
             None

@@ -269,6 +269,11 @@ impl PrometheusExporter {
         self.routes.set_alert_source(Some(engine));
     }
 
+    /// Serves `notifier`'s channels' deliveries on `/alerts`.
+    pub(crate) fn set_notification_source(&self, notifier: Arc<crate::notify::Notifier>) {
+        self.routes.set_notification_source(Some(notifier));
+    }
+
     /// The collector whose series are served.
     pub fn collector(&self) -> &Arc<MetricsCollector> {
         &self.collector

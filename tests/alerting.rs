@@ -108,7 +108,8 @@ fn a_rule_file_fires_resolves_and_is_listed_everywhere() {
 
     // Listed as Prometheus lists them.
     let addr = monitor.local_addr().unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&get(addr, "/alerts").body).unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&get(addr, "/alerts").body).unwrap();
+    let listed = page["alerts"].clone();
     assert_eq!(listed[0]["labels"]["alertname"], "QueueBacklog");
     assert_eq!(listed[0]["state"], "firing");
     assert_eq!(listed[0]["value"], "1.2e+01");

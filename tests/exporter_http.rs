@@ -93,7 +93,11 @@ fn unknown_paths_and_methods() {
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET, HEAD"));
     assert!(post.text().contains("method POST not allowed"));
-    assert_eq!(get(addr, "/alerts").text().trim(), "[]");
+    let alerts: serde_json::Value = serde_json::from_slice(&get(addr, "/alerts").body).unwrap();
+    assert_eq!(
+        alerts,
+        serde_json::json!({"alerts": [], "notifications": []})
+    );
 }
 
 #[test]

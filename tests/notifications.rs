@@ -9,21 +9,37 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{peer_test, wait_for, Alertmanager, HookServer, Received};
+use common::{get, peer_test, wait_for, Alertmanager, Answer, HookServer, Received};
 use kotoba_monitoring::{Monitor, MonitoringConfig, NotificationConfig, NotificationType};
-use libtest_mimic::Arguments;
+use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
 
 const EXTERNAL_URL: &str = "http://kotoba.example:9093";
 
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let tests = vec![peer_test(
-        "alertmanager_takes_our_alerts_and_its_webhook_equals_ours",
-        &["prometheus-alertmanager"],
-        "apt-get install -y prometheus-alertmanager",
-        alertmanager_takes_our_alerts_and_its_webhook_equals_ours,
-    )];
+    let tests = vec![
+        peer_test(
+            "alertmanager_takes_our_alerts_and_its_webhook_equals_ours",
+            &["prometheus-alertmanager"],
+            "apt-get install -y prometheus-alertmanager",
+            alertmanager_takes_our_alerts_and_its_webhook_equals_ours,
+        ),
+        Trial::test(
+            "slack_and_pagerduty_get_their_schemas_through_429_500_slow_and_reset",
+            || {
+                slack_and_pagerduty_get_their_schemas_through_429_500_slow_and_reset();
+                Ok(())
+            },
+        ),
+        Trial::test(
+            "a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_secret",
+            || {
+                a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_secret();
+                Ok(())
+            },
+        ),
+    ];
     libtest_mimic::run(&args, tests).exit_code()
 }
 
@@ -240,4 +256,330 @@ fn assert_same_payload(theirs: &Value, ours: &Value) {
     keys.sort();
     our_keys.sort();
     assert_eq!(keys, our_keys);
+}
+
+/// The problems of a Slack incoming-webhook message, by Slack's documented limits: `text`,
+/// at most 50 blocks of known types, a header's plain text within 150 characters, a
+/// section's text within 3,000.
+fn slack_problems(message: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if message["text"].as_str().is_none_or(str::is_empty) {
+        problems.push("no text".to_owned());
+    }
+    let blocks = message["blocks"].as_array().cloned().unwrap_or_default();
+    if blocks.is_empty() || blocks.len() > 50 {
+        problems.push(format!("{} blocks", blocks.len()));
+    }
+    for block in &blocks {
+        let text = block["text"]["text"].as_str().unwrap_or("");
+        match block["type"].as_str() {
+            Some("header")
+                if block["text"]["type"] == "plain_text" && text.chars().count() <= 150 => {}
+            Some("section")
+                if block["text"]["type"] == "mrkdwn"
+                    && !text.is_empty()
+                    && text.chars().count() <= 3000 => {}
+            Some("context")
+                if block["elements"]
+                    .as_array()
+                    .is_some_and(|e| !e.is_empty() && e.len() <= 10) => {}
+            _ => problems.push(format!("bad block {block}")),
+        }
+    }
+    problems
+}
+
+/// The problems of a PagerDuty Events API v2 event, by its documented schema.
+fn pagerduty_problems(event: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if event["routing_key"].as_str().map(str::len) != Some(32) {
+        problems.push("routing_key is not 32 characters".to_owned());
+    }
+    let action = event["event_action"].as_str().unwrap_or("");
+    if !["trigger", "acknowledge", "resolve"].contains(&action) {
+        problems.push(format!("event_action {action:?}"));
+    }
+    if !event["dedup_key"]
+        .as_str()
+        .is_some_and(|k| !k.is_empty() && k.len() <= 255)
+    {
+        problems.push("dedup_key".to_owned());
+    }
+    if action == "trigger" {
+        let payload = &event["payload"];
+        if !payload["summary"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty() && s.chars().count() <= 1024)
+        {
+            problems.push("payload.summary".to_owned());
+        }
+        if payload["source"].as_str().is_none_or(str::is_empty) {
+            problems.push("payload.source".to_owned());
+        }
+        if !["critical", "error", "warning", "info"]
+            .contains(&payload["severity"].as_str().unwrap_or(""))
+        {
+            problems.push(format!("payload.severity {}", payload["severity"]));
+        }
+        if payload
+            .get("custom_details")
+            .is_some_and(|d| !d.is_object())
+        {
+            problems.push("payload.custom_details".to_owned());
+        }
+    }
+    problems
+}
+
+fn slack_and_pagerduty_get_their_schemas_through_429_500_slow_and_reset() {
+    let slack = HookServer::start(|n, request| match n {
+        0 => Answer::Status(
+            429,
+            vec![("Retry-After", "1".into())],
+            "rate_limited".into(),
+        ),
+        1 => Answer::Status(500, Vec::new(), "rollup_error".into()),
+        2 => Answer::Reset,
+        _ => match slack_problems(&request.json()).as_slice() {
+            [] => Answer::Status(200, Vec::new(), "ok".into()),
+            problems => Answer::Status(400, Vec::new(), format!("invalid_blocks {problems:?}")),
+        },
+    });
+    let accepted = |request: &Received| {
+        let event = request.json();
+        match pagerduty_problems(&event).as_slice() {
+            [] => Answer::Status(
+                202,
+                Vec::new(),
+                serde_json::json!({"status": "success", "message": "Event processed", "dedup_key": event["dedup_key"]}).to_string(),
+            ),
+            problems => Answer::Status(
+                400,
+                Vec::new(),
+                serde_json::json!({"status": "invalid event", "message": "Event object is invalid", "errors": problems}).to_string(),
+            ),
+        }
+    };
+    let pagerduty = HookServer::start(move |n, request| match n {
+        0 => Answer::Slow(Duration::from_secs(3), 202, "{}".into()),
+        _ => accepted(request),
+    });
+    let key = "0123456789abcdef0123456789abcdef";
+    let (monitor, _dir) = monitor(
+        CPU_RULES,
+        vec![
+            channel(
+                NotificationType::Slack,
+                &[
+                    ("webhook_url", &slack.url("/services/T0/B0/XXXX")),
+                    ("send_resolved", "true"),
+                    ("retry_budget", "30s"),
+                ],
+            ),
+            channel(
+                NotificationType::PagerDuty,
+                &[
+                    ("routing_key", key),
+                    ("url", &pagerduty.url("/v2/enqueue")),
+                    ("timeout", "1s"),
+                    ("retry_budget", "30s"),
+                ],
+            ),
+        ],
+    );
+    let cpu = monitor
+        .registry()
+        .gauge_family("app_cpu_percent", "CPU in use.")
+        .unwrap()
+        .with_labels(&[("core", "0")])
+        .unwrap();
+    cpu.set(95.0);
+    monitor.start().unwrap();
+    let delivered = |name: &str, n: u64| {
+        monitor
+            .notification_channels()
+            .iter()
+            .any(|c| c.name == name && c.delivered >= n)
+            .then_some(())
+    };
+    wait_for("Slack's delivery", Duration::from_secs(60), || {
+        delivered("slack", 1)
+    });
+    wait_for("PagerDuty's delivery", Duration::from_secs(60), || {
+        delivered("pagerduty", 1)
+    });
+
+    // Slack: 429, 500 and a reset connection were retried, the 429 after its Retry-After.
+    let sent = slack.requests();
+    assert_eq!(sent.len(), 4, "Slack's requests");
+    assert!(sent[1].at.duration_since(sent[0].at) >= Duration::from_secs(1));
+    let message = sent[3].json();
+    assert!(slack_problems(&message).is_empty());
+    assert_eq!(message["text"], "[FIRING:1] HighCpu (east 0 warning)");
+    // PagerDuty: the slow answer timed out and was retried; a trigger with the group's key.
+    let events: Vec<Value> = pagerduty.requests().iter().map(Received::json).collect();
+    assert!(events.len() >= 2, "PagerDuty's requests: {}", events.len());
+    let trigger = &events[events.len() - 1];
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["payload"]["severity"], "warning");
+    assert_eq!(
+        trigger["payload"]["summary"],
+        "[FIRING:1] HighCpu (east 0 warning)"
+    );
+    let dedup_key = trigger["dedup_key"].as_str().unwrap().to_owned();
+    assert_eq!(dedup_key.len(), 64);
+
+    // Resolved: PagerDuty resolves the same incident; Slack says so.
+    cpu.set(10.0);
+    wait_for("PagerDuty's resolve", Duration::from_secs(60), || {
+        delivered("pagerduty", 2)
+    });
+    wait_for("Slack's resolved message", Duration::from_secs(60), || {
+        delivered("slack", 2)
+    });
+    let resolve = pagerduty.requests().last().unwrap().json();
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(resolve["dedup_key"], dedup_key.as_str());
+    let resolved = slack.requests().last().unwrap().json();
+    assert_eq!(resolved["text"], "[RESOLVED] HighCpu (east 0 warning)");
+    assert!(slack_problems(&resolved).is_empty());
+
+    let metrics = get(monitor.local_addr().unwrap(), "/metrics").text();
+    let retries = metrics
+        .lines()
+        .find(|l| l.starts_with("kotoba_monitoring_notification_retries_total{channel=\"slack\""));
+    assert_eq!(retries.and_then(|l| l.rsplit(' ').next()), Some("3"));
+    let status = monitor.notification_channels();
+    assert!(status.iter().all(|c| c.failed == 0), "{status:?}");
+    monitor.stop().unwrap();
+}
+
+fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_secret() {
+    let refuser = HookServer::start(|_, _| Answer::Status(400, Vec::new(), "bad request".into()));
+    let slow = HookServer::start(|_, _| Answer::Slow(Duration::from_secs(3), 200, "".into()));
+    let fast = HookServer::ok();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (monitor, _dir) = monitor(
+        CPU_RULES,
+        vec![
+            channel(
+                NotificationType::Webhook,
+                &[
+                    ("url", &refuser.url("/hook/TOPSECRET")),
+                    ("name", "refuser"),
+                ],
+            ),
+            channel(
+                NotificationType::Webhook,
+                &[("url", &slow.url("/hook")), ("name", "slow")],
+            ),
+            channel(
+                NotificationType::Webhook,
+                &[
+                    ("url", &fast.url("/hook")),
+                    ("name", "fast"),
+                    ("signing_secret", secret),
+                ],
+            ),
+            channel(
+                NotificationType::Slack,
+                &[
+                    (
+                        "webhook_url",
+                        "http://127.0.0.1:1/services/T0/B0/SLACKTOKEN",
+                    ),
+                    ("retry_budget", "2s"),
+                ],
+            ),
+        ],
+    );
+    monitor
+        .registry()
+        .gauge_family("app_cpu_percent", "CPU in use.")
+        .unwrap()
+        .with_labels(&[("core", "0")])
+        .unwrap()
+        .set(95.0);
+    monitor.start().unwrap();
+    let status = |name: &str| {
+        monitor
+            .notification_channels()
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap()
+    };
+    // The fast receiver has its notification while the slow one still answers.
+    let at_fast = wait_for("the fast receiver", Duration::from_secs(30), || {
+        fast.requests().first().cloned()
+    });
+    assert_eq!(
+        status("slow").delivered,
+        0,
+        "the slow receiver delayed the fast one"
+    );
+    // Signed as Standard Webhooks says: HMAC-SHA256 of id, timestamp and body.
+    let signed = format!(
+        "{}.{}.{}",
+        at_fast.header("webhook-id").unwrap(),
+        at_fast.header("webhook-timestamp").unwrap(),
+        String::from_utf8(at_fast.body.clone()).unwrap()
+    );
+    let key = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        secret.trim_start_matches("whsec_"),
+    )
+    .unwrap();
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        signed.as_bytes(),
+    );
+    assert_eq!(
+        at_fast.header("webhook-signature").unwrap(),
+        format!(
+            "v1,{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, tag.as_ref())
+        )
+    );
+
+    // A 400 is not retried: one request, one failure, its reason kept.
+    wait_for("the refusal", Duration::from_secs(30), || {
+        (status("refuser").failed == 1).then_some(())
+    });
+    assert_eq!(refuser.requests().len(), 1);
+    let (_, error) = status("refuser").last_error.unwrap();
+    assert!(
+        error.contains("400") && error.contains("bad request"),
+        "{error}"
+    );
+    wait_for("the slow receiver", Duration::from_secs(30), || {
+        (status("slow").delivered == 1).then_some(())
+    });
+    let (_, dead) = wait_for("the dead Slack", Duration::from_secs(30), || {
+        status("slack").last_error
+    });
+    assert!(
+        dead.contains("connection") && dead.contains("gave up"),
+        "{dead}"
+    );
+
+    // No secret in errors, statuses, pages or Debug.
+    let page = get(monitor.local_addr().unwrap(), "/alerts").text();
+    let health = get(monitor.local_addr().unwrap(), "/health").text();
+    let shown = format!(
+        "{:?} {page} {health} {:?}",
+        monitor.notification_channels(),
+        monitor.config()
+    );
+    for secret in [
+        "TOPSECRET",
+        "SLACKTOKEN",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+    assert!(
+        page.contains("\"refuser\"") && page.contains("bad request"),
+        "{page}"
+    );
+    monitor.stop().unwrap();
 }

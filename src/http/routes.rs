@@ -94,6 +94,7 @@ pub(crate) struct Routes {
     health: RwLock<Option<Arc<dyn HealthSource>>>,
     /// What `/alerts` and `/api/v1/alerts` list.
     alerts: RwLock<Option<Arc<crate::alert::RuleEngine>>>,
+    notifications: RwLock<Option<Arc<crate::notify::Notifier>>>,
     /// What `/api/v1/query` and `/api/v1/query_range` read.
     history: HistoryStore,
     metrics: ServingMetrics,
@@ -124,6 +125,7 @@ impl Routes {
             history,
             health: RwLock::new(None),
             alerts: RwLock::new(None),
+            notifications: RwLock::new(None),
             metrics: ServingMetrics::new(self_registry)?,
         })
     }
@@ -134,6 +136,23 @@ impl Routes {
 
     pub(crate) fn set_alert_source(&self, source: Option<Arc<crate::alert::RuleEngine>>) {
         *self.alerts.write() = source;
+    }
+
+    pub(crate) fn set_notification_source(&self, source: Option<Arc<crate::notify::Notifier>>) {
+        *self.notifications.write() = source;
+    }
+
+    /// `/alerts`: the pending and firing alerts, as Prometheus's `/api/v1/alerts` lists them,
+    /// and each notification channel's deliveries and last error.
+    fn alerts_page(&self) -> serde_json::Value {
+        let channels = match self.notifications.read().as_ref() {
+            Some(notifier) => notifier.status(),
+            None => Vec::new(),
+        };
+        serde_json::json!({
+            "alerts": self.alerts_json(),
+            "notifications": channels.iter().map(crate::ChannelStatus::json).collect::<Vec<_>>(),
+        })
     }
 
     /// The pending and firing alerts as JSON objects, as Prometheus's `/api/v1/alerts` lists
@@ -257,7 +276,7 @@ impl Routes {
             "livez" | "readyz" => self
                 .health_report()
                 .to_probe_response(endpoint, &request.query_params()),
-            _ => Response::json(200, "application/json", &self.alerts_json()),
+            _ => Response::json(200, "application/json", &self.alerts_page()),
         };
         (endpoint, response)
     }

@@ -69,6 +69,29 @@ pub struct ChannelStatus {
     pub last_error: Option<(OffsetDateTime, String)>,
 }
 
+impl ChannelStatus {
+    /// As `/alerts` lists it.
+    pub fn json(&self) -> serde_json::Value {
+        let time = |t: &OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        serde_json::json!({
+            "name": self.name,
+            "type": self.kind,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "held": self.held,
+            "queued": self.queued,
+            "lastSuccess": self.last_success.as_ref().map(time),
+            "lastError": self.last_error.as_ref().map(|(at, message)| serde_json::json!({
+                "time": time(at),
+                "message": message,
+            })),
+        })
+    }
+}
+
 /// A channel's self-metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct ChannelMetrics {

@@ -120,6 +120,9 @@ struct Group {
     alerts: BTreeMap<u64, Stored>,
     next_flush: i64,
     has_flushed: bool,
+    /// A flush whose deliveries are not all back: as in Alertmanager, a group's next flush
+    /// waits for its last one.
+    in_flight: Option<u64>,
 }
 
 /// A flush whose deliveries are not all back.
@@ -363,6 +366,7 @@ impl Dispatcher {
                 alerts: BTreeMap::new(),
                 next_flush: now.saturating_add(group_wait),
                 has_flushed: false,
+                in_flight: None,
             });
         group.alerts.insert(fp, stored);
         // As Alertmanager: an alert older than the group's wait flushes it at once.
@@ -371,9 +375,13 @@ impl Dispatcher {
         }
     }
 
-    /// When the next group is due, if any is.
+    /// When the next group is due, if any is (a group waiting on deliveries is not).
     pub(crate) fn next_due(&self) -> Option<i64> {
-        self.groups.values().map(|g| g.next_flush).min()
+        self.groups
+            .values()
+            .filter(|g| g.in_flight.is_none())
+            .map(|g| g.next_flush)
+            .min()
     }
 
     /// Flushes every group due at `now`: the notifications each of its route's channels
@@ -383,7 +391,7 @@ impl Dispatcher {
         let due: Vec<(usize, Labels)> = self
             .groups
             .iter()
-            .filter(|(_, g)| g.next_flush <= now)
+            .filter(|(_, g)| g.next_flush <= now && g.in_flight.is_none())
             .map(|(k, _)| k.clone())
             .collect();
         let mut out = Vec::new();
@@ -486,6 +494,9 @@ impl Dispatcher {
         if out.is_empty() {
             self.finish(pending);
         } else {
+            if let Some(group) = self.groups.get_mut(id) {
+                group.in_flight = Some(flush);
+            }
             self.pending.insert(flush, pending);
         }
         out
@@ -518,6 +529,9 @@ impl Dispatcher {
     }
 
     fn finish(&mut self, pending: PendingFlush) {
+        if let Some(group) = self.groups.get_mut(&pending.group) {
+            group.in_flight = None;
+        }
         if pending.failed {
             return;
         }
@@ -781,6 +795,22 @@ mod tests {
         assert_eq!(sent[0].status(), "resolved");
         d.delivered(&sent[0], true, t0 + 330 * S);
         assert_eq!(d.sizes().1, 0);
+    }
+
+    #[test]
+    fn a_group_waits_for_its_deliveries_before_its_next_flush() {
+        let mut d = dispatcher(route(), &[]);
+        let t0 = 1_000 * S;
+        d.receive(vec![alert("A", &[], t0, t0 + 900 * S)], t0);
+        let sent = d.due(t0 + 30 * S);
+        assert_eq!(sent.len(), 2);
+        assert_eq!(d.next_due(), None, "in flight");
+        assert!(d.due(t0 + 400 * S).is_empty());
+        d.delivered(&sent[0], true, t0 + 400 * S);
+        d.delivered(&sent[1], false, t0 + 400 * S);
+        assert_eq!(d.next_due(), Some(t0 + 330 * S));
+        let again = d.due(t0 + 400 * S);
+        assert_eq!(again.len(), 1, "only the failed channel");
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl NotifySink {
             return;
         }
         let dropped = self.queue.push(alerts);
-        self.dropped.inc_by(dropped);
+        self.dropped.inc_by(dropped.len() as u64);
     }
 }
 
@@ -371,7 +371,7 @@ fn dispatch_loop(
                 for (queue, metrics, status) in pushers {
                     let mut dropped = 0;
                     for alert in &effective {
-                        dropped += queue.push(alert.clone());
+                        dropped += queue.push(alert.clone()).len() as u64;
                     }
                     metrics.dropped(dropped);
                     let mut status = status.lock();
@@ -390,6 +390,11 @@ fn dispatch_loop(
         for notification in dispatcher.due(now_ms()) {
             let channel = notification.channel;
             let dropped = routed[channel].push(notification);
+            // A dropped notification failed: its group flushes again at its next look.
+            for old in &dropped {
+                dispatcher.delivered(old, false, now_ms());
+            }
+            let dropped = dropped.len() as u64;
             let (metrics, status) = &held[channel];
             metrics.dropped(dropped);
             metrics.queued(routed[channel].len());

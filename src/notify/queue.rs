@@ -18,16 +18,16 @@ impl<T> DropOldest<T> {
         (Self { tx, rx: rx.clone() }, rx)
     }
 
-    /// Queues `item` without waiting; returns how many older items were dropped for it.
-    pub(crate) fn push(&self, item: T) -> u64 {
+    /// Queues `item` without waiting; returns the older items dropped for it.
+    pub(crate) fn push(&self, item: T) -> Vec<T> {
         let mut item = item;
-        let mut dropped = 0;
+        let mut dropped = Vec::new();
         loop {
             match self.tx.try_send(item) {
                 Ok(()) => break,
                 Err(TrySendError::Full(back)) => {
-                    if self.rx.try_recv().is_ok() {
-                        dropped += 1;
+                    if let Ok(old) = self.rx.try_recv() {
+                        dropped.push(old);
                     }
                     item = back;
                 }
@@ -50,9 +50,9 @@ mod tests {
     #[test]
     fn a_full_queue_drops_its_oldest() {
         let (queue, rx) = DropOldest::new(2);
-        assert_eq!(queue.push(1), 0);
-        assert_eq!(queue.push(2), 0);
-        assert_eq!(queue.push(3), 1);
+        assert!(queue.push(1).is_empty());
+        assert!(queue.push(2).is_empty());
+        assert_eq!(queue.push(3), [1]);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), [2, 3]);
         assert_eq!(queue.len(), 0);
     }
