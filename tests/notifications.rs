@@ -39,8 +39,44 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             },
         ),
+        smtp_test(
+            "mail_reaches_a_real_smtp_server_over_starttls_with_auth",
+            mail_reaches_a_real_smtp_server_over_starttls_with_auth,
+        ),
     ];
     libtest_mimic::run(&args, tests).exit_code()
+}
+
+/// A test that needs Debian's `python3-aiosmtpd` (for `/usr/bin/python3`) and `openssl`:
+/// ignored, and said so, when they are missing outside CI; failed under CI.
+fn smtp_test(name: &'static str, body: fn()) -> Trial {
+    let python = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let openssl = common::which("openssl").is_some();
+    let (ci, present) = (std::env::var_os("CI").is_some(), python && openssl);
+    let install = "apt-get install -y python3-aiosmtpd openssl";
+    if !present && !ci {
+        eprintln!("ignoring {name}: python3-aiosmtpd or openssl not installed ({install}); CI installs them");
+        return Trial::test(name, || Ok(())).with_ignored_flag(true);
+    }
+    Trial::test(name, move || {
+        if !present {
+            return Err(format!(
+                "python3-aiosmtpd or openssl not installed ({install}); CI must install them"
+            )
+            .into());
+        }
+        std::panic::catch_unwind(body).map_err(|payload| {
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the test panicked".to_owned())
+                .into()
+        })
+    })
 }
 
 /// A monitor evaluating `rules` every 100 ms, notifying `channels` with a route that groups
@@ -581,5 +617,244 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
         page.contains("\"refuser\"") && page.contains("bad request"),
         "{page}"
     );
+    monitor.stop().unwrap();
+}
+
+/// A certificate authority and a certificate for `localhost` signed by it, made with
+/// `openssl` in `dir`: (CA file, certificate, key).
+fn certificates(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kotoba test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    )
+}
+
+/// The aiosmtpd server of `tests/peers/smtp_server.py`, killed and reaped on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    out: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    fn start(
+        dir: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        implicit_tls: bool,
+    ) -> Self {
+        use std::io::BufRead;
+        let out = dir.join(if implicit_tls { "mail-tls" } else { "mail" });
+        std::fs::create_dir_all(&out).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/smtp_server.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(cert)
+            .arg(key)
+            .args(["kotoba", "s3cret-pass"])
+            .arg(&out)
+            .args(implicit_tls.then_some("tls"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("smtp.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "the SMTP server did not start: {:?}",
+                std::fs::read_to_string(dir.join("smtp.log"))
+            )
+        });
+        Self { child, port, out }
+    }
+
+    /// The messages received: (envelope, raw message).
+    fn messages(&self) -> Vec<(Value, String)> {
+        let mut found = Vec::new();
+        for n in 1.. {
+            let Ok(envelope) = std::fs::read(self.out.join(format!("{n}.json"))) else {
+                break;
+            };
+            let raw = std::fs::read_to_string(self.out.join(format!("{n}.eml"))).unwrap();
+            found.push((serde_json::from_slice(&envelope).unwrap(), raw));
+        }
+        found
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The header `name` of the raw message `raw`.
+fn mail_header(raw: &str, name: &str) -> Option<String> {
+    raw.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+}
+
+fn mail_reaches_a_real_smtp_server_over_starttls_with_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let smtp = SmtpServer::start(dir.path(), &cert, &key, false);
+    let smtps = SmtpServer::start(dir.path(), &cert, &key, true);
+    let email = |name: &str, password: &str, server: &SmtpServer, security: &str| {
+        channel(
+            NotificationType::Email,
+            &[
+                ("name", name),
+                ("smtp_server", &format!("localhost:{}", server.port)),
+                ("security", security),
+                ("username", "kotoba"),
+                ("password", password),
+                ("ca_file", ca.to_str().unwrap()),
+                ("from", "kotoba@db.example"),
+                ("to", "oncall@db.example, dba@db.example"),
+                ("send_resolved", "true"),
+            ],
+        )
+    };
+    let (monitor, _rules) = monitor(
+        CPU_RULES,
+        vec![
+            email("mail", "s3cret-pass", &smtp, "starttls"),
+            email("wrong", "not-the-pass", &smtp, "starttls"),
+            email("implicit", "s3cret-pass", &smtps, "tls"),
+        ],
+    );
+    let cpu = monitor
+        .registry()
+        .gauge_family("app_cpu_percent", "CPU in use.")
+        .unwrap()
+        .with_labels(&[("core", "0")])
+        .unwrap();
+    cpu.set(95.0);
+    monitor.start().unwrap();
+    let (envelope, raw) = wait_for("the firing mail", Duration::from_secs(60), || {
+        smtp.messages().into_iter().next()
+    });
+    assert_eq!(envelope["user"], "kotoba");
+    assert_eq!(envelope["tls"], true);
+    assert_eq!(envelope["mail_from"], "kotoba@db.example");
+    assert_eq!(
+        envelope["rcpt_tos"],
+        serde_json::json!(["oncall@db.example", "dba@db.example"])
+    );
+    assert_eq!(
+        mail_header(&raw, "Subject").as_deref(),
+        Some("[FIRING:1] HighCpu (east 0 warning)")
+    );
+    assert!(
+        raw.contains("multipart/alternative") && raw.contains("text/html"),
+        "{raw}"
+    );
+    assert!(raw.contains("summary: core 0 at 95%"), "{raw}");
+    let (envelope, raw) = wait_for(
+        "the mail over implicit TLS",
+        Duration::from_secs(60),
+        || smtps.messages().into_iter().next(),
+    );
+    assert_eq!(envelope["user"], "kotoba");
+    assert!(raw.contains("[FIRING:1] HighCpu"), "{raw}");
+
+    // A refused password is a permanent failure, not retried, the password nowhere.
+    let status = |name: &str| {
+        monitor
+            .notification_channels()
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap()
+    };
+    let (_, error) = wait_for("the refused login", Duration::from_secs(60), || {
+        status("wrong").last_error
+    });
+    assert!(
+        error.contains("535") || error.contains("uthentication"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("not-the-pass") && !format!("{:?}", monitor.config()).contains("s3cret")
+    );
+
+    cpu.set(10.0);
+    let (_, raw) = wait_for("the resolved mail", Duration::from_secs(60), || {
+        smtp.messages().into_iter().nth(1)
+    });
+    assert_eq!(
+        mail_header(&raw, "Subject").as_deref(),
+        Some("[RESOLVED] HighCpu (east 0 warning)")
+    );
+    assert_eq!(status("mail").failed, 0);
     monitor.stop().unwrap();
 }
