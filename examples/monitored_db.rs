@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo run --release --example monitored_db -- [--seconds N] [--port P] [--config FILE] [--rules FILE]
+//!     [--alertmanager URL] [--webhook URL]
 //! ```
 //!
 //! `--seconds N` exits cleanly after N seconds (0, the default, runs until Ctrl-C); `--port P`
@@ -14,6 +15,10 @@
 //! 9090); `--config FILE` reads a TOML configuration; `--rules FILE` evaluates a Prometheus
 //! rule file instead of the demo's own (`examples/rules/monitored_db.yml`: database
 //! unhealthy, slow queries, query errors), printing each alert's state change as it happens.
+//! `--alertmanager URL` pushes the alerts to that Alertmanager (`http://host:9093`) as
+//! Prometheus would; `--webhook URL` posts Alertmanager's webhook payload there for each
+//! group of alerts (grouped by alert name, after 10 s). Every 2 s the report then also shows
+//! each channel's deliveries and last error.
 //! The database lives in a temporary directory that is removed at exit.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +44,8 @@ struct Args {
     port: Option<u16>,
     config: Option<PathBuf>,
     rules: Option<PathBuf>,
+    alertmanager: Option<String>,
+    webhook: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
         port: None,
         config: None,
         rules: None,
+        alertmanager: None,
+        webhook: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,9 +76,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "--config" => args.config = Some(PathBuf::from(value()?)),
             "--rules" => args.rules = Some(PathBuf::from(value()?)),
+            "--alertmanager" => args.alertmanager = Some(value()?),
+            "--webhook" => args.webhook = Some(value()?),
             "--help" | "-h" => {
                 return Err(
-                    "usage: monitored_db [--seconds N] [--port P] [--config FILE] [--rules FILE]"
+                    "usage: monitored_db [--seconds N] [--port P] [--config FILE] [--rules FILE] [--alertmanager URL] [--webhook URL]"
                         .into(),
                 )
             }
@@ -419,6 +430,30 @@ fn run(args: Args) -> Result<(), MonitoringError> {
     config.alerting_config.rule_files = vec![args.rules.clone().unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules/monitored_db.yml")
     })];
+    // Where what fires goes.
+    let channel = |kind, key: &str, url: &str| kotoba_monitoring::NotificationConfig {
+        notification_type: kind,
+        config: [(key.to_owned(), url.to_owned())].into(),
+    };
+    if let Some(url) = &args.alertmanager {
+        let kind = kotoba_monitoring::NotificationType::Alertmanager;
+        config
+            .alerting_config
+            .notifications
+            .push(channel(kind, "url", url));
+    }
+    if let Some(url) = &args.webhook {
+        let kind = kotoba_monitoring::NotificationType::Webhook;
+        config
+            .alerting_config
+            .notifications
+            .push(channel(kind, "url", url));
+        let route = &mut config.alerting_config.route;
+        route
+            .group_by
+            .get_or_insert_with(|| vec!["alertname".into()]);
+        route.group_wait.get_or_insert(Duration::from_secs(10));
+    }
     config.validate()?;
     let result = (|| {
         let store = Arc::new(Store::open(&dir).map_err(db_error)?);
@@ -477,6 +512,14 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
         }
         if Instant::now() >= next_report {
             report(&monitor, started.elapsed())?;
+            for c in monitor.notification_channels() {
+                let error = c.last_error.map(|(_, e)| e).unwrap_or_default();
+                let line = format!(
+                    "  notify {} ({}): {} sent, {} failed {}",
+                    c.name, c.kind, c.delivered, c.failed, error
+                );
+                println!("{}", line.chars().take(80).collect::<String>());
+            }
             next_report += REPORT_EVERY;
         }
     }
