@@ -217,10 +217,24 @@ pub struct PagerDutyChannel {
 }
 
 /// One or more Prometheus Alertmanagers. Keys: `url` (base URLs separated by commas).
-#[derive(Debug, Clone, PartialEq)]
+/// `Debug` leaves out any `user:password@` of the URLs.
+#[derive(Clone, PartialEq)]
 pub struct AlertmanagerChannel {
     /// The Alertmanagers' base URLs (`http://host:9093`); alerts go to `/api/v2/alerts`.
     pub urls: Vec<String>,
+}
+
+impl std::fmt::Debug for AlertmanagerChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self
+            .urls
+            .iter()
+            .map(|u| crate::notify::without_userinfo(u))
+            .collect();
+        f.debug_struct("AlertmanagerChannel")
+            .field("urls", &shown)
+            .finish()
+    }
 }
 
 /// A notification channel's settings, parsed from a [`NotificationConfig`]'s map and checked:
@@ -394,7 +408,13 @@ impl NotificationConfig {
                     .filter(|u| !u.is_empty())
                     .map(|u| check_url(u).map(|()| u.trim_end_matches('/').to_owned()))
                     .collect::<Result<_, _>>()
-                    .map_err(|why| settings.bad("url", why))?;
+                    // Not quoted: a URL may carry a password.
+                    .map_err(|_| {
+                        settings.bad(
+                            "url",
+                            "one of them is not an http:// or https:// URL with a host",
+                        )
+                    })?;
                 Channel::Alertmanager(AlertmanagerChannel { urls })
             }
         })

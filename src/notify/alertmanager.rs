@@ -18,6 +18,18 @@ pub(crate) const BATCH: usize = 256;
 /// Prometheus's default `--alertmanager.notification-queue-capacity`.
 pub(crate) const QUEUE: usize = 10_000;
 
+/// `url` without a `user:password@` part, to name it in errors.
+pub(crate) fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..host_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{host}{}", &rest[host_end..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Pushes alerts to one Alertmanager.
 pub(crate) struct AlertmanagerPusher {
     /// The Alertmanager's base URL.
@@ -57,7 +69,7 @@ impl AlertmanagerPusher {
         let began = Instant::now();
         let result = super::http::post_json(
             &format!("{}/api/v2/alerts", self.url),
-            &format!("Alertmanager {}", self.url),
+            &format!("Alertmanager {}", without_userinfo(&self.url)),
             &[],
             &body,
             self.timeout,
@@ -77,5 +89,19 @@ impl AlertmanagerPusher {
                 status.last_error = Some((now, failure.message));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_not_shown() {
+        assert_eq!(
+            without_userinfo("https://am:s3cret@am.example:9093/prefix"),
+            "https://am.example:9093/prefix"
+        );
+        assert_eq!(without_userinfo("http://am:9093"), "http://am:9093");
     }
 }
