@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     pub(crate) instruments: QueryInstruments,
     /// The database, system and cluster polled each tick.
     pub(crate) sources: Sources,
+    /// `kotoba_monitoring_history_tick_seconds`: how long the last tick's copy into the
+    /// history (and its pruning) took.
+    pub(crate) tick_seconds: crate::Gauge,
     last_error: Mutex<Option<(OffsetDateTime, String)>>,
 }
 
@@ -168,6 +171,11 @@ impl MetricsCollector {
             .window(config.latency_window)
             .slice_len();
         let instruments = QueryInstruments::new(&registry)?;
+        let tick_seconds = registry.gauge(
+            "kotoba_monitoring_history_tick_seconds",
+            "How long the last collection tick took to copy every series into the history and prune it.",
+            &[],
+        )?;
         let sources = Sources::new(
             &registry,
             db,
@@ -177,6 +185,7 @@ impl MetricsCollector {
         Ok(Self {
             shared: Arc::new(Shared {
                 instruments,
+                tick_seconds,
                 sources,
                 config,
                 registry,

@@ -67,6 +67,7 @@ fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
         shared.report(error);
     }
     let at = OffsetDateTime::now_utc();
+    let began = Instant::now();
     let sampled = guarded("a collection tick", || {
         shared.history.scrape(
             &[&shared.registry, Registry::global()],
@@ -76,6 +77,7 @@ fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
         );
         shared.history.prune(at);
     });
+    shared.tick_seconds.set(began.elapsed().as_secs_f64());
     if let Err(e) = sampled {
         shared.report(e);
     }
