@@ -29,6 +29,11 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
     // The first tick skips series that received a sample since the collector started.
     let mut last_tick = started;
     let mut next_collect = Instant::now();
+    // Ticks are stamped with their scheduled time (when they run within a quarter interval
+    // of it), so that a series' samples are exactly `collection_interval` apart, as
+    // Prometheus aligns its scrapes: the history stores such timestamps in a bit each.
+    let origin = (next_collect, OffsetDateTime::now_utc());
+    let grid = |due: Instant| origin.1 + due.saturating_duration_since(origin.0);
     let mut next_rotate = Instant::now() + slice;
     loop {
         let now = Instant::now();
@@ -42,14 +47,14 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
             next_rotate = later(next_rotate, slice, now);
         }
         if now >= next_collect {
-            last_tick = tick(&shared, last_tick);
+            last_tick = tick(&shared, last_tick, Some(grid(next_collect)));
             next_collect = later(next_collect, interval, now);
         }
         let wake = next_collect.min(next_rotate);
         match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                tick(&shared, last_tick);
+                tick(&shared, last_tick, None);
                 return;
             }
         }
@@ -57,8 +62,13 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
 }
 
 /// Samples every series into history and prunes it, reporting a panic rather than ending the
-/// thread. Returns the time it sampled at: the `since` of the next tick.
-fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
+/// thread; the samples are stamped `scheduled` when the tick runs less than a quarter of the
+/// interval after it, else now. Returns the time it sampled at: the `since` of the next tick.
+fn tick(
+    shared: &Shared,
+    since: OffsetDateTime,
+    scheduled: Option<OffsetDateTime>,
+) -> OffsetDateTime {
     // The sources first, so that this tick's history holds what they said.
     for error in shared
         .sources
@@ -66,7 +76,12 @@ fn tick(shared: &Shared, since: OffsetDateTime) -> OffsetDateTime {
     {
         shared.report(error);
     }
-    let at = OffsetDateTime::now_utc();
+    let now = OffsetDateTime::now_utc();
+    let tolerance = shared.config.collection_interval / 4;
+    let at = match scheduled {
+        Some(due) if due <= now && now - due <= tolerance && due > since => due,
+        _ => now,
+    };
     let began = Instant::now();
     let sampled = guarded("a collection tick", || {
         shared.history.scrape(

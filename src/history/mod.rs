@@ -5,6 +5,7 @@
 //! - `scrape`: copying a registry's current values into the store at each tick.
 //! - `query` and `series`: PromQL over the store, and the series and labels it holds.
 
+mod chunk;
 mod matcher;
 mod query;
 pub(crate) use query::{millis, time_of};

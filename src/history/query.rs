@@ -74,7 +74,7 @@ impl HistoryStore {
         at: OffsetDateTime,
         deadline: Option<Instant>,
     ) -> Result<QueryValue, MonitoringError> {
-        let store = self.query_store(expr)?;
+        let store = self.query_store(expr, millis(at))?;
         match query::evaluate_other(expr, &store, millis(at), self.query_lookback())? {
             Some(query::Other::String(s)) => return Ok(QueryValue::String(s)),
             Some(query::Other::Range(series)) => {
@@ -178,7 +178,7 @@ impl HistoryStore {
         let times: Vec<i64> = (0..steps as i64)
             .map(|i| from + i * step_ms as i64)
             .collect();
-        let store = self.query_store(expr)?;
+        let store = self.query_store(expr, from)?;
         let mut series: BTreeMap<Labels, Vec<(OffsetDateTime, f64)>> = BTreeMap::new();
         let began = Instant::now();
         for (t, value) in query::evaluate(expr, &store, &times, deadline, self.query_lookback())
@@ -210,11 +210,20 @@ impl HistoryStore {
         ))
     }
 
-    /// The stored samples of the series `expr` may read, for the evaluator: the metric names
-    /// its selectors name, or every series when a selector names none.
-    fn query_store(&self, expr: &str) -> Result<Store, MonitoringError> {
+    /// The stored samples `expr` may read when evaluated from `first_ms` on, for the
+    /// evaluator: those of the metric names its selectors name (every series when a selector
+    /// names none), from as far back as it reaches (everything when it cannot say).
+    fn query_store(&self, expr: &str, first_ms: i64) -> Result<Store, MonitoringError> {
         let parsed = query::parse(expr, None)?;
         let names = query::selector_names(&parsed);
+        let lookback = i64::try_from(self.query_lookback().as_millis()).unwrap_or(i64::MAX);
+        // In nanoseconds, as stored; a millisecond early, for the rounding down below.
+        let from_ns = query::reach_ms(&parsed, lookback).map_or(i64::MIN, |reach| {
+            first_ms
+                .saturating_sub(reach)
+                .saturating_sub(1)
+                .saturating_mul(1_000_000)
+        });
         let all = self.inner.names.read();
         let chosen: Vec<(&std::sync::Arc<str>, &super::store::SeriesMap)> = match &names {
             Some(names) => all
@@ -228,7 +237,16 @@ impl HistoryStore {
         for (name, series) in chosen {
             for (labels, points) in series {
                 let points = points.lock();
-                loaded += points.len();
+                let mut samples = Vec::new();
+                points.each_from(from_ns, |ns, v| {
+                    samples.push((ns.div_euclid(1_000_000), v));
+                    true
+                });
+                drop(points);
+                if samples.is_empty() {
+                    continue;
+                }
+                loaded += samples.len();
                 if loaded > MAX_SAMPLES {
                     let reason = format!(
                         "query processing would load more than {MAX_SAMPLES} samples into memory; select fewer series"
@@ -243,13 +261,83 @@ impl HistoryStore {
                     .collect();
                 pairs.push(("__name__".to_owned(), name.to_string()));
                 pairs.sort();
-                let samples: Vec<(i64, f64)> = points
-                    .iter()
-                    .map(|&(ns, v)| (ns.div_euclid(1_000_000), v))
-                    .collect();
                 store.push((pairs, samples));
             }
         }
         Ok(Store::from_series(store))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LabelSet;
+
+    /// Whether `store` answers `expr` at `at` as the evaluator does over every stored sample.
+    fn as_over_everything(store: &HistoryStore, expr: &str, at: OffsetDateTime) {
+        let windowed = store.query(expr, at).unwrap();
+        let everything = store.query_store(expr, i64::MIN / 4_000_000).unwrap();
+        let lookback = store.query_lookback();
+        let full = query::evaluate(expr, &everything, &[millis(at)], None, lookback)
+            .unwrap_or_else(|_| panic!("{expr}"));
+        let full = match full.into_iter().next().map(|(_, v)| v) {
+            Some(Value::Vector(samples)) => {
+                samples.into_iter().map(|s| (s.labels, s.value)).collect()
+            }
+            Some(Value::Scalar(v)) => vec![(Labels::new(), v)],
+            _ => Vec::new(),
+        };
+        let windowed: Vec<(Labels, f64)> = match windowed {
+            QueryValue::Vector(samples) => {
+                samples.into_iter().map(|s| (s.labels, s.value)).collect()
+            }
+            QueryValue::Scalar(v) => vec![(Labels::new(), v)],
+            other => panic!("{expr}: {other:?}"),
+        };
+        let bits = |v: &[(Labels, f64)]| -> Vec<(Labels, u64)> {
+            let mut v: Vec<_> = v.iter().map(|(l, x)| (l.clone(), x.to_bits())).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(bits(&windowed), bits(&full), "{expr}");
+        assert!(!full.is_empty(), "{expr} selects something");
+    }
+
+    #[test]
+    fn reading_only_the_reach_of_an_expression_answers_as_reading_everything() {
+        let store = HistoryStore::new(Duration::from_secs(6 * 3600), 100_000);
+        let end = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        for s in 0..3 {
+            let labels = LabelSet::new("x_total", &[("s", &s.to_string())]).unwrap();
+            for i in 0..(4 * 240) {
+                let at = end - Duration::from_secs(15 * (4 * 240 - i));
+                store.append("x_total", &labels, at, (i * (s + 1)) as f64);
+            }
+        }
+        let at = end - Duration::from_secs(60);
+        for expr in [
+            "x_total",
+            "x_total offset 1h",
+            "rate(x_total[5m])",
+            "rate(x_total[5m] offset 2h)",
+            "max_over_time(x_total[10m:1m])",
+            "max_over_time(rate(x_total[5m])[30m:5m] offset 30m)",
+            "x_total @ 1699996400",
+            "sum(x_total) - sum(x_total offset 3h)",
+            "timestamp(x_total offset 90m)",
+        ] {
+            as_over_everything(&store, expr, at);
+        }
+        assert_eq!(
+            query::reach_ms(&query::parse("x @ 5", None).unwrap(), 300_000),
+            None
+        );
+        assert_eq!(
+            query::reach_ms(
+                &query::parse("rate(x[5m] offset 1h) + y", None).unwrap(),
+                300_000
+            ),
+            Some(3_900_000)
+        );
     }
 }

@@ -65,11 +65,12 @@ impl HistoryStore {
                 if !chosen {
                     continue;
                 }
-                let points = points.lock();
-                let first_from = points.partition_point(|&(t, _)| from.is_some_and(|f| t < f));
-                let in_range = points
-                    .get(first_from)
-                    .is_some_and(|&(t, _)| to.is_none_or(|to| t <= to));
+                let mut first = None;
+                points.lock().each_from(from.unwrap_or(i64::MIN), |t, _| {
+                    first = Some(t);
+                    false
+                });
+                let in_range = first.is_some_and(|t| to.is_none_or(|to| t <= to));
                 if in_range {
                     out.push(pairs);
                 }

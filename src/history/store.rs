@@ -1,6 +1,6 @@
 //! Module implementing the time-series store. See [`HistoryStore`] for details.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +51,11 @@ pub struct SeriesRange {
 ///
 /// Memory is bounded two ways: points older than the retention period are dropped, and each
 /// series keeps at most `max_points` points (the oldest go first). With the defaults, one
-/// collection every 15 s and one hour kept, a series holds 240 points of 16 bytes.
+/// collection every 15 s and one hour kept, a series holds 240 points. Points are compressed
+/// as Prometheus compresses them (Gorilla's delta-of-delta timestamps and XOR'd values, and
+/// whole-number values as the change of their change): a collected series takes about two
+/// bytes a point, an unchanging one under one. A query decodes only the chunks of 120 points
+/// it reaches back to.
 ///
 /// `HistoryStore` is a cheap `Clone` handle; clones share the data.
 ///
@@ -93,8 +97,8 @@ pub(super) struct Inner {
     max_points: usize,
 }
 
-/// `(unix nanoseconds, value)`, oldest first.
-pub(super) type Points = VecDeque<(i64, f64)>;
+/// `(unix nanoseconds, value)`, oldest first, compressed.
+pub(super) use super::chunk::Points;
 
 /// The series of one metric name, by label set.
 pub(super) type SeriesMap = HashMap<LabelSet, Arc<Mutex<Points>>>;
@@ -172,18 +176,14 @@ impl HistoryStore {
         let series = self.points_of(name, labels);
         let mut points = series.lock();
         let at = to_nanos(at);
-        if let (Some(since), Some(&(last, _))) = (since, points.back()) {
+        if let (Some(since), Some((last, _))) = (since, points.last()) {
             if last > to_nanos(since) {
                 return false;
             }
         }
         // Samples usually arrive in order; one sent just before a tick may land just after it.
-        let position = points
-            .iter()
-            .rposition(|&(t, _)| t <= at)
-            .map_or(0, |i| i + 1);
-        points.insert(position, (at, value));
-        let newest = points.back().map_or(at, |&(t, _)| t);
+        points.insert(at, value);
+        let newest = points.last().map_or(at, |(t, _)| t);
         self.trim(&mut points, newest);
         true
     }
@@ -235,14 +235,12 @@ impl HistoryStore {
         let mut ranges: Vec<SeriesRange> = selected
             .into_iter()
             .filter_map(|(labels, points)| {
-                let points = points.lock();
-                let start = points.partition_point(|&(t, _)| t < from);
-                let end = points.partition_point(|&(t, _)| t <= to);
+                let points = points.lock().range(from, to);
                 // Stale markers are for PromQL; here a series simply has no point then.
                 let points: Vec<Point> = points
-                    .range(start..end)
-                    .filter(|&&(_, value)| value.to_bits() != STALE_NAN_BITS)
-                    .map(|&(t, value)| Point {
+                    .into_iter()
+                    .filter(|&(_, value)| value.to_bits() != STALE_NAN_BITS)
+                    .map(|(t, value)| Point {
                         timestamp: from_nanos(t),
                         value,
                     })
@@ -331,13 +329,7 @@ impl HistoryStore {
 
     fn trim(&self, points: &mut Points, newest: i64) {
         let retention = i64::try_from(self.inner.retention.as_nanos()).unwrap_or(i64::MAX);
-        let oldest_kept = newest.saturating_sub(retention);
-        while points.front().is_some_and(|&(t, _)| t < oldest_kept) {
-            points.pop_front();
-        }
-        while points.len() > self.inner.max_points {
-            points.pop_front();
-        }
+        points.trim(newest.saturating_sub(retention), self.inner.max_points);
     }
 }
 

@@ -157,6 +157,62 @@ pub(crate) fn selector_names(expr: &promql_parser::parser::Expr) -> Option<Vec<S
     walk(expr, &mut names).then_some(names)
 }
 
+/// How far before its evaluation time `expr` may read a sample, in milliseconds, when
+/// instant selectors look back `lookback_ms`: the longest of its selectors' lookbacks and
+/// ranges, with their offsets, and subqueries' ranges on top of what they evaluate. `None`
+/// when it cannot say: an `@` modifier reads at a fixed time.
+pub(crate) fn reach_ms(expr: &promql_parser::parser::Expr, lookback_ms: i64) -> Option<i64> {
+    use promql_parser::parser::{Expr, Offset};
+    let ms = |d: &std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let back = |offset: &Option<Offset>| match offset {
+        Some(Offset::Pos(d)) => ms(d),
+        _ => 0,
+    };
+    let both = |a: Option<i64>, b: Option<i64>| Some(a?.max(b?));
+    match expr {
+        Expr::VectorSelector(vs) => vs
+            .at
+            .is_none()
+            .then(|| lookback_ms.saturating_add(back(&vs.offset))),
+        Expr::MatrixSelector(m) => {
+            m.vs.at
+                .is_none()
+                .then(|| ms(&m.range).saturating_add(back(&m.vs.offset)))
+        }
+        Expr::Subquery(sq) => {
+            if sq.at.is_some() {
+                return None;
+            }
+            // Steps align to multiples of the step, the first up to one step earlier; a
+            // subquery without its own step uses one the caller chooses, an hour at most here.
+            let step = sq.step.as_ref().map_or(3_600_000, ms);
+            let inner = reach_ms(&sq.expr, lookback_ms)?;
+            Some(
+                ms(&sq.range)
+                    .saturating_add(back(&sq.offset))
+                    .saturating_add(step)
+                    .saturating_add(inner),
+            )
+        }
+        Expr::Aggregate(a) => both(
+            reach_ms(&a.expr, lookback_ms),
+            a.param
+                .as_deref()
+                .map_or(Some(0), |p| reach_ms(p, lookback_ms)),
+        ),
+        Expr::Unary(u) => reach_ms(&u.expr, lookback_ms),
+        Expr::Paren(p) => reach_ms(&p.expr, lookback_ms),
+        Expr::Binary(b) => both(reach_ms(&b.lhs, lookback_ms), reach_ms(&b.rhs, lookback_ms)),
+        Expr::Call(c) => c
+            .args
+            .args
+            .iter()
+            .try_fold(0i64, |acc, a| Some(acc.max(reach_ms(a, lookback_ms)?))),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Some(0),
+        Expr::Extension(_) => None,
+    }
+}
+
 /// What an instant query gives besides a scalar or a vector: a range vector's samples (a
 /// range selector or a subquery), or a string.
 #[derive(Debug)]
