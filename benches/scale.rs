@@ -37,6 +37,8 @@ fn collector(series: usize) -> Arc<MetricsCollector> {
         max_series_per_metric: series + 1,
         max_total_series: series + 1,
         collection_interval: Duration::from_secs(3600),
+        // Stopping takes a last tick, which for 100,000 histograms takes seconds.
+        shutdown_timeout: Duration::from_secs(600),
         ..MonitoringConfig::default()
     };
     Arc::new(MetricsCollector::standalone(config).unwrap())

@@ -1,5 +1,6 @@
-//! Recording through a handle allocates nothing: counted by an allocator that tallies the
-//! allocations of the calling thread only.
+//! Recording through a handle allocates nothing in the steady state: a histogram series makes
+//! its counts for a thread at that thread's first value, once, and never again. Counted by an
+//! allocator that tallies the allocations of the calling thread only.
 //!
 //! This file holds one test so that the allocator sees no other test's work.
 
@@ -48,6 +49,17 @@ fn recording_through_handles_does_not_allocate() {
     // Values that exercise every path: normal, clamped (above one hour), refused (NaN).
     let values = [0.000_001, 0.25, 7200.0, f64::NAN, -1.0];
 
+    // The thread takes its slot at its first record (nothing of the series'); a histogram
+    // series then makes this thread's counts at its first value: one allocation.
+    counter.inc();
+    let first = allocations();
+    histogram.observe(0.5);
+    assert_eq!(
+        allocations() - first,
+        1,
+        "a series' first value on a thread"
+    );
+
     let before = allocations();
     for i in 0..10_000 {
         counter.inc();
@@ -68,6 +80,6 @@ fn recording_through_handles_does_not_allocate() {
     drop(boxed);
 
     // The handles did record.
-    assert_eq!(counter.get(), 40_000.0);
-    assert_eq!(histogram.snapshot().count, 10_000 / 5 * 3 + 20_000);
+    assert_eq!(counter.get(), 40_001.0);
+    assert_eq!(histogram.snapshot().count, 10_000 / 5 * 3 + 20_000 + 1);
 }

@@ -2,7 +2,7 @@
 //! See [`Histogram`] for details.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -167,10 +167,13 @@ struct Shard {
     /// Values per HDR cell, then a cache line unused, then values per exported bucket (the
     /// last one `+Inf`), then a cache line unused: one allocation, so that recording follows
     /// one pointer, and padded so that the bucket counts, which every value writes, share no
-    /// cache line with another thread's data.
-    counts: Box<[AtomicU64]>,
+    /// cache line with another thread's data. Made at the shard's first value, so that a
+    /// series pays only for the threads that record into it.
+    counts: OnceLock<Box<[AtomicU64]>>,
     /// The number of cells, where the padding before the buckets starts.
     cell_count: usize,
+    /// The number of exported buckets, `+Inf` included.
+    buckets: usize,
     /// The exact sum, as `f64` bits.
     sum: AtomicU64,
     /// The smallest value, as `f64` bits (which order as the values do, none being negative);
@@ -186,24 +189,49 @@ const PAD: usize = 64 / std::mem::size_of::<AtomicU64>();
 impl Shard {
     fn new(cells: usize, buckets: usize) -> Self {
         Self {
-            counts: (0..cells + PAD + buckets + PAD)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            counts: OnceLock::new(),
             cell_count: cells,
+            buckets,
             sum: AtomicU64::new(0f64.to_bits()),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(0f64.to_bits()),
         }
     }
 
-    /// The counts per HDR cell.
-    fn cells(&self) -> &[AtomicU64] {
-        &self.counts[..self.cell_count]
+    /// The counts, made on first use: the one allocation recording may make, once per
+    /// thread slot and series.
+    #[inline]
+    fn counts(&self) -> &[AtomicU64] {
+        match self.counts.get() {
+            Some(counts) => counts,
+            None => self.make_counts(),
+        }
     }
 
-    /// The counts per exported bucket.
+    #[cold]
+    fn make_counts(&self) -> &[AtomicU64] {
+        self.counts.get_or_init(|| {
+            (0..self.cell_count + PAD + self.buckets + PAD)
+                .map(|_| AtomicU64::new(0))
+                .collect()
+        })
+    }
+
+    /// Whether a value was ever recorded here (its counts made).
+    fn written(&self) -> bool {
+        self.counts.get().is_some()
+    }
+
+    /// The counts per HDR cell (none before the first value).
+    fn cells(&self) -> &[AtomicU64] {
+        self.counts.get().map_or(&[], |c| &c[..self.cell_count])
+    }
+
+    /// The counts per exported bucket (none before the first value).
     fn bucket_counts(&self) -> &[AtomicU64] {
-        &self.counts[self.cell_count + PAD..self.counts.len() - PAD]
+        self.counts
+            .get()
+            .map_or(&[], |c| &c[self.cell_count + PAD..c.len() - PAD])
     }
 }
 
@@ -374,7 +402,7 @@ impl Histogram {
         let slot = thread_slot();
         let shard = &core.shards[slot];
         // Read once: a store to a count could, for all the compiler knows, change the field.
-        let counts = &*shard.counts;
+        let counts = shard.counts();
         let bucket = core.buckets_at + bucket;
         if slot + 1 < core.shards.len() {
             // This thread owns the shard: nobody else writes it.
@@ -702,7 +730,7 @@ impl Histogram {
             .shards
             .iter()
             .map(|shard| &**shard)
-            .filter(move |shard| shard.min.load(Ordering::Relaxed) != never)
+            .filter(move |shard| shard.min.load(Ordering::Relaxed) != never && shard.written())
     }
 
     fn sum(&self) -> f64 {

@@ -16,12 +16,14 @@ use crate::MonitoringError;
 ///
 /// One array of HDR cells costs about 1 KiB per power of two between `resolution` and `max` at
 /// two significant figures (10 KiB at three). The [`latency`](Self::latency) defaults span 1 ns
-/// to one hour, 42 powers of two: 36 KiB. A series holds one array per owned shard (the core
-/// count rounded up to a power of two, at most 8) and one shared, made with the series: on a
-/// 2-core machine 3 × 36 KiB ≈ 112 KB. As each window slice closes, the series also notes its
-/// counts for the cells between the smallest and largest values recorded so far, once per
-/// slice plus one: about 11 KB a note for latencies spread over four decades, so 169 KB in all
-/// with the default 4 slices. The `hot_path` benchmark prints the measured figures.
+/// to one hour, 42 powers of two: 36 KiB. A series holds one array per thread slot that has
+/// recorded into it (owned slots, the core count rounded up to a power of two, at most 8, and
+/// one shared), made at that slot's first value: recording allocates at most once per slot
+/// and series, and never after. A series one thread records takes one array, about 38 KB; one
+/// every core records, up to 9 on 8 cores. As each window slice closes, the series also notes
+/// its counts for the cells between the smallest and largest values recorded so far, once
+/// per slice plus one: about 11 KB a note for latencies spread over four decades. The
+/// `hot_path` and `scale` benchmarks print the measured figures.
 ///
 /// # Exported buckets
 ///
