@@ -368,6 +368,9 @@ pub(crate) struct Points {
     /// Samples dropped from the front of the first chunk (sealed, else the open one).
     skip: u32,
     len: usize,
+    /// The oldest kept sample's time (meaningless while empty), so that a trim with nothing
+    /// to drop decodes nothing.
+    front_t: i64,
 }
 
 impl Default for Points {
@@ -377,6 +380,7 @@ impl Default for Points {
             open: Chunk::new(),
             skip: 0,
             len: 0,
+            front_t: 0,
         }
     }
 }
@@ -414,6 +418,9 @@ impl Points {
 
     /// Stores `(t, v)` after every sample not newer than it.
     pub(crate) fn insert(&mut self, t: i64, v: f64) {
+        if self.len == 0 || t < self.front_t {
+            self.front_t = t;
+        }
         match self.last() {
             Some((last, _)) if t < last => self.insert_before(t, v),
             _ => {
@@ -474,6 +481,19 @@ impl Points {
 
     /// Drops samples older than `oldest_kept`, then the oldest while more than `max` remain.
     pub(crate) fn trim(&mut self, oldest_kept: i64, max: usize) {
+        if self.len <= max && (self.len == 0 || self.front_t >= oldest_kept) {
+            return;
+        }
+        self.drop_front(oldest_kept, max);
+        let mut front = None;
+        self.each_from(i64::MIN, |t, _| {
+            front = Some(t);
+            false
+        });
+        self.front_t = front.unwrap_or(0);
+    }
+
+    fn drop_front(&mut self, oldest_kept: i64, max: usize) {
         // Whole chunks first, then within the front one.
         while let Some(front) = self.sealed.first() {
             let kept = (front.count - self.skip) as usize;
