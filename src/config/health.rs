@@ -80,7 +80,7 @@ impl Default for HealthCheckConfig {
 }
 
 impl HealthCheckConfig {
-    /// Checks the thresholds and limits; [`MonitoringConfig::validate`] calls it.
+    /// Checks the thresholds and limits; [`MonitoringConfig::validate`](crate::MonitoringConfig::validate) calls it.
     pub(crate) fn validate(&self) -> Result<(), MonitoringError> {
         let field = |name: &str| format!("health_config.{name}");
         for (name, value) in [

@@ -146,7 +146,7 @@ impl Default for PrometheusConfig {
 const RESERVED_GLOBAL_LABELS: [&str; 3] = ["le", "quantile", "q"];
 
 impl PrometheusConfig {
-    /// Checks the exporter's fields; [`MonitoringConfig::validate`] calls it.
+    /// Checks the exporter's fields; [`MonitoringConfig::validate`](crate::MonitoringConfig::validate) calls it.
     pub(crate) fn validate(&self) -> Result<(), MonitoringError> {
         let address = self.address.trim();
         let is_host_name = !address.is_empty()

@@ -47,8 +47,8 @@ pub(crate) trait Send: std::marker::Send {
     fn send(&mut self, notification: &Notification, timeout: Duration) -> Result<(), Failure>;
 }
 
-/// What is known of a channel's deliveries, for [`Monitor::notification_channels`]
-/// (crate::Monitor::notification_channels) and `/alerts`.
+/// What is known of a channel's deliveries, for
+/// [`Monitor::notification_channels`](crate::Monitor::notification_channels) and `/alerts`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelStatus {
     /// The channel's name.
