@@ -551,7 +551,7 @@ fn printf(args: &[Value]) -> Result<Value, FuncError> {
             ('G', Some(v)) => go_g(v, precision).to_uppercase(),
             ('d', Some(v)) if v.fract() == 0.0 => format!("{}", v as i64),
             ('x', Some(v)) if v.fract() == 0.0 => format!("{:x}", v as i64),
-            ('q', _) => format!("{:?}", string_of(arg)),
+            ('q', _) => crate::query::go_quote(&string_of(arg)),
             ('v' | 's', _) => match (arg, number) {
                 (Value::Number(_), Some(v)) if verb == 'v' => go_g(v, None),
                 _ => string_of(arg),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::group::{instant, GroupRun};
 use super::lifecycle::{AlertState, TemplateContext};
 use super::rules::{load_rule_file, Rule};
-use crate::query::{self, duration_ms, duration_string, Labels, Step, Store};
+use crate::query::{self, duration_ms, duration_string, labels_string, Labels, Step, Store};
 use crate::MonitoringError;
 
 /// A test file, as promtool 2.42 reads it.
@@ -553,15 +553,6 @@ fn indent_lines(text: &str, indent: &str) -> String {
         .join("\n")
 }
 
-/// Go's `labels.Labels.String()`: `{a="b", c="d"}`.
-fn labels_string(labels: &Labels) -> String {
-    let pairs: Vec<String> = labels
-        .iter()
-        .map(|(n, v)| format!("{n}={}", go_quote(v)))
-        .collect();
-    format!("{{{}}}", pairs.join(", "))
-}
-
 /// Go's `time.Duration.String()` of `ms` milliseconds: `0s`, `1m0s`, `1h2m3.5s`, `500ms`.
 fn go_duration(ms: i64) -> String {
     if ms == 0 {
@@ -593,33 +584,9 @@ fn samples_string(samples: &[(Labels, f64)]) -> String {
     }
     samples
         .iter()
-        .map(|(labels, v)| {
-            let labels: Vec<String> = labels
-                .iter()
-                .map(|(n, v)| format!("{n}={}", go_quote(v)))
-                .collect();
-            format!("{{{}}} {}", labels.join(", "), go_float_e(*v))
-        })
+        .map(|(labels, v)| format!("{} {}", labels_string(labels), go_float_e(*v)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Go's `strconv.Quote` for the text a label value holds.
-fn go_quote(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Go's `strconv.FormatFloat(v, 'E', -1, 64)`, as promtool prints sample values.

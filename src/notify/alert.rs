@@ -94,47 +94,6 @@ pub(crate) fn go_time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Prometheus's label-set text, `{a="1", b="2"}` (Alertmanager's group keys use it).
-pub(crate) fn label_set_text(labels: &Labels) -> String {
-    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
-    sorted.sort();
-    let parts: Vec<String> = sorted
-        .iter()
-        .map(|(n, v)| format!("{n}={}", go_quote(v)))
-        .collect();
-    format!("{{{}}}", parts.join(", "))
-}
-
-/// `text` as Go's `%q` writes it (printable Unicode kept).
-pub(crate) fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if c.is_control() => {
-                let n = c as u32;
-                if n < 0x10000 {
-                    out.push_str(&format!("\\u{n:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{n:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,13 +119,9 @@ mod tests {
     }
 
     #[test]
-    fn times_and_label_sets_print_as_go_prints_them() {
+    fn times_print_as_go_prints_them() {
         assert_eq!(go_time(1_500), "1970-01-01T00:00:01.5Z");
         assert_eq!(go_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(go_time(i64::MIN), "0001-01-01T00:00:00Z");
-        assert_eq!(
-            label_set_text(&labels(&[("b", "x\"y"), ("a", "1")])),
-            "{a=\"1\", b=\"x\\\"y\"}"
-        );
     }
 }

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::alert::{fingerprint, label_set_text, PostableAlert};
+use super::alert::{fingerprint, PostableAlert};
 use super::matcher::{all_match, Matcher};
 use crate::config::{InhibitRuleConfig, RouteConfig};
-use crate::query::Labels;
+use crate::query::{label_value, Labels};
 
 /// A resolved alert is forgotten this long after it ended, when no group holds it.
 const FORGET_RESOLVED_MS: i64 = 15 * 60 * 1000;
@@ -360,7 +360,7 @@ impl Dispatcher {
             .groups
             .entry((route, labels.clone()))
             .or_insert_with(|| Group {
-                key: format!("{key}:{}", label_set_text(&labels)),
+                key: format!("{key}:{}", crate::query::labels_string(&labels)),
                 labels,
                 route,
                 alerts: BTreeMap::new(),
@@ -563,7 +563,7 @@ impl Dispatcher {
                     && rule
                         .equal
                         .iter()
-                        .all(|n| source.label(n).unwrap_or("") == labels_value(labels, n))
+                        .all(|n| label_value(&source.labels, n) == label_value(labels, n))
                     && !(two_sided && all_match(&rule.target, &source.labels))
             })
         })
@@ -586,13 +586,6 @@ impl Dispatcher {
     fn sizes(&self) -> (usize, usize) {
         (self.alerts.len(), self.groups.len())
     }
-}
-
-fn labels_value<'a>(labels: &'a Labels, name: &str) -> &'a str {
-    labels
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Whether `new`'s activity overlaps `old`'s, so Alertmanager merges them.

@@ -77,10 +77,7 @@ impl Matcher {
 
     /// Whether `labels` satisfy it.
     pub(crate) fn matches(&self, labels: &Labels) -> bool {
-        let value = labels
-            .iter()
-            .find(|(n, _)| *n == self.name)
-            .map_or("", |(_, v)| v.as_str());
+        let value = crate::query::label_value(labels, &self.name);
         match (self.op, &self.regex) {
             (Op::Equal, _) => value == self.value,
             (Op::NotEqual, _) => value != self.value,

@@ -9,7 +9,7 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use super::engine::{check_unique, eval_instant, without_name};
 use super::store::Store;
-use super::value::{Labels, Sample, Value};
+use super::value::{labels_string, Labels, Sample, Value};
 use super::QueryError;
 
 /// Evaluates `b` at `ts`. The operands' kinds (scalar or vector) decide the operation, as
@@ -301,10 +301,4 @@ fn result_labels(many: &Labels, one: &Labels, op: &str, m: &Matching) -> Labels 
     }
     labels.sort();
     labels
-}
-
-/// Labels as Prometheus prints them in errors: `{a="b", c="d"}`.
-fn labels_string(labels: &Labels) -> String {
-    let parts: Vec<String> = labels.iter().map(|(n, v)| format!("{n}={v:?}")).collect();
-    format!("{{{}}}", parts.join(", "))
 }

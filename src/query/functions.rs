@@ -16,7 +16,7 @@ use super::engine::{
 };
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;
-use super::value::{Labels, RangeSeries, Sample, Value};
+use super::value::{label_value, Labels, RangeSeries, Sample, Value};
 use super::QueryError;
 use crate::metrics::name::is_label_name;
 
@@ -161,7 +161,7 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             vector(0)?
                 .into_iter()
                 .map(|s| {
-                    let value = label(&s.labels, &src);
+                    let value = label_value(&s.labels, &src);
                     let labels = match re.captures(value) {
                         None => s.labels,
                         Some(caps) => {
@@ -195,7 +195,8 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             vector(0)?
                 .into_iter()
                 .map(|s| {
-                    let joined: Vec<&str> = sources.iter().map(|l| label(&s.labels, l)).collect();
+                    let joined: Vec<&str> =
+                        sources.iter().map(|l| label_value(&s.labels, l)).collect();
                     let joined = joined.join(&separator);
                     Sample {
                         labels: set_label(s.labels.clone(), &dst, &joined),
@@ -900,13 +901,6 @@ fn string_arg(text: &str, name: &str, args: &[&Expr], i: usize) -> Result<String
             format!("argument {} of {name} must be a string", i + 1),
         )),
     }
-}
-
-fn label<'a>(labels: &'a Labels, name: &str) -> &'a str {
-    labels
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// `labels` with `name` set to `value`, or removed when `value` is empty.

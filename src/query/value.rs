@@ -4,6 +4,63 @@
 /// A series' labels, sorted by name, `__name__` among them when it has one.
 pub(crate) type Labels = Vec<(String, String)>;
 
+/// The value of label `name` in `labels`, empty when there is none (as PromQL reads a
+/// missing label).
+pub(crate) fn label_value<'a>(labels: &'a Labels, name: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Prometheus's text of a label set, `{a="1", b="2"}`, in name order (Go's
+/// `labels.Labels.String()` and `model.LabelSet.String()`, which promtool's reports and
+/// Alertmanager's group keys print).
+pub(crate) fn labels_string(labels: &Labels) -> String {
+    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
+    sorted.sort();
+    let pairs: Vec<String> = sorted
+        .iter()
+        .map(|(n, v)| format!("{n}={}", go_quote(v)))
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// `text` as Go's `strconv.Quote` (and `%q`) writes it: printable characters kept, `"` and
+/// `\` escaped, `\a \b \f \n \r \t \v` by name, other control characters below space and
+/// DEL as `\xNN`, other characters Go does not print (spaces but the plain one, C1 controls)
+/// as `\uNNNN` or `\UNNNNNNNN`. Format characters (Unicode's Cf) are kept, where Go escapes
+/// them: Rust's standard library cannot tell them.
+pub(crate) fn go_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if c < ' ' || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() || (c.is_whitespace() && c != ' ') => {
+                let n = c as u32;
+                if n < 0x10000 {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// One sample of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sample {
@@ -22,3 +79,21 @@ pub(crate) enum Value {
 
 /// A range vector: each series' labels and its samples (milliseconds, value) in time order.
 pub(crate) type RangeSeries = Vec<(Labels, Vec<(i64, f64)>)>;
+
+#[cfg(test)]
+mod quote_tests {
+    use super::*;
+
+    #[test]
+    fn quotes_and_label_sets_print_as_go_prints_them() {
+        // strconv.Quote's answers.
+        assert_eq!(
+            go_quote("a\"b\\c\u{1}\u{7f}\u{85}\u{a0}é\u{7}\n"),
+            r#""a\"b\\c\x01\x7f\u0085\u00a0é\a\n""#
+        );
+        let labels: Labels = vec![("b".into(), "x\"y".into()), ("a".into(), "1".into())];
+        assert_eq!(labels_string(&labels), r#"{a="1", b="x\"y"}"#);
+        assert_eq!(label_value(&labels, "b"), "x\"y");
+        assert_eq!(label_value(&labels, "c"), "");
+    }
+}
