@@ -28,16 +28,6 @@ use kotoba_monitoring::{
 
 const RULES: &str = "groups:\n  - name: cpu\n    interval: 70ms\n    rules:\n      - alert: HighCpu\n        expr: app_cpu_percent > 80\n";
 
-fn channel(kind: NotificationType, pairs: &[(&str, &str)]) -> NotificationConfig {
-    NotificationConfig {
-        notification_type: kind,
-        config: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-    }
-}
-
 /// The receipt time of the first request to `hook` after `seen` requests whose payload's
 /// status is `status`.
 fn receipt(hook: &HookServer, seen: usize, status: &str) -> Option<Instant> {
@@ -82,12 +72,12 @@ fn main() {
     let alerting = &mut config.alerting_config;
     alerting.enabled = true;
     alerting.rule_files = vec![path];
-    alerting.notifications.push(channel(
+    alerting.notifications.push(NotificationConfig::new(
         NotificationType::Webhook,
         &[("url", &ours.url("/hook"))],
     ));
     if let Some(am) = &am {
-        alerting.notifications.push(channel(
+        alerting.notifications.push(NotificationConfig::new(
             NotificationType::Alertmanager,
             &[("url", &am.url())],
         ));

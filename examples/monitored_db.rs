@@ -431,23 +431,14 @@ fn run(args: Args) -> Result<(), MonitoringError> {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules/monitored_db.yml")
     })];
     // Where what fires goes.
-    let channel = |kind, key: &str, url: &str| kotoba_monitoring::NotificationConfig {
-        notification_type: kind,
-        config: [(key.to_owned(), url.to_owned())].into(),
-    };
+    use kotoba_monitoring::{NotificationConfig, NotificationType};
     if let Some(url) = &args.alertmanager {
-        let kind = kotoba_monitoring::NotificationType::Alertmanager;
-        config
-            .alerting_config
-            .notifications
-            .push(channel(kind, "url", url));
+        let am = NotificationConfig::new(NotificationType::Alertmanager, &[("url", url)]);
+        config.alerting_config.notifications.push(am);
     }
     if let Some(url) = &args.webhook {
-        let kind = kotoba_monitoring::NotificationType::Webhook;
-        config
-            .alerting_config
-            .notifications
-            .push(channel(kind, "url", url));
+        let hook = NotificationConfig::new(NotificationType::Webhook, &[("url", url)]);
+        config.alerting_config.notifications.push(hook);
         let route = &mut config.alerting_config.route;
         route
             .group_by

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{get, peer_test, wait_for, Alertmanager, Answer, HookServer, Received};
@@ -47,36 +46,26 @@ fn main() -> std::process::ExitCode {
     libtest_mimic::run(&args, tests).exit_code()
 }
 
-/// A test that needs Debian's `python3-aiosmtpd` (for `/usr/bin/python3`) and `openssl`:
-/// ignored, and said so, when they are missing outside CI; failed under CI.
+/// A test that needs Debian's `python3-aiosmtpd` (for `/usr/bin/python3`) and `openssl`,
+/// as [`common::peer_test`] runs one.
 fn smtp_test(name: &'static str, body: fn()) -> Trial {
     let python = std::process::Command::new("/usr/bin/python3")
         .args(["-c", "import aiosmtpd"])
         .output()
         .is_ok_and(|o| o.status.success());
-    let openssl = common::which("openssl").is_some();
-    let (ci, present) = (std::env::var_os("CI").is_some(), python && openssl);
-    let install = "apt-get install -y python3-aiosmtpd openssl";
-    if !present && !ci {
-        eprintln!("ignoring {name}: python3-aiosmtpd or openssl not installed ({install}); CI installs them");
-        return Trial::test(name, || Ok(())).with_ignored_flag(true);
+    let mut missing = Vec::new();
+    if !python {
+        missing.push("python3-aiosmtpd".to_owned());
     }
-    Trial::test(name, move || {
-        if !present {
-            return Err(format!(
-                "python3-aiosmtpd or openssl not installed ({install}); CI must install them"
-            )
-            .into());
-        }
-        std::panic::catch_unwind(body).map_err(|payload| {
-            payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "the test panicked".to_owned())
-                .into()
-        })
-    })
+    if common::which("openssl").is_none() {
+        missing.push("openssl".to_owned());
+    }
+    common::peer_test_missing(
+        name,
+        missing,
+        "apt-get install -y python3-aiosmtpd openssl",
+        body,
+    )
 }
 
 /// A monitor evaluating `rules` every 100 ms, notifying `channels` with a route that groups
@@ -107,16 +96,6 @@ fn monitor(rules: &str, channels: Vec<NotificationConfig>) -> (Monitor, tempfile
     alerting.route.group_interval = Some(Duration::from_secs(1));
     alerting.route.repeat_interval = Some(Duration::from_secs(3600));
     (Monitor::new(config).unwrap(), dir)
-}
-
-fn channel(kind: NotificationType, pairs: &[(&str, &str)]) -> NotificationConfig {
-    NotificationConfig {
-        notification_type: kind,
-        config: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-    }
 }
 
 const CPU_RULES: &str = r#"
@@ -165,8 +144,8 @@ receivers:
     let (monitor, _dir) = monitor(
         CPU_RULES,
         vec![
-            channel(NotificationType::Alertmanager, &[("url", &am.url())]),
-            channel(
+            NotificationConfig::new(NotificationType::Alertmanager, &[("url", &am.url())]),
+            NotificationConfig::new(
                 NotificationType::Webhook,
                 &[("url", &our_hook.url("/hook")), ("name", "hook")],
             ),
@@ -205,15 +184,7 @@ receivers:
     );
 
     // Its webhook and ours say the same, field by field.
-    let theirs = wait_for(
-        "Alertmanager's firing webhook",
-        Duration::from_secs(30),
-        || payload(&am_hook, "firing"),
-    );
-    let ours = wait_for("our firing webhook", Duration::from_secs(30), || {
-        payload(&our_hook, "firing")
-    });
-    assert_same_payload(&theirs, &ours);
+    let ours = webhooks_alike(&am_hook, &our_hook, "firing");
     assert_eq!(ours["alerts"][0]["fingerprint"], held["fingerprint"]);
 
     // Resolved: gone from Alertmanager's list, and both webhooks say so alike.
@@ -228,15 +199,7 @@ receivers:
                 .then_some(())
         },
     );
-    let theirs = wait_for(
-        "Alertmanager's resolved webhook",
-        Duration::from_secs(30),
-        || payload(&am_hook, "resolved"),
-    );
-    let ours = wait_for("our resolved webhook", Duration::from_secs(30), || {
-        payload(&our_hook, "resolved")
-    });
-    assert_same_payload(&theirs, &ours);
+    webhooks_alike(&am_hook, &our_hook, "resolved");
     let status = monitor.notification_channels();
     assert!(
         status
@@ -245,6 +208,21 @@ receivers:
         "{status:?}"
     );
     monitor.stop().unwrap();
+}
+
+/// The first payloads of `status` that Alertmanager's webhook and ours received, once both
+/// have, asserted equal field by field; ours is returned.
+fn webhooks_alike(theirs: &HookServer, ours: &HookServer, status: &str) -> Value {
+    let wait = |who: &str, hook: &HookServer| {
+        wait_for(
+            &format!("{who} {status} webhook"),
+            Duration::from_secs(30),
+            || payload(hook, status),
+        )
+    };
+    let (theirs, ours) = (wait("Alertmanager's", theirs), wait("our", ours));
+    assert_same_payload(&theirs, &ours);
+    ours
 }
 
 /// Every field of Alertmanager's webhook payload equals ours.
@@ -404,7 +382,7 @@ fn slack_and_pagerduty_get_their_schemas_through_429_500_slow_and_reset() {
     let (monitor, _dir) = monitor(
         CPU_RULES,
         vec![
-            channel(
+            NotificationConfig::new(
                 NotificationType::Slack,
                 &[
                     ("webhook_url", &slack.url("/services/T0/B0/XXXX")),
@@ -412,7 +390,7 @@ fn slack_and_pagerduty_get_their_schemas_through_429_500_slow_and_reset() {
                     ("retry_budget", "30s"),
                 ],
             ),
-            channel(
+            NotificationConfig::new(
                 NotificationType::PagerDuty,
                 &[
                     ("routing_key", key),
@@ -498,18 +476,18 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
     let (monitor, _dir) = monitor(
         CPU_RULES,
         vec![
-            channel(
+            NotificationConfig::new(
                 NotificationType::Webhook,
                 &[
                     ("url", &refuser.url("/hook/TOPSECRET")),
                     ("name", "refuser"),
                 ],
             ),
-            channel(
+            NotificationConfig::new(
                 NotificationType::Webhook,
                 &[("url", &slow.url("/hook")), ("name", "slow")],
             ),
-            channel(
+            NotificationConfig::new(
                 NotificationType::Webhook,
                 &[
                     ("url", &fast.url("/hook")),
@@ -517,7 +495,7 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
                     ("signing_secret", secret),
                 ],
             ),
-            channel(
+            NotificationConfig::new(
                 NotificationType::Slack,
                 &[
                     (
@@ -770,7 +748,7 @@ fn mail_reaches_a_real_smtp_server_over_starttls_with_auth() {
     let smtp = SmtpServer::start(dir.path(), &cert, &key, false);
     let smtps = SmtpServer::start(dir.path(), &cert, &key, true);
     let email = |name: &str, password: &str, server: &SmtpServer, security: &str| {
-        channel(
+        NotificationConfig::new(
             NotificationType::Email,
             &[
                 ("name", name),

@@ -184,16 +184,20 @@ fn to_notify(
     interval: Duration,
 ) -> Vec<PostableAlert> {
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    let context = run.context.clone();
+    let context = &run.context;
     let mut out = Vec::new();
     for rule in &mut run.group.rules {
         let Rule::Alerting(rule) = rule else { continue };
+        let due = rule.take_due_sends(ts, ms(resend), ms(interval));
+        if due.is_empty() {
+            continue;
+        }
         let generator_url = format!(
             "{}/graph?g0.expr={}&g0.tab=1",
             context.external_url,
             super::template::query_escape(&rule.expr)
         );
-        for (alert, ends_at) in rule.take_due_sends(ts, ms(resend), ms(interval)) {
+        for (alert, ends_at) in due {
             let mut labels = alert.labels;
             for (name, value) in &context.external_labels {
                 if !labels.iter().any(|(n, _)| n == name) {

@@ -227,6 +227,8 @@ impl AlertingConfig {
                 .map_err(|e| MonitoringError::config(field("labels"), e.to_string()))?;
         }
         let mut channels: Vec<String> = Vec::new();
+        // Alertmanager channels take every alert; routes name the others.
+        let mut routed: Vec<String> = Vec::new();
         for (i, notification) in self.notifications.iter().enumerate() {
             let at = format!("alerting_config.notifications[{i}].config");
             notification.parse(&at)?;
@@ -237,9 +239,12 @@ impl AlertingConfig {
                     format!("another channel is named {name:?}; give each channel its own `name`"),
                 ));
             }
+            if notification.notification_type != super::NotificationType::Alertmanager {
+                routed.push(name.clone());
+            }
             channels.push(name);
         }
-        self.route.validate("alerting_config.route", &channels)?;
+        self.route.validate("alerting_config.route", &routed)?;
         for (i, rule) in self.inhibit_rules.iter().enumerate() {
             rule.validate(&format!("alerting_config.inhibit_rules[{i}]"))?;
         }

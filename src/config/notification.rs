@@ -275,6 +275,29 @@ pub enum Channel {
 const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
 
 impl NotificationConfig {
+    /// A channel of `kind` with the settings `pairs`, as the configuration file writes them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kotoba_monitoring::{NotificationConfig, NotificationType};
+    ///
+    /// let hook = NotificationConfig::new(
+    ///     NotificationType::Webhook,
+    ///     &[("url", "https://hooks.example/kotoba"), ("send_resolved", "false")],
+    /// );
+    /// assert_eq!(hook.config["send_resolved"], "false");
+    /// ```
+    pub fn new(kind: NotificationType, pairs: &[(&str, &str)]) -> Self {
+        Self {
+            notification_type: kind,
+            config: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
     /// The settings parsed and checked for the channel's type.
     ///
     /// # Errors
@@ -567,14 +590,7 @@ mod tests {
     use super::*;
 
     fn channel(kind: NotificationType, pairs: &[(&str, &str)]) -> Result<Channel, MonitoringError> {
-        NotificationConfig {
-            notification_type: kind,
-            config: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-        .channel()
+        NotificationConfig::new(kind, pairs).channel()
     }
 
     #[test]

@@ -102,8 +102,9 @@ pub struct InhibitRuleConfig {
 }
 
 impl RouteConfig {
-    /// Checks matchers, receivers (against `channels`, the channels' names) and timings, the
-    /// children's too; errors name the field under `at`.
+    /// Checks matchers, receivers (against `channels`, the names of the channels routes can
+    /// send to: all but Alertmanager ones) and timings, the children's too; errors name the
+    /// field under `at`.
     pub(crate) fn validate(&self, at: &str, channels: &[String]) -> Result<(), MonitoringError> {
         for (i, matcher) in self.matchers.iter().enumerate() {
             crate::notify::Matcher::parse(matcher)
@@ -114,7 +115,7 @@ impl RouteConfig {
                 return Err(MonitoringError::config(
                     format!("{at}.receivers[{i}]"),
                     format!(
-                        "no notification channel is named {name:?}; the channels are {channels:?} (a channel's `name` setting, else its type)"
+                        "no routed notification channel is named {name:?}; they are {channels:?} (a channel's `name` setting, else its type; Alertmanager channels take every alert and are not routed)"
                     ),
                 ));
             }
@@ -150,5 +151,32 @@ impl InhibitRuleConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AlertingConfig, NotificationConfig, NotificationType};
+
+    #[test]
+    fn routes_name_routed_channels_only() {
+        let mut config = AlertingConfig {
+            notifications: vec![
+                NotificationConfig::new(NotificationType::Webhook, &[("url", "http://h.example/")]),
+                NotificationConfig::new(
+                    NotificationType::Alertmanager,
+                    &[("url", "http://am:9093")],
+                ),
+            ],
+            ..AlertingConfig::default()
+        };
+        config.route.receivers = vec!["webhook".into()];
+        config.validate().unwrap();
+        config.route.receivers = vec!["alertmanager".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("alerting_config.route.receivers[0]") && err.contains("not routed"),
+            "{err}"
+        );
     }
 }

@@ -185,6 +185,16 @@ fn decode(bytes: &[u8], count: u32, skip: u32, mut f: impl FnMut(i64, f64) -> bo
     }
 }
 
+/// The `count` samples encoded in `bytes`, oldest first.
+fn decoded(bytes: &[u8], count: u32) -> Vec<(i64, f64)> {
+    let mut out = Vec::with_capacity(count as usize);
+    decode(bytes, count, 0, |t, v| {
+        out.push((t, v));
+        true
+    });
+    out
+}
+
 /// A chunk of samples in time order, Gorilla-encoded.
 #[derive(Debug, Clone)]
 struct Chunk {
@@ -213,12 +223,7 @@ impl Sealed {
     }
 
     fn samples(&self) -> Vec<(i64, f64)> {
-        let mut out = Vec::with_capacity(self.count as usize);
-        self.each(0, |t, v| {
-            out.push((t, v));
-            true
-        });
-        out
+        decoded(&self.bytes, self.count)
     }
 }
 
@@ -328,12 +333,7 @@ impl Chunk {
 
     /// Its samples, decoded.
     fn samples(&self) -> Vec<(i64, f64)> {
-        let mut out = Vec::with_capacity(self.count as usize);
-        self.each(0, |t, v| {
-            out.push((t, v));
-            true
-        });
-        out
+        decoded(&self.bits.bytes, self.count)
     }
 
     fn from_samples(samples: &[(i64, f64)]) -> Self {

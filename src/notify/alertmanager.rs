@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
-use time::OffsetDateTime;
 
 use super::alert::PostableAlert;
 use super::delivery::{ChannelMetrics, ChannelStatus};
@@ -75,20 +74,8 @@ impl AlertmanagerPusher {
             self.timeout,
         );
         self.metrics.observe(began.elapsed());
-        let now = OffsetDateTime::now_utc();
-        let mut status = self.status.lock();
-        match result {
-            Ok(_) => {
-                self.metrics.succeeded();
-                status.delivered += 1;
-                status.last_success = Some(now);
-            }
-            Err(failure) => {
-                self.metrics.failed();
-                status.failed += 1;
-                status.last_error = Some((now, failure.message));
-            }
-        }
+        self.metrics
+            .outcome(&self.status, result.map(drop).map_err(|f| f.message));
     }
 }
 

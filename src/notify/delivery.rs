@@ -125,7 +125,7 @@ impl ChannelMetrics {
             latency: registry
                 .histogram_family(
                     "kotoba_monitoring_notification_latency_seconds",
-                    "From a notification's flush to its delivery or giving up, retries included, by channel.",
+                    "From a delivery's first attempt to its success or giving up, retries included (an Alertmanager push: its one post), by channel.",
                 )?
                 .with_labels(&[("channel", channel)])?,
             queue: registry
@@ -143,12 +143,22 @@ impl ChannelMetrics {
         self.latency.observe(took.as_secs_f64());
     }
 
-    pub(crate) fn succeeded(&self) {
-        self.success.inc();
-    }
-
-    pub(crate) fn failed(&self) {
-        self.failure.inc();
+    /// Counts a delivery's outcome, and notes it in `status`.
+    pub(crate) fn outcome(&self, status: &Mutex<ChannelStatus>, result: Result<(), String>) {
+        let now = OffsetDateTime::now_utc();
+        let mut status = status.lock();
+        match result {
+            Ok(()) => {
+                self.success.inc();
+                status.delivered += 1;
+                status.last_success = Some(now);
+            }
+            Err(message) => {
+                self.failure.inc();
+                status.failed += 1;
+                status.last_error = Some((now, message));
+            }
+        }
     }
 
     /// `n` notifications dropped from a full queue.
@@ -263,25 +273,10 @@ impl ChannelWorker {
                 continue;
             }
             let result = self.attempts(sender.as_mut(), &notification, delivery, stop);
-            self.metrics.latency.observe(began.elapsed().as_secs_f64());
-            let now = OffsetDateTime::now_utc();
+            self.metrics.observe(began.elapsed());
             let ok = result.is_ok();
-            {
-                let mut status = self.status.lock();
-                match result {
-                    Ok(()) => {
-                        self.metrics.success.inc();
-                        status.delivered += 1;
-                        status.last_success = Some(now);
-                    }
-                    Err(message) => {
-                        self.metrics.failure.inc();
-                        status.failed += 1;
-                        status.last_error = Some((now, message));
-                    }
-                }
-                status.queued = jobs.len();
-            }
+            self.metrics.outcome(&self.status, result);
+            self.status.lock().queued = jobs.len();
             let _ = outcomes.send(Outcome { notification, ok });
         }
     }

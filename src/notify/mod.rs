@@ -148,7 +148,7 @@ impl Notifier {
             "Batches of alerts from the evaluator dropped because the notifier's queue was full (the oldest go first).",
             &[],
         )?;
-        let notifier = Self {
+        Ok(Some(Self {
             sink: NotifySink { queue, dropped },
             input,
             slots,
@@ -156,12 +156,7 @@ impl Notifier {
             inhibit: config.inhibit_rules.clone(),
             external_url: config.external_url.clone(),
             running: Mutex::new(None),
-        };
-        // Checked here too, so that a bad route fails when the monitor is built.
-        notifier
-            .dispatcher()
-            .map_err(|why| MonitoringError::config("alerting_config.route", why))?;
-        Ok(Some(notifier))
+        }))
     }
 
     /// Where the evaluator hands alerts over.

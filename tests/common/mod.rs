@@ -183,11 +183,21 @@ pub fn peer_test(
     install: &'static str,
     body: fn(),
 ) -> libtest_mimic::Trial {
-    let missing: Vec<&str> = binaries
+    let missing: Vec<String> = binaries
         .iter()
-        .copied()
         .filter(|b| which(b).is_none())
+        .map(|b| b.to_string())
         .collect();
+    peer_test_missing(name, missing, install, body)
+}
+
+/// [`peer_test`] for peers the caller looked for itself: `missing` names those not there.
+pub fn peer_test_missing(
+    name: &'static str,
+    missing: Vec<String>,
+    install: &'static str,
+    body: fn(),
+) -> libtest_mimic::Trial {
     let ci = std::env::var_os("CI").is_some();
     if !missing.is_empty() && !ci {
         eprintln!(
