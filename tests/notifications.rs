@@ -472,6 +472,10 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
     let refuser = HookServer::start(|_, _| Answer::Status(400, Vec::new(), "bad request".into()));
     let slow = HookServer::start(|_, _| Answer::Slow(Duration::from_secs(3), 200, "".into()));
     let fast = HookServer::ok();
+    let flaky = HookServer::start(|n, _| match n {
+        0 => Answer::Status(503, Vec::new(), "busy".into()),
+        _ => Answer::Status(200, Vec::new(), "ok".into()),
+    });
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let (monitor, _dir) = monitor(
         CPU_RULES,
@@ -492,6 +496,14 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
                 &[
                     ("url", &fast.url("/hook")),
                     ("name", "fast"),
+                    ("signing_secret", secret),
+                ],
+            ),
+            NotificationConfig::new(
+                NotificationType::Webhook,
+                &[
+                    ("url", &flaky.url("/hook")),
+                    ("name", "flaky"),
                     ("signing_secret", secret),
                 ],
             ),
@@ -553,6 +565,20 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
             "v1,{}",
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, tag.as_ref())
         )
+    );
+
+    // A retry is the same message: the same webhook-id, so a receiver can drop a repeat.
+    wait_for(
+        "the flaky receiver's retry",
+        Duration::from_secs(30),
+        || (status("flaky").delivered == 1).then_some(()),
+    );
+    let tries = flaky.requests();
+    assert_eq!(tries.len(), 2, "one refused attempt and its retry");
+    assert_eq!(
+        tries[0].header("webhook-id"),
+        tries[1].header("webhook-id"),
+        "a retry carries its message's id"
     );
 
     // A 400 is not retried: one request, one failure, its reason kept.

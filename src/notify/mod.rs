@@ -307,7 +307,6 @@ impl Notifier {
             Channel::Webhook(c) => Box::new(webhook::WebhookSender {
                 channel: c.clone(),
                 external_url,
-                sent: 0,
             }),
             Channel::Alertmanager(_) => Box::new(Unrouted),
         }

@@ -15,8 +15,19 @@ use crate::config::WebhookChannel;
 pub(crate) struct WebhookSender {
     pub(crate) channel: WebhookChannel,
     pub(crate) external_url: String,
-    /// Message numbers, for `webhook-id`.
-    pub(crate) sent: u64,
+}
+
+/// The `webhook-id` of `notification`: the same for every attempt to deliver it, so a
+/// receiver can drop a retry it already took (Standard Webhooks: "the same ID when the same
+/// message is retried"), and different for every other notification: the group, the flush
+/// number and the flush's time in milliseconds name it, across restarts too.
+fn message_id(notification: &Notification) -> String {
+    let name = vec![
+        ("group".to_owned(), notification.group_key.clone()),
+        ("flush".to_owned(), notification.flush.to_string()),
+        ("at".to_owned(), notification.at.to_string()),
+    ];
+    format!("msg_{:016x}", super::alert::fingerprint(&name))
 }
 
 /// Alertmanager's payload of `notification`, at most `max_alerts` alerts listed (0: all).
@@ -104,19 +115,15 @@ impl Send for WebhookSender {
             self.channel.max_alerts,
         ))
         .map_err(|e| Failure::permanent(e.to_string()))?;
-        self.sent += 1;
         let headers = match &self.channel.signing_secret {
             Some(secret) => {
                 let now = time::OffsetDateTime::now_utc();
-                let id = format!(
-                    "msg_{:016x}{:08x}",
-                    super::alert::fingerprint(&vec![
-                        ("group".to_owned(), notification.group_key.clone()),
-                        ("flush".to_owned(), notification.flush.to_string()),
-                    ]),
-                    self.sent
-                );
-                sign(secret.expose(), &id, now.unix_timestamp(), &body)?
+                sign(
+                    secret.expose(),
+                    &message_id(notification),
+                    now.unix_timestamp(),
+                    &body,
+                )?
             }
             None => Vec::new(),
         };
