@@ -72,7 +72,7 @@ use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 /// - Counters end in `_total` (added when the name lacks it). A name ending in a base unit
 ///   (`_seconds`, `_bytes`, `_ratio`, `_percent`, …) declares that UNIT in OpenMetrics.
 /// - Histograms as cumulative `_bucket{le}`, `_sum`, `_count`, with the family's
-///   [bucket bounds](crate::HistogramOpts::buckets) over the exact HDR data, and `+Inf` equal to
+///   [bucket bounds](crate::HistogramOpts::buckets) over the exact values, and `+Inf` equal to
 ///   `_count`.
 /// - Each histogram's recent-window quantiles as a gauge family `<name>_window<_unit>` with a
 ///   `q` label (`0.5`, `0.9`, `0.95`, `0.99`, `0.999`), `NaN` while the window is empty.

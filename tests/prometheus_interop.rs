@@ -285,7 +285,7 @@ fn a_real_prometheus_scrapes_both_formats_exactly() {
             "5"
         );
         assert_eq!(q("kotoba_db_query_latency_seconds_count{job=\"JOB\"}"), "5");
-        // The window median of 0.5 ms, 2, 3, 50, 500 ms is 3 ms, within the HDR's 1%.
+        // The window median of 0.5 ms, 2, 3, 50, 500 ms is 3 ms, within the histogram's 1%.
         let median: f64 = q("kotoba_db_query_latency_window_seconds{job=\"JOB\",q=\"0.5\"}")
             .parse()
             .unwrap();

@@ -45,7 +45,7 @@ pub struct PrometheusConfig {
     pub auth: Option<HttpAuth>,
     /// Export each histogram's recent-window quantiles as the gauge family
     /// `<name>_window<_unit>{q="0.5|0.9|0.95|0.99|0.999"}` beside its buckets. Each histogram
-    /// series then adds five series, and each scrape reads the HDR cells of the window. Turn it
+    /// series then adds five series, and each scrape reads the cells of the window. Turn it
     /// off to export only the buckets, `_sum` and `_count`. Defaults to `true`.
     pub window_quantiles: bool,
 }

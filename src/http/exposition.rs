@@ -487,7 +487,7 @@ impl RegistryCollector {
         let (stem, unit) = split_unit(name);
         let window_stem = format!("{stem}_window");
         let window_help = format!(
-            "Quantiles q of {name} over the last {}s (HDR histogram, within 1%); NaN while the window is empty.",
+            "Quantiles q of {name} over the last {}s (within 1%); NaN while the window is empty.",
             opts.window_len().as_secs_f64()
         );
         // A name holds nothing that needs escaping, and neither does the rest.
@@ -658,10 +658,10 @@ wait_seconds_count{zone="eu"} 2
 wait_seconds_bucket{le="0.1",zone="eu"} 0
 wait_seconds_bucket{le="1.0",zone="eu"} 1
 wait_seconds_bucket{le="+Inf",zone="eu"} 2
-# HELP wait_window_seconds Quantiles q of wait_seconds over the last 60s (HDR histogram, within 1%); NaN while the window is empty.
+# HELP wait_window_seconds Quantiles q of wait_seconds over the last 60s (within 1%); NaN while the window is empty.
 # TYPE wait_window_seconds gauge
 # UNIT wait_window_seconds seconds
-wait_window_seconds{zone="eu",q="0.5"} 0.500170752
+wait_window_seconds{zone="eu",q="0.5"} 0.5008937161677618
 wait_window_seconds{zone="eu",q="0.9"} 2.0
 wait_window_seconds{zone="eu",q="0.95"} 2.0
 wait_window_seconds{zone="eu",q="0.99"} 2.0

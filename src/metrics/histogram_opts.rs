@@ -7,32 +7,32 @@ use crate::MonitoringError;
 /// How a histogram family stores its values: range, precision, the recent window, and the
 /// bucket bounds it is exported with.
 ///
-/// Values are kept in an HDR histogram of integer steps of `resolution`. With the default two
-/// significant figures every recorded value is known to within 1% (exactly, below 256 steps), so
-/// a reported quantile is within 1% of the true sample quantile. Values above `max` are recorded
-/// as `max` and counted in `kotoba_monitoring_values_clamped_total`.
+/// Values are counted in cells of equal ratio above `resolution` (and one cell below it). With
+/// the default two significant figures a power of two has 35 cells, and the value a cell
+/// reports is within 1% of every value in it, so a reported quantile is within 1% of the true
+/// sample quantile (within `resolution` below it). Values above `max` are recorded as `max` and
+/// counted in `kotoba_monitoring_values_clamped_total`.
 ///
 /// # Memory
 ///
-/// One array of HDR cells costs about 1 KiB per power of two between `resolution` and `max` at
-/// two significant figures (10 KiB at three). The [`latency`](Self::latency) defaults span 1 ns
-/// to one hour, 42 powers of two: 36 KiB. A series holds one array per thread slot that has
-/// recorded into it (owned slots, the core count rounded up to a power of two, at most 8, and
-/// one shared), made at that slot's first value: recording allocates at most once per slot
-/// and series, and never after. A series one thread records takes one array, about 38 KB; one
-/// every core records, up to 9 on 8 cores. As each window slice closes, the series also notes
-/// its counts for the cells between the smallest and largest values recorded so far, once
-/// per slice plus one: about 11 KB a note for latencies spread over four decades. The
+/// One array of cells costs 280 bytes per power of two between `resolution` and `max` at two
+/// significant figures (32 at one, 2.7 KiB at three). The [`latency`](Self::latency) defaults
+/// span 1 ns to one hour, 42 powers of two: 11.5 KiB. A series holds one array per thread slot
+/// that has recorded into it (owned slots, the core count rounded up to a power of two, at most
+/// 8, and one shared), made at that slot's first value: recording allocates at most once per
+/// slot and series, and never after. A series one thread records takes one array, about 12 KB;
+/// one every core records, up to 9 on 8 cores. As each window slice closes, the series also
+/// notes its counts for the cells between the smallest and largest values recorded so far, once
+/// per slice plus one: about 3.7 KB a note for latencies spread over four decades. The
 /// `hot_path` and `scale` benchmarks print the measured figures.
 ///
 /// # Exported buckets
 ///
-/// The HDR histogram keeps every value, so the `_bucket{le}` bounds Prometheus sees are only a
+/// The cells keep every value, so the `_bucket{le}` bounds Prometheus sees are only a
 /// view, chosen per family with [`buckets`](Self::buckets) and changeable without losing data.
 /// [`latency`](Self::latency) families default to [`LATENCY_BUCKETS`] (100 µs to 10 s, the
 /// range of database queries); other families to one bucket per power of ten from the
-/// resolution to the maximum. A value within the histogram's precision (1%) above a bound may be
-/// counted under that bound.
+/// resolution to the maximum. Each value is compared with the bounds exactly.
 ///
 /// # Examples
 ///
@@ -101,10 +101,11 @@ impl HistogramOpts {
         Self::new(1e-3, 1e12)
     }
 
-    /// Significant decimal figures kept for every value, 1 to 3 (0 is taken as 1). Each one
-    /// multiplies a histogram's memory by about ten (at the latency range, 36 KiB per cell
-    /// array at 2, 360 KiB at 3), so more than 3 is refused when the family is registered.
-    /// Defaults to `2` (1%).
+    /// Significant decimal figures kept for every value, 1 to 3 (0 is taken as 1): a reported
+    /// value is within 10%, 1% or 0.1% of the values it stands for. Each one multiplies a
+    /// histogram's memory by about ten (at the latency range, 11.5 KiB per cell array at 2,
+    /// 114 KiB at 3), so more than 3 is refused when the family is registered. Defaults to `2`
+    /// (1%).
     pub fn significant_figures(mut self, figures: u8) -> Self {
         self.significant_figures = figures.max(1);
         self
@@ -189,11 +190,6 @@ impl HistogramOpts {
     /// The length of one window slice.
     pub(crate) fn slice_len(&self) -> Duration {
         self.window / self.window_slices
-    }
-
-    /// The largest value in resolution steps.
-    pub(crate) fn max_steps(&self) -> u64 {
-        (self.max / self.resolution).round() as u64
     }
 
     /// Checks the options for `metric`.

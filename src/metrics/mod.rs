@@ -15,7 +15,6 @@ mod histogram;
 mod histogram_opts;
 pub(crate) mod ingest;
 mod labels;
-mod layout;
 pub(crate) mod name;
 mod registry;
 pub(crate) mod shard;

@@ -458,7 +458,7 @@ impl Registry {
     }
 
     /// The family `name`, or a new one of `kind()` registered with `help`: `kind` runs only
-    /// when no family has the name, since planning a histogram family builds a table per HDR
+    /// when no family has the name, since planning a histogram family builds a table per
     /// cell. `metric_type` is the type `kind()` makes, to check an existing family against.
     fn register(
         &self,

@@ -2,13 +2,13 @@
 
 use std::fmt;
 
-use super::histogram::{Hdr, Part};
+use super::histogram::{Cells, HistogramPlan, Part};
 
 /// A histogram read out at one moment: count, exact sum, min, max, mean and quantiles.
 ///
 /// All values are in the family's unit (seconds for latencies). Quantiles are within the
 /// histogram's precision (1% with the default two significant figures) of the true sample
-/// quantile, and always between `min` and `max`. An empty snapshot has `count == 0` and every
+/// quantile (or within the resolution, below it), and always between `min` and `max`. An empty snapshot has `count == 0` and every
 /// other field `0.0`.
 ///
 /// # Examples
@@ -48,15 +48,18 @@ pub struct HistogramSnapshot {
     pub p99: f64,
     /// 99.9th percentile.
     pub p999: f64,
-    /// The merged histogram, for other quantiles.
-    hist: Hdr,
-    /// Family unit per histogram step.
-    resolution: f64,
+    /// The cells read out, for other quantiles.
+    cells: Cells,
+    /// The family's plan, which says what value a cell reports.
+    plan: HistogramPlan,
 }
 
+/// The quantiles a snapshot reports in its fields.
+const FIELDS: [f64; 5] = [0.5, 0.9, 0.95, 0.99, 0.999];
+
 impl HistogramSnapshot {
-    pub(crate) fn new(part: Part, resolution: f64) -> Self {
-        let count = part.hist.len();
+    pub(crate) fn new(part: Part, plan: HistogramPlan) -> Self {
+        let count = part.cells.total();
         let mut s = Self {
             count,
             sum: if count == 0 { 0.0 } else { part.sum },
@@ -72,17 +75,11 @@ impl HistogramSnapshot {
             p95: 0.0,
             p99: 0.0,
             p999: 0.0,
-            hist: part.hist,
-            resolution,
+            cells: part.cells,
+            plan,
         };
         if count > 0 {
-            let q = quantiles_of(
-                &s.hist,
-                &[0.5, 0.9, 0.95, 0.99, 0.999],
-                resolution,
-                s.min,
-                s.max,
-            );
+            let q = s.cells.quantiles(&s.plan, &FIELDS, s.min, s.max);
             (s.p50, s.p90, s.p95, s.p99, s.p999) = (q[0], q[1], q[2], q[3], q[4]);
         }
         s
@@ -94,56 +91,22 @@ impl HistogramSnapshot {
         if self.count == 0 {
             return 0.0;
         }
-        quantile_of(&self.hist, q, self.resolution, self.min, self.max)
+        self.cells.quantiles(&self.plan, &[q], self.min, self.max)[0]
     }
 
     /// The snapshot of every value in `snapshots`, which must come from histograms with the same
     /// options (one family); `None` when there are none.
     pub(crate) fn merge(snapshots: &[HistogramSnapshot]) -> Option<HistogramSnapshot> {
-        let (first, rest) = snapshots.split_first()?;
-        let mut part = Part {
-            hist: first.hist.clone(),
-            sum: first.sum,
-            min: if first.count == 0 {
-                f64::INFINITY
-            } else {
-                first.min
-            },
-            max: if first.count == 0 {
-                f64::NEG_INFINITY
-            } else {
-                first.max
-            },
-        };
-        for s in rest.iter().filter(|s| s.count > 0) {
-            // Same options, same bounds: adding cannot run out of range.
-            let _ = part.hist.add(&s.hist);
+        let first = snapshots.first()?;
+        let mut part = Part::default();
+        for s in snapshots.iter().filter(|s| s.count > 0) {
+            part.cells.add(&s.cells);
             part.sum += s.sum;
             part.min = part.min.min(s.min);
             part.max = part.max.max(s.max);
         }
-        Some(HistogramSnapshot::new(part, first.resolution))
+        Some(HistogramSnapshot::new(part, first.plan.clone()))
     }
-}
-
-/// The value at quantile `q` of a non-empty `hist` of steps of `resolution`, whose exact extremes
-/// are `min` and `max`: the one rule every quantile this crate reports follows.
-pub(crate) fn quantile_of(hist: &Hdr, q: f64, resolution: f64, min: f64, max: f64) -> f64 {
-    let steps = hist.value_at_quantile(normalized(q));
-    cell_value(hist, steps, resolution, min, max)
-}
-
-/// [`quantile_of`] at each of `quantiles`, which must ascend, in one pass over `hist`.
-pub(crate) fn quantiles_of(
-    hist: &Hdr,
-    quantiles: &[f64],
-    resolution: f64,
-    min: f64,
-    max: f64,
-) -> Vec<f64> {
-    hist.value_at_quantiles(quantiles.iter().map(|&q| normalized(q)))
-        .map(|steps| cell_value(hist, steps, resolution, min, max))
-        .collect()
 }
 
 /// `q` within 0..=1; NaN asks for the median.
@@ -153,13 +116,6 @@ pub(crate) fn normalized(q: f64) -> f64 {
     } else {
         q.clamp(0.0, 1.0)
     }
-}
-
-/// What a quantile that falls in the cell holding `steps` reports: the cell's midpoint, which
-/// halves the worst-case error of its top end, kept within the exact extremes. `hist` may be
-/// any histogram with the cell layout of the data.
-pub(crate) fn cell_value(hist: &Hdr, steps: u64, resolution: f64, min: f64, max: f64) -> f64 {
-    (hist.median_equivalent(steps) as f64 * resolution).clamp(min, max)
 }
 
 impl fmt::Debug for HistogramSnapshot {

@@ -1,0 +1,667 @@
+//! Module implementing the sharded, lock-free histogram and its recent window. See
+//! [`Histogram`] for details.
+//!
+//! - `plan`: a family's cells and buckets, which value goes where ([`HistogramPlan`]).
+//! - `shards`: what each recording thread slot was given, and adding the shards up.
+//! - `window`: the marks the recent window is measured from.
+//! - `readout`: cells read out, and the quantile walk.
+
+mod plan;
+mod readout;
+mod shards;
+mod window;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use super::shard::{add_owned, shard_count, thread_slot};
+use super::snapshot::HistogramSnapshot;
+use super::timer::HistogramTimer;
+use super::Counter;
+pub(crate) use plan::HistogramPlan;
+pub(crate) use readout::{Cells, Part};
+use shards::Shard;
+use window::Window;
+
+/// A distribution of observed values, such as query latencies, with quantiles readable in code.
+///
+/// `Histogram` is a cheap `Clone` handle. Recording takes no lock: the first threads to record
+/// (one per core, up to 8) each own a shard of the series and add to it with plain loads and
+/// stores; other threads share one more shard with atomic adds. A shard counts in cells of
+/// equal ratio (35 per power of two at the default 1%), and in the exported buckets. Readers
+/// add the shards up. Recording does no lookup, and allocates only a shard's counts at its
+/// first value (see [`HistogramOpts`]).
+///
+/// Two views are kept: everything since the series was created ([`snapshot`](Self::snapshot))
+/// and the recent window ([`window_snapshot`](Self::window_snapshot), 60 seconds by default).
+/// The exact sum of the recorded values is kept beside the histogram, so `sum` and `mean` are
+/// not rounded to buckets, and the exported `_bucket{le}` counts compare each value with the
+/// bound exactly. See [`HistogramOpts`] for precision and memory.
+///
+/// Negative and NaN values are refused and counted in `kotoba_monitoring_values_rejected_total`;
+/// values above the configured maximum are recorded as the maximum and counted in
+/// `kotoba_monitoring_values_clamped_total`. Neither panics.
+///
+/// # About the window
+///
+/// The window advances one slice at a time: at the end of each slice the series notes its
+/// running totals, and the window is what was added since the note taken when its oldest slice
+/// began. A started [`MetricsCollector`] advances every histogram of its registry on its own
+/// thread; without one, a histogram advances when it is read, and samples recorded before a
+/// long idle gap are counted in the slice that closes at that read. The window's `min` and
+/// `max` are exact when the window holds everything recorded, and otherwise within the
+/// histogram's precision.
+///
+/// [`MetricsCollector`]: crate::MetricsCollector
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use kotoba_monitoring::Registry;
+///
+/// let registry = Registry::new();
+/// let latency = registry.histogram(
+///     "kotoba_db_query_latency_seconds",
+///     "Query latency.",
+///     &[("op", "get")],
+/// )?;
+/// for ms in 1..=100 {
+///     latency.observe_duration(Duration::from_millis(ms));
+/// }
+/// {
+///     let _timer = latency.start_timer(); // records the elapsed time when dropped
+/// }
+/// let recent = latency.window_snapshot();
+/// assert_eq!(recent.count, 101);
+/// assert!((recent.p99 - 0.099).abs() < 0.099 * 0.01);
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+#[derive(Clone)]
+pub struct Histogram {
+    core: Arc<HistogramCore>,
+}
+
+struct HistogramCore {
+    /// One shard per owned thread slot, then the shared shard.
+    shards: Box<[CachePadded<Shard>]>,
+    /// The family's plan, held here so that recording reads it without following a pointer.
+    plan: HistogramPlan,
+    /// The running totals noted at the last rotations, which the window is measured from.
+    window: Mutex<Window>,
+    /// `kotoba_monitoring_values_clamped_total{metric=…}`.
+    clamped: Counter,
+    /// `kotoba_monitoring_values_rejected_total{metric=…}`.
+    rejected: Counter,
+}
+
+impl Histogram {
+    /// Builds a series of the family planned by `plan`.
+    pub(crate) fn new(plan: &HistogramPlan, clamped: Counter, rejected: Counter) -> Self {
+        let opts = plan.opts();
+        let buckets = plan.bounds().len() + 1;
+        Self {
+            core: Arc::new(HistogramCore {
+                shards: (0..=shard_count())
+                    .map(|_| CachePadded::new(Shard::new(plan.cells(), buckets)))
+                    .collect(),
+                window: Mutex::new(Window::new(
+                    Instant::now(),
+                    opts.window_len(),
+                    opts.slices(),
+                )),
+                plan: plan.clone(),
+                clamped,
+                rejected,
+            }),
+        }
+    }
+
+    /// Records one value, in the family's unit (seconds for latencies).
+    ///
+    /// A negative or NaN value is refused and counted; a value above the family's maximum is
+    /// recorded as the maximum and counted.
+    #[inline]
+    pub fn observe(&self, value: f64) {
+        // One test keeps NaN, negative and too large values off the common path.
+        if !(value >= 0.0 && value <= self.core.plan.max_value()) {
+            return self.observe_unusual(value);
+        }
+        // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
+        self.record(value + 0.0);
+    }
+
+    /// A NaN or negative value (refused) or one above the maximum (recorded as the maximum).
+    #[cold]
+    fn observe_unusual(&self, value: f64) {
+        let core = &*self.core;
+        if value > core.plan.max_value() {
+            core.clamped.inc();
+            self.record(core.plan.max_value());
+        } else {
+            core.rejected.inc();
+        }
+    }
+
+    /// Adds `value`, between 0 and the maximum, to the calling thread's shard.
+    #[inline]
+    fn record(&self, value: f64) {
+        let core = &*self.core;
+        let cell = core.plan.cell_of(value);
+        let bucket = core.plan.bucket_of(value, cell);
+        let bits = value.to_bits();
+        let slot = thread_slot();
+        let shard = &core.shards[slot];
+        // Read once: a store to a count could, for all the compiler knows, change the field.
+        let counts = shard.counts();
+        let bucket = shard.buckets_at() + bucket;
+        if slot + 1 < core.shards.len() {
+            // This thread owns the shard: nobody else writes it.
+            add_owned(&counts[cell], 1);
+            add_owned(&counts[bucket], 1);
+            let sum = f64::from_bits(shard.sum.load(Ordering::Relaxed)) + value;
+            shard.sum.store(sum.to_bits(), Ordering::Relaxed);
+            if bits < shard.min.load(Ordering::Relaxed) {
+                shard.min.store(bits, Ordering::Relaxed);
+            }
+            if bits > shard.max.load(Ordering::Relaxed) {
+                shard.max.store(bits, Ordering::Relaxed);
+            }
+        } else {
+            counts[cell].fetch_add(1, Ordering::Relaxed);
+            counts[bucket].fetch_add(1, Ordering::Relaxed);
+            let _ = shard
+                .sum
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                    Some((f64::from_bits(sum) + value).to_bits())
+                });
+            if bits < shard.min.load(Ordering::Relaxed) {
+                shard.min.fetch_min(bits, Ordering::Relaxed);
+            }
+            if bits > shard.max.load(Ordering::Relaxed) {
+                shard.max.fetch_max(bits, Ordering::Relaxed);
+            }
+        }
+    }
+    /// Records a duration, in seconds.
+    #[inline]
+    pub fn observe_duration(&self, elapsed: Duration) {
+        self.observe(elapsed.as_secs_f64());
+    }
+
+    /// Starts a timer that records the elapsed time into this histogram when dropped.
+    ///
+    /// The guard borrows the handle; clone the handle first to move a timer elsewhere.
+    pub fn start_timer(&self) -> HistogramTimer<'_> {
+        HistogramTimer::new(self)
+    }
+
+    /// Runs `f` and records how long it took.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let registry = kotoba_monitoring::Registry::new();
+    /// let latency = registry.histogram("scan_seconds", "Scan time.", &[])?;
+    /// let rows = latency.time(|| (0..1000).filter(|n| n % 7 == 0).count());
+    /// assert_eq!(rows, 143);
+    /// assert_eq!(latency.snapshot().count, 1);
+    /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+    /// ```
+    pub fn time<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _timer = self.start_timer();
+        f()
+    }
+
+    /// Everything recorded since the series was created.
+    ///
+    /// Only loads what the recording threads store; it never holds them up.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut part = Part::default();
+        self.total_into(&mut part);
+        HistogramSnapshot::new(part, self.core.plan.clone())
+    }
+
+    /// What was recorded over the recent window (see [`HistogramOpts::window`]).
+    pub fn window_snapshot(&self) -> HistogramSnapshot {
+        let mut part = Part::default();
+        self.window_into(Instant::now(), &mut part);
+        HistogramSnapshot::new(part, self.core.plan.clone())
+    }
+
+    /// The exported bucket bounds, without `+Inf`.
+    pub(crate) fn bucket_bounds(&self) -> &[f64] {
+        self.core.plan.bounds()
+    }
+
+    /// What the exposition writes for the series: how many values fell in each exported
+    /// bucket (not cumulative; the last is `+Inf`), appended to `per_bucket`, and the exact
+    /// sum, returned.
+    pub(crate) fn export_buckets(&self, per_bucket: &mut Vec<u64>) -> f64 {
+        let start = per_bucket.len();
+        per_bucket.resize(start + self.core.plan.bounds().len() + 1, 0);
+        let mine = &mut per_bucket[start..];
+        let mut sum = 0.0;
+        for shard in shards::written(&self.core.shards) {
+            for (total, cell) in mine.iter_mut().zip(shard.bucket_counts()) {
+                *total = total.wrapping_add(cell.load(Ordering::Relaxed));
+            }
+            sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
+        }
+        sum
+    }
+
+    /// The recent window's value at each of `quantiles` (ascending), or `None` while the window
+    /// is empty: the same figures as [`window_snapshot`](Self::window_snapshot), read straight
+    /// off the cells gathered into `scratch` (reused across series of one family).
+    pub(crate) fn window_quantiles(
+        &self,
+        quantiles: &[f64],
+        scratch: &mut Cells,
+    ) -> Option<Vec<f64>> {
+        let now = Instant::now();
+        {
+            let mut window = self.core.window.lock();
+            self.rotate_locked(&mut window, now);
+            let base = &window.base(now).cells;
+            shards::gather(&self.core.shards, &self.core.plan, Some(base), scratch);
+        }
+        let (first, last) = scratch.occupied()?;
+        let (min, max) = self.clamped_extremes(first, last);
+        Some(scratch.quantiles(&self.core.plan, quantiles, min, max))
+    }
+
+    /// How many values were recorded since the series was created.
+    pub(crate) fn count(&self) -> u64 {
+        shards::written(&self.core.shards)
+            .flat_map(|shard| shard.bucket_counts())
+            .map(|cell| cell.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+
+    /// How much time [`window_snapshot`](Self::window_snapshot) covers now: from the start of
+    /// the oldest slice still in the window, or from the series' creation. Divide a window's
+    /// count by it for a rate.
+    pub fn window_span(&self) -> Duration {
+        self.window_span_at(Instant::now())
+    }
+
+    fn window_span_at(&self, now: Instant) -> Duration {
+        let mut window = self.core.window.lock();
+        self.rotate_locked(&mut window, now);
+        now.saturating_duration_since(window.base(now).at)
+    }
+
+    /// Closes the current window slice if it has run its length.
+    pub(crate) fn rotate_if_due(&self, now: Instant) {
+        let mut window = self.core.window.lock();
+        self.rotate_locked(&mut window, now);
+    }
+
+    fn rotate_locked(&self, window: &mut Window, now: Instant) {
+        let core = &*self.core;
+        if let Some(mark) = window.rotate(now) {
+            shards::gather(&core.shards, &core.plan, None, &mut mark.cells);
+            mark.sum = shards::sum(&core.shards);
+        }
+    }
+
+    /// The window at `now` into `part`, rotating first if a slice is due.
+    fn window_into(&self, now: Instant, part: &mut Part) {
+        let core = &*self.core;
+        let base_sum = {
+            let mut window = core.window.lock();
+            self.rotate_locked(&mut window, now);
+            let base = window.base(now);
+            shards::gather(&core.shards, &core.plan, Some(&base.cells), &mut part.cells);
+            base.sum
+        };
+        self.fill(part);
+        part.sum -= base_sum;
+    }
+
+    /// Everything since creation into `part`.
+    fn total_into(&self, part: &mut Part) {
+        shards::gather(&self.core.shards, &self.core.plan, None, &mut part.cells);
+        self.fill(part);
+    }
+
+    /// The running sum and the extremes of `part`'s cells into it.
+    fn fill(&self, part: &mut Part) {
+        part.sum = shards::sum(&self.core.shards);
+        (part.min, part.max) = match part.cells.occupied() {
+            Some((first, last)) => self.clamped_extremes(first, last),
+            None => (f64::INFINITY, f64::NEG_INFINITY),
+        };
+    }
+
+    /// The extremes of values held in cells `first..=last`: the exact extremes since creation
+    /// where those cells hold them, otherwise the edges of the cells.
+    fn clamped_extremes(&self, first: usize, last: usize) -> (f64, f64) {
+        let plan = &self.core.plan;
+        let (min, max) = shards::extremes(&self.core.shards);
+        (
+            match plan.cell_of(min) == first {
+                true => min,
+                false => min.max(plan.low(first)),
+            },
+            match plan.cell_of(max) == last {
+                true => max,
+                false => max.min(plan.high(last)),
+            },
+        )
+    }
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opts = self.core.plan.opts();
+        f.debug_struct("Histogram")
+            .field("resolution", &opts.resolution())
+            .field("max_value", &opts.max_value())
+            .field("shards", &self.core.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::HistogramOpts;
+    use quickcheck::quickcheck;
+
+    fn histogram(opts: &HistogramOpts) -> (Histogram, Counter, Counter) {
+        let clamped = Counter::new("clamped_total".into());
+        let rejected = Counter::new("rejected_total".into());
+        let plan = HistogramPlan::new(opts.clone());
+        (
+            Histogram::new(&plan, clamped.clone(), rejected.clone()),
+            clamped,
+            rejected,
+        )
+    }
+
+    /// The creation time, which the first mark carries.
+    fn created(h: &Histogram) -> Instant {
+        h.core.window.lock().marks[0].at
+    }
+
+    fn window_at(h: &Histogram, now: Instant) -> Part {
+        let mut part = Part::default();
+        h.window_into(now, &mut part);
+        part
+    }
+
+    #[test]
+    fn bad_values_are_refused_and_big_ones_clamped() {
+        let (h, clamped, rejected) = histogram(&HistogramOpts::new(1.0, 1000.0));
+        h.observe(-1.0);
+        h.observe(f64::NAN);
+        h.observe(f64::NEG_INFINITY);
+        h.observe(5000.0);
+        h.observe(f64::INFINITY);
+        h.observe(10.0);
+        h.observe(-0.0);
+        assert_eq!(rejected.get(), 3.0);
+        assert_eq!(clamped.get(), 2.0);
+        let s = h.snapshot();
+        assert_eq!(s.count, 4);
+        assert_eq!((s.min, s.max), (0.0, 1000.0));
+        assert_eq!(s.sum, 2010.0);
+    }
+
+    #[test]
+    fn the_exposition_reads_agree_with_the_snapshots() {
+        let bounds = [0.0001, 0.00025, 0.005, 0.01, 1.0, 10.0];
+        let opts = HistogramOpts::latency().buckets(bounds);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        // Values on, between and around the bounds, spread over a closed slice and the open one.
+        for (i, v) in [
+            0.0001, 0.00025, 0.0003, 0.005, 0.0051, 0.02, 1.0, 9.99, 12.0, 0.0,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            h.observe(v);
+            if i == 4 {
+                h.rotate_if_due(t0 + Duration::from_secs(15));
+            }
+        }
+        let mut per_bucket = vec![7]; // appended to, not overwritten
+        let sum = h.export_buckets(&mut per_bucket);
+        let count: u64 = per_bucket[1..].iter().sum();
+        let s = h.snapshot();
+        assert_eq!((count, sum), (s.count, s.sum));
+        assert_eq!(count, h.count());
+        // 0 and 0.0001 | 0.00025 | 0.0003, 0.005 | 0.0051 | 0.02, 1 | 9.99 | 12 (+Inf).
+        assert_eq!(per_bucket, [7, 2, 1, 2, 1, 2, 1, 1]);
+
+        let qs = [0.5, 0.9, 0.95, 0.99, 0.999];
+        let mut scratch = Cells::default();
+        let w = h.window_snapshot();
+        let got = h.window_quantiles(&qs, &mut scratch).unwrap();
+        assert_eq!(got, [w.p50, w.p90, w.p95, w.p99, w.p999]);
+        // The scratch histogram is reused, and an empty window has no quantiles.
+        let (empty, _, _) = histogram(&opts);
+        assert!(empty.window_quantiles(&qs, &mut scratch).is_none());
+        assert_eq!(h.window_quantiles(&qs, &mut scratch).unwrap(), got);
+    }
+
+    #[test]
+    fn values_just_above_a_bound_go_to_the_next_bucket() {
+        // Bounds inside one cell: the comparison with the bound is exact.
+        let opts = HistogramOpts::new(1.0, 1e6).buckets([1000.0, 1000.5, 1001.0]);
+        let (h, _, _) = histogram(&opts);
+        for v in [999.9, 1000.0, 1000.25, 1000.5, 1000.75, 1001.0, 1001.5] {
+            h.observe(v);
+        }
+        let mut per_bucket = Vec::new();
+        h.export_buckets(&mut per_bucket);
+        assert_eq!(per_bucket, [2, 2, 2, 1]);
+    }
+
+    #[test]
+    fn sum_is_exact_not_bucketed() {
+        let (h, _, _) = histogram(&HistogramOpts::latency());
+        for v in [0.1234567, 0.0000013, 1.5] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.sum, 0.1234567 + 0.0000013 + 1.5);
+        assert_eq!((s.min, s.max), (0.0000013, 1.5));
+    }
+
+    #[test]
+    fn window_forgets_old_slices_but_the_snapshot_keeps_them() {
+        let opts = HistogramOpts::new(1.0, 1000.0)
+            .window(Duration::from_secs(60))
+            .window_slices(4);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        h.observe(1.0);
+        h.rotate_if_due(t0 + Duration::from_secs(15)); // closes slice [0, 15)
+        h.observe(2.0);
+        h.rotate_if_due(t0 + Duration::from_secs(20)); // not due: the slice is 5 s old
+        h.rotate_if_due(t0 + Duration::from_secs(30)); // closes slice [15, 30)
+        h.observe(3.0);
+        // At 70 s the first slice ended 55 s ago: all three values are in the window.
+        let w = window_at(&h, t0 + Duration::from_secs(70));
+        assert_eq!((w.cells.total(), w.sum, w.min, w.max), (3, 6.0, 1.0, 3.0));
+        // (That read rotated, closing [30, 70) with 3.0.) At 80 s the first slice ended 65 s
+        // ago and is out.
+        let w = window_at(&h, t0 + Duration::from_secs(80));
+        assert_eq!((w.cells.total(), w.sum), (2, 5.0));
+        assert!((w.min - 2.0).abs() <= 0.5 && (w.max - 3.0).abs() < 1e-9);
+        // At 200 s only the slice that closes then, [70, 200), is in the window: empty.
+        let w = window_at(&h, t0 + Duration::from_secs(200));
+        assert_eq!(w.cells.total(), 0);
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum, s.min, s.max), (3, 6.0, 1.0, 3.0));
+    }
+
+    #[test]
+    fn a_mark_subtracts_its_own_cells_after_smaller_values_widen_the_range() {
+        // A mark keeps only the cells between the extremes of its time; a smaller value
+        // recorded later moves the start of every later gather, not of the mark.
+        let opts = HistogramOpts::new(1.0, 1000.0)
+            .window(Duration::from_secs(30))
+            .window_slices(2);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        h.observe(500.0);
+        h.observe(600.0);
+        h.rotate_if_due(t0 + Duration::from_secs(15)); // closes [0, 15) with 500 and 600
+        h.observe(2.0);
+        h.observe(600.0);
+        // At 50 s the first slice ended 35 s ago: the window holds 2 and the second 600.
+        let w = window_at(&h, t0 + Duration::from_secs(50));
+        let counts = [2.0, 500.0, 600.0].map(|v| w.cells.count_at(h.core.plan.cell_of(v)));
+        assert_eq!((counts, w.cells.total(), w.sum), ([1, 0, 1], 2, 602.0));
+        assert_eq!(h.snapshot().count, 4);
+    }
+
+    #[test]
+    fn the_window_spans_its_length_to_one_slice_more() {
+        let window = Duration::from_secs(2);
+        let opts = HistogramOpts::latency().window(window).window_slices(4);
+        let slice = opts.slice_len();
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        // A rotator checking every sixteenth of a slice, each check up to a sixteenth late,
+        // and reads at times between the checks (a fixed pseudo-random sequence).
+        let check = slice / 16;
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % 1000
+        };
+        let mut at = t0;
+        for i in 0..4000u32 {
+            at = t0 + check * i + check * (next() as u32) / 1000;
+            h.rotate_if_due(at);
+            let read = at + check * (next() as u32) / 1000;
+            let span = h.window_span_at(read);
+            if read.duration_since(t0) >= window {
+                assert!(
+                    span >= window && span <= window + slice + 2 * check,
+                    "a {window:?} window spans {span:?} at {:?}",
+                    read.duration_since(t0)
+                );
+            } else {
+                assert_eq!(span, read.duration_since(t0), "younger than its window");
+            }
+        }
+        assert!(at.duration_since(t0) > window * 30);
+    }
+
+    #[test]
+    fn a_check_a_moment_early_skips_no_slice() {
+        let opts = HistogramOpts::new(1.0, 1000.0)
+            .window(Duration::from_secs(60))
+            .window_slices(4);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        let ms = Duration::from_millis;
+        // The first slice is closed late; the next check comes on time for the second.
+        h.rotate_if_due(t0 + Duration::from_secs(15) + ms(40));
+        h.rotate_if_due(t0 + Duration::from_secs(30) + ms(1));
+        let w = h.core.window.lock();
+        assert_eq!(w.filled, 3, "both slices closed");
+        assert_eq!(w.due, t0 + Duration::from_secs(45));
+    }
+
+    #[test]
+    fn ring_reuses_its_marks() {
+        let opts = HistogramOpts::new(1.0, 1000.0)
+            .window(Duration::from_secs(4))
+            .window_slices(2);
+        let (h, _, _) = histogram(&opts);
+        let t0 = created(&h);
+        for i in 1..=10u64 {
+            h.observe(i as f64);
+            h.rotate_if_due(t0 + Duration::from_secs(2 * i));
+        }
+        {
+            let w = h.core.window.lock();
+            assert_eq!((w.marks.len(), w.filled), (4, 4));
+        }
+        // Window of 4 s at 20 s: the slices that ended at 18 s and 20 s, holding 9 and 10.
+        let w = window_at(&h, t0 + Duration::from_secs(20));
+        assert_eq!((w.cells.total(), w.sum), (2, 19.0));
+        assert_eq!(h.snapshot().count, 10);
+    }
+
+    #[test]
+    fn owned_and_shared_shards_both_count() {
+        let (h, _, _) = histogram(&HistogramOpts::new(1.0, 1000.0));
+        h.observe(5.0);
+        let shared = h.clone();
+        std::thread::spawn(move || {
+            crate::metrics::shard::use_shared_cells();
+            shared.observe(7.0);
+            shared.observe(1.0);
+        })
+        .join()
+        .unwrap();
+        let last = h.core.shards.last().unwrap();
+        assert_eq!(
+            last.bucket_counts()
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum::<u64>(),
+            2
+        );
+        let s = h.snapshot();
+        assert_eq!((s.count, s.sum, s.min, s.max), (3, 13.0, 1.0, 7.0));
+    }
+
+    quickcheck! {
+        /// The exposition's quantiles, read off the cells, are the snapshot's, whatever the
+        /// values, including zeros and clamped ones, recorded from two threads (so into two
+        /// shards).
+        /// A histogram recorded from several threads holds the values' exact count, sum and
+        /// extremes, and every quantile within 1% of the true sample quantile (the smallest
+        /// value that at least that share of the values does not exceed), or within the
+        /// resolution below it.
+        fn quantiles_are_within_the_precision_of_the_values(values: Vec<u32>, threads: u8, scale: u8) -> bool {
+            let threads = (threads % 4 + 1) as usize;
+            let scale = 10f64.powi(i32::from(scale % 7) - 6);
+            let values: Vec<f64> = values.iter().map(|v| f64::from(*v) * scale).collect();
+            let opts = HistogramOpts::new(0.001, 1e10);
+            let (h, _, _) = histogram(&opts);
+            let chunks: Vec<Vec<f64>> = values
+                .chunks(values.len().div_ceil(threads).max(1))
+                .map(<[f64]>::to_vec)
+                .collect();
+            std::thread::scope(|s| {
+                for chunk in &chunks {
+                    let h = h.clone();
+                    s.spawn(move || chunk.iter().for_each(|v| h.observe(*v)));
+                }
+            });
+            let s = h.snapshot();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let Some((&min, &max)) = sorted.first().zip(sorted.last()) else {
+                return s.count == 0 && s.quantile(0.5) == 0.0;
+            };
+            let within = |got: f64, want: f64| (got - want).abs() <= want * 0.01 + 0.001;
+            let quantiles_hold = [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0].iter().all(|&q| {
+                let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+                within(s.quantile(q), sorted[rank - 1])
+            });
+            // Sums of chunks are added in another order, which for these values is exact.
+            s.count == values.len() as u64
+                && (s.sum - values.iter().sum::<f64>()).abs() <= 1e-9 * s.sum
+                && (s.min, s.max) == (min, max)
+                && quantiles_hold
+        }
+    }
+}
