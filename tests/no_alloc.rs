@@ -1,6 +1,7 @@
 //! Recording through a handle allocates nothing in the steady state: a histogram series makes
-//! its counts for a thread at that thread's first value, once, and never again. Counted by an
-//! allocator that tallies the allocations of the calling thread only.
+//! a thread's page table and bucket counts at that thread's first value, and a page of cells at
+//! the first value any of its cells gets, once each, and never again. Counted by an allocator
+//! that tallies the allocations of the calling thread only.
 //!
 //! This file holds one test so that the allocator sees no other test's work.
 
@@ -50,18 +51,24 @@ fn recording_through_handles_does_not_allocate() {
     let values = [0.000_001, 0.25, 7200.0, f64::NAN, -1.0];
 
     // The thread takes its slot at its first record (nothing of the series'); a histogram
-    // series then makes this thread's counts at its first value: one allocation.
+    // series then makes this thread's page table, bucket counts and the value's page.
     counter.inc();
     let first = allocations();
     histogram.observe(0.5);
     assert_eq!(
         allocations() - first,
-        1,
+        3,
         "a series' first value on a thread"
     );
+    // A value in the same page (0.6 is nine cells above 0.5, in the same page) makes nothing.
+    let again = allocations();
+    histogram.observe(0.6);
+    assert_eq!(allocations(), again, "a value in a page made");
+    // A value in a page of its own makes that page only.
+    histogram.observe(0.000_5);
+    assert_eq!(allocations() - again, 1, "a value in a new page");
 
-    let before = allocations();
-    for i in 0..10_000 {
+    let record = |i: usize| {
         counter.inc();
         counter.inc_by(3);
         gauge.set(i as f64);
@@ -69,7 +76,12 @@ fn recording_through_handles_does_not_allocate() {
         histogram.observe(values[i % values.len()]);
         histogram.observe_duration(Duration::from_micros(i as u64));
         let _timer = histogram.start_timer();
-    }
+    };
+    // The first pass makes the pages of its values' cells; the second, the steady state,
+    // makes nothing.
+    (0..10_000).for_each(record);
+    let before = allocations();
+    (0..10_000).for_each(record);
     let during = allocations() - before;
     assert_eq!(during, 0, "recording allocated {during} times");
 
@@ -80,6 +92,9 @@ fn recording_through_handles_does_not_allocate() {
     drop(boxed);
 
     // The handles did record.
-    assert_eq!(counter.get(), 40_001.0);
-    assert_eq!(histogram.snapshot().count, 10_000 / 5 * 3 + 20_000 + 1);
+    assert_eq!(counter.get(), 80_001.0);
+    assert_eq!(
+        histogram.snapshot().count,
+        2 * (10_000 / 5 * 3 + 20_000) + 3
+    );
 }

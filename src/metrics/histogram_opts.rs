@@ -15,16 +15,22 @@ use crate::MonitoringError;
 ///
 /// # Memory
 ///
-/// One array of cells costs 280 bytes per power of two between `resolution` and `max` at two
-/// significant figures (32 at one, 2.7 KiB at three). The [`latency`](Self::latency) defaults
-/// span 1 ns to one hour, 42 powers of two: 11.5 KiB. A series holds one array per thread slot
-/// that has recorded into it (owned slots, the core count rounded up to a power of two, at most
-/// 8, and one shared), made at that slot's first value: recording allocates at most once per
-/// slot and series, and never after. A series one thread records takes one array, about 12 KB;
-/// one every core records, up to 9 on 8 cores. As each window slice closes, the series also
-/// notes its counts for the cells between the smallest and largest values recorded so far, once
-/// per slice plus one: about 3.7 KB a note for latencies spread over four decades. The
-/// `hot_path` and `scale` benchmarks print the measured figures.
+/// Cells count in 32 bits (a cell that passes `u32::MAX` carries 2^32 into a spill made then)
+/// and are kept in pages of 64, each made at the first value any of its cells gets, so a series
+/// pays for the range its values span: 140 bytes per power of two at two significant figures
+/// (16 at one, 1.4 KiB at three). The [`latency`](Self::latency) defaults span 1 ns to one
+/// hour, 42 powers of two, 5.9 KiB whole. Each thread slot that records into a series (owned
+/// slots: the core count rounded up to a power of two, at most 8; and one shared) makes, at its
+/// first value, its page table (16 bytes a page) and its exported bucket counts.
+///
+/// Recording therefore allocates twice per slot and series (at the slot's first value) and
+/// once per page (at the first value in it), and never after. A latency series one thread
+/// records over three decades takes about 2 KB; eight threads over the whole range, about
+/// 6.6 KiB each. The recent window keeps, for the cells between the smallest and largest values
+/// seen, the 32-bit totals at the last slice's end (4 bytes a cell), and for each of its
+/// `slices + 2` slices what that slice added, as varints (about a byte a cell for a busy
+/// series, nothing for a quiet one): about 5.5 KB for a series whose window holds 1,024 values
+/// over four decades. The `hot_path` and `scale` benchmarks print the measured figures.
 ///
 /// # Exported buckets
 ///
@@ -103,8 +109,8 @@ impl HistogramOpts {
 
     /// Significant decimal figures kept for every value, 1 to 3 (0 is taken as 1): a reported
     /// value is within 10%, 1% or 0.1% of the values it stands for. Each one multiplies a
-    /// histogram's memory by about ten (at the latency range, 11.5 KiB per cell array at 2,
-    /// 114 KiB at 3), so more than 3 is refused when the family is registered. Defaults to `2`
+    /// histogram's memory by about ten (140 bytes per power of two a series' values span at 2,
+    /// 1.4 KiB at 3), so more than 3 is refused when the family is registered. Defaults to `2`
     /// (1%).
     pub fn significant_figures(mut self, figures: u8) -> Self {
         self.significant_figures = figures.max(1);
@@ -122,9 +128,9 @@ impl HistogramOpts {
 
     /// How many slices the window is kept in, at least 1. The window moves a slice at a time, so
     /// a snapshot covers between `window` and `window + window / slices` (plus the moment a
-    /// slice waits to be closed: at most a sixteenth of a slice while a collector runs). Each slice costs a
-    /// note of the counts between the smallest and largest values recorded (see the type's
-    /// memory notes), so more than 64 is refused when the family is registered. Defaults to
+    /// slice waits to be closed: at most a sixteenth of a slice while a collector runs). Each slice keeps
+    /// what it added to the cells between the smallest and largest values recorded (see the
+    /// type's memory notes), so more than 64 is refused when the family is registered. Defaults to
     /// `4`.
     pub fn window_slices(mut self, slices: u32) -> Self {
         self.window_slices = slices.max(1);
@@ -229,7 +235,7 @@ impl HistogramOpts {
             return Err(MonitoringError::config(
                 field("window_slices"),
                 format!(
-                    "{} is more than the {MAX_WINDOW_SLICES} allowed; every slice keeps a note of the counts, and 4 already keep the window within a quarter of its length",
+                    "{} is more than the {MAX_WINDOW_SLICES} allowed; every slice keeps what it added to the counts, and 4 already keep the window within a quarter of its length",
                     self.window_slices
                 ),
             ));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
-use super::shard::{add_owned, shard_count, thread_slot};
+use super::shard::{shard_count, thread_slot};
 use super::snapshot::HistogramSnapshot;
 use super::timer::HistogramTimer;
 use super::Counter;
@@ -33,8 +33,9 @@ use window::Window;
 /// (one per core, up to 8) each own a shard of the series and add to it with plain loads and
 /// stores; other threads share one more shard with atomic adds. A shard counts in cells of
 /// equal ratio (35 per power of two at the default 1%), and in the exported buckets. Readers
-/// add the shards up. Recording does no lookup, and allocates only a shard's counts at its
-/// first value (see [`HistogramOpts`]).
+/// add the shards up. Recording does no lookup, and allocates only a shard's page table and
+/// bucket counts at its first value and a page of cells at the first value in it (see
+/// [`HistogramOpts`]).
 ///
 /// Two views are kept: everything since the series was created ([`snapshot`](Self::snapshot))
 /// and the recent window ([`window_snapshot`](Self::window_snapshot), 60 seconds by default).
@@ -48,9 +49,8 @@ use window::Window;
 ///
 /// # About the window
 ///
-/// The window advances one slice at a time: at the end of each slice the series notes its
-/// running totals, and the window is what was added since the note taken when its oldest slice
-/// began. A started [`MetricsCollector`] advances every histogram of its registry on its own
+/// The window advances one slice at a time: at the end of each slice the series notes what
+/// the slice added, and the window is what was added since its oldest slice began. A started [`MetricsCollector`] advances every histogram of its registry on its own
 /// thread; without one, a histogram advances when it is read, and samples recorded before a
 /// long idle gap are counted in the slice that closes at that read. The window's `min` and
 /// `max` are exact when the window holds everything recorded, and otherwise within the
@@ -156,13 +156,9 @@ impl Histogram {
         let bits = value.to_bits();
         let slot = thread_slot();
         let shard = &core.shards[slot];
-        // Read once: a store to a count could, for all the compiler knows, change the field.
-        let counts = shard.counts();
-        let bucket = shard.buckets_at() + bucket;
         if slot + 1 < core.shards.len() {
             // This thread owns the shard: nobody else writes it.
-            add_owned(&counts[cell], 1);
-            add_owned(&counts[bucket], 1);
+            shard.count(cell, bucket, true);
             let sum = f64::from_bits(shard.sum.load(Ordering::Relaxed)) + value;
             shard.sum.store(sum.to_bits(), Ordering::Relaxed);
             if bits < shard.min.load(Ordering::Relaxed) {
@@ -172,8 +168,7 @@ impl Histogram {
                 shard.max.store(bits, Ordering::Relaxed);
             }
         } else {
-            counts[cell].fetch_add(1, Ordering::Relaxed);
-            counts[bucket].fetch_add(1, Ordering::Relaxed);
+            shard.count(cell, bucket, false);
             let _ = shard
                 .sum
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
@@ -187,6 +182,7 @@ impl Histogram {
             }
         }
     }
+
     /// Records a duration, in seconds.
     #[inline]
     pub fn observe_duration(&self, elapsed: Duration) {
@@ -267,8 +263,8 @@ impl Histogram {
         {
             let mut window = self.core.window.lock();
             self.rotate_locked(&mut window, now);
-            let base = &window.base(now).cells;
-            shards::gather(&self.core.shards, &self.core.plan, Some(base), scratch);
+            shards::gather(&self.core.shards, &self.core.plan, scratch);
+            window.since(window.base(now), scratch);
         }
         let (first, last) = scratch.occupied()?;
         let (min, max) = self.clamped_extremes(first, last);
@@ -293,7 +289,7 @@ impl Histogram {
     fn window_span_at(&self, now: Instant) -> Duration {
         let mut window = self.core.window.lock();
         self.rotate_locked(&mut window, now);
-        now.saturating_duration_since(window.base(now).at)
+        now.saturating_duration_since(window.marks[window.base(now)].at)
     }
 
     /// Closes the current window slice if it has run its length.
@@ -304,9 +300,10 @@ impl Histogram {
 
     fn rotate_locked(&self, window: &mut Window, now: Instant) {
         let core = &*self.core;
-        if let Some(mark) = window.rotate(now) {
-            shards::gather(&core.shards, &core.plan, None, &mut mark.cells);
-            mark.sum = shards::sum(&core.shards);
+        if window.due(now) {
+            let mut totals = Cells::default();
+            shards::gather(&core.shards, &core.plan, &mut totals);
+            window.rotate(now, &totals, shards::sum(&core.shards));
         }
     }
 
@@ -317,8 +314,9 @@ impl Histogram {
             let mut window = core.window.lock();
             self.rotate_locked(&mut window, now);
             let base = window.base(now);
-            shards::gather(&core.shards, &core.plan, Some(&base.cells), &mut part.cells);
-            base.sum
+            shards::gather(&core.shards, &core.plan, &mut part.cells);
+            window.since(base, &mut part.cells);
+            window.marks[base].sum
         };
         self.fill(part);
         part.sum -= base_sum;
@@ -326,7 +324,7 @@ impl Histogram {
 
     /// Everything since creation into `part`.
     fn total_into(&self, part: &mut Part) {
-        shards::gather(&self.core.shards, &self.core.plan, None, &mut part.cells);
+        shards::gather(&self.core.shards, &self.core.plan, &mut part.cells);
         self.fill(part);
     }
 
@@ -622,10 +620,75 @@ mod tests {
         assert_eq!((s.count, s.sum, s.min, s.max), (3, 13.0, 1.0, 7.0));
     }
 
+    #[test]
+    fn a_cell_past_32_bits_carries_into_the_spill() {
+        let (h, _, _) = histogram(&HistogramOpts::new(1.0, 1000.0));
+        let cell = h.core.plan.cell_of(5.0);
+        h.observe(5.0);
+        let owned = h.core.shards.iter().position(|s| s.written()).unwrap();
+        h.core.shards[owned].set_count(cell, u32::MAX - 1);
+        for _ in 0..3 {
+            h.observe(5.0);
+        }
+        // The shared shard wraps with an atomic add.
+        let shared = h.clone();
+        std::thread::spawn(move || {
+            crate::metrics::shard::use_shared_cells();
+            shared.observe(5.0);
+            let last = shared.core.shards.last().unwrap();
+            last.set_count(cell, u32::MAX);
+            shared.observe(5.0);
+            shared.observe(5.0);
+        })
+        .join()
+        .unwrap();
+        let s = h.snapshot();
+        let owned_count = u64::from(u32::MAX - 1) + 3;
+        let shared_count = u64::from(u32::MAX) + 2;
+        assert_eq!(s.count, owned_count + shared_count);
+        assert_eq!((s.p50, s.min, s.max), (5.0, 5.0, 5.0));
+        assert_eq!(h.count(), 7, "the bucket counts were not set");
+    }
+
     quickcheck! {
         /// The exposition's quantiles, read off the cells, are the snapshot's, whatever the
         /// values, including zeros and clamped ones, recorded from two threads (so into two
         /// shards).
+        /// The window holds exactly what its slices were given: the same cells, sum and
+        /// quantiles as a histogram given only those values, however they spread over the
+        /// slices and cells (including 32-bit wrap-free runs of many values in one cell).
+        fn the_window_holds_exactly_its_slices(values: Vec<(u8, u32)>) -> bool {
+            let opts = HistogramOpts::new(1.0, 1e10)
+                .window(Duration::from_secs(60))
+                .window_slices(4);
+            let (h, _, _) = histogram(&opts);
+            let (only_window, _, _) = histogram(&opts);
+            let t0 = created(&h);
+            let mut values = values;
+            values.sort_by_key(|(slice, _)| slice % 12);
+            let mut at = 0;
+            for slice in 0..12u64 {
+                while let Some(&(k, v)) = values.get(at) {
+                    if u64::from(k % 12) != slice {
+                        break;
+                    }
+                    h.observe(f64::from(v));
+                    // The window at 180 s starts at the mark of 120 s: slices 8 to 11.
+                    if slice >= 8 {
+                        only_window.observe(f64::from(v));
+                    }
+                    at += 1;
+                }
+                h.rotate_if_due(t0 + Duration::from_secs(15 * (slice + 1)));
+            }
+            let w = window_at(&h, t0 + Duration::from_secs(180) + Duration::from_millis(1));
+            let mut want = Part::default();
+            only_window.total_into(&mut want);
+            let cells_agree = (0..h.core.plan.cells())
+                .all(|c| w.cells.count_at(c) == want.cells.count_at(c));
+            cells_agree && w.sum == want.sum
+        }
+
         /// A histogram recorded from several threads holds the values' exact count, sum and
         /// extremes, and every quantile within 1% of the true sample quantile (the smallest
         /// value that at least that share of the values does not exceed), or within the
