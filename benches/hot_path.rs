@@ -117,6 +117,43 @@ fn main() {
         });
         (fresh_bytes, full_bytes)
     };
+    let owned = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .next_power_of_two()
+        .min(8);
+    // The worst case: values over the whole 1 ns - 1 h range in every slice of the window,
+    // recorded by one thread, then by a thread in every shard (the owned slots and the shared
+    // one) at once. From the two, the cost of one more shard, and what a series would take on
+    // 8 cores, which this machine may not have: 8 threads own 8 shards, a 9th shares one more.
+    let whole: Vec<f64> = (0..2048)
+        .map(|k| 1e-9 * 3.6e12f64.powf(k as f64 / 2047.0))
+        .collect();
+    let worst = |name: &str, threads: usize| {
+        let opts = HistogramOpts::latency().window(std::time::Duration::from_millis(40));
+        let family = registry.histogram_family_with(name, "", opts).unwrap();
+        family.with_labels(&[("op", "warmup")]).unwrap();
+        bytes_of(&|| {
+            let h = family.with_labels(&[("op", "get")]).unwrap();
+            for _ in 0..6 {
+                let barrier = std::sync::Barrier::new(threads);
+                std::thread::scope(|s| {
+                    for _ in 1..threads {
+                        s.spawn(|| {
+                            whole.iter().for_each(|v| h.observe(*v));
+                            barrier.wait();
+                        });
+                    }
+                    whole.iter().for_each(|v| h.observe(*v));
+                    barrier.wait();
+                });
+                std::thread::sleep(std::time::Duration::from_millis(11));
+                black_box(h.window_span());
+            }
+        })
+    };
+    let worst_one = worst("mem_worst_one_seconds", 1);
+    let worst_all = worst("mem_worst_all_seconds", owned + 2);
+    let per_shard = (worst_all - worst_one) / owned as isize;
     let (latency_fresh, latency_full) =
         histogram_bytes("mem_latency_seconds", HistogramOpts::latency(), 1.0);
     let (values_fresh, values_full) = histogram_bytes("mem_sizes", HistogramOpts::values(), 1e6);
@@ -145,11 +182,26 @@ fn main() {
     );
     println!("{:<44} {:>12}", "counter", counter_bytes);
     println!("(* 1,024 values from 1 µs to 10 ms, scaled by 10^6 for values, every slice closed)");
-    let owned = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .next_power_of_two()
-        .min(8);
     println!("(shards per series on this machine: {owned} owned + 1 shared)");
+    println!();
+    println!("worst case: a latency series given 2,048 values over 1 ns..1 h in each of 6 slices");
+    println!("{:<44} {:>12}", "one thread, bytes", worst_one);
+    println!(
+        "{:<44} {:>12}",
+        format!("every shard ({} threads), bytes", owned + 2),
+        worst_all
+    );
+    println!("{:<44} {:>12}", "  so one more shard, bytes", per_shard);
+    println!(
+        "{:<44} {:>12}",
+        "  so 8 threads on 8 cores (8 shards), bytes",
+        worst_one + 7 * per_shard
+    );
+    println!(
+        "{:<44} {:>12}",
+        "  and with a 9th thread (9 shards), bytes",
+        worst_one + 8 * per_shard
+    );
 }
 
 thread_local! {

@@ -25,12 +25,17 @@ use crate::MonitoringError;
 ///
 /// Recording therefore allocates twice per slot and series (at the slot's first value) and
 /// once per page (at the first value in it), and never after. A latency series one thread
-/// records over three decades takes about 2 KB; eight threads over the whole range, about
-/// 6.6 KiB each. The recent window keeps, for the cells between the smallest and largest values
-/// seen, the 32-bit totals at the last slice's end (4 bytes a cell), and for each of its
-/// `slices + 2` slices what that slice added, as varints (about a byte a cell for a busy
-/// series, nothing for a quiet one): about 5.5 KB for a series whose window holds 1,024 values
-/// over four decades. The `hot_path` and `scale` benchmarks print the measured figures.
+/// records over three decades takes about 3.4 KB, and 2 KB with one value.
+///
+/// The recent window keeps, for the cells between the smallest and largest values seen, the
+/// 32-bit totals at the last slice's end (4 bytes a cell), and for each slice still in the
+/// window what it added, as varints over the cells between the first and last it added to (a
+/// byte a cell, two for a cell given 128 values or more in the slice): a series whose window
+/// holds 1,024 values over four decades takes about 5 KB in all. The worst case, values over
+/// the whole latency range in every slice from 8 threads on 8 cores, is 8 shards of 6.5 KB,
+/// 5.9 KB of totals and 1.5 KB a slice: about 63 KiB (a byte more per cell and slice where
+/// cells get 128 values a slice or more). The `hot_path` and `scale` benchmarks print the
+/// measured figures.
 ///
 /// # Exported buckets
 ///

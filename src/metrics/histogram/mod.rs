@@ -289,7 +289,7 @@ impl Histogram {
     fn window_span_at(&self, now: Instant) -> Duration {
         let mut window = self.core.window.lock();
         self.rotate_locked(&mut window, now);
-        now.saturating_duration_since(window.marks[window.base(now)].at)
+        window.span(now)
     }
 
     /// Closes the current window slice if it has run its length.

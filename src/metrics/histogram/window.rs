@@ -72,6 +72,10 @@ impl Window {
     /// at least a window old, or the oldest one while none is (the series is younger than its
     /// window).
     pub(super) fn base(&self, now: Instant) -> usize {
+        // A read that took its time before the latest rotation is taken at that rotation, so
+        // that no base is older than one a rotation has already passed (whose slices it let
+        // go).
+        let now = now.max(self.marks[self.newest].at);
         let n = self.marks.len();
         for back in 0..self.filled {
             let mark = (self.newest + n - back) % n;
@@ -80,6 +84,13 @@ impl Window {
             }
         }
         (self.newest + n + 1 - self.filled) % n
+    }
+
+    /// How much time the window covers at `now` (taken at the latest rotation if earlier):
+    /// from its base mark.
+    pub(super) fn span(&self, now: Instant) -> Duration {
+        let now = now.max(self.marks[self.newest].at);
+        now.saturating_duration_since(self.marks[self.base(now)].at)
     }
 
     /// Whether the current slice has run its length at `now`.
@@ -123,6 +134,12 @@ impl Window {
             .extend(totals.counts.iter().map(|&count| count as u32));
         self.noted.shrink_to_fit();
         self.noted_first = start;
+        // What the base's slice and older ones added is in no window from now on.
+        let base = self.base(now);
+        let newer = (self.newest + n - base) % n;
+        for back in 0..self.filled - newer {
+            self.marks[(base + n - back) % n].added = Vec::new();
+        }
     }
 
     /// The noted total of `cell` (0 outside the noted range).
