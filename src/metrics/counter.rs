@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use super::name::MetricName;
 use super::shard::{add_owned, current_slot, shard_count, thread_slot};
 use crate::MonitoringError;
 
@@ -43,9 +44,9 @@ pub struct Counter {
     /// increment follows one pointer, as a lone atomic would.
     block: BlockRef,
     /// This counter's column in the block, below [`PER_BLOCK`].
-    at: usize,
+    at: u32,
     /// The family name, for error messages.
-    name: Arc<str>,
+    name: MetricName,
 }
 
 /// The largest increment the whole cells take: one then needs 256 increments of this size
@@ -113,14 +114,18 @@ fn new_block() -> BlockRef {
 static FILLING: Mutex<Option<(BlockRef, usize)>> = Mutex::new(None);
 
 impl Counter {
-    pub(crate) fn new(name: Arc<str>) -> Self {
+    pub(crate) fn new(name: MetricName) -> Self {
         let mut filling = FILLING.lock();
         let (block, at) = match filling.take() {
             Some((block, at)) if at < PER_BLOCK => (block, at),
             _ => (new_block(), 0),
         };
         *filling = Some((block.clone(), at + 1));
-        Self { block, at, name }
+        Self {
+            block,
+            at: at as u32,
+            name,
+        }
     }
 
     /// Adds one.
@@ -144,7 +149,7 @@ impl Counter {
         let slot = current_slot();
         let block = &*self.block;
         // `at` is below PER_BLOCK; the mask spares a bounds check.
-        let at = self.at % ROW_CELLS;
+        let at = self.at as usize % ROW_CELLS;
         if slot as u64 == block.written[OWNER_SLOT].load(Ordering::Relaxed) {
             add_owned(&block.owner[at], n);
             return;
@@ -172,20 +177,20 @@ impl Counter {
         let slot = thread_slot();
         let block = &*self.block;
         if slot >= block.slots.len() {
-            block.shared[self.at].fetch_add(n, Ordering::Relaxed);
+            block.shared[self.at as usize].fetch_add(n, Ordering::Relaxed);
             return;
         }
         let owner = &block.written[OWNER_SLOT];
         let taken =
             owner.compare_exchange(NO_OWNER, slot as u64, Ordering::Relaxed, Ordering::Relaxed);
         if taken.is_ok() || taken == Err(slot as u64) {
-            add_owned(&block.owner[self.at], n);
+            add_owned(&block.owner[self.at as usize], n);
             return;
         }
-        let cell = &block.slots[slot][self.at];
+        let cell = &block.slots[slot][self.at as usize];
         let old = cell.load(Ordering::Relaxed);
         if old == 0 {
-            block.written[self.at].fetch_or(1 << slot, Ordering::Relaxed);
+            block.written[self.at as usize].fetch_or(1 << slot, Ordering::Relaxed);
         }
         cell.store(old.wrapping_add(n), Ordering::Relaxed);
     }
@@ -200,7 +205,7 @@ impl Counter {
     }
 
     fn add_to_fraction(&self, v: f64) {
-        let fraction = &self.block.fraction[self.at];
+        let fraction = &self.block.fraction[self.at as usize];
         let mut old = fraction.load(Ordering::Relaxed);
         loop {
             let new = (f64::from_bits(old) + v).to_bits();
@@ -220,7 +225,7 @@ impl Counter {
     pub fn inc_by_f64(&self, v: f64) -> Result<(), MonitoringError> {
         if !(v >= 0.0 && v.is_finite()) {
             return Err(MonitoringError::InvalidValue {
-                metric: self.name.to_string(),
+                metric: self.name.name().to_string(),
                 value: v,
                 reason: "a counter only takes finite, non-negative increments",
             });
@@ -243,7 +248,7 @@ impl Counter {
     /// The total as the sum of its whole increments, exact, and its non-integer ones.
     /// The cells are added in 128 bits, so their sum cannot wrap.
     pub(crate) fn parts(&self) -> (u128, f64) {
-        let (block, at) = (&*self.block, self.at);
+        let (block, at) = (&*self.block, self.at as usize);
         let mut mask = block.written[at].load(Ordering::Relaxed);
         let mut whole = u128::from(block.owner[at].load(Ordering::Relaxed))
             + u128::from(block.shared[at].load(Ordering::Relaxed));
@@ -271,8 +276,16 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_handle_is_three_words() {
+        // What a million series cost twice over: in the registry's map and in the user's hands.
+        assert_eq!(std::mem::size_of::<Counter>(), 24);
+        assert_eq!(std::mem::size_of::<crate::metrics::Series>(), 32);
+    }
+
+    #[test]
     fn integer_and_fractional_increments_add_up() {
-        let c = Counter::new("c_total".into());
+        let c = Counter::new(MetricName::of("c_total"));
         c.inc();
         c.inc_by(41);
         c.inc_by_f64(0.5).unwrap();
@@ -282,7 +295,7 @@ mod tests {
 
     #[test]
     fn huge_increments_never_wrap_to_a_smaller_total() {
-        let c = Counter::new("c_total".into());
+        let c = Counter::new(MetricName::of("c_total"));
         c.inc_by(u64::MAX);
         let full = c.get();
         assert_eq!(full, u64::MAX as f64);
@@ -304,7 +317,7 @@ mod tests {
 
     #[test]
     fn bad_increments_are_refused_and_change_nothing() {
-        let c = Counter::new("c_total".into());
+        let c = Counter::new(MetricName::of("c_total"));
         c.inc_by(3);
         for bad in [-1.0, f64::NAN, f64::INFINITY] {
             let err = c.inc_by_f64(bad).unwrap_err();
@@ -318,7 +331,7 @@ mod tests {
         Counter {
             block: new_block(),
             at: 0,
-            name: "c_total".into(),
+            name: MetricName::of("c_total"),
         }
     }
 
@@ -407,7 +420,7 @@ mod tests {
         // More counters than a block holds, written from two threads at once, each by a
         // different amount and fraction: nothing leaks from one column to another.
         let counters: Vec<Counter> = (0..PER_BLOCK * 2 + 3)
-            .map(|i| Counter::new(format!("c{i}_total").into()))
+            .map(|i| Counter::new(MetricName::of(&format!("c{i}_total"))))
             .collect();
         std::thread::scope(|s| {
             for _ in 0..2 {
@@ -428,7 +441,7 @@ mod tests {
 
     #[test]
     fn clones_share_the_series() {
-        let a = Counter::new("c_total".into());
+        let a = Counter::new(MetricName::of("c_total"));
         let b = a.clone();
         std::thread::spawn(move || b.inc_by(5)).join().unwrap();
         a.inc();

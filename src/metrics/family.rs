@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::histogram::HistogramPlan;
+use super::name::MetricName;
 use super::{Counter, Gauge, Histogram, HistogramOpts, LabelSet};
 use crate::MonitoringError;
 
@@ -63,10 +64,11 @@ pub(crate) struct Accounting {
 impl Accounting {
     /// Counters for the family `name`.
     pub(crate) fn new(name: &str, clamps: bool) -> Self {
+        let name = MetricName::of(name);
         Self {
-            clamped: clamps.then(|| Counter::new(name.into())),
-            rejected: Counter::new(name.into()),
-            series_rejected: Counter::new(name.into()),
+            clamped: clamps.then(|| Counter::new(name)),
+            rejected: Counter::new(name),
+            series_rejected: Counter::new(name),
             published: AtomicU8::new(0),
         }
     }
@@ -106,6 +108,8 @@ impl FamilyKind {
 #[derive(Debug)]
 pub(crate) struct FamilyCore {
     pub(crate) name: Arc<str>,
+    /// `name` as its counters hold it.
+    pub(crate) name_id: MetricName,
     pub(crate) help: String,
     /// Whether `help` holds a `\`, `"` or newline, which OpenMetrics needs escaped: known
     /// once here, so that a scrape does not scan every HELP again.
@@ -132,6 +136,7 @@ impl FamilyCore {
     ) -> Self {
         Self {
             name: name.into(),
+            name_id: MetricName::of(name),
             help: help.to_owned(),
             help_has_escapes: super::labels::escape_count(help) > 0,
             kind,
@@ -198,7 +203,7 @@ impl FamilyCore {
             }
         }
         let series = match &self.kind {
-            FamilyKind::Counter => Series::Counter(Counter::new(self.name.clone())),
+            FamilyKind::Counter => Series::Counter(Counter::new(self.name_id)),
             FamilyKind::Gauge => Series::Gauge(Gauge::new()),
             FamilyKind::Histogram(plan) => Series::Histogram(Histogram::new(
                 plan,
@@ -206,7 +211,7 @@ impl FamilyCore {
                 self.accounting
                     .clamped
                     .clone()
-                    .unwrap_or_else(|| Counter::new(self.name.clone())),
+                    .unwrap_or_else(|| Counter::new(self.name_id)),
                 self.accounting.rejected.clone(),
             )),
         };

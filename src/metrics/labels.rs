@@ -27,19 +27,22 @@ use crate::MonitoringError;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LabelSet {
-    /// The pairs in two forms; see `pack`.
+    /// The pairs as exposition text, and again in a second form when a value needed an
+    /// escape; see `pack`.
     packed: Arc<str>,
     /// The length of the first form, the exposition text.
     text_len: u32,
 }
 
 // The pairs, sorted by name, packed into one string so that reading a series' labels touches
-// one allocation, not one per name and value. It holds two forms:
+// one allocation, not one per name and value. It holds:
 // - first the exposition text, `name="value",…` with the value escaped as both text formats
 //   escape it, so that a scrape writes a series' labels as one string;
-// - then the pair count in hex and `;`, then for each pair the name, `=`, the value's length in
-//   bytes in hex, `:` and the value. Names never hold `=`, and the length delimits the value,
-//   so nothing needs escaping.
+// - then, only when some value needed an escape, the pairs again: the pair count in hex and
+//   `;`, then for each pair the name, `=`, the value's length in bytes in hex, `:` and the
+//   value. Names never hold `=`, and the length delimits the value, so nothing needs escaping.
+//   Without escapes the text alone gives the pairs: no value holds a `"`, so each runs from
+//   the `"` after its name's `=` to the next `"`.
 // The packing is canonical, so equal sets are equal strings.
 impl LabelSet {
     fn pack<'a>(pairs: &[(&'a str, &'a str)]) -> Self {
@@ -59,9 +62,11 @@ impl LabelSet {
             packed.push('"');
         }
         let text_len = packed.len();
-        let _ = write!(packed, "{:x};", pairs.len());
-        for (name, value) in pairs {
-            let _ = write!(packed, "{name}={:x}:{value}", value.len());
+        if pairs.iter().any(|(_, value)| escape_count(value) > 0) {
+            let _ = write!(packed, "{:x};", pairs.len());
+            for (name, value) in pairs {
+                let _ = write!(packed, "{name}={:x}:{value}", value.len());
+            }
         }
         Self {
             packed: packed.into(),
@@ -76,7 +81,7 @@ impl LabelSet {
         self.packed.get(..self.text_len as usize).unwrap_or("")
     }
 
-    /// The packed pairs after the exposition text.
+    /// The packed pairs after the exposition text; empty when the text holds no escape.
     fn pairs_part(&self) -> &str {
         self.packed.get(self.text_len as usize..).unwrap_or("")
     }
@@ -126,6 +131,8 @@ impl Ord for LabelSet {
 pub struct LabelIter<'a> {
     rest: &'a str,
     left: usize,
+    /// Whether `rest` is exposition text without escapes, rather than the packed pairs.
+    text: bool,
 }
 
 impl<'a> Iterator for LabelIter<'a> {
@@ -137,6 +144,16 @@ impl<'a> Iterator for LabelIter<'a> {
         }
         let bytes = self.rest.as_bytes();
         let eq = bytes.iter().position(|&b| b == b'=')?;
+        if self.text {
+            // `name="value"`, then `,` unless it is the last.
+            let name = self.rest.get(..eq)?;
+            let after = self.rest.get(eq + 2..)?;
+            let end = after.find('"')?;
+            let value = &after[..end];
+            self.rest = after.get(end + 2..).unwrap_or("");
+            self.left -= 1;
+            return Some((name, value));
+        }
         let (len, digits) = hex_prefix(&bytes[eq + 1..]);
         let start = eq + 1 + digits + 1; // the digits, then `:`
         let name = self.rest.get(..eq)?;
@@ -241,11 +258,21 @@ impl LabelSet {
     /// The `(name, value)` pairs in name order.
     pub fn iter(&self) -> LabelIter<'_> {
         let pairs = self.pairs_part();
+        if pairs.is_empty() {
+            let text = self.exposition_text();
+            return LabelIter {
+                rest: text,
+                // Every value is quoted, and none holds a quote.
+                left: text.bytes().filter(|&b| b == b'"').count() / 2,
+                text: true,
+            };
+        }
         let (left, digits) = hex_prefix(pairs.as_bytes());
         LabelIter {
             // The count's digits, then `;`.
             rest: pairs.get(digits + 1..).unwrap_or(""),
             left,
+            text: false,
         }
     }
 
@@ -314,6 +341,15 @@ mod tests {
         ];
         let labels = LabelSet::new("m", &pairs).unwrap();
         assert_eq!(labels.iter().collect::<Vec<_>>(), pairs);
+        // The same without the escaped value: read from the exposition text alone.
+        let plain = LabelSet::new("m", &pairs[..2]).unwrap();
+        assert_eq!(plain.packed.len(), plain.text_len as usize, "one form");
+        assert_eq!(plain.iter().collect::<Vec<_>>(), pairs[..2]);
+        assert_eq!(plain.iter().len(), 2);
+        let quoted = LabelSet::new("m", &[("q", "say \"hi\", then ="), ("r", "")]).unwrap();
+        assert!(quoted.packed.len() > quoted.text_len as usize, "two forms");
+        assert_eq!(quoted.get("q"), Some("say \"hi\", then ="));
+        assert_eq!(quoted.get("r"), Some(""));
         assert_eq!(labels.len(), 5);
         assert_eq!(labels.get("c"), Some("=:;\u{0}"));
         assert_eq!(labels.get("z"), None);

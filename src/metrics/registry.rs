@@ -212,7 +212,7 @@ impl Registry {
         // A family with no labels and no cap always yields its one series.
         let single = |core: Arc<FamilyCore>| match core.get_or_create(LabelSet::default()) {
             Ok(Series::Counter(c)) => c,
-            _ => Counter::new(core.name.clone()),
+            _ => Counter::new(core.name_id),
         };
         let samples_dropped = single(own(
             "kotoba_monitoring_samples_dropped_total",

@@ -373,8 +373,8 @@ mod tests {
     use quickcheck::quickcheck;
 
     fn histogram(opts: &HistogramOpts) -> (Histogram, Counter, Counter) {
-        let clamped = Counter::new("clamped_total".into());
-        let rejected = Counter::new("rejected_total".into());
+        let clamped = Counter::new(crate::metrics::name::MetricName::of("clamped_total"));
+        let rejected = Counter::new(crate::metrics::name::MetricName::of("rejected_total"));
         let plan = HistogramPlan::new(opts.clone());
         (
             Histogram::new(&plan, clamped.clone(), rejected.clone()),
