@@ -16,7 +16,7 @@
 //! and on 16 label sets (ns per operation per thread, median of several rounds); encoding one
 //! scrape of 1,000 and 10,000 counter series (µs, median); bytes per histogram series and per
 //! counter series (a counting global allocator); relative error of p50, p99 and p999 of
-//! 1,000,000 log-normal latencies against the exact values, for ours (HDR) and for a
+//! 1,000,000 log-normal latencies against the exact values, for ours (cells of 1%) and for a
 //! prometheus-client histogram with the Prometheus default buckets (linear interpolation inside
 //! the bucket, as PromQL's `histogram_quantile` does).
 

@@ -147,8 +147,10 @@ impl Histogram {
         }
     }
 
-    /// Adds `value`, between 0 and the maximum, to the calling thread's shard.
-    #[inline]
+    /// Adds `value`, between 0 and the maximum, to the calling thread's shard. Always inlined
+    /// into `observe`: LLVM otherwise keeps it a call, which costs about 1 ns of 7.5 (the
+    /// `hot_path` bench, alternated).
+    #[inline(always)]
     fn record(&self, value: f64) {
         let core = &*self.core;
         let cell = core.plan.cell_of(value);
