@@ -505,9 +505,10 @@ mod tests {
     }
 
     #[test]
-    fn a_mark_subtracts_its_own_cells_after_smaller_values_widen_the_range() {
-        // A mark keeps only the cells between the extremes of its time; a smaller value
-        // recorded later moves the start of every later gather, not of the mark.
+    fn totals_noted_before_a_smaller_value_widened_the_range_still_subtract() {
+        // The totals noted at a slice's end cover only the cells between the extremes of that
+        // time; a smaller value recorded later moves the start of every later gather, not of
+        // what was noted.
         let opts = HistogramOpts::new(1.0, 1000.0)
             .window(Duration::from_secs(30))
             .window_slices(2);
