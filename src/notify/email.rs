@@ -9,6 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
+use super::alert::PostableAlert;
 use super::delivery::{Failure, Send};
 use super::dispatch::Notification;
 use super::text::{alert_lines, firing, resolved, subject};
@@ -20,16 +21,21 @@ pub(crate) struct EmailSender {
     pub(crate) external_url: String,
 }
 
+/// The sections both bodies have: the firing alerts, then the resolved ones, each under its
+/// title, a section left out when it has none.
+fn sections(n: &Notification) -> impl Iterator<Item = (&'static str, Vec<&PostableAlert>)> {
+    [
+        ("Firing", firing(n).collect::<Vec<_>>()),
+        ("Resolved", resolved(n).collect()),
+    ]
+    .into_iter()
+    .filter(|(_, alerts)| !alerts.is_empty())
+}
+
 /// The plain-text body of `n`.
 pub(crate) fn text_body(n: &Notification, external_url: &str) -> String {
     let mut out = String::new();
-    for (title, alerts) in [
-        ("Firing", firing(n).collect::<Vec<_>>()),
-        ("Resolved", resolved(n).collect()),
-    ] {
-        if alerts.is_empty() {
-            continue;
-        }
+    for (title, alerts) in sections(n) {
         out.push_str(&format!("{title}: {}\n\n", alerts.len()));
         for alert in alerts {
             for line in alert_lines(alert) {
@@ -56,13 +62,7 @@ pub(crate) fn html_body(n: &Notification, external_url: &str) -> String {
         "<!DOCTYPE html><html><body><h2>{}</h2>",
         escape(&subject(n))
     );
-    for (title, alerts) in [
-        ("Firing", firing(n).collect::<Vec<_>>()),
-        ("Resolved", resolved(n).collect()),
-    ] {
-        if alerts.is_empty() {
-            continue;
-        }
+    for (title, alerts) in sections(n) {
         out.push_str(&format!("<h3>{title}: {}</h3>", alerts.len()));
         for alert in alerts {
             out.push_str("<table>");
