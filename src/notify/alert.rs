@@ -94,16 +94,18 @@ pub(crate) fn go_time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `pairs` as labels, for the notification side's tests.
+#[cfg(test)]
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn fingerprints_are_prometheus_s() {

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 
 use super::alert::PostableAlert;
 use super::delivery::{ChannelMetrics, ChannelStatus};
+use super::queue::next_or_stop;
 
 /// Prometheus's `maxBatchSize`.
 pub(crate) const BATCH: usize = 256;
@@ -42,12 +43,8 @@ impl AlertmanagerPusher {
     /// The loop of the pusher's thread, until `stop` says so.
     pub(crate) fn run(&self, alerts: &Receiver<PostableAlert>, stop: &Receiver<()>) {
         loop {
-            let first = crossbeam_channel::select! {
-                recv(alerts) -> alert => match alert {
-                    Ok(alert) => alert,
-                    Err(_) => return,
-                },
-                recv(stop) -> _ => return,
+            let Some(first) = next_or_stop(alerts, stop) else {
+                return;
             };
             let mut batch = vec![first];
             while batch.len() < BATCH {
@@ -57,7 +54,7 @@ impl AlertmanagerPusher {
                 }
             }
             self.push(&batch);
-            self.status.lock().queued = alerts.len();
+            self.metrics.queue(&self.status, 0, alerts.len());
         }
     }
 

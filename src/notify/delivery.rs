@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 use super::dispatch::Notification;
+use super::queue::next_or_stop;
 use crate::config::Delivery;
 use crate::metrics::{Counter, Gauge, Histogram, Registry};
 use crate::MonitoringError;
@@ -136,9 +137,7 @@ impl ChannelMetrics {
                 .with_labels(&[("channel", channel)])?,
         })
     }
-}
 
-impl ChannelMetrics {
     pub(crate) fn observe(&self, took: Duration) {
         self.latency.observe(took.as_secs_f64());
     }
@@ -161,13 +160,14 @@ impl ChannelMetrics {
         }
     }
 
-    /// `n` notifications dropped from a full queue.
-    pub(crate) fn dropped(&self, n: u64) {
-        self.dropped.inc_by(n);
-    }
-
-    pub(crate) fn queued(&self, n: usize) {
-        self.queue.set(n as f64);
+    /// Notes the channel's queue as it is now, `queued` waiting, after `dropped` were pushed
+    /// out of it when full: in the counters, the queue-depth gauge and `status`.
+    pub(crate) fn queue(&self, status: &Mutex<ChannelStatus>, dropped: u64, queued: usize) {
+        self.dropped.inc_by(dropped);
+        self.queue.set(queued as f64);
+        let mut status = status.lock();
+        status.held += dropped;
+        status.queued = queued;
     }
 }
 
@@ -254,14 +254,10 @@ impl ChannelWorker {
             sent: VecDeque::new(),
         });
         loop {
-            let notification = crossbeam_channel::select! {
-                recv(jobs) -> job => match job {
-                    Ok(job) => job,
-                    Err(_) => return,
-                },
-                recv(stop) -> _ => return,
+            let Some(notification) = next_or_stop(jobs, stop) else {
+                return;
             };
-            self.metrics.queue.set(jobs.len() as f64);
+            self.metrics.queue(&self.status, 0, jobs.len());
             let began = Instant::now();
             if limit.as_mut().is_some_and(|l| !l.admit(began)) {
                 self.metrics.rate_limited.inc();
@@ -276,7 +272,7 @@ impl ChannelWorker {
             self.metrics.observe(began.elapsed());
             let ok = result.is_ok();
             self.metrics.outcome(&self.status, result);
-            self.status.lock().queued = jobs.len();
+            self.metrics.queue(&self.status, 0, jobs.len());
             let _ = outcomes.send(Outcome { notification, ok });
         }
     }

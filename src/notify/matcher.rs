@@ -1,6 +1,7 @@
 //! Module implementing Alertmanager's label matchers (`severity="critical"`,
 //! `team=~"db|ops"`), as routes and inhibition rules use them. See [`Matcher`].
 
+use crate::metrics::escape_into;
 use crate::query::Labels;
 
 /// One label matcher, as Alertmanager writes it: `name` `=`, `!=`, `=~` or `!~`, then a
@@ -87,7 +88,8 @@ impl Matcher {
         }
     }
 
-    /// As Alertmanager prints it in a route's key: `name="value"`, `name=~"regex"`.
+    /// As Alertmanager prints it in a route's key: `name="value"`, `name=~"regex"`, the value
+    /// escaped as OpenMetrics escapes a label value (Alertmanager's `openMetricsEscape`).
     pub(crate) fn key_text(&self) -> String {
         let op = match self.op {
             Op::Equal => "=",
@@ -95,12 +97,10 @@ impl Matcher {
             Op::Regex => "=~",
             Op::NotRegex => "!~",
         };
-        let escaped = self
-            .value
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
-        format!("{}{op}\"{escaped}\"", self.name)
+        let mut text = format!("{}{op}\"", self.name);
+        escape_into(&self.value, &mut text);
+        text.push('"');
+        text
     }
 }
 
@@ -112,13 +112,7 @@ pub(crate) fn all_match(matchers: &[Matcher], labels: &Labels) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::notify::alert::labels;
 
     #[test]
     fn matchers_parse_and_match_as_alertmanager_s() {

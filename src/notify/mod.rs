@@ -368,10 +368,7 @@ fn dispatch_loop(
                     for alert in &effective {
                         dropped += queue.push(alert.clone()).len() as u64;
                     }
-                    metrics.dropped(dropped);
-                    let mut status = status.lock();
-                    status.held += dropped;
-                    status.queued = queue.len();
+                    metrics.queue(status, dropped, queue.len());
                 }
             }
             recv(outcomes) -> outcome => {
@@ -389,13 +386,8 @@ fn dispatch_loop(
             for old in &dropped {
                 dispatcher.delivered(old, false, now_ms());
             }
-            let dropped = dropped.len() as u64;
             let (metrics, status) = &held[channel];
-            metrics.dropped(dropped);
-            metrics.queued(routed[channel].len());
-            let mut status = status.lock();
-            status.held += dropped;
-            status.queued = routed[channel].len();
+            metrics.queue(status, dropped.len() as u64, routed[channel].len());
         }
     }
 }

@@ -1,7 +1,17 @@
 //! Module implementing a bounded queue that never makes its sender wait: when it is full
-//! the oldest item is dropped for the new one, and counted. See [`DropOldest`].
+//! the oldest item is dropped for the new one, and counted (see [`DropOldest`]); and the wait
+//! of a channel's thread for its next item or the word to stop ([`next_or_stop`]).
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+/// The next item of `items`, or `None` once `stop` says so or every sender is gone: what a
+/// channel's thread waits on between jobs.
+pub(crate) fn next_or_stop<T>(items: &Receiver<T>, stop: &Receiver<()>) -> Option<T> {
+    crossbeam_channel::select! {
+        recv(items) -> item => item.ok(),
+        recv(stop) -> _ => None,
+    }
+}
 
 /// The sending side of a bounded queue that drops its oldest item when full.
 #[derive(Debug, Clone)]
