@@ -63,8 +63,7 @@ pub(crate) struct Accounting {
 
 impl Accounting {
     /// Counters for the family `name`.
-    pub(crate) fn new(name: &str, clamps: bool) -> Self {
-        let name = MetricName::of(name);
+    fn new(name: MetricName, clamps: bool) -> Self {
         Self {
             clamped: clamps.then(|| Counter::new(name)),
             rejected: Counter::new(name),
@@ -125,25 +124,27 @@ pub(crate) struct FamilyCore {
 }
 
 impl FamilyCore {
-    /// A family with no series yet.
+    /// A family with no series yet, with its accounting counters (a clamped counter for a
+    /// histogram family).
     pub(crate) fn new(
         name: &str,
         help: &str,
         kind: FamilyKind,
         max_series: usize,
         budget: Option<Arc<SeriesBudget>>,
-        accounting: Accounting,
     ) -> Self {
+        let name_id = MetricName::of(name);
+        let clamps = matches!(kind, FamilyKind::Histogram(_));
         Self {
             name: name.into(),
-            name_id: MetricName::of(name),
+            name_id,
             help: help.to_owned(),
             help_has_escapes: super::labels::escape_count(help) > 0,
             kind,
             series: RwLock::new(HashMap::new()),
             max_series,
             budget,
-            accounting,
+            accounting: Accounting::new(name_id, clamps),
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::RwLock;
 
 use super::catalog;
-use super::family::{Accounting, FamilyCore, FamilyKind, Series, SeriesBudget};
+use super::family::{FamilyCore, FamilyKind, Series, SeriesBudget};
 use super::name::validate_metric_name;
 use super::LabelSet;
 use super::{Counter, Family, Gauge, Histogram, HistogramOpts, MetricType};
@@ -188,8 +188,6 @@ impl Registry {
                 // One series per metric name at most: bounded by the families, not by input.
                 usize::MAX,
                 None,
-                // The registry's own counters report nothing about themselves.
-                Accounting::new(name, false),
             ));
             for exported in exported_names(name, MetricType::Counter) {
                 reserved.insert(exported, core.name.clone());
@@ -522,7 +520,6 @@ impl Registry {
             self.inner.options.max_series_per_metric,
             // The library's families are bounded per family; the budget is the user's.
             (!library).then(|| self.inner.budget.clone()),
-            Accounting::new(name, metric_type == MetricType::Histogram),
         ));
         for e in exported {
             reserved.insert(e, core.name.clone());

@@ -1,7 +1,7 @@
 //! Module implementing a histogram family's plan: the cell a value falls in, the values a
 //! cell holds, and the exported bucket it counts in. See [`HistogramPlan`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::metrics::histogram_opts::HistogramOpts;
 
@@ -33,8 +33,8 @@ struct Slot {
 /// `f64` bits: the exponent is the power of two, and a table on the top bits of the fraction
 /// gives the cell within it to one bound compare, since no table slot is wider than half a cell.
 ///
-/// Every series of a family holds a clone (shared tables, a few words), so that recording
-/// reads the plan without following another pointer.
+/// Every series of a family holds a clone (about a hundred bytes; the tables are shared), so
+/// that recording reads the plan without following another pointer.
 #[derive(Debug, Clone)]
 pub(crate) struct HistogramPlan {
     /// `1 / resolution`: multiplying is cheaper than dividing on the hot path.
@@ -61,11 +61,28 @@ pub(crate) struct HistogramPlan {
     opts: Arc<HistogramOpts>,
 }
 
-impl HistogramPlan {
-    /// The plan for `opts`, which must have passed [`HistogramOpts::validate`] (a positive
-    /// resolution, a maximum of at least two steps, 1 to 3 figures).
-    pub(crate) fn new(opts: HistogramOpts) -> Self {
-        let epsilon = 10f64.powi(-i32::from(opts.figures().clamp(1, 3)));
+/// Where a value falls within its power of two, which depends on the figures alone: made once
+/// per figures and shared by every family with them (the slots are 16 KiB).
+#[derive(Clone)]
+struct CellTable {
+    per_doubling: usize,
+    slot_shift: u32,
+    slots: Arc<[Slot; SLOTS]>,
+    starts: Arc<[u64]>,
+}
+
+impl CellTable {
+    /// The table of `figures` (1 to 3; others are taken as the nearest).
+    fn of(figures: u8) -> Self {
+        static TABLES: [OnceLock<CellTable>; 3] = [const { OnceLock::new() }; 3];
+        let figures = figures.clamp(1, 3);
+        TABLES[usize::from(figures - 1)]
+            .get_or_init(|| Self::new(figures))
+            .clone()
+    }
+
+    fn new(figures: u8) -> Self {
+        let epsilon = 10f64.powi(-i32::from(figures));
         let per_doubling =
             (std::f64::consts::LN_2 / ((1.0 + epsilon) / (1.0 - epsilon)).ln()).ceil() as usize;
         let starts: Arc<[u64]> = (0..=per_doubling)
@@ -93,6 +110,25 @@ impl HistogramPlan {
                 cell: cell as u64 + 1,
             };
         }
+        Self {
+            per_doubling,
+            slot_shift,
+            slots: Arc::from(slots),
+            starts,
+        }
+    }
+}
+
+impl HistogramPlan {
+    /// The plan for `opts`, which must have passed [`HistogramOpts::validate`] (a positive
+    /// resolution, a maximum of at least two steps, 1 to 3 figures).
+    pub(crate) fn new(opts: HistogramOpts) -> Self {
+        let CellTable {
+            per_doubling,
+            slot_shift,
+            slots,
+            starts,
+        } = CellTable::of(opts.figures());
         // Rounded up if need be, so that the resolution itself is one step.
         let mut steps_per_unit = 1.0 / opts.resolution();
         if opts.resolution() * steps_per_unit < 1.0 {
@@ -106,7 +142,7 @@ impl HistogramPlan {
             max_value,
             per_doubling,
             slot_shift,
-            slots: Arc::from(slots),
+            slots,
             starts,
             cells: 1 + doublings * per_doubling,
             first_bucket: Arc::from([]),
