@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{get, peer_test, wait_for, Alertmanager, Answer, HookServer, Received};
-use kotoba_monitoring::{Monitor, MonitoringConfig, NotificationConfig, NotificationType};
+use kotoba_monitoring::{Gauge, Monitor, MonitoringConfig, NotificationConfig, NotificationType};
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
 
@@ -111,6 +111,20 @@ groups:
           summary: 'core {{ $labels.core }} at {{ $value }}%'
 "#;
 
+/// Sets `app_cpu_percent{core="0"}` to 95, above `CPU_RULES`' threshold, and starts
+/// `monitor`; the gauge, to cool it later.
+fn start_hot(monitor: &Monitor) -> Gauge {
+    let cpu = monitor
+        .registry()
+        .gauge_family("app_cpu_percent", "CPU in use.")
+        .unwrap()
+        .with_labels(&[("core", "0")])
+        .unwrap();
+    cpu.set(95.0);
+    monitor.start().unwrap();
+    cpu
+}
+
 /// The first payload `hook` received whose `status` is `status`.
 fn payload(hook: &HookServer, status: &str) -> Option<Value> {
     hook.requests()
@@ -151,14 +165,7 @@ receivers:
             ),
         ],
     );
-    let cpu = monitor
-        .registry()
-        .gauge_family("app_cpu_percent", "CPU in use.")
-        .unwrap()
-        .with_labels(&[("core", "0")])
-        .unwrap();
-    cpu.set(95.0);
-    monitor.start().unwrap();
+    let cpu = start_hot(&monitor);
 
     // Alertmanager holds our alert, with our labels and our fingerprint.
     let held = wait_for(
@@ -401,14 +408,7 @@ fn slack_and_pagerduty_get_their_schemas_through_429_500_slow_and_reset() {
             ),
         ],
     );
-    let cpu = monitor
-        .registry()
-        .gauge_family("app_cpu_percent", "CPU in use.")
-        .unwrap()
-        .with_labels(&[("core", "0")])
-        .unwrap();
-    cpu.set(95.0);
-    monitor.start().unwrap();
+    let cpu = start_hot(&monitor);
     let delivered = |name: &str, n: u64| {
         monitor
             .notification_channels()
@@ -519,14 +519,7 @@ fn a_refusal_is_not_retried_a_slow_receiver_delays_no_other_and_secrets_stay_sec
             ),
         ],
     );
-    monitor
-        .registry()
-        .gauge_family("app_cpu_percent", "CPU in use.")
-        .unwrap()
-        .with_labels(&[("core", "0")])
-        .unwrap()
-        .set(95.0);
-    monitor.start().unwrap();
+    start_hot(&monitor);
     let status = |name: &str| {
         monitor
             .notification_channels()
@@ -797,14 +790,7 @@ fn mail_reaches_a_real_smtp_server_over_starttls_with_auth() {
             email("implicit", "s3cret-pass", &smtps, "tls"),
         ],
     );
-    let cpu = monitor
-        .registry()
-        .gauge_family("app_cpu_percent", "CPU in use.")
-        .unwrap()
-        .with_labels(&[("core", "0")])
-        .unwrap();
-    cpu.set(95.0);
-    monitor.start().unwrap();
+    let cpu = start_hot(&monitor);
     let (envelope, raw) = wait_for("the firing mail", Duration::from_secs(60), || {
         smtp.messages().into_iter().next()
     });

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{exporter, get, listening_port, peer_test, request, wait_for, which};
+use common::{exporter, get, peer_test, request, wait_for, wait_listening, which};
 use kotoba_monitoring::{HistogramOpts, PrometheusExporter};
 use serde_json::Value;
 
@@ -198,18 +198,12 @@ scrape_configs:
             .stderr(log)
             .spawn()
             .unwrap();
-        let pid = child.id();
         let mut prometheus = Prometheus {
             child,
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
             _dir: dir,
         };
-        let port = wait_for("Prometheus to listen", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = prometheus.child.try_wait() {
-                panic!("prometheus exited: {status}");
-            }
-            listening_port(pid)
-        });
+        let port = wait_listening("Prometheus", &mut prometheus.child);
         prometheus.api.set_port(port);
         prometheus
     }

@@ -234,8 +234,24 @@ pub fn which(name: &str) -> Option<std::path::PathBuf> {
     })
 }
 
+/// The port the peer server `child` (told to listen on 127.0.0.1 port 0) took, waited for up
+/// to a minute; panics, naming the peer `name`, if it exits first.
+pub fn wait_listening(name: &str, child: &mut std::process::Child) -> u16 {
+    let pid = child.id();
+    wait_for(
+        &format!("{name} to listen"),
+        Duration::from_secs(60),
+        || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited: {status}");
+            }
+            listening_port(pid)
+        },
+    )
+}
+
 /// The TCP port process `pid` listens on: its socket inodes matched against /proc/net/tcp.
-pub fn listening_port(pid: u32) -> Option<u16> {
+fn listening_port(pid: u32) -> Option<u16> {
     let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .ok()?
         .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
@@ -452,18 +468,12 @@ impl Alertmanager {
             .stderr(log)
             .spawn()
             .unwrap();
-        let pid = child.id();
         let mut am = Alertmanager {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             _dir: dir,
         };
-        let port = wait_for("Alertmanager to listen", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = am.child.try_wait() {
-                panic!("alertmanager exited: {status}");
-            }
-            listening_port(pid)
-        });
+        let port = wait_listening("Alertmanager", &mut am.child);
         am.addr.set_port(port);
         wait_for("Alertmanager to be ready", Duration::from_secs(60), || {
             (get(am.addr, "/-/ready").status == 200).then_some(())
