@@ -130,6 +130,8 @@ impl Ord for LabelSet {
 #[derive(Debug, Clone)]
 pub struct LabelIter<'a> {
     rest: &'a str,
+    /// The pairs left in the packed form; unused in the text form, which ends with its text
+    /// and is counted only when asked.
     left: usize,
     /// Whether `rest` is exposition text without escapes, rather than the packed pairs.
     text: bool,
@@ -139,7 +141,7 @@ impl<'a> Iterator for LabelIter<'a> {
     type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.left == 0 {
+        if self.left == 0 && !self.text {
             return None;
         }
         let bytes = self.rest.as_bytes();
@@ -151,7 +153,6 @@ impl<'a> Iterator for LabelIter<'a> {
             let end = after.find('"')?;
             let value = &after[..end];
             self.rest = after.get(end + 2..).unwrap_or("");
-            self.left -= 1;
             return Some((name, value));
         }
         let (len, digits) = hex_prefix(&bytes[eq + 1..]);
@@ -164,7 +165,12 @@ impl<'a> Iterator for LabelIter<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        let left = match self.text {
+            // Every value is quoted, and none holds a quote.
+            true => self.rest.bytes().filter(|&b| b == b'"').count() / 2,
+            false => self.left,
+        };
+        (left, Some(left))
     }
 }
 
@@ -259,11 +265,9 @@ impl LabelSet {
     pub fn iter(&self) -> LabelIter<'_> {
         let pairs = self.pairs_part();
         if pairs.is_empty() {
-            let text = self.exposition_text();
             return LabelIter {
-                rest: text,
-                // Every value is quoted, and none holds a quote.
-                left: text.bytes().filter(|&b| b == b'"').count() / 2,
+                rest: self.exposition_text(),
+                left: 0,
                 text: true,
             };
         }

@@ -298,7 +298,8 @@ impl Dispatcher {
     /// Takes `alerts` in at `now`, as Alertmanager takes a post: each merged with what is
     /// stored under its fingerprint and put in the groups of its routes. A flapping alert is
     /// held: the stored one stays as it was, a firing one kept from ending as long as
-    /// flapping sends keep coming, and a new one is not taken. Returns the alerts as they now stand, for Alertmanagers.
+    /// flapping sends keep coming, and a new one is not taken. Returns the alerts as they now
+    /// stand, for Alertmanagers.
     pub(crate) fn receive(&mut self, alerts: Vec<PostableAlert>, now: i64) -> Vec<PostableAlert> {
         let mut effective = Vec::with_capacity(alerts.len());
         for alert in alerts {

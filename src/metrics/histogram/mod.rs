@@ -53,8 +53,8 @@ use window::Window;
 /// the slice added, and the window is what was added since its oldest slice began. A started [`MetricsCollector`] advances every histogram of its registry on its own
 /// thread; without one, a histogram advances when it is read, and samples recorded before a
 /// long idle gap are counted in the slice that closes at that read. The window's `min` and
-/// `max` are exact when the window holds everything recorded, and otherwise within the
-/// histogram's precision.
+/// `max` are exact when the window holds everything recorded, and otherwise the edge of the
+/// cell they fall in: within one cell's width (2% at two figures).
 ///
 /// [`MetricsCollector`]: crate::MetricsCollector
 ///
