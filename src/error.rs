@@ -124,6 +124,15 @@ pub enum MonitoringError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The storage folder (`storage.path`) or a file in it could not be used.
+    Storage {
+        /// The folder or file.
+        path: PathBuf,
+        /// What was wrong and what to do about it.
+        reason: String,
+        /// The operating system's error, when there was one.
+        source: Option<io::Error>,
+    },
     /// A time range was empty or reversed.
     InvalidTimeRange {
         /// What was wrong.
@@ -321,6 +330,17 @@ impl fmt::Display for MonitoringError {
                 None => write!(f, "cannot parse configuration: {message}"),
             },
             Self::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Storage {
+                path,
+                reason,
+                source,
+            } => {
+                write!(f, "storage {}: {reason}", path.display())?;
+                match source {
+                    Some(source) => write!(f, " ({source})"),
+                    None => Ok(()),
+                }
+            }
             Self::InvalidTimeRange { reason } => write!(f, "invalid time range: {reason}"),
             Self::AlreadyStarted { component } => write!(
                 f,
@@ -375,6 +395,10 @@ impl std::error::Error for MonitoringError {
             Self::Io { source, .. }
             | Self::ThreadSpawn { source, .. }
             | Self::Bind { source, .. } => Some(source),
+            Self::Storage {
+                source: Some(source),
+                ..
+            } => Some(source),
             Self::Query(e) => Some(e),
             _ => None,
         }

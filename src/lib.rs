@@ -186,6 +186,7 @@ mod monitor;
 mod notify;
 pub mod prometheus_exporter;
 mod query;
+mod storage;
 mod worker;
 
 pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, RulesTestReport};
@@ -199,9 +200,9 @@ pub use config::{
     AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Channel,
     Delivery, EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth, InhibitRuleConfig,
     MonitoringConfig, NotificationConfig, NotificationType, OverflowPolicy, PagerDutyChannel,
-    PrometheusConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
-    ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
-    ENV_METRICS_PORT, ENV_VARIABLES,
+    PrometheusConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, StorageConfig,
+    WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN,
+    ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
 };
 pub use error::MonitoringError;
 #[cfg(feature = "cluster")]
@@ -210,7 +211,7 @@ pub use health::{
     CheckOptions, CheckState, CpuCheck, DatabaseCheck, DiskCheck, HealthCheck, HealthCheckResult,
     HealthChecker, HealthStatus, MemoryCheck, SystemHealth, Thresholds,
 };
-pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, SeriesRange};
+pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, ReplayReport, SeriesRange};
 pub use http::{CheckReport, ExpositionFormat, HealthReport, HealthSource, ProbeStatus};
 pub use metrics::{
     Counter, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer, LabelIter,

@@ -13,7 +13,7 @@ use super::calls::CallWatch;
 use super::instrument::QueryInstruments;
 use super::sources::Sources;
 use super::{ticker, PerformanceMetrics};
-use crate::history::{Exposed, HistoryStore, LabelMatcher, MetricPoint};
+use crate::history::{Exposed, HistoryStore, LabelMatcher, MetricPoint, ReplayReport};
 use crate::metrics::ingest::{Ingest, Sample};
 use crate::worker::{guarded, Worker};
 use crate::{
@@ -94,6 +94,8 @@ pub(crate) struct Shared {
     /// history (and its pruning) took.
     pub(crate) tick_seconds: crate::Gauge,
     last_error: Mutex<Option<(OffsetDateTime, String)>>,
+    /// What opening `storage.path` found, when it is set.
+    replay: Option<ReplayReport>,
 }
 
 #[derive(Debug)]
@@ -150,8 +152,22 @@ impl MetricsCollector {
                 .max_series(config.max_total_series)
                 .histogram_window(config.latency_window),
         );
-        let history = HistoryStore::new(config.retention_period, config.max_metrics_points)
-            .with_query_lookback(config.query_lookback);
+        let (history, replay) = match &config.storage.path {
+            Some(folder) => {
+                let (history, report) = HistoryStore::open(
+                    config.retention_period,
+                    config.max_metrics_points,
+                    folder,
+                    &registry,
+                )?;
+                (history, Some(report))
+            }
+            None => (
+                HistoryStore::new(config.retention_period, config.max_metrics_points),
+                None,
+            ),
+        };
+        let history = history.with_query_lookback(config.query_lookback);
         let exposed = Exposed {
             global_labels: config
                 .prometheus_config
@@ -194,7 +210,16 @@ impl MetricsCollector {
                 slice_len,
                 exposed,
                 ingesting: AtomicBool::new(false),
-                last_error: Mutex::new(None),
+                last_error: Mutex::new(replay.as_ref().and_then(|r| {
+                    let damage = r.damage.join("; ");
+                    (!damage.is_empty()).then(|| {
+                        (
+                            OffsetDateTime::now_utc(),
+                            format!("storage repaired at start: {damage}"),
+                        )
+                    })
+                })),
+                replay,
             }),
             running: Mutex::new(None),
         })
@@ -302,6 +327,32 @@ impl MetricsCollector {
         &self.shared.history
     }
 
+    /// Writes everything the history took since the last tick to the log now, and syncs it
+    /// to disk: a crash after this call loses none of it. Ticks do this by themselves (see
+    /// [`StorageConfig`](crate::StorageConfig)); call it where a moment must not be lost.
+    /// Does nothing without storage.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Storage`] when the log cannot be written (the samples stay in
+    /// memory, and the next checkpoint makes them durable).
+    pub fn sync_storage(&self) -> Result<(), MonitoringError> {
+        match self.shared.history.persist(true) {
+            None => Ok(()),
+            Some(reason) => Err(MonitoringError::Storage {
+                path: self.shared.config.storage.path.clone().unwrap_or_default(),
+                reason,
+                source: None,
+            }),
+        }
+    }
+
+    /// What the start found in `storage.path`: the samples read back, and any damage cut
+    /// off. `None` without storage.
+    pub fn replay_report(&self) -> Option<&ReplayReport> {
+        self.shared.replay.as_ref()
+    }
+
     /// The configuration the collector was built with.
     pub fn config(&self) -> &MonitoringConfig {
         &self.shared.config
@@ -392,6 +443,10 @@ impl MetricsCollector {
         // Everything is applied: the collector's last sample sees it all.
         drop(stop_collect);
         let collect_result = collect.join(timeout);
+        // Whatever was stored since the last tick reaches the log too.
+        if let Some(e) = self.shared.history.persist(true) {
+            self.shared.report(e);
+        }
         MonitoringError::all([ingest_result, collect_result])
     }
 

@@ -35,6 +35,9 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
     let origin = (next_collect, OffsetDateTime::now_utc());
     let grid = |due: Instant| origin.1 + due.saturating_duration_since(origin.0);
     let mut next_rotate = Instant::now() + slice;
+    // With storage, the log is written and synced after each tick, or on its own interval.
+    let sync_every = shared.config.storage.fsync_interval;
+    let mut next_sync = sync_every.map(|every| Instant::now() + every);
     loop {
         let now = Instant::now();
         if now >= next_rotate {
@@ -48,13 +51,25 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
         }
         if now >= next_collect {
             last_tick = tick(&shared, last_tick, Some(grid(next_collect)));
+            if sync_every.is_none() {
+                persist(&shared);
+            }
             next_collect = later(next_collect, interval, now);
         }
-        let wake = next_collect.min(next_rotate);
+        if let (Some(due), Some(every)) = (next_sync, sync_every) {
+            if now >= due {
+                persist(&shared);
+                next_sync = Some(later(due, every, now));
+            }
+        }
+        let wake = next_collect
+            .min(next_rotate)
+            .min(next_sync.unwrap_or(next_rotate));
         match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => {}
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
                 tick(&shared, last_tick, None);
+                persist(&shared);
                 return;
             }
         }
@@ -97,6 +112,15 @@ fn tick(
         shared.report(e);
     }
     at
+}
+
+/// Writes and syncs the history's log, checkpointing when due (with storage), reporting a
+/// failure or a panic rather than ending the thread.
+fn persist(shared: &Shared) {
+    match guarded("writing the history's log", || shared.history.persist(true)) {
+        Ok(None) => {}
+        Ok(Some(e)) | Err(e) => shared.report(e),
+    }
 }
 
 /// The next deadline after `previous` on a fixed grid, skipping beats missed while busy.

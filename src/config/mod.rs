@@ -7,6 +7,7 @@
 //! - `notification`: [`NotificationConfig`] and the typed settings of each channel;
 //! - `load`: reading TOML, with errors that never quote a secret;
 //! - `env`: the environment variables, in one table;
+//! - `storage`: [`StorageConfig`], the folder kept across restarts;
 //! - `duration`: durations written as `"15s"`, `"5m"`.
 
 mod alerting;
@@ -17,6 +18,7 @@ mod load;
 mod notification;
 mod prometheus;
 mod routing;
+mod storage;
 
 use std::time::Duration;
 
@@ -37,6 +39,7 @@ pub use notification::{
 pub use prometheus::{HttpAuth, PrometheusConfig};
 pub use routing::{InhibitRuleConfig, RouteConfig};
 pub(crate) use routing::{DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL};
+pub use storage::StorageConfig;
 
 /// Everything the monitor needs to know, with the seed's fields and defaults.
 ///
@@ -124,6 +127,9 @@ pub struct MonitoringConfig {
     pub health_config: HealthCheckConfig,
     /// Alert rules and where notifications go.
     pub alerting_config: AlertingConfig,
+    /// Where the history, alert state and the notification log are kept across restarts
+    /// (`[storage]`). Defaults to nowhere: everything stays in memory.
+    pub storage: StorageConfig,
 }
 
 impl Default for MonitoringConfig {
@@ -147,6 +153,7 @@ impl Default for MonitoringConfig {
             prometheus_config: PrometheusConfig::default(),
             health_config: HealthCheckConfig::default(),
             alerting_config: AlertingConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -234,6 +241,7 @@ impl MonitoringConfig {
         }
         self.prometheus_config.validate()?;
         self.health_config.validate()?;
+        self.storage.validate()?;
         self.alerting_config.validate()
     }
 }

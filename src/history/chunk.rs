@@ -8,7 +8,7 @@ const CHUNK: u32 = 120;
 
 /// Bits appended to a byte vector, most significant first.
 #[derive(Debug, Default, Clone)]
-struct BitWriter {
+pub(super) struct BitWriter {
     bytes: Vec<u8>,
     /// Bits used in the last byte (0 when it is full or there is none).
     used: u32,
@@ -16,7 +16,7 @@ struct BitWriter {
 
 impl BitWriter {
     /// Appends the low `n` bits of `value` (n ≤ 64).
-    fn write(&mut self, value: u64, n: u32) {
+    pub(super) fn write(&mut self, value: u64, n: u32) {
         let mut left = n;
         while left > 0 {
             if self.used == 0 {
@@ -36,20 +36,47 @@ impl BitWriter {
         }
     }
 
-    fn bit(&mut self, set: bool) {
+    pub(super) fn bit(&mut self, set: bool) {
         self.write(u64::from(set), 1);
+    }
+
+    /// The bytes written so far (the last one padded with zero bits).
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Bytes held.
+    pub(super) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Empties it, keeping its memory.
+    pub(super) fn clear(&mut self) {
+        self.bytes.clear();
+        self.used = 0;
     }
 }
 
-/// Reads bits written by [`BitWriter`].
-struct BitReader<'a> {
+/// Reads bits written by [`BitWriter`]; past the end it reads zeros.
+pub(super) struct BitReader<'a> {
     bytes: &'a [u8],
     /// The next bit's position.
     at: usize,
 }
 
-impl BitReader<'_> {
-    fn read(&mut self, n: u32) -> u64 {
+impl<'a> BitReader<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    /// Whether every bit has been read.
+    pub(super) fn is_at_end(&self) -> bool {
+        self.at >= self.bytes.len() * 8
+    }
+
+    /// The next `n` bits (n ≤ 64).
+    #[inline]
+    pub(super) fn read(&mut self, n: u32) -> u64 {
         let mut out = 0u64;
         let mut left = n;
         while left > 0 {
@@ -65,14 +92,15 @@ impl BitReader<'_> {
         out
     }
 
-    fn bit(&mut self) -> bool {
+    #[inline]
+    pub(super) fn bit(&mut self) -> bool {
         self.read(1) == 1
     }
 }
 
 /// What encoding the next sample needs of the ones before.
 #[derive(Debug, Clone, Copy, Default)]
-struct State {
+pub(super) struct State {
     t: i64,
     delta: i64,
     v: u64,
@@ -111,20 +139,28 @@ const DOD_BITS: [(u64, u32, u32); 4] = [
     (0b1111, 4, 64),
 ];
 
-/// Calls `f` with each of the `count` samples encoded in `bytes`, oldest first, from the
-/// `skip`th, until `f` says stop.
-fn decode(bytes: &[u8], count: u32, skip: u32, mut f: impl FnMut(i64, f64) -> bool) {
-    if count == 0 {
-        return;
-    }
-    let mut r = BitReader { bytes, at: 0 };
-    let mut t = r.read(64) as i64;
-    let mut v = r.read(64);
-    let (mut delta, mut leading, mut trailing, mut int_delta) = (0i64, 0u32, 0u32, 0i64);
-    if skip == 0 && !f(t, f64::from_bits(v)) {
-        return;
-    }
-    for i in 1..count {
+/// Reads back what [`encode`] wrote, one sample at a time.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Decoder {
+    t: i64,
+    v: u64,
+    delta: i64,
+    leading: u32,
+    trailing: u32,
+    int_delta: i64,
+    started: bool,
+}
+
+impl Decoder {
+    /// The next sample. Damaged bits decode to wrong samples, never to a panic.
+    #[inline]
+    pub(super) fn next(&mut self, r: &mut BitReader) -> (i64, f64) {
+        if !self.started {
+            self.started = true;
+            self.t = r.read(64) as i64;
+            self.v = r.read(64);
+            return (self.t, f64::from_bits(self.v));
+        }
         let dod = if !r.bit() {
             0
         } else {
@@ -145,41 +181,49 @@ fn decode(bytes: &[u8], count: u32, skip: u32, mut f: impl FnMut(i64, f64) -> bo
                 ((raw << (64 - bits)) as i64) >> (64 - bits)
             }
         };
-        delta = delta.wrapping_add(dod);
-        t = t.wrapping_add(delta);
+        self.delta = self.delta.wrapping_add(dod);
+        self.t = self.t.wrapping_add(self.delta);
         if !r.bit() {
-            int_delta = 0;
-        } else {
-            if !r.bit() {
-                let bits = if !r.bit() {
-                    7
-                } else if !r.bit() {
-                    16
-                } else if !r.bit() {
-                    32
-                } else {
-                    64
-                };
-                let change = int_delta.wrapping_add(unzigzag(r.read(bits)));
-                let previous = whole(v).unwrap_or(0);
-                v = (previous.wrapping_add(change) as f64).to_bits();
-                int_delta = change;
+            self.int_delta = 0;
+        } else if !r.bit() {
+            let bits = if !r.bit() {
+                7
+            } else if !r.bit() {
+                16
+            } else if !r.bit() {
+                32
             } else {
-                int_delta = 0;
-                if r.bit() {
-                    leading = r.read(5) as u32;
-                    let meaningful = match r.read(6) as u32 {
-                        0 => 64,
-                        m => m,
-                    };
-                    trailing = 64 - leading - meaningful;
-                }
-                let meaningful = 64 - leading - trailing;
-                v ^= r.read(meaningful) << trailing;
+                64
+            };
+            let change = self.int_delta.wrapping_add(unzigzag(r.read(bits)));
+            let previous = whole(self.v).unwrap_or(0);
+            self.v = (previous.wrapping_add(change) as f64).to_bits();
+            self.int_delta = change;
+        } else {
+            self.int_delta = 0;
+            if r.bit() {
+                self.leading = r.read(5) as u32;
+                let meaningful = match r.read(6) as u32 {
+                    0 => 64,
+                    m => m,
+                };
+                self.trailing = 64u32.saturating_sub(self.leading + meaningful);
             }
+            let meaningful = 64u32.saturating_sub(self.leading + self.trailing).max(1);
+            self.v ^= r.read(meaningful).checked_shl(self.trailing).unwrap_or(0);
         }
+        (self.t, f64::from_bits(self.v))
+    }
+}
 
-        if i >= skip && !f(t, f64::from_bits(v)) {
+/// Calls `f` with each of the `count` samples encoded in `bytes`, oldest first, from the
+/// `skip`th, until `f` says stop.
+fn decode(bytes: &[u8], count: u32, skip: u32, mut f: impl FnMut(i64, f64) -> bool) {
+    let mut r = BitReader::new(bytes);
+    let mut decoder = Decoder::default();
+    for i in 0..count {
+        let (t, v) = decoder.next(&mut r);
+        if i >= skip && !f(t, v) {
             return;
         }
     }
@@ -193,6 +237,91 @@ fn decoded(bytes: &[u8], count: u32) -> Vec<(i64, f64)> {
         true
     });
     out
+}
+
+/// Appends sample `(t, v)` to `out`, given the state `s` after the samples before it
+/// (`first` when there are none), and moves the state on.
+pub(super) fn encode(out: &mut BitWriter, s: &mut State, first: bool, t: i64, v: f64) {
+    let v = v.to_bits();
+    if first {
+        out.write(t as u64, 64);
+        out.write(v, 64);
+        *s = State {
+            t,
+            delta: 0,
+            v,
+            leading: 0xff,
+            trailing: 0,
+            int_delta: 0,
+        };
+        return;
+    }
+    let delta = t.wrapping_sub(s.t);
+    let dod = delta.wrapping_sub(s.delta);
+    if dod == 0 {
+        out.bit(false);
+    } else {
+        let &(prefix, len, bits) = DOD_BITS
+            .iter()
+            .find(|(_, _, bits)| {
+                *bits == 64 || (-(1i64 << (bits - 1)) <= dod && dod < (1i64 << (bits - 1)))
+            })
+            .unwrap_or(&DOD_BITS[3]);
+        out.write(prefix, len);
+        let mask = if bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        out.write(dod as u64 & mask, bits);
+    }
+    // A value: `0` unchanged; `10` and the change of its change, when it and the last
+    // are whole numbers (counters, bucket counts); else `11` and Gorilla's XOR.
+    let xor = v ^ s.v;
+    let int_dod = match (whole(v), whole(s.v)) {
+        (Some(now), Some(before)) => now
+            .checked_sub(before)
+            .and_then(|d| d.checked_sub(s.int_delta).map(|dod| (d, dod))),
+        _ => None,
+    };
+    if xor == 0 {
+        out.bit(false);
+    } else if let Some((_, dod)) = int_dod {
+        out.write(0b10, 2);
+        let z = zigzag(dod);
+        let &(prefix, len, bits) = INT_DOD_BITS
+            .iter()
+            .find(|(_, _, bits)| *bits == 64 || z < (1u64 << bits))
+            .unwrap_or(&INT_DOD_BITS[3]);
+        out.write(prefix, len);
+        out.write(z, bits);
+    } else {
+        out.write(0b11, 2);
+        let leading = (xor.leading_zeros() as u8).min(31);
+        let trailing = xor.trailing_zeros() as u8;
+        if s.leading != 0xff && leading >= s.leading && trailing >= s.trailing {
+            // Within the previous window: its meaningful bits only.
+            out.bit(false);
+            let meaningful = 64 - u32::from(s.leading) - u32::from(s.trailing);
+            out.write(xor >> s.trailing, meaningful);
+        } else {
+            out.bit(true);
+            let meaningful = 64 - u32::from(leading) - u32::from(trailing);
+            out.write(u64::from(leading), 5);
+            // 64 meaningful bits are written as 0: six bits hold 0 to 63.
+            out.write(u64::from(meaningful % 64), 6);
+            out.write(xor >> trailing, meaningful);
+            s.leading = leading;
+            s.trailing = trailing;
+        }
+    }
+    s.int_delta = match int_dod {
+        Some((d, _)) if xor != 0 => d,
+        _ => 0,
+    };
+    s.t = t;
+    s.delta = delta;
+    s.v = v;
 }
 
 /// A chunk of samples in time order, Gorilla-encoded.
@@ -242,88 +371,7 @@ impl Chunk {
 
     /// Appends a sample no older than the last.
     fn push(&mut self, t: i64, v: f64) {
-        let v = v.to_bits();
-        let s = &mut self.last;
-        if self.count == 0 {
-            self.bits.write(t as u64, 64);
-            self.bits.write(v, 64);
-            *s = State {
-                t,
-                delta: 0,
-                v,
-                leading: 0xff,
-                trailing: 0,
-                int_delta: 0,
-            };
-            self.count = 1;
-            return;
-        }
-        let delta = t.wrapping_sub(s.t);
-        let dod = delta.wrapping_sub(s.delta);
-        if dod == 0 {
-            self.bits.bit(false);
-        } else {
-            let &(prefix, len, bits) = DOD_BITS
-                .iter()
-                .find(|(_, _, bits)| {
-                    *bits == 64 || (-(1i64 << (bits - 1)) <= dod && dod < (1i64 << (bits - 1)))
-                })
-                .unwrap_or(&DOD_BITS[3]);
-            self.bits.write(prefix, len);
-            let mask = if bits == 64 {
-                u64::MAX
-            } else {
-                (1u64 << bits) - 1
-            };
-            self.bits.write(dod as u64 & mask, bits);
-        }
-        // A value: `0` unchanged; `10` and the change of its change, when it and the last
-        // are whole numbers (counters, bucket counts); else `11` and Gorilla's XOR.
-        let xor = v ^ s.v;
-        let int_dod = match (whole(v), whole(s.v)) {
-            (Some(now), Some(before)) => now
-                .checked_sub(before)
-                .and_then(|d| d.checked_sub(s.int_delta).map(|dod| (d, dod))),
-            _ => None,
-        };
-        if xor == 0 {
-            self.bits.bit(false);
-        } else if let Some((_, dod)) = int_dod {
-            self.bits.write(0b10, 2);
-            let z = zigzag(dod);
-            let &(prefix, len, bits) = INT_DOD_BITS
-                .iter()
-                .find(|(_, _, bits)| *bits == 64 || z < (1u64 << bits))
-                .unwrap_or(&INT_DOD_BITS[3]);
-            self.bits.write(prefix, len);
-            self.bits.write(z, bits);
-        } else {
-            self.bits.write(0b11, 2);
-            let leading = (xor.leading_zeros() as u8).min(31);
-            let trailing = xor.trailing_zeros() as u8;
-            if s.leading != 0xff && leading >= s.leading && trailing >= s.trailing {
-                // Within the previous window: its meaningful bits only.
-                self.bits.bit(false);
-                let meaningful = 64 - u32::from(s.leading) - u32::from(s.trailing);
-                self.bits.write(xor >> s.trailing, meaningful);
-            } else {
-                self.bits.bit(true);
-                let meaningful = 64 - u32::from(leading) - u32::from(trailing);
-                self.bits.write(u64::from(leading), 5);
-                // 64 meaningful bits are written as 0: six bits hold 0 to 63.
-                self.bits.write(u64::from(meaningful % 64), 6);
-                self.bits.write(xor >> trailing, meaningful);
-                s.leading = leading;
-                s.trailing = trailing;
-            }
-        }
-        s.int_delta = match int_dod {
-            Some((d, _)) if xor != 0 => d,
-            _ => 0,
-        };
-        s.t = t;
-        s.delta = delta;
-        s.v = v;
+        encode(&mut self.bits, &mut self.last, self.count == 0, t, v);
         self.count += 1;
     }
 
@@ -572,6 +620,101 @@ impl Points {
         out
     }
 
+    /// Appends the samples as held, still compressed, for a checkpoint.
+    pub(super) fn write_image(&self, out: &mut Vec<u8>) {
+        use crate::storage::bytes::{put_bytes, put_ivarint, put_uvarint};
+        put_uvarint(out, u64::from(self.skip));
+        put_uvarint(out, self.sealed.len() as u64);
+        for chunk in &self.sealed {
+            put_uvarint(out, u64::from(chunk.count));
+            put_ivarint(out, chunk.last_t);
+            out.extend_from_slice(&chunk.last_v.to_le_bytes());
+            put_bytes(out, &chunk.bytes);
+        }
+        let open = &self.open;
+        put_uvarint(out, u64::from(open.count));
+        if open.count > 0 {
+            let s = &open.last;
+            put_ivarint(out, s.t);
+            put_ivarint(out, s.delta);
+            out.extend_from_slice(&s.v.to_le_bytes());
+            out.push(s.leading);
+            out.push(s.trailing);
+            put_ivarint(out, s.int_delta);
+            out.push(open.bits.used as u8);
+            put_bytes(out, &open.bits.bytes);
+        }
+    }
+
+    /// Samples from [`write_image`](Self::write_image)'s bytes, or `None` when they do not
+    /// hold together (counts past what a chunk holds, a skip past its chunk).
+    pub(super) fn read_image(r: &mut crate::storage::bytes::ByteReader) -> Option<Self> {
+        // A chunk holds up to twice CHUNK samples after late inserts; anything more is damage.
+        let most = 2 * CHUNK as usize + 1;
+        let skip = r.count(most)? as u32;
+        let sealed_count = r.count(1 << 24)?;
+        let mut sealed = Vec::with_capacity(sealed_count);
+        let mut len = 0usize;
+        for _ in 0..sealed_count {
+            let count = r.count(most)? as u32;
+            let last_t = r.ivarint()?;
+            let last_v = r.u64_le()?;
+            let bytes = r.bytes()?;
+            if count == 0 {
+                return None;
+            }
+            len += count as usize;
+            sealed.push(Sealed {
+                bytes: bytes.into(),
+                count,
+                last_t,
+                last_v,
+            });
+        }
+        let count = r.count(CHUNK as usize)? as u32;
+        let open = if count == 0 {
+            Chunk::new()
+        } else {
+            let last = State {
+                t: r.ivarint()?,
+                delta: r.ivarint()?,
+                v: r.u64_le()?,
+                leading: r.u8()?,
+                trailing: r.u8()?,
+                int_delta: r.ivarint()?,
+            };
+            let used = u32::from(r.u8()?);
+            let bytes = r.bytes()?.to_vec();
+            if used >= 8 || (last.leading != 0xff && (last.leading > 31 || last.trailing > 63)) {
+                return None;
+            }
+            Chunk {
+                bits: BitWriter { bytes, used },
+                count,
+                last,
+            }
+        };
+        len += count as usize;
+        let front = sealed.first().map_or(count, |c| c.count);
+        if skip > front || (skip > 0 && front == skip && !sealed.is_empty()) {
+            return None;
+        }
+        let mut points = Points {
+            sealed,
+            open,
+            skip,
+            len: len - skip as usize,
+            front_t: 0,
+        };
+        let mut front_t = None;
+        points.each_from(i64::MIN, |t, _| {
+            front_t = Some(t);
+            false
+        });
+        points.front_t = front_t.unwrap_or(0);
+        Some(points)
+    }
+
     /// Heap bytes held, for the memory figures.
     #[cfg(test)]
     fn heap_bytes(&self) -> usize {
@@ -763,6 +906,32 @@ mod tests {
         assert!(p.is_empty() && p.last().is_none());
         p.insert(2000, 1.0);
         assert_eq!(all(&p), [(2000, 1f64.to_bits())]);
+    }
+
+    #[test]
+    fn an_image_reads_back_as_the_same_points() {
+        let mut p = Points::default();
+        for i in 0..500i64 {
+            p.insert(i * 15_000, (i * 7 % 13) as f64 + 0.5);
+        }
+        p.insert(100, -1.0);
+        p.trim(40_000, usize::MAX);
+        let mut image = Vec::new();
+        p.write_image(&mut image);
+        let mut r = crate::storage::bytes::ByteReader::new(&image);
+        let mut back = Points::read_image(&mut r).expect("a whole image");
+        assert!(r.is_empty());
+        assert_eq!(back.len(), p.len());
+        assert_eq!(all(&back), all(&p));
+        // It takes appends where the original would.
+        p.insert(500 * 15_000, 3.0);
+        back.insert(500 * 15_000, 3.0);
+        assert_eq!(all(&back), all(&p));
+        // Every cut is refused, not misread.
+        for cut in 0..image.len() {
+            let mut r = crate::storage::bytes::ByteReader::new(&image[..cut]);
+            assert!(Points::read_image(&mut r).is_none(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -4,9 +4,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
 use parking_lot::{Mutex, RwLock};
 use time::OffsetDateTime;
 
+use super::log::LogWriter;
 use super::LabelMatcher;
 use crate::metrics::validate_metric_name;
 use crate::query::STALE_NAN_BITS;
@@ -88,6 +92,11 @@ pub struct HistoryStore {
 pub(super) struct Inner {
     /// Metric name → label set → points. Appends take the outer lock for reading only.
     pub(super) names: RwLock<HashMap<Arc<str>, SeriesMap>>,
+    /// The number the next new series gets, for the write-ahead log to name it by.
+    next_id: AtomicU64,
+    /// The write-ahead log, once the store was opened on a storage folder (see
+    /// [`HistoryStore::open`]). Lock order: the log, then a series.
+    pub(super) log: OnceLock<Mutex<LogWriter>>,
     /// The series the last self-scrape wrote (see [`HistoryStore::scrape`]): one that is
     /// gone at the next gets a stale marker.
     pub(super) scraped: Mutex<HashSet<(Arc<str>, LabelSet)>>,
@@ -100,8 +109,22 @@ pub(super) struct Inner {
 /// `(unix nanoseconds, value)`, oldest first, compressed.
 pub(super) use super::chunk::Points;
 
+/// One series' samples, and the number the write-ahead log knows it by.
+#[derive(Debug)]
+pub(super) struct Series {
+    pub(super) id: u64,
+    points: Mutex<Points>,
+}
+
+impl Series {
+    /// Its samples, locked.
+    pub(super) fn lock(&self) -> parking_lot::MutexGuard<'_, Points> {
+        self.points.lock()
+    }
+}
+
 /// The series of one metric name, by label set.
-pub(super) type SeriesMap = HashMap<LabelSet, Arc<Mutex<Points>>>;
+pub(super) type SeriesMap = HashMap<LabelSet, Arc<Series>>;
 
 pub(super) fn to_nanos(t: OffsetDateTime) -> i64 {
     t.unix_timestamp_nanos()
@@ -119,6 +142,8 @@ impl HistoryStore {
         Self {
             inner: Arc::new(Inner {
                 names: RwLock::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
+                log: OnceLock::new(),
                 scraped: Mutex::new(HashSet::new()),
                 lookback_ms: std::sync::atomic::AtomicU64::new(300_000),
                 retention,
@@ -173,7 +198,9 @@ impl HistoryStore {
         value: f64,
         since: Option<OffsetDateTime>,
     ) -> bool {
-        let series = self.points_of(name, labels);
+        let series = self.series_of(name, labels);
+        // The log first: samples reach it in the order they reach their series.
+        let mut log = self.inner.log.get().map(|log| log.lock());
         let mut points = series.lock();
         let at = to_nanos(at);
         if let (Some(since), Some((last, _))) = (since, points.last()) {
@@ -181,11 +208,20 @@ impl HistoryStore {
                 return false;
             }
         }
+        self.put(&mut points, at, value);
+        if let Some(log) = log.as_mut() {
+            log.sample(&series, name, labels, at, value);
+        }
+        true
+    }
+
+    /// Stores `(at, value)` in `points` and trims them, as every append does (a replay of
+    /// the log too, so that it ends where the appends did).
+    pub(super) fn put(&self, points: &mut Points, at: i64, value: f64) {
         // Samples usually arrive in order; one sent just before a tick may land just after it.
         points.insert(at, value);
         let newest = points.last().map_or(at, |(t, _)| t);
-        self.trim(&mut points, newest);
-        true
+        self.trim(points, newest);
     }
 
     /// Drops points older than the retention period before `now`, and series left empty.
@@ -223,8 +259,7 @@ impl HistoryStore {
             });
         }
         let (from, to) = (to_nanos(from), to_nanos(to));
-        let selected: Vec<(LabelSet, Arc<Mutex<Points>>)> = match self.inner.names.read().get(name)
-        {
+        let selected: Vec<(LabelSet, Arc<Series>)> = match self.inner.names.read().get(name) {
             Some(series) => series
                 .iter()
                 .filter(|(labels, _)| matchers.iter().all(|m| m.matches(labels)))
@@ -307,15 +342,16 @@ impl HistoryStore {
             .sum()
     }
 
-    fn points_of(&self, name: &str, labels: &LabelSet) -> Arc<Mutex<Points>> {
-        if let Some(points) = self
+    /// The series `name{labels}`, made empty when it is new.
+    pub(super) fn series_of(&self, name: &str, labels: &LabelSet) -> Arc<Series> {
+        if let Some(series) = self
             .inner
             .names
             .read()
             .get(name)
             .and_then(|series| series.get(labels))
         {
-            return points.clone();
+            return series.clone();
         }
         self.inner
             .names
@@ -323,7 +359,12 @@ impl HistoryStore {
             .entry(name.into())
             .or_default()
             .entry(labels.clone())
-            .or_default()
+            .or_insert_with(|| {
+                Arc::new(Series {
+                    id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+                    points: Mutex::new(Points::default()),
+                })
+            })
             .clone()
     }
 
