@@ -86,7 +86,7 @@ fn a_restart_finds_every_sample_and_a_checkpoint_changes_nothing() {
     );
     assert_eq!(samples(&collector, "storage_test_value"), before);
     // Enough more for a checkpoint, then reopened again: checkpoint plus log.
-    record(&collector, 60_000);
+    record(&collector, 70_000);
     collector.sync_storage().unwrap();
     let after = samples(&collector, "storage_test_value");
     let checkpoints = collector

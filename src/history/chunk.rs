@@ -111,6 +111,20 @@ pub(super) struct State {
     int_delta: i64,
 }
 
+impl State {
+    /// The state after a first sample `(t, v bits)`, written some other way.
+    pub(super) fn start(t: i64, v: u64) -> Self {
+        State {
+            t,
+            delta: 0,
+            v,
+            leading: 0xff,
+            trailing: 0,
+            int_delta: 0,
+        }
+    }
+}
+
 /// `v` as a whole number, when it is one that a `f64` holds exactly (and not `-0.0`).
 fn whole(v: u64) -> Option<i64> {
     let f = f64::from_bits(v);
@@ -152,6 +166,16 @@ pub(super) struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder whose first sample `(t, v)` was read some other way.
+    pub(super) fn started(t: i64, v: f64) -> Self {
+        Decoder {
+            t,
+            v: v.to_bits(),
+            started: true,
+            ..Decoder::default()
+        }
+    }
+
     /// The next sample. Damaged bits decode to wrong samples, never to a panic.
     #[inline]
     pub(super) fn next(&mut self, r: &mut BitReader) -> (i64, f64) {
@@ -246,14 +270,7 @@ pub(super) fn encode(out: &mut BitWriter, s: &mut State, first: bool, t: i64, v:
     if first {
         out.write(t as u64, 64);
         out.write(v, 64);
-        *s = State {
-            t,
-            delta: 0,
-            v,
-            leading: 0xff,
-            trailing: 0,
-            int_delta: 0,
-        };
+        *s = State::start(t, v);
         return;
     }
     let delta = t.wrapping_sub(s.t);

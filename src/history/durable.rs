@@ -144,6 +144,8 @@ impl HistoryStore {
         let mut writer = LogWriter::new(wal, folder.to_owned(), lock, metrics);
         writer.checkpoint_bytes = checkpoint_bytes;
         writer.since_checkpoint = log_bytes;
+        writer.checkpoint_samples = report.checkpoint_samples;
+        writer.samples_since_checkpoint = report.log_samples;
         writer
             .metrics
             .size
@@ -226,8 +228,10 @@ impl HistoryStore {
                 writer.metrics.checkpoints.inc();
                 writer.metrics.written_checkpoint.inc_by(size);
                 writer.checkpoint_bytes = size;
+                writer.checkpoint_samples = image.iter().map(|(_, _, p)| p.len() as u64).sum();
                 // The segment begun for the checkpoint is all the log there is now.
                 writer.since_checkpoint = writer.wal.segment_bytes();
+                writer.samples_since_checkpoint = 0;
                 writer.checkpoint_now = false;
                 writer
                     .metrics

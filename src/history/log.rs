@@ -5,8 +5,8 @@
 //! A record is the samples stored between two flushes (a collection tick's, usually): a
 //! count, then a bit stream of entries. Each entry names its series, then gives the sample
 //! as the series' chunk would encode it after the series' previous sample in the segment
-//! (the first in full): a regular tick's timestamp is one bit, an unchanged value one bit,
-//! a counter's steady rise ten. The series is named in the fewest bits the order allows:
+//! (the first as its time's change from the entry before, and its value in full): a regular
+//! tick's timestamp is one bit, an unchanged value one bit, a counter's steady rise ten. The series is named in the fewest bits the order allows:
 //! `0` when it is the one that followed the previous entry's series last time (the self-
 //! scrape visits series in the same order each tick), `10` and its number otherwise, `11`,
 //! its number, name and labels the first time the segment sees it. So each segment reads on
@@ -32,18 +32,18 @@ const RECORD_BYTES: usize = 1 << 20;
 /// No series: before a record's first entry.
 const NONE: u64 = u64::MAX;
 
-/// The log rests, and the history is checkpointed, once the log since the last checkpoint
-/// holds more than half the checkpoint's bytes (and at least this much): the folder then
-/// stays under one and a half times the compressed history, and the log replays quickly.
-const MIN_LOG_BEFORE_CHECKPOINT: u64 = 256 << 10;
+/// The history is checkpointed once the log since the last checkpoint holds half as many
+/// samples as the checkpoint (and at least this many): the folder then stays under one and
+/// a half times the compressed history, the log replays quickly, and a checkpoint, which
+/// writes every sample again, comes ever more rarely as the history fills up. Counted in
+/// samples rather than bytes, since each new segment names every series again.
+const MIN_LOG_SAMPLES_BEFORE_CHECKPOINT: u64 = 1 << 16;
 
 /// A series as the current segment knows it.
 #[derive(Debug)]
 struct SeriesLog {
     /// The encoder's state after the series' last sample in the segment.
     state: State,
-    /// Whether the segment has a sample of it yet.
-    started: bool,
     /// The series whose entry followed this one's last time.
     next: u64,
 }
@@ -122,6 +122,8 @@ pub(crate) struct LogWriter {
     prev: u64,
     /// The series of the first entry of the last record.
     start_next: u64,
+    /// The time of the record's last entry (0 before its first).
+    record_t: i64,
     bits: BitWriter,
     entries: u32,
     /// Samples in records not yet written: lost from the log if the write fails.
@@ -132,6 +134,9 @@ pub(crate) struct LogWriter {
     /// Log bytes written since the last checkpoint, and that checkpoint's size.
     pub(super) since_checkpoint: u64,
     pub(super) checkpoint_bytes: u64,
+    /// Samples logged since the last checkpoint, and the samples it holds.
+    pub(super) samples_since_checkpoint: u64,
+    pub(super) checkpoint_samples: u64,
     /// Whether the next look should checkpoint whatever the sizes say (after a failed write,
     /// so the samples it lost become durable again).
     pub(super) checkpoint_now: bool,
@@ -153,6 +158,7 @@ impl LogWriter {
             series: HashMap::new(),
             prev: NONE,
             start_next: NONE,
+            record_t: 0,
             bits: BitWriter::default(),
             entries: 0,
             unwritten: 0,
@@ -160,6 +166,8 @@ impl LogWriter {
             metrics,
             since_checkpoint: 0,
             checkpoint_bytes: 0,
+            samples_since_checkpoint: 0,
+            checkpoint_samples: 0,
             checkpoint_now: false,
             last_error: None,
             _lock: lock,
@@ -185,11 +193,12 @@ impl LogWriter {
             prev => self.series.get(&prev).map_or(NONE, |s| s.next),
         };
         let bits = &mut self.bits;
-        if !self.series.contains_key(&id) {
+        let new = !self.series.contains_key(&id);
+        if new {
             bits.write(0b11, 2);
             write_id(bits, id);
             write_str(bits, name);
-            bits.write(labels.len() as u64, 32);
+            write_len(bits, labels.len());
             for (n, v) in labels.iter() {
                 write_str(bits, n);
                 write_str(bits, v);
@@ -208,13 +217,22 @@ impl LogWriter {
                 }
             }
         }
-        let entry = self.series.entry(id).or_insert(SeriesLog {
-            state: State::default(),
-            started: false,
-            next: NONE,
-        });
-        encode(&mut self.bits, &mut entry.state, !entry.started, t, v);
-        entry.started = true;
+        if new {
+            // The first sample: its time as the change from the entry before (nothing, in a
+            // tick), its value whole.
+            write_signed(&mut self.bits, t.wrapping_sub(self.record_t));
+            self.bits.write(v.to_bits(), 64);
+            self.series.insert(
+                id,
+                SeriesLog {
+                    state: State::start(t, v.to_bits()),
+                    next: NONE,
+                },
+            );
+        } else if let Some(entry) = self.series.get_mut(&id) {
+            encode(&mut self.bits, &mut entry.state, false, t, v);
+        }
+        self.record_t = t;
         self.prev = id;
         self.entries += 1;
         self.unwritten += 1;
@@ -235,6 +253,7 @@ impl LogWriter {
         self.bits.clear();
         self.entries = 0;
         self.prev = NONE;
+        self.record_t = 0;
     }
 
     /// Forgets what the segment knew: the next segment names every series again.
@@ -242,6 +261,7 @@ impl LogWriter {
         self.series.clear();
         self.prev = NONE;
         self.start_next = NONE;
+        self.record_t = 0;
     }
 
     /// Writes what was logged since the last flush (and syncs it when `sync`), so a killed
@@ -264,6 +284,7 @@ impl LogWriter {
         match self.wal.flush() {
             Ok(n) => {
                 self.since_checkpoint += n;
+                self.samples_since_checkpoint += self.unwritten;
                 self.metrics.written_log.inc_by(n);
                 self.unwritten = 0;
             }
@@ -306,7 +327,8 @@ impl LogWriter {
     /// Whether the history is due a checkpoint.
     pub(super) fn checkpoint_due(&self) -> bool {
         self.checkpoint_now
-            || self.since_checkpoint >= (self.checkpoint_bytes / 2).max(MIN_LOG_BEFORE_CHECKPOINT)
+            || self.samples_since_checkpoint
+                >= (self.checkpoint_samples / 2).max(MIN_LOG_SAMPLES_BEFORE_CHECKPOINT)
     }
 
     /// Flushes and syncs the log and begins a new segment for the checkpoint to precede;
@@ -354,16 +376,34 @@ fn read_id(r: &mut BitReader) -> Option<u64> {
     }
 }
 
-/// Writes `text` as its length (32 bits), then its bytes.
+/// Writes a length: `0` and 7 bits below 128, else `1` and 32 bits.
+fn write_len(bits: &mut BitWriter, n: usize) {
+    if n < 128 {
+        bits.write(n as u64, 8);
+    } else {
+        bits.bit(true);
+        bits.write(n as u64, 32);
+    }
+}
+
+fn read_len(r: &mut BitReader) -> usize {
+    if r.bit() {
+        r.read(32) as usize
+    } else {
+        r.read(7) as usize
+    }
+}
+
+/// Writes `text` as its length, then its bytes.
 fn write_str(bits: &mut BitWriter, text: &str) {
-    bits.write(text.len() as u64, 32);
+    write_len(bits, text.len());
     for &b in text.as_bytes() {
         bits.write(u64::from(b), 8);
     }
 }
 
 fn read_str(r: &mut BitReader, limit: usize) -> Option<String> {
-    let n = r.read(32) as usize;
+    let n = read_len(r);
     if n > limit {
         return None;
     }
@@ -371,10 +411,34 @@ fn read_str(r: &mut BitReader, limit: usize) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// Writes `n` zigzagged: `0` for nothing, else `1`, its bit length less one (6 bits) and
+/// its bits.
+fn write_signed(bits: &mut BitWriter, n: i64) {
+    let z = ((n << 1) ^ (n >> 63)) as u64;
+    if z == 0 {
+        bits.bit(false);
+    } else {
+        let len = 64 - z.leading_zeros();
+        bits.bit(true);
+        bits.write(u64::from(len - 1), 6);
+        bits.write(z, len);
+    }
+}
+
+fn read_signed(r: &mut BitReader) -> i64 {
+    if !r.bit() {
+        return 0;
+    }
+    let len = r.read(6) as u32 + 1;
+    let z = r.read(len);
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
 /// A series as a segment being replayed knows it.
 struct Replayed {
     series: Arc<Series>,
-    decoder: Decoder,
+    /// Set by the series' first entry.
+    decoder: Option<Decoder>,
     next: u64,
 }
 
@@ -403,6 +467,7 @@ impl<'a> SegmentReplay<'a> {
         let count = u32::from_le_bytes(*count);
         let mut r = BitReader::new(bits);
         let mut prev = NONE;
+        let mut record_t = 0i64;
         for i in 0..count {
             if r.is_at_end() {
                 return Err(format!(
@@ -429,7 +494,7 @@ impl<'a> SegmentReplay<'a> {
             } else {
                 let id = read_id(&mut r).ok_or("a series number of more than 64 bits")?;
                 let name = read_str(&mut r, bits.len()).ok_or("a series name that is not UTF-8")?;
-                let pairs = r.read(32) as usize;
+                let pairs = read_len(&mut r);
                 if pairs > bits.len() {
                     return Err("a series with more labels than bytes".to_owned());
                 }
@@ -452,7 +517,7 @@ impl<'a> SegmentReplay<'a> {
                     id,
                     Replayed {
                         series,
-                        decoder: Decoder::default(),
+                        decoder: None,
                         next: NONE,
                     },
                 );
@@ -469,10 +534,19 @@ impl<'a> SegmentReplay<'a> {
             let Some(entry) = self.series.get_mut(&id) else {
                 return Err("an entry naming no series".to_owned());
             };
-            let (t, v) = entry.decoder.next(&mut r);
+            let (t, v) = match entry.decoder.as_mut() {
+                Some(decoder) => decoder.next(&mut r),
+                None => {
+                    let t = record_t.wrapping_add(read_signed(&mut r));
+                    let v = f64::from_bits(r.read(64));
+                    entry.decoder = Some(Decoder::started(t, v));
+                    (t, v)
+                }
+            };
             let mut points = entry.series.lock();
             self.store.put(&mut points, t, v);
             prev = id;
+            record_t = t;
         }
         Ok(u64::from(count))
     }

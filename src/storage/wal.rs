@@ -44,9 +44,7 @@ pub(crate) struct SegmentRead {
 
 impl SegmentRead {
     /// The segment's records, then the damage that ends them, if any.
-    pub(crate) fn records(
-        &self,
-    ) -> Box<dyn Iterator<Item = ReadRecord<'_>> + '_> {
+    pub(crate) fn records(&self) -> Box<dyn Iterator<Item = ReadRecord<'_>> + '_> {
         match &self.header_damage {
             Some(damage) => Box::new(std::iter::once(Err(damage.clone()))),
             None if self.bytes.is_empty() => Box::new(std::iter::empty()),
