@@ -121,7 +121,22 @@ impl Monitor {
             let context =
                 TemplateContext::new(&prometheus.global_labels, alerting.external_url.clone());
             let mut engine = rule_engine(&alerting, &collector, &context)?;
-            let notifier = Notifier::new(&alerting, collector.registry())?.map(Arc::new);
+            if let Some(folder) = &collector.config().storage.path {
+                let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                engine.keep_state(crate::alert::Durability {
+                    folder: folder.clone(),
+                    for_restore: crate::alert::ForRestore {
+                        outage_tolerance_ms: ms(alerting.for_outage_tolerance),
+                        grace_period_ms: ms(alerting.for_grace_period),
+                    },
+                })?;
+            }
+            let notifier = Notifier::new(
+                &alerting,
+                collector.registry(),
+                collector.config().storage.path.clone(),
+            )?
+            .map(Arc::new);
             if let Some(notifier) = &notifier {
                 engine.notify_to(notifier.sink(), alerting.resend_delay);
             }

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::group::{GroupRun, RuleFailure, RuleStorage};
 use super::lifecycle::AlertState;
+use super::restore::Durability;
 use super::rules::Rule;
 use crate::history::{millis, time_of};
 use crate::notify::{NotifySink, PostableAlert};
@@ -106,6 +107,9 @@ struct Scheduled {
     failures: Vec<RuleFailure>,
     /// When it was last evaluated, and how long that took.
     last: Option<(OffsetDateTime, Duration)>,
+    /// Evaluations since the engine started: after the second, a restart's `for` state is
+    /// restored, as Prometheus does.
+    evaluations: u64,
     metrics: GroupMetrics,
 }
 
@@ -171,6 +175,8 @@ pub(crate) struct RuleEngine {
     dropped: Counter,
     /// Where alerts go to be notified, and how often a firing one is sent again.
     notify: Option<(NotifySink, Duration)>,
+    /// Where alert state is kept across restarts, when the monitor has storage.
+    durability: Option<Durability>,
 }
 
 /// What a group's alerting rules send after an evaluation at `ts` (Prometheus's
@@ -318,6 +324,7 @@ impl RuleEngine {
                     interval,
                     failures: Vec::new(),
                     last: None,
+                    evaluations: 0,
                     metrics,
                 }))
             })
@@ -334,7 +341,23 @@ impl RuleEngine {
                 &[],
             )?,
             notify: None,
+            durability: None,
         })
+    }
+
+    /// Keeps alert state across restarts under `durability`: from now on the rules write no
+    /// `ALERTS` until each group's second evaluation restores their `for` state from the
+    /// history, and their flap histories are read back now and saved after evaluations.
+    ///
+    /// # Errors
+    ///
+    /// As [`Durability::prepare`].
+    pub(crate) fn keep_state(&mut self, durability: Durability) -> Result<(), MonitoringError> {
+        let mut groups: Vec<_> = self.groups.iter().map(|g| g.lock()).collect();
+        durability.prepare(groups.iter_mut().map(|g| &mut g.run))?;
+        drop(groups);
+        self.durability = Some(durability);
+        Ok(())
     }
 
     /// Hands the alerts to `sink` after each evaluation, as Prometheus sends them to an
@@ -358,10 +381,20 @@ impl RuleEngine {
         let transitions = self.transitions.0.clone();
         let dropped = self.dropped.clone();
         let notify = self.notify.clone();
+        let durability = self.durability.clone();
+        let flapping = groups.iter().any(|g| {
+            g.lock()
+                .run
+                .group
+                .rules
+                .iter()
+                .any(|r| matches!(r, Rule::Alerting(a) if a.flap_detection.is_some()))
+        });
         let thread = Worker::spawn("kotoba-alert", move || {
             let mut due: Vec<Instant> = vec![Instant::now(); groups.len()];
             loop {
                 let now = Instant::now();
+                let mut evaluated = false;
                 for (group, due) in groups.iter().zip(due.iter_mut()) {
                     if *due > now {
                         continue;
@@ -370,6 +403,12 @@ impl RuleEngine {
                     let interval = group.interval;
                     let before = states(&group.run);
                     evaluate(&mut group, &history, &registry);
+                    evaluated = true;
+                    group.evaluations += 1;
+                    if let (Some(durability), 2) = (&durability, group.evaluations) {
+                        let now = OffsetDateTime::now_utc();
+                        durability.restore_for_state(&mut group.run, &history, now);
+                    }
                     for change in changes(&group.run, &before) {
                         if transitions.try_send(change).is_err() {
                             dropped.inc();
@@ -381,6 +420,12 @@ impl RuleEngine {
                     *due += interval;
                     if *due <= now {
                         *due = now + interval;
+                    }
+                }
+                if let (Some(durability), true, true) = (&durability, evaluated, flapping) {
+                    let runs: Vec<_> = groups.iter().map(|g| g.lock()).collect();
+                    if let Err(e) = durability.save(runs.iter().map(|g| &g.run)) {
+                        log::warn!("kotoba-monitoring alerting: {e}");
                     }
                 }
                 let wake = due

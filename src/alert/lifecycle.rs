@@ -123,6 +123,21 @@ pub(crate) struct AlertingRule {
     pub(crate) flap_detection: Option<FlapDetection>,
     /// Per identity, whether it was in the result at each of the last evaluations.
     history: BTreeMap<Labels, std::collections::VecDeque<bool>>,
+    /// Whether its alerts' `for` state is as it should be: false after a restart until
+    /// [`restore_for_state`](Self::restore_for_state) ran, and until then it writes no
+    /// `ALERTS` or `ALERTS_FOR_STATE`, as Prometheus's rule before it is restored.
+    restored: bool,
+}
+
+/// How a restart restores alerts' `for` state, as Prometheus's flags
+/// `--rules.alert.for-outage-tolerance` and `--rules.alert.for-grace-period` set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ForRestore {
+    /// How long the monitor may have been down for an alert's state to be restored.
+    pub(crate) outage_tolerance_ms: i64,
+    /// The least time left before a restored pending alert fires; rules whose `for` is
+    /// shorter are not restored.
+    pub(crate) grace_period_ms: i64,
 }
 
 impl AlertingRule {
@@ -148,7 +163,85 @@ impl AlertingRule {
             recovery: None,
             flap_detection: None,
             history: BTreeMap::new(),
+            restored: true,
         }
+    }
+
+    /// Marks the rule as started again over a history it wrote before: no `ALERTS` until
+    /// [`restore_for_state`](Self::restore_for_state).
+    pub(crate) fn await_restore(&mut self) {
+        self.restored = false;
+    }
+
+    /// Restores its alerts' `for` state at `ts` from what they wrote before the restart, as
+    /// Prometheus 2.42's `Group.RestoreForState` does after a group's second evaluation:
+    /// `last` gives an `ALERTS_FOR_STATE` series' last sample (milliseconds, value, stale
+    /// markers too) within `[from, to]`. An alert that was firing keeps its `activeAt` and
+    /// fires again at the next evaluation; a pending one keeps its progress toward `for`
+    /// (its `activeAt` moved on by the time the monitor was down), but fires no sooner than
+    /// the grace period from now. Rules whose `for` is shorter than the grace period are
+    /// left as they are.
+    pub(crate) fn restore_for_state(
+        &mut self,
+        ts: i64,
+        options: ForRestore,
+        last: impl Fn(&Labels, i64, i64) -> Option<(i64, f64)>,
+    ) {
+        let hold = self.hold_ms;
+        if hold < options.grace_period_ms {
+            self.restored = true;
+            return;
+        }
+        let from = ts.saturating_sub(options.outage_tolerance_ms);
+        let (rule_labels, rule_name) = (&self.labels, &self.name);
+        for alert in self.active.values_mut() {
+            if alert.state == AlertState::Inactive {
+                continue;
+            }
+            let series = series_labels(rule_labels, rule_name, "ALERTS_FOR_STATE", alert, false);
+            let Some((t, v)) = last(&series, from, ts) else {
+                continue;
+            };
+            if v.to_bits() == crate::query::STALE_NAN_BITS || !v.is_finite() {
+                continue;
+            }
+            // In whole seconds, as Prometheus's time.Unix(t/1000, 0) and time.Unix(int64(v), 0).
+            let down_at = t.div_euclid(1000) * 1000;
+            let mut active_at = (v as i64).saturating_mul(1000);
+            let remaining = hold - (down_at - active_at);
+            if remaining <= 0 {
+                // It was firing: the next evaluation fires it again from its old activeAt.
+            } else if remaining < options.grace_period_ms {
+                active_at = ts + options.grace_period_ms - hold;
+            } else {
+                active_at += ts - down_at;
+            }
+            alert.active_at = active_at;
+        }
+        self.restored = true;
+    }
+
+    /// Per alert identity, whether it was in the result at each of the last evaluations
+    /// (oldest first): what flap detection decides by.
+    pub(crate) fn flap_history(&self) -> &BTreeMap<Labels, std::collections::VecDeque<bool>> {
+        &self.history
+    }
+
+    /// Takes back the flap-detection history [`flap_history`](Self::flap_history) gave
+    /// before a restart (longer ones are cut to their newest evaluations).
+    pub(crate) fn restore_flap_history(
+        &mut self,
+        history: BTreeMap<Labels, std::collections::VecDeque<bool>>,
+    ) {
+        self.history = history
+            .into_iter()
+            .map(|(identity, mut seen)| {
+                while seen.len() > FLAP_HISTORY {
+                    seen.pop_front();
+                }
+                (identity, seen)
+            })
+            .collect();
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -343,6 +436,9 @@ impl AlertingRule {
             if alert.state == AlertState::Pending && ts - alert.active_at >= self.hold_ms {
                 alert.state = AlertState::Firing;
                 alert.fired_at = Some(ts);
+            }
+            if !self.restored {
+                continue;
             }
             samples.push((
                 series_labels(rule_labels, rule_name, "ALERTS", alert, true),
@@ -632,5 +728,72 @@ mod tests {
         // Quiet again: the changes age out of the 21 evaluations and the mark goes.
         assert!(!flapping[29], "{flapping:?}");
         assert!(flapping[12], "{flapping:?}");
+    }
+
+    #[test]
+    fn for_state_is_restored_as_prometheus_restores_it() {
+        let minute = 60_000;
+        let options = ForRestore {
+            outage_tolerance_ms: 60 * minute,
+            grace_period_ms: 10 * minute,
+        };
+        let ctx = TemplateContext::default();
+        // `for: 25m`; restored at 100 min, each alert pending since the first evaluation.
+        let restore_at = 100 * minute;
+        let restored = |written: Option<(i64, f64)>| {
+            let mut r = rule(25 * minute, 0);
+            r.await_restore();
+            let samples = r
+                .eval(restore_at - minute, vec![series("a")], None, 0, &ctx)
+                .unwrap();
+            assert!(samples.is_empty(), "no ALERTS before restoring");
+            r.restore_for_state(restore_at, options, |labels, from, to| {
+                assert_eq!(from, restore_at - 60 * minute);
+                assert_eq!(to, restore_at);
+                assert!(labels.contains(&("__name__".into(), "ALERTS_FOR_STATE".into())));
+                written
+            });
+            let samples = r
+                .eval(restore_at, vec![series("a")], None, 0, &ctx)
+                .unwrap();
+            assert_eq!(samples.len(), 2, "ALERTS again once restored");
+            let alert = r.alerts().next().unwrap();
+            (alert.active_at, alert.state)
+        };
+        let secs = |ms: i64| ms as f64 / 1000.0;
+        // Firing when it went down (active 40 min before): fires on, activeAt kept.
+        let down = 90 * minute;
+        assert_eq!(
+            restored(Some((down, secs(50 * minute)))),
+            (50 * minute, AlertState::Firing)
+        );
+        // Pending for 5 of its 25 minutes: the 10 minutes down do not count.
+        assert_eq!(
+            restored(Some((down, secs(85 * minute)))),
+            (85 * minute + 10 * minute, AlertState::Pending)
+        );
+        // Pending for 20 of 25: it would fire within the grace period, so it waits that.
+        assert_eq!(
+            restored(Some((down, secs(70 * minute)))),
+            (restore_at + 10 * minute - 25 * minute, AlertState::Pending)
+        );
+        // No series, or a stale one: a new alert.
+        assert_eq!(restored(None), (restore_at - minute, AlertState::Pending));
+        let stale = f64::from_bits(crate::query::STALE_NAN_BITS);
+        assert_eq!(
+            restored(Some((down, stale))),
+            (restore_at - minute, AlertState::Pending)
+        );
+        // A rule whose `for` is under the grace period is not restored.
+        let mut short = rule(5 * minute, 0);
+        short.await_restore();
+        short
+            .eval(restore_at - minute, vec![series("a")], None, 0, &ctx)
+            .unwrap();
+        short.restore_for_state(restore_at, options, |_, _, _| Some((down, 0.0)));
+        assert_eq!(
+            short.alerts().next().unwrap().active_at,
+            restore_at - minute
+        );
     }
 }

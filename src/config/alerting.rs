@@ -50,6 +50,16 @@ pub struct AlertingConfig {
     /// (Prometheus's `--rules.alert.resend-delay`). Defaults to 1 minute.
     #[serde(with = "duration")]
     pub resend_delay: Duration,
+    /// With `storage.path` set: how long the monitor may have been down for its alerts'
+    /// `for` state to be restored at a restart (Prometheus's
+    /// `--rules.alert.for-outage-tolerance`). Defaults to 1 hour.
+    #[serde(with = "duration")]
+    pub for_outage_tolerance: Duration,
+    /// With `storage.path` set: the least time a restored pending alert waits before it
+    /// fires; rules whose `for` is shorter are not restored and wait their `for` again
+    /// (Prometheus's `--rules.alert.for-grace-period`). Defaults to 10 minutes.
+    #[serde(with = "duration")]
+    pub for_grace_period: Duration,
 }
 
 impl Default for AlertingConfig {
@@ -66,6 +76,8 @@ impl Default for AlertingConfig {
             route: RouteConfig::default(),
             inhibit_rules: Vec::new(),
             resend_delay: Duration::from_secs(60),
+            for_outage_tolerance: Duration::from_secs(3600),
+            for_grace_period: Duration::from_secs(600),
         }
     }
 }

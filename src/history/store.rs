@@ -326,6 +326,32 @@ impl HistoryStore {
         Ok(points)
     }
 
+    /// The last sample of series `name{labels}` (exactly those labels) between `from` and
+    /// `to` (Unix milliseconds, inclusive), stale markers included: what restoring alert
+    /// state after a restart reads, as Prometheus reads `ALERTS_FOR_STATE`.
+    pub(crate) fn last_sample_ms(
+        &self,
+        name: &str,
+        labels: &LabelSet,
+        from: i64,
+        to: i64,
+    ) -> Option<(i64, f64)> {
+        let series = self.inner.names.read().get(name)?.get(labels)?.clone();
+        let (from, to) = (
+            from.saturating_mul(1_000_000),
+            to.saturating_mul(1_000_000).saturating_add(999_999),
+        );
+        let mut last = None;
+        series.lock().each_from(from, |t, v| {
+            if t > to {
+                return false;
+            }
+            last = Some((t.div_euclid(1_000_000), v));
+            true
+        });
+        last
+    }
+
     /// The number of series held.
     pub fn series_count(&self) -> usize {
         self.inner.names.read().values().map(HashMap::len).sum()

@@ -158,6 +158,36 @@ pub(crate) struct Dispatcher {
     pending: HashMap<u64, PendingFlush>,
     sequence: u64,
     flushes: u64,
+    /// Whether the alerts or the log changed since [`saved`](Self::saved) was last called.
+    dirty: bool,
+}
+
+/// The notification log and the alerts it is about, as kept in a state file across
+/// restarts (Alertmanager keeps its `nflog` so, and Prometheus sends its alerts again).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SavedDispatch {
+    log: Vec<SavedEntry>,
+    alerts: Vec<SavedAlert>,
+}
+
+/// One group's last notification to one channel, the channel by name.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedEntry {
+    group_key: String,
+    receiver: String,
+    firing: Vec<u64>,
+    resolved: Vec<u64>,
+    at: i64,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedAlert {
+    labels: Labels,
+    annotations: Labels,
+    starts_at: i64,
+    ends_at: i64,
+    generator_url: String,
+    validity: i64,
 }
 
 impl Dispatcher {
@@ -178,6 +208,7 @@ impl Dispatcher {
             pending: HashMap::new(),
             sequence: 0,
             flushes: 0,
+            dirty: false,
         };
         dispatcher.add_route(route, None)?;
         for rule in inhibit {
@@ -301,6 +332,7 @@ impl Dispatcher {
     /// flapping sends keep coming, and a new one is not taken. Returns the alerts as they now
     /// stand, for Alertmanagers.
     pub(crate) fn receive(&mut self, alerts: Vec<PostableAlert>, now: i64) -> Vec<PostableAlert> {
+        self.dirty |= !alerts.is_empty();
         let mut effective = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let fp = fingerprint(&alert.labels);
@@ -458,6 +490,7 @@ impl Dispatcher {
                 }
                 if !info.send_resolved && firing.is_empty() {
                     // Nothing to send, but the log learns of the resolutions.
+                    self.dirty = true;
                     self.log.insert(
                         (key.clone(), channel),
                         LogEntry {
@@ -508,6 +541,7 @@ impl Dispatcher {
     /// group (unless updated since).
     pub(crate) fn delivered(&mut self, notification: &Notification, ok: bool, now: i64) {
         if ok {
+            self.dirty = true;
             self.log.insert(
                 (notification.group_key.clone(), notification.channel),
                 LogEntry {
@@ -580,6 +614,81 @@ impl Dispatcher {
         self.alerts.retain(|fp, s| {
             held.contains(fp) || s.alert.ends_at.saturating_add(FORGET_RESOLVED_MS) > now
         });
+    }
+
+    /// The log and the alerts, to keep across a restart, when they changed since the last
+    /// call.
+    pub(crate) fn saved(&mut self) -> Option<SavedDispatch> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        let log = self
+            .log
+            .iter()
+            .map(|((group_key, channel), entry)| SavedEntry {
+                group_key: group_key.clone(),
+                receiver: self.channels[*channel].name.clone(),
+                firing: entry.firing.iter().copied().collect(),
+                resolved: entry.resolved.iter().copied().collect(),
+                at: entry.at,
+            })
+            .collect();
+        let alerts = self
+            .alerts
+            .values()
+            .map(|s| SavedAlert {
+                labels: s.alert.labels.clone(),
+                annotations: s.alert.annotations.clone(),
+                starts_at: s.alert.starts_at,
+                ends_at: s.alert.ends_at,
+                generator_url: s.alert.generator_url.clone(),
+                validity: s.validity,
+            })
+            .collect();
+        Some(SavedDispatch { log, alerts })
+    }
+
+    /// Takes back what [`saved`](Self::saved) gave before a restart, at `now`: the log
+    /// (entries of channels no longer configured are let go) and the alerts, each put back
+    /// in the groups of its routes. A group notified before then sends nothing again until
+    /// its alerts change or its `repeat_interval` passes; an alert that ended meanwhile is
+    /// sent resolved.
+    pub(crate) fn restore(&mut self, saved: SavedDispatch, now: i64) {
+        for entry in saved.log {
+            let Some(channel) = self.channels.iter().position(|c| c.name == entry.receiver) else {
+                continue;
+            };
+            self.log.insert(
+                (entry.group_key, channel),
+                LogEntry {
+                    firing: entry.firing.into_iter().collect(),
+                    resolved: entry.resolved.into_iter().collect(),
+                    at: entry.at,
+                },
+            );
+        }
+        for saved in saved.alerts {
+            let alert = PostableAlert {
+                labels: saved.labels,
+                annotations: saved.annotations,
+                starts_at: saved.starts_at,
+                ends_at: saved.ends_at,
+                generator_url: saved.generator_url,
+                flapping: false,
+            };
+            let fp = fingerprint(&alert.labels);
+            self.sequence += 1;
+            let stored = Stored {
+                alert,
+                updated: self.sequence,
+                validity: saved.validity,
+            };
+            self.alerts.insert(fp, stored.clone());
+            for route in self.matching(0, &stored.alert.labels) {
+                self.insert(route, fp, stored.clone(), now);
+            }
+        }
+        self.forget(now);
     }
 
     /// How many alerts it holds, and in how many groups.
@@ -773,6 +882,36 @@ mod tests {
 
     fn refresh_one(d: &mut Dispatcher, t1: i64, at: i64) {
         d.receive(vec![alert("A", &[("i", "2")], t1, at + 900 * S)], at);
+    }
+
+    #[test]
+    fn a_restart_with_the_saved_log_sends_nothing_again_and_still_resolves() {
+        let mut d = dispatcher(route(), &[]);
+        let t0 = 1_000_000 * S;
+        d.receive(vec![alert("A", &[], t0, t0 + 240 * S)], t0);
+        for n in d.due(t0 + 30 * S) {
+            d.delivered(&n, true, t0 + 30 * S);
+        }
+        let saved = d.saved().expect("changed");
+        assert!(d.saved().is_none(), "nothing changed since");
+        let text = serde_json::to_string(&saved).unwrap();
+        // The restart: a new dispatcher, the saved log, and the same alert sent again.
+        let mut d = dispatcher(route(), &[]);
+        d.restore(serde_json::from_str(&text).unwrap(), t0 + 60 * S);
+        d.receive(vec![alert("A", &[], t0, t0 + 300 * S)], t0 + 60 * S);
+        for at in [60, 90, 200, 290] {
+            let sent = d.due(t0 + at * S);
+            assert!(sent.is_empty(), "at {at} s: {sent:?}");
+        }
+        // Without the saved log the same alert would go out again at once.
+        let mut fresh = dispatcher(route(), &[]);
+        fresh.receive(vec![alert("A", &[], t0, t0 + 300 * S)], t0 + 60 * S);
+        assert_eq!(fresh.due(t0 + 60 * S).len(), 2);
+        // Its end passes with no update (its rule no longer sends it): sent resolved.
+        let sent = d.due(t0 + 400 * S);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].status(), "resolved");
+        assert_eq!(sent[0].receiver, "hook");
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub(crate) struct Notifier {
     route: crate::config::RouteConfig,
     inhibit: Vec<crate::config::InhibitRuleConfig>,
     external_url: String,
+    /// The storage folder, where the notification log is kept across restarts.
+    state_folder: Option<std::path::PathBuf>,
     running: Mutex<Option<Running>>,
 }
 
@@ -116,6 +118,7 @@ impl Notifier {
     pub(crate) fn new(
         config: &AlertingConfig,
         registry: &Registry,
+        state_folder: Option<std::path::PathBuf>,
     ) -> Result<Option<Self>, MonitoringError> {
         if config.notifications.is_empty() {
             return Ok(None);
@@ -155,6 +158,7 @@ impl Notifier {
             route: config.route.clone(),
             inhibit: config.inhibit_rules.clone(),
             external_url: config.external_url.clone(),
+            state_folder,
             running: Mutex::new(None),
         }))
     }
@@ -254,6 +258,19 @@ impl Notifier {
             let mut dispatcher = self
                 .dispatcher()
                 .map_err(|why| MonitoringError::config("alerting_config.route", why))?;
+            if let Some(folder) = &self.state_folder {
+                if let Some(bytes) = crate::storage::read_state(folder, NOTIFICATION_LOG)? {
+                    let saved = serde_json::from_slice(&bytes).map_err(|e| {
+                        crate::storage::error(
+                            &folder.join("state").join(NOTIFICATION_LOG),
+                            format!("is not a notification log this monitor wrote ({e}); remove it to start without one"),
+                            None,
+                        )
+                    })?;
+                    dispatcher.restore(saved, now_ms());
+                }
+            }
+            let state_folder = self.state_folder.clone();
             let input = self.input.clone();
             let stop = stop.clone();
             let held: Vec<_> = self
@@ -270,6 +287,7 @@ impl Notifier {
                     &routed_queues,
                     &held,
                     &pushers,
+                    state_folder.as_deref(),
                 );
             })?);
             Ok(())
@@ -344,7 +362,12 @@ fn now_ms() -> i64 {
     crate::history::millis(time::OffsetDateTime::now_utc())
 }
 
-/// The `kotoba-notify` thread: alerts in, outcomes back, groups flushed when due.
+/// The notification log's state file under `state/`.
+const NOTIFICATION_LOG: &str = "notifications.json";
+
+/// The `kotoba-notify` thread: alerts in, outcomes back, groups flushed when due; the
+/// notification log saved under `state_folder` whenever it changed.
+#[allow(clippy::too_many_arguments)] // the thread's channels, each its own
 fn dispatch_loop(
     dispatcher: &mut Dispatcher,
     input: &Receiver<Vec<PostableAlert>>,
@@ -353,6 +376,7 @@ fn dispatch_loop(
     routed: &[DropOldest<Notification>],
     held: &[(ChannelMetrics, Arc<Mutex<ChannelStatus>>)],
     pushers: &[Pusher],
+    state_folder: Option<&std::path::Path>,
 ) {
     loop {
         let wait = dispatcher
@@ -388,6 +412,12 @@ fn dispatch_loop(
             }
             let (metrics, status) = &held[channel];
             metrics.queue(status, dropped.len() as u64, routed[channel].len());
+        }
+        if let (Some(folder), Some(saved)) = (state_folder, dispatcher.saved()) {
+            let bytes = serde_json::to_vec(&saved).unwrap_or_default();
+            if let Err(e) = crate::storage::write_state(folder, NOTIFICATION_LOG, &bytes) {
+                log::warn!("kotoba-monitoring notifications: {e}");
+            }
         }
     }
 }

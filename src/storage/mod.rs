@@ -25,10 +25,12 @@ pub(crate) mod bytes;
 mod checkpoint;
 mod lock;
 mod record;
+mod state;
 mod wal;
 
 pub(crate) use checkpoint::{read_latest_checkpoint, write_checkpoint};
 pub(crate) use lock::FolderLock;
+pub(crate) use state::{read_state, write_state};
 pub(crate) use wal::{Wal, SEGMENT_BYTES};
 
 use std::path::Path;
