@@ -146,7 +146,7 @@ pub enum MonitoringError {
     /// A background thread could not be spawned.
     ThreadSpawn {
         /// The thread's name.
-        thread: &'static str,
+        thread: std::borrow::Cow<'static, str>,
         /// The operating system's error.
         source: io::Error,
     },
@@ -194,7 +194,7 @@ pub enum MonitoringError {
     /// A background thread did not finish within the shutdown deadline.
     ShutdownTimeout {
         /// The thread's name.
-        thread: &'static str,
+        thread: std::borrow::Cow<'static, str>,
         /// How long `stop()` waited.
         waited: std::time::Duration,
     },

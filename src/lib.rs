@@ -183,9 +183,11 @@ mod history;
 mod http;
 mod metrics;
 mod monitor;
+mod net;
 mod notify;
 pub mod prometheus_exporter;
 mod query;
+mod remote;
 mod storage;
 mod worker;
 
@@ -197,10 +199,11 @@ pub use collect::{
     QueryMetrics, QueryOperation, QueryTimer, StorageMetrics, SystemMetrics,
 };
 pub use config::{
-    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Channel,
-    Delivery, EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth, InhibitRuleConfig,
-    MonitoringConfig, NotificationConfig, NotificationType, OverflowPolicy, PagerDutyChannel,
-    PrometheusConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, StorageConfig,
+    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Authorization,
+    BasicAuth, Channel, Delivery, EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth,
+    InhibitRuleConfig, MetadataConfig, MonitoringConfig, NotificationConfig, NotificationType,
+    OverflowPolicy, PagerDutyChannel, PrometheusConfig, QueueConfig, RelabelAction, RelabelConfig,
+    RemoteWriteConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, StorageConfig,
     WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN,
     ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
 };
@@ -221,6 +224,7 @@ pub use monitor::Monitor;
 pub use notify::ChannelStatus;
 pub use prometheus_exporter::PrometheusExporter;
 pub use query::{QueryError, QuerySample, QuerySeries, QueryValue};
+pub use remote::RemoteWriteStatus;
 
 #[cfg(test)]
 mod tests {

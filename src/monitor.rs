@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 
 use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine, TemplateContext};
 use crate::notify::{ChannelStatus, Notifier};
+use crate::remote::RemoteWriter;
 use crate::{
     ActiveAlert, AlertingConfig, HealthChecker, MetricsCollector, MonitoredDatabase,
     MonitoringConfig, MonitoringError, PerformanceMetrics, PrometheusExporter, Registry,
@@ -63,6 +64,8 @@ pub struct Monitor {
     alerting: Option<Arc<RuleEngine>>,
     /// Its notification channels, when alerting is enabled and there are any.
     notifier: Option<Arc<Notifier>>,
+    /// The `remote_write` endpoints, when there are any.
+    remote: Option<RemoteWriter>,
     /// Serialises `start` and `stop` and remembers which one came last.
     started: Mutex<bool>,
 }
@@ -144,6 +147,12 @@ impl Monitor {
         } else {
             (None, None)
         };
+        let remote = RemoteWriter::new(
+            collector.config(),
+            collector.history(),
+            vec![collector.registry().clone(), Registry::global().clone()],
+            collector.registry(),
+        )?;
         let exporter = if prometheus.enabled {
             let exporter = PrometheusExporter::new(collector.clone(), prometheus)?;
             if let Some(health) = &health {
@@ -165,6 +174,7 @@ impl Monitor {
             exporter,
             alerting,
             notifier,
+            remote,
             started: Mutex::new(false),
         })
     }
@@ -249,6 +259,12 @@ impl Monitor {
                 return Err(e);
             }
         }
+        if let Some(remote) = &self.remote {
+            if let Err(e) = remote.start() {
+                let _ = self.stop_components();
+                return Err(e);
+            }
+        }
         *started = true;
         Ok(())
     }
@@ -267,6 +283,10 @@ impl Monitor {
     }
 
     fn stop_components(&self) -> Result<(), MonitoringError> {
+        let remote = match &self.remote {
+            Some(remote) => remote.stop(self.collector.config().shutdown_timeout),
+            None => Ok(()),
+        };
         let alerting = match &self.alerting {
             Some(engine) => engine.stop(self.collector.config().shutdown_timeout),
             None => Ok(()),
@@ -284,7 +304,16 @@ impl Monitor {
             None => Ok(()),
         };
         let collector = self.collector.stop();
-        MonitoringError::all([alerting, notifier, exporter, health, collector])
+        MonitoringError::all([remote, alerting, notifier, exporter, health, collector])
+    }
+
+    /// Where each `remote_write` endpoint stands: how far it has sent the history and its
+    /// last failure (credentials never in it). Empty when none is configured.
+    pub fn remote_write_status(&self) -> Vec<crate::RemoteWriteStatus> {
+        self.remote
+            .as_ref()
+            .map(RemoteWriter::status)
+            .unwrap_or_default()
     }
 
     /// Whether the monitor is started.

@@ -177,6 +177,7 @@ impl PrometheusExporter {
             exposition,
             Authorizer::new(config.auth.as_ref()),
             collector.history().clone(),
+            global_labels,
             &registry,
         )?;
         let connection_metrics = ConnectionMetrics::new(&registry)?;

@@ -12,7 +12,7 @@ use crate::MonitoringError;
 /// A named thread that can be joined with a deadline.
 #[derive(Debug)]
 pub(crate) struct Worker {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     handle: JoinHandle<()>,
     /// Disconnected when the thread's body returns (or unwinds), so `join` can wait with a
     /// deadline: `JoinHandle::join` cannot.
@@ -22,12 +22,13 @@ pub(crate) struct Worker {
 impl Worker {
     /// Spawns `body` on a thread called `name`.
     pub(crate) fn spawn(
-        name: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         body: impl FnOnce() + Send + 'static,
     ) -> Result<Self, MonitoringError> {
+        let name = name.into();
         let (finished_tx, finished) = crossbeam_channel::bounded::<()>(0);
         let handle = std::thread::Builder::new()
-            .name(name.to_owned())
+            .name(name.to_string())
             .spawn(move || {
                 let _finished = finished_tx;
                 // Leave the owned recording slots to the database's threads.
@@ -35,7 +36,7 @@ impl Worker {
                 body();
             })
             .map_err(|source| MonitoringError::ThreadSpawn {
-                thread: name,
+                thread: name.clone(),
                 source,
             })?;
         Ok(Self {
@@ -99,13 +100,10 @@ mod tests {
         })
         .unwrap();
         let err = worker.join(Duration::from_millis(10)).unwrap_err();
-        assert!(matches!(
-            err,
-            MonitoringError::ShutdownTimeout {
-                thread: "kotoba-test",
-                ..
-            }
-        ));
+        assert!(
+            matches!(&err, MonitoringError::ShutdownTimeout { thread, .. } if thread == "kotoba-test"),
+            "{err}"
+        );
         drop(tx); // lets the detached thread end
     }
 

@@ -613,6 +613,8 @@ fn changes(
 /// kept as a failure.
 fn evaluate(group: &mut Scheduled, history: &HistoryStore, registry: &Registry) {
     let now = OffsetDateTime::now_utc();
+    // Its outputs are stamped `now`: readers of the history wait for them.
+    let _hold = history.hold(now);
     let began = Instant::now();
     let ts = millis(now);
     let name = group.run.group.name.clone();

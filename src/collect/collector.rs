@@ -597,10 +597,21 @@ fn ingest_loop(shared: &Shared, stop: &Receiver<()>) {
         Ok(Err(e)) => shared.report(e.to_string()),
         Err(panic) => shared.report(panic),
     };
+    // While samples wait in the queue, readers of the history wait for them: every queued
+    // sample was stamped after the queue was last seen empty.
+    let mut empty_since = OffsetDateTime::now_utc();
+    let mut hold = None;
     loop {
         select! {
             recv(samples) -> message => match message {
-                Ok(message) => handle(message),
+                Ok(message) => {
+                    hold.get_or_insert_with(|| shared.history.hold(empty_since));
+                    handle(message);
+                    if samples.is_empty() {
+                        empty_since = OffsetDateTime::now_utc();
+                        hold = None;
+                    }
+                }
                 Err(_) => return,
             },
             recv(stop) -> _ => {

@@ -84,6 +84,12 @@ fn tick(
     since: OffsetDateTime,
     scheduled: Option<OffsetDateTime>,
 ) -> OffsetDateTime {
+    // Readers of the history (remote write) wait for the samples this tick will store: they
+    // are stamped no earlier than a quarter interval before now.
+    let tolerance = shared.config.collection_interval / 4;
+    let _hold = shared
+        .history
+        .hold(OffsetDateTime::now_utc() - tolerance - Duration::from_millis(1));
     // The sources first, so that this tick's history holds what they said.
     for error in shared
         .sources
@@ -92,7 +98,6 @@ fn tick(
         shared.report(error);
     }
     let now = OffsetDateTime::now_utc();
-    let tolerance = shared.config.collection_interval / 4;
     let at = match scheduled {
         Some(due) if due <= now && now - due <= tolerance && due > since => due,
         _ => now,

@@ -8,6 +8,8 @@
 //! - `load`: reading TOML, with errors that never quote a secret;
 //! - `env`: the environment variables, in one table;
 //! - `storage`: [`StorageConfig`], the folder kept across restarts;
+//! - `remote_write`: [`RemoteWriteConfig`], the stores samples are shipped to;
+//! - `url`: URLs checked, and named without their credentials;
 //! - `duration`: durations written as `"15s"`, `"5m"`.
 
 mod alerting;
@@ -17,8 +19,10 @@ mod health;
 mod load;
 mod notification;
 mod prometheus;
+mod remote_write;
 mod routing;
 mod storage;
+mod url;
 
 use std::time::Duration;
 
@@ -37,9 +41,14 @@ pub use notification::{
     PagerDutyChannel, Secret, SlackChannel, SmtpSecurity, WebhookChannel,
 };
 pub use prometheus::{HttpAuth, PrometheusConfig};
+pub use remote_write::{
+    Authorization, BasicAuth, MetadataConfig, QueueConfig, RelabelAction, RelabelConfig,
+    RemoteWriteConfig,
+};
 pub use routing::{InhibitRuleConfig, RouteConfig};
 pub(crate) use routing::{DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL};
 pub use storage::StorageConfig;
+pub(crate) use url::{check_url, without_userinfo};
 
 /// Everything the monitor needs to know, with the seed's fields and defaults.
 ///
@@ -130,6 +139,9 @@ pub struct MonitoringConfig {
     /// Where the history, alert state and the notification log are kept across restarts
     /// (`[storage]`). Defaults to nowhere: everything stays in memory.
     pub storage: StorageConfig,
+    /// Stores every sample of the history is shipped to with Prometheus remote write
+    /// (`[[remote_write]]`), each on a thread of its own. Defaults to none.
+    pub remote_write: Vec<RemoteWriteConfig>,
 }
 
 impl Default for MonitoringConfig {
@@ -154,6 +166,7 @@ impl Default for MonitoringConfig {
             health_config: HealthCheckConfig::default(),
             alerting_config: AlertingConfig::default(),
             storage: StorageConfig::default(),
+            remote_write: Vec::new(),
         }
     }
 }
@@ -242,6 +255,20 @@ impl MonitoringConfig {
         self.prometheus_config.validate()?;
         self.health_config.validate()?;
         self.storage.validate()?;
+        let mut names = std::collections::HashSet::new();
+        for (i, remote) in self.remote_write.iter().enumerate() {
+            let field = format!("remote_write[{i}]");
+            remote.validate(&field)?;
+            if !names.insert(remote.resolved_name()) {
+                return Err(MonitoringError::config(
+                    format!("{field}.name"),
+                    format!(
+                        "{:?} names another endpoint too; give each a name of its own",
+                        remote.resolved_name()
+                    ),
+                ));
+            }
+        }
         self.alerting_config.validate()
     }
 }

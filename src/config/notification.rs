@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::check_url;
 use crate::MonitoringError;
 
 /// One notification channel and its settings. `Debug` shows the setting names, never their
@@ -96,7 +97,8 @@ impl NotificationType {
 
 /// A secret setting: a webhook URL, a routing key, a password. `Debug` never shows it; read it
 /// with [`expose`](Self::expose) where it is sent.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -229,7 +231,7 @@ impl std::fmt::Debug for AlertmanagerChannel {
         let shown: Vec<String> = self
             .urls
             .iter()
-            .map(|u| crate::notify::without_userinfo(u))
+            .map(|u| super::without_userinfo(u))
             .collect();
         f.debug_struct("AlertmanagerChannel")
             .field("urls", &shown)
@@ -570,19 +572,6 @@ impl Settings<'_> {
             _ => Err(self.bad(key, format!("{address:?} is not an email address"))),
         }
     }
-}
-
-/// Whether `url` is an `http://` or `https://` URL with a host.
-fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || url.contains(char::is_whitespace) {
-        return Err(format!("{url:?} has no host"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -459,6 +459,11 @@ impl Points {
         self.len == 0
     }
 
+    /// The oldest sample's time.
+    pub(crate) fn front(&self) -> Option<i64> {
+        (self.len > 0).then_some(self.front_t)
+    }
+
     /// The newest sample.
     pub(crate) fn last(&self) -> Option<(i64, f64)> {
         if self.len == 0 {

@@ -17,6 +17,7 @@ pub(crate) use query::{millis, time_of};
 mod scrape;
 mod series;
 pub(crate) use scrape::Exposed;
+pub(crate) use store::to_nanos as nanos;
 mod store;
 
 pub use durable::ReplayReport;

@@ -121,6 +121,66 @@ impl HistoryStore {
             .collect();
         Ok(values.into_iter().collect())
     }
+
+    /// The newest sample of each series that matches any of `selectors` (none matches
+    /// nothing), taken within the query lookback before `at` and not a stale marker: what
+    /// Prometheus's `/federate` serves. Each label set carries `__name__` and is sorted by
+    /// name; times are Unix milliseconds; the list is sorted by metric name, then labels.
+    ///
+    /// # Errors
+    ///
+    /// As [`series`](Self::series).
+    pub(crate) fn latest(
+        &self,
+        selectors: &[&str],
+        at: OffsetDateTime,
+    ) -> Result<Vec<(Labels, i64, f64)>, MonitoringError> {
+        let matchers = selector_matchers(selectors)?;
+        if matchers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let to = to_nanos(at);
+        let lookback = i64::try_from(self.query_lookback().as_nanos()).unwrap_or(i64::MAX);
+        let from = to.saturating_sub(lookback);
+        let names = self.inner.names.read();
+        let mut out = Vec::new();
+        for (name, series) in names.iter() {
+            for (labels, points) in series {
+                let mut pairs: Labels = labels
+                    .iter()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect();
+                pairs.push(("__name__".to_owned(), name.to_string()));
+                pairs.sort();
+                if !matchers.iter().any(|m| query::matches_all(m, &pairs)) {
+                    continue;
+                }
+                let mut last = None;
+                points.lock().each_from(from, |t, v| {
+                    if t > to {
+                        return false;
+                    }
+                    last = Some((t, v));
+                    true
+                });
+                match last {
+                    Some((t, v)) if v.to_bits() != query::STALE_NAN_BITS => {
+                        out.push((pairs, t.div_euclid(1_000_000), v));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            let name = |l: &Labels| {
+                l.iter()
+                    .find(|(n, _)| n == "__name__")
+                    .map(|(_, v)| v.clone())
+            };
+            name(&a.0).cmp(&name(&b.0)).then_with(|| a.0.cmp(&b.0))
+        });
+        Ok(out)
+    }
 }
 
 /// Each selector's matchers, its metric name among them.

@@ -97,6 +97,10 @@ pub(super) struct Inner {
     /// The write-ahead log, once the store was opened on a storage folder (see
     /// [`HistoryStore::open`]). Lock order: the log, then a series.
     pub(super) log: OnceLock<Mutex<LogWriter>>,
+    /// The writers that may still append samples as old as a time (Unix nanoseconds), by
+    /// token: what [`HistoryStore::horizon`] waits for.
+    holds: Mutex<HashMap<u64, i64>>,
+    next_hold: AtomicU64,
     /// The series the last self-scrape wrote (see [`HistoryStore::scrape`]): one that is
     /// gone at the next gets a stale marker.
     pub(super) scraped: Mutex<HashSet<(Arc<str>, LabelSet)>>,
@@ -108,6 +112,24 @@ pub(super) struct Inner {
 
 /// `(unix nanoseconds, value)`, oldest first, compressed.
 pub(super) use super::chunk::Points;
+
+/// How long after its time a sample is taken to have reached the store, at most, when no
+/// writer says otherwise (see [`HistoryStore::hold`]).
+const SETTLE_NANOS: i64 = 1_000_000_000;
+
+/// A writer's promise to append nothing older than a time, kept until dropped; see
+/// [`HistoryStore::hold`].
+#[derive(Debug)]
+pub(crate) struct Hold {
+    inner: Arc<Inner>,
+    token: u64,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.inner.holds.lock().remove(&self.token);
+    }
+}
 
 /// One series' samples, and the number the write-ahead log knows it by.
 #[derive(Debug)]
@@ -126,7 +148,7 @@ impl Series {
 /// The series of one metric name, by label set.
 pub(super) type SeriesMap = HashMap<LabelSet, Arc<Series>>;
 
-pub(super) fn to_nanos(t: OffsetDateTime) -> i64 {
+pub(crate) fn to_nanos(t: OffsetDateTime) -> i64 {
     t.unix_timestamp_nanos()
         .clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
@@ -144,6 +166,8 @@ impl HistoryStore {
                 names: RwLock::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
                 log: OnceLock::new(),
+                holds: Mutex::new(HashMap::new()),
+                next_hold: AtomicU64::new(0),
                 scraped: Mutex::new(HashSet::new()),
                 lookback_ms: std::sync::atomic::AtomicU64::new(300_000),
                 retention,
@@ -350,6 +374,75 @@ impl HistoryStore {
             true
         });
         last
+    }
+
+    /// Says that the caller may append samples as old as `from` until the returned guard
+    /// is dropped (or moved on), so that readers of everything stored so far
+    /// ([`horizon`](Self::horizon)) wait for them: a collection tick holds its time, a rule
+    /// evaluation its own, the ingest thread the time its queue was last empty.
+    pub(crate) fn hold(&self, from: OffsetDateTime) -> Hold {
+        let token = self.inner.next_hold.fetch_add(1, Ordering::Relaxed);
+        self.inner.holds.lock().insert(token, to_nanos(from));
+        Hold {
+            inner: self.inner.clone(),
+            token,
+        }
+    }
+
+    /// The newest time (Unix nanoseconds) before which no more samples are expected: a
+    /// second before `now` (for a sample stamped just before it reached its writer), or
+    /// earlier while a writer holds an older time. Remote write reads up to it, so it sends
+    /// each series' samples in order and misses none.
+    pub(crate) fn horizon(&self, now: OffsetDateTime) -> i64 {
+        let settled = to_nanos(now).saturating_sub(SETTLE_NANOS);
+        let held = self.inner.holds.lock().values().copied().min();
+        held.map_or(settled, |held| settled.min(held.saturating_sub(1)))
+    }
+
+    /// Calls `f` with each series' samples in `(after, upto]` (Unix nanoseconds), stale
+    /// markers included, series that have none skipped. Locks one series at a time.
+    pub(crate) fn each_series_between(
+        &self,
+        after: i64,
+        upto: i64,
+        mut f: impl FnMut(&str, &LabelSet, &[(i64, f64)]),
+    ) {
+        let all: Vec<(Arc<str>, LabelSet, Arc<Series>)> = self
+            .inner
+            .names
+            .read()
+            .iter()
+            .flat_map(|(name, series)| {
+                series
+                    .iter()
+                    .map(move |(labels, s)| (name.clone(), labels.clone(), s.clone()))
+            })
+            .collect();
+        let mut samples = Vec::new();
+        for (name, labels, series) in all {
+            samples.clear();
+            series.lock().each_from(after.saturating_add(1), |t, v| {
+                if t > upto {
+                    return false;
+                }
+                samples.push((t, v));
+                true
+            });
+            if !samples.is_empty() {
+                f(&name, &labels, &samples);
+            }
+        }
+    }
+
+    /// The time (Unix nanoseconds) of the oldest sample held, if any.
+    pub(crate) fn oldest(&self) -> Option<i64> {
+        self.inner
+            .names
+            .read()
+            .values()
+            .flat_map(HashMap::values)
+            .filter_map(|s| s.lock().front())
+            .min()
     }
 
     /// The number of series held.

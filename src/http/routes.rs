@@ -18,7 +18,7 @@ use crate::worker::guarded;
 use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
 
 /// The fixed endpoints besides the metrics path and the Prometheus API.
-const FIXED_PATHS: [&str; 4] = ["/health", "/livez", "/readyz", "/alerts"];
+const FIXED_PATHS: [&str; 5] = ["/health", "/livez", "/readyz", "/alerts", "/federate"];
 
 /// The Prometheus API's endpoints, as the 404 answer lists them.
 const API_PATHS: [&str; 9] = [
@@ -97,6 +97,8 @@ pub(crate) struct Routes {
     notifications: RwLock<Option<Arc<crate::notify::Notifier>>>,
     /// What `/api/v1/query` and `/api/v1/query_range` read.
     history: HistoryStore,
+    /// The global labels, which `/federate` adds as Prometheus adds its external labels.
+    global_labels: Vec<(String, String)>,
     metrics: ServingMetrics,
 }
 
@@ -116,6 +118,7 @@ impl Routes {
         exposition: Exposition,
         auth: Authorizer,
         history: HistoryStore,
+        global_labels: Vec<(String, String)>,
         self_registry: &Registry,
     ) -> Result<Self, MonitoringError> {
         Ok(Self {
@@ -123,6 +126,7 @@ impl Routes {
             exposition,
             auth,
             history,
+            global_labels,
             health: RwLock::new(None),
             alerts: RwLock::new(None),
             notifications: RwLock::new(None),
@@ -276,6 +280,7 @@ impl Routes {
             "livez" | "readyz" => self
                 .health_report()
                 .to_probe_response(endpoint, &request.query_params()),
+            "federate" => self.federate_response(request),
             _ => Response::json(200, "application/json", &self.alerts_page()),
         };
         (endpoint, response)
@@ -303,6 +308,26 @@ impl Routes {
         match self.scrape(format) {
             Ok(text) => Response::new(200, format.content_type(), text.into_bytes()),
             Err(e) => Response::text(500, format!("{e}\n")),
+        }
+    }
+
+    /// `/federate?match[]=…`: the newest sample of each matching series, as Prometheus
+    /// serves it; a selector that is not one is a `400` naming it.
+    fn federate_response(&self, request: &Request) -> Response {
+        let params = request.query_params();
+        let selectors: Vec<&str> = params
+            .iter()
+            .filter(|(k, _)| k == "match[]")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let now = time::OffsetDateTime::now_utc();
+        match crate::remote::federate(&self.history, &selectors, &self.global_labels, now) {
+            Ok(text) => Response::new(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text.into_bytes(),
+            ),
+            Err(e) => Response::text(400, format!("{e}\n")),
         }
     }
 

@@ -254,7 +254,7 @@ impl Server {
                 waker.clone(),
                 stop.clone(),
             );
-            match Worker::spawn(name, move || work(jobs, answers, handler, waker, flag)) {
+            match Worker::spawn(*name, move || work(jobs, answers, handler, waker, flag)) {
                 Ok(w) => workers.push(w),
                 Err(e) => {
                     failed = Some(e);
@@ -298,7 +298,7 @@ impl Server {
                     let _ = w.join(Duration::from_secs(5));
                 }
                 Err(failed.unwrap_or(MonitoringError::ThreadSpawn {
-                    thread: IO_THREAD,
+                    thread: IO_THREAD.into(),
                     source: ErrorKind::Other.into(),
                 }))
             }

@@ -12,23 +12,12 @@ use parking_lot::Mutex;
 use super::alert::PostableAlert;
 use super::delivery::{ChannelMetrics, ChannelStatus};
 use super::queue::next_or_stop;
+use crate::config::without_userinfo;
 
 /// Prometheus's `maxBatchSize`.
 pub(crate) const BATCH: usize = 256;
 /// Prometheus's default `--alertmanager.notification-queue-capacity`.
 pub(crate) const QUEUE: usize = 10_000;
-
-/// `url` without a `user:password@` part, to name it in errors.
-pub(crate) fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..host_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{}", &rest[host_end..]),
-        None => url.to_owned(),
-    }
-}
 
 /// Pushes alerts to one Alertmanager.
 pub(crate) struct AlertmanagerPusher {

@@ -23,19 +23,14 @@ pub(crate) fn post_json(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Answer, Failure> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .user_agent(concat!("kotoba-monitoring/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+    let agent = crate::net::agent(timeout);
     let mut request = agent.post(url).header("Content-Type", "application/json");
     for (name, value) in headers {
         request = request.header(*name, value.as_str());
     }
     let mut response = request
         .send(body)
-        .map_err(|e| Failure::transient(format!("{shown}: {}", transport_error(&e))))?;
+        .map_err(|e| Failure::transient(format!("{shown}: {}", crate::net::transport_error(&e))))?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -63,23 +58,4 @@ pub(crate) fn post_json(
         retry: status >= 500 || status == 429,
         retry_after,
     })
-}
-
-/// A transport error without the URL (which may carry a token).
-fn transport_error(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(what) => format!("timed out ({what})"),
-        ureq::Error::Io(io) => format!("connection failed: {}", io.kind()),
-        ureq::Error::HostNotFound => "host not found".to_owned(),
-        ureq::Error::ConnectionFailed => "connection failed".to_owned(),
-        ureq::Error::Tls(why) => format!("TLS failed: {why}"),
-        other => {
-            // Other errors may quote the URL; keep only their kind.
-            let text = format!("{other:?}");
-            text.split(['(', ' ', '{'])
-                .next()
-                .unwrap_or("request failed")
-                .to_owned()
-        }
-    }
 }

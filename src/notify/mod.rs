@@ -33,7 +33,6 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 pub(crate) use alert::PostableAlert;
-pub(crate) use alertmanager::without_userinfo;
 pub use delivery::ChannelStatus;
 pub use matcher::Matcher;
 

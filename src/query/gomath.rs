@@ -313,8 +313,9 @@ pub(crate) fn log10(x: f64) -> f64 {
 }
 
 /// Go's `strconv.FormatFloat(v, fmt, -1, 64)` for `fmt` `'f'` (never an exponent), `'e'` or
-/// `'E'` (the shortest digits, an exponent of at least two digits with its sign); NaN and
-/// infinities as Prometheus writes them, `NaN`, `+Inf`, `-Inf`.
+/// `'E'` (the shortest digits, an exponent of at least two digits with its sign) or `'g'`
+/// (`'e'` for an exponent below -4 or from 6 up, else `'f'`); NaN and infinities as
+/// Prometheus writes them, `NaN`, `+Inf`, `-Inf`.
 pub(crate) fn format_float(v: f64, fmt: char) -> String {
     if v.is_nan() {
         return "NaN".to_owned();
@@ -324,6 +325,11 @@ pub(crate) fn format_float(v: f64, fmt: char) -> String {
     }
     let (negative, digits, exponent) = shortest_digits(v);
     let sign = if negative { "-" } else { "" };
+    let fmt = match fmt {
+        'g' if (-4..6).contains(&exponent) => 'f',
+        'g' => 'e',
+        other => other,
+    };
     if fmt == 'f' {
         let point = exponent + 1;
         let text = if point <= 0 {
@@ -366,6 +372,24 @@ fn shortest_digits(v: f64) -> (bool, String, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn g_is_gos_shortest_g() {
+        let cases = [
+            (0.0, "0"),
+            (1.0, "1"),
+            (-1.5, "-1.5"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(format_float(v, 'g'), text, "{v}");
+        }
+    }
 
     #[test]
     fn frexp_and_ldexp_round_trip_every_range() {
