@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --release --example monitored_db -- [--seconds N] [--port P] [--config FILE] [--rules FILE]
-//!     [--alertmanager URL] [--webhook URL]
+//!     [--alertmanager URL] [--webhook URL] [--data-dir DIR] [--remote-write URL]...
 //! ```
 //!
 //! `--seconds N` exits cleanly after N seconds (0, the default, runs until Ctrl-C); `--port P`
@@ -19,6 +19,12 @@
 //! Prometheus would; `--webhook URL` posts Alertmanager's webhook payload there for each
 //! group of alerts (grouped by alert name, after 10 s). Every 2 s the report then also shows
 //! each channel's deliveries and last error.
+//! `--data-dir DIR` keeps the monitor's history, alert state and notification log in DIR
+//! (`storage.path`): stopped and started again on it, the demo shows how much history it
+//! read back and the alerts come back as they were. Without it they go to a folder of their
+//! own beside the database. `--remote-write URL` (repeatable) ships every sample to a
+//! Prometheus remote-write receiver (`http://host:9090/api/v1/write`, VictoriaMetrics'
+//! `http://host:8428/api/v1/write`); the report then shows how far each has got.
 //! The database lives in a temporary directory that is removed at exit.
 
 use std::path::{Path, PathBuf};
@@ -46,6 +52,8 @@ struct Args {
     rules: Option<PathBuf>,
     alertmanager: Option<String>,
     webhook: Option<String>,
+    data_dir: Option<PathBuf>,
+    remote_write: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +64,8 @@ fn parse_args() -> Result<Args, String> {
         rules: None,
         alertmanager: None,
         webhook: None,
+        data_dir: None,
+        remote_write: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,9 +88,11 @@ fn parse_args() -> Result<Args, String> {
             "--rules" => args.rules = Some(PathBuf::from(value()?)),
             "--alertmanager" => args.alertmanager = Some(value()?),
             "--webhook" => args.webhook = Some(value()?),
+            "--data-dir" => args.data_dir = Some(PathBuf::from(value()?)),
+            "--remote-write" => args.remote_write.push(value()?),
             "--help" | "-h" => {
                 return Err(
-                    "usage: monitored_db [--seconds N] [--port P] [--config FILE] [--rules FILE] [--alertmanager URL] [--webhook URL]"
+                    "usage: monitored_db [--seconds N] [--port P] [--config FILE] [--rules FILE] [--alertmanager URL] [--webhook URL] [--data-dir DIR] [--remote-write URL]..."
                         .into(),
                 )
             }
@@ -383,6 +395,59 @@ fn report(monitor: &Monitor, elapsed: Duration) -> Result<(), MonitoringError> {
     Ok(())
 }
 
+/// What the start found in the storage folder: how much history came back, and any damage
+/// it cut off.
+fn report_storage(monitor: &Monitor) {
+    let Some(replay) = monitor.collector().replay_report() else {
+        return;
+    };
+    let history = monitor.collector().history();
+    let read = replay.checkpoint_samples + replay.log_samples;
+    let since = history
+        .points(
+            "kotoba_db_queries_total",
+            &[],
+            time::OffsetDateTime::UNIX_EPOCH,
+            time::OffsetDateTime::now_utc(),
+        )
+        .ok()
+        .and_then(|p| p.first().map(|p| p.timestamp));
+    println!(
+        "storage {}: {} samples read back in {} ms, {} series{}",
+        replay.path.display(),
+        grouped(read),
+        replay.took.as_millis(),
+        history.series_count(),
+        match since {
+            Some(t) => format!(", queries since {}", t.time()),
+            None => String::new(),
+        }
+    );
+    for damage in &replay.damage {
+        println!(
+            "  repaired: {}",
+            damage.chars().take(70).collect::<String>()
+        );
+    }
+}
+
+/// Storage repairs and failures, as the library logs them, on stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{}: {}", record.level(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 /// One alert's state change: `[  12s] ALERT firing SlowQueries{operation="scan"}: …`.
 fn print_transition(change: &kotoba_monitoring::AlertTransition, elapsed: Duration) {
     let alert = &change.alert;
@@ -445,6 +510,16 @@ fn run(args: Args) -> Result<(), MonitoringError> {
             .get_or_insert_with(|| vec!["alertname".into()]);
         route.group_wait.get_or_insert(Duration::from_secs(10));
     }
+    // What the monitor keeps across restarts, and where it ships samples.
+    config.storage.path = Some(args.data_dir.clone().unwrap_or_else(|| dir.join("monitor")));
+    for url in &args.remote_write {
+        config
+            .remote_write
+            .push(kotoba_monitoring::RemoteWriteConfig {
+                url: url.clone(),
+                ..Default::default()
+            });
+    }
     config.validate()?;
     let result = (|| {
         let store = Arc::new(Store::open(&dir).map_err(db_error)?);
@@ -456,6 +531,7 @@ fn run(args: Args) -> Result<(), MonitoringError> {
 
 fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), MonitoringError> {
     let monitor = Arc::new(Monitor::with_database(store.clone(), config)?);
+    report_storage(&monitor);
     monitor.start()?;
     if let Some(exporter) = monitor.exporter() {
         let addr = exporter
@@ -503,6 +579,20 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
         }
         if Instant::now() >= next_report {
             report(&monitor, started.elapsed())?;
+            for r in monitor.remote_write_status() {
+                let behind = r
+                    .sent_until
+                    .map(|t| {
+                        format!(
+                            "{:.1} s behind",
+                            (time::OffsetDateTime::now_utc() - t).as_seconds_f64()
+                        )
+                    })
+                    .unwrap_or_else(|| "nothing sent yet".to_owned());
+                let error = r.last_error.unwrap_or_default();
+                let line = format!("  remote {} {}: {behind} {error}", r.name, r.url);
+                println!("{}", line.chars().take(80).collect::<String>());
+            }
             for c in monitor.notification_channels() {
                 let error = c.last_error.map(|(_, e)| e).unwrap_or_default();
                 let line = format!(
@@ -554,6 +644,9 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
 }
 
 fn main() -> ExitCode {
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {

@@ -287,3 +287,63 @@ fn debug_output_never_shows_a_notification_secret() {
     assert!(!shown.contains("s3cr3t"), "{shown}");
     assert!(shown.contains("webhook_url"), "{shown}");
 }
+
+#[test]
+fn the_readme_toml_examples_load_and_validate() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut blocks = 0;
+    for block in readme.split("```toml\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let config = MonitoringConfig::from_toml_str(text)
+            .unwrap_or_else(|e| panic!("README TOML does not load: {e}\n{text}"));
+        // Paths in the examples need not exist; everything else must work.
+        config
+            .validate()
+            .unwrap_or_else(|e| panic!("README TOML does not validate: {e}\n{text}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 3, "{blocks} TOML blocks");
+}
+
+#[test]
+fn remote_write_credentials_stay_out_of_debug_and_bad_endpoints_are_named() {
+    let config = MonitoringConfig::from_toml_str(
+        r#"
+        [[remote_write]]
+        url = "https://user:urlpass@mimir.example/api/v1/push"
+        headers = { "X-Api-Key" = "headerkey" }
+        basic_auth = { username = "db", password = "basicpass" }
+        [[remote_write]]
+        url = "http://victoria:8428/api/v1/write"
+        authorization = { credentials = "bearertoken" }
+        "#,
+    )
+    .unwrap();
+    config.validate().unwrap();
+    assert_eq!(
+        config.remote_write[1].authorization.as_ref().unwrap().kind,
+        "Bearer"
+    );
+    let shown = format!("{config:?}");
+    for secret in ["urlpass", "headerkey", "basicpass", "bearertoken"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    let bad = |toml: &str| {
+        MonitoringConfig::from_toml_str(toml)
+            .and_then(|c| c.validate())
+            .unwrap_err()
+    };
+    let e = bad("[[remote_write]]\nurl = \"victoria:8428\"\n");
+    assert_eq!(e.field(), Some("remote_write[0].url"), "{e}");
+    let e = bad("[[remote_write]]\nurl = \"http://a/w\"\n[[remote_write.write_relabel_configs]]\nregex = \"(\"\naction = \"keep\"\nsource_labels = [\"__name__\"]\n");
+    assert_eq!(
+        e.field(),
+        Some("remote_write[0].write_relabel_configs[0].regex"),
+        "{e}"
+    );
+    let e = bad("[[remote_write]]\nurl = \"http://a/w\"\n[[remote_write]]\nurl = \"http://a/w\"\n");
+    assert_eq!(e.field(), Some("remote_write[1].name"), "{e}");
+    let e = bad("[storage]\nfsync_interval = \"0s\"\n");
+    assert_eq!(e.field(), Some("storage.fsync_interval"), "{e}");
+}

@@ -176,8 +176,8 @@ impl Default for RelabelConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueConfig {
-    /// The most samples read from the history at once for the endpoint, bounding what it
-    /// holds in memory while it catches up. Defaults to `10000`.
+    /// The most samples read from the history and held before they are sent, bounding the
+    /// endpoint's memory while it catches up. Defaults to `10000`.
     pub capacity: usize,
     /// The most samples in one request. Defaults to `2000`.
     pub max_samples_per_send: usize,

@@ -400,12 +400,13 @@ impl HistoryStore {
     }
 
     /// Calls `f` with each series' samples in `(after, upto]` (Unix nanoseconds), stale
-    /// markers included, series that have none skipped. Locks one series at a time.
+    /// markers included, series that have none skipped, until `f` says stop. Holds one
+    /// series' lock at a time, and none while `f` runs.
     pub(crate) fn each_series_between(
         &self,
         after: i64,
         upto: i64,
-        mut f: impl FnMut(&str, &LabelSet, &[(i64, f64)]),
+        mut f: impl FnMut(&str, &LabelSet, &[(i64, f64)]) -> bool,
     ) {
         let all: Vec<(Arc<str>, LabelSet, Arc<Series>)> = self
             .inner
@@ -428,8 +429,8 @@ impl HistoryStore {
                 samples.push((t, v));
                 true
             });
-            if !samples.is_empty() {
-                f(&name, &labels, &samples);
+            if !samples.is_empty() && !f(&name, &labels, &samples) {
+                return;
             }
         }
     }

@@ -3,9 +3,9 @@
 //! retrying as `queue_manager.go` does. See [`Endpoint::run`].
 //!
 //! A round reads every series' samples after the position up to the history's horizon (the
-//! time before which no writer may still append), at most about `capacity` samples at once,
-//! sends them in requests of at most `max_samples_per_send`, and moves the position on once
-//! all were taken or refused. So a receiver that is down gets, when it is back, everything
+//! time before which no writer may still append), five minutes at a time, holding at most
+//! about `capacity` samples before it sends them in requests of at most
+//! `max_samples_per_send`, and moves the position on once all were taken or refused. So a receiver that is down gets, when it is back, everything
 //! since, in order; the position is kept under `storage.path`, so a restart of the monitor
 //! neither loses nor repeats what was sent (only a round cut short by a crash is sent again).
 
@@ -21,15 +21,16 @@ use super::relabel::Relabeler;
 use crate::config::RemoteWriteConfig;
 use crate::metrics::{Counter, Histogram, MetricType};
 use crate::query::Labels;
-use crate::{Gauge, HistogramOpts, HistoryStore, MonitoringError, Registry};
+use crate::{Gauge, HistogramOpts, HistoryStore, LabelSet, MonitoringError, Registry};
 
 /// The most metadata entries in one request (Prometheus's `metadata_config`
 /// `max_samples_per_send`).
 const METADATA_PER_SEND: usize = 500;
 
-/// The shortest and longest stretch of time one read covers.
-const MIN_SPAN_NS: i64 = 1_000_000_000;
-const MAX_SPAN_NS: i64 = 3_600_000_000_000;
+/// The longest stretch of time one pass over the series covers: a position is kept at the
+/// end of each, so a crash sends at most this much again, and a catch-up passes over the
+/// series a dozen times an hour.
+const MAX_SPAN_NS: i64 = 300_000_000_000;
 
 /// Where a remote-write endpoint stands, as
 /// [`Monitor::remote_write_status`](crate::Monitor::remote_write_status) tells it.
@@ -235,7 +236,6 @@ impl Endpoint {
     /// `send_interval`, until `stop` says so.
     pub(crate) fn run(&self, stop: &Receiver<()>) {
         let mut position = self.saved_position();
-        let mut span = 60 * MIN_SPAN_NS;
         let mut next_metadata = Instant::now();
         loop {
             let metadata = &self.config.metadata_config;
@@ -245,7 +245,7 @@ impl Endpoint {
                 }
                 next_metadata = Instant::now() + metadata.send_interval;
             }
-            if self.round(&mut position, &mut span, stop).is_err() {
+            if self.round(&mut position, stop).is_err() {
                 return;
             }
             match stop.recv_timeout(self.config.queue_config.batch_send_deadline) {
@@ -255,14 +255,9 @@ impl Endpoint {
         }
     }
 
-    /// Sends everything after `position` up to the history's horizon, moving `position` on
-    /// (and `span`, the stretch one read covers, toward `capacity` samples a read).
-    fn round(
-        &self,
-        position: &mut Option<i64>,
-        span: &mut i64,
-        stop: &Receiver<()>,
-    ) -> Result<(), Stopped> {
+    /// Sends everything after `position` up to the history's horizon, a stretch of at most
+    /// [`MAX_SPAN_NS`] at a time, moving `position` on after each.
+    fn round(&self, position: &mut Option<i64>, stop: &Receiver<()>) -> Result<(), Stopped> {
         let now = OffsetDateTime::now_utc();
         let horizon = self.history.horizon(now);
         let Some(mut from) = position.or_else(|| self.history.oldest().map(|t| t - 1)) else {
@@ -278,25 +273,12 @@ impl Endpoint {
                 .ok();
             from = kept_from;
         }
-        let capacity = self.config.queue_config.capacity;
         while from < horizon {
-            let until = horizon.min(from.saturating_add(*span));
-            let (series, read) = self.read(from, until);
-            self.metrics.pending.set(read as f64);
-            self.send_series(series, stop)?;
-            self.metrics.pending.set(0.0);
+            let until = horizon.min(from.saturating_add(MAX_SPAN_NS));
+            self.send_between(from, until, stop)?;
             from = until;
             *position = Some(from);
             self.save_position(from);
-            // About `capacity` samples a read.
-            *span = if read > capacity {
-                (*span as f64 * capacity as f64 / read as f64) as i64
-            } else if read < capacity / 4 {
-                span.saturating_mul(2)
-            } else {
-                *span
-            }
-            .clamp(MIN_SPAN_NS, MAX_SPAN_NS);
         }
         if position.is_none() {
             *position = Some(from);
@@ -304,47 +286,75 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Every series' samples in `(from, until]`, as sent: labels relabeled, the external
-    /// labels added, times in milliseconds (of two samples in one millisecond, the later);
-    /// and how many samples that is.
-    fn read(&self, from: i64, until: i64) -> (Vec<TimeSeries>, usize) {
-        let mut out = Vec::new();
-        let mut read = 0;
+    /// Sends every series' samples in `(from, until]`, holding at most about `capacity`
+    /// samples read and not yet sent.
+    fn send_between(&self, from: i64, until: i64, stop: &Receiver<()>) -> Result<(), Stopped> {
+        let capacity = self.config.queue_config.capacity;
+        let mut pending: Vec<TimeSeries> = Vec::new();
+        let mut held = 0;
+        let mut stopped = false;
         self.history
             .each_series_between(from, until, |name, labels, samples| {
-                let mut pairs: Labels = labels
-                    .iter()
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    .collect();
-                pairs.push(("__name__".to_owned(), name.to_owned()));
-                for (n, v) in &self.external {
-                    if !pairs.iter().any(|(have, _)| have == n) {
-                        pairs.push((n.clone(), v.clone()));
-                    }
-                }
-                pairs.sort();
-                let Some(pairs) = self.relabel.apply(pairs) else {
-                    self.metrics.dropped.inc_by(samples.len() as u64);
-                    return;
+                let Some(series) = self.to_send(name, labels, samples) else {
+                    return true;
                 };
-                let mut kept: Vec<Sample> = Vec::with_capacity(samples.len());
-                for &(t, value) in samples {
-                    let timestamp = t.div_euclid(1_000_000);
-                    match kept.last_mut() {
-                        Some(last) if last.timestamp == timestamp => last.value = value,
-                        _ => kept.push(Sample { value, timestamp }),
+                held += series.samples.len();
+                pending.push(series);
+                self.metrics.pending.set(held as f64);
+                if held >= capacity {
+                    if self
+                        .send_series(std::mem::take(&mut pending), stop)
+                        .is_err()
+                    {
+                        stopped = true;
+                        return false;
                     }
+                    held = 0;
                 }
-                read += kept.len();
-                out.push(TimeSeries {
-                    labels: pairs
-                        .into_iter()
-                        .map(|(name, value)| Label { name, value })
-                        .collect(),
-                    samples: kept,
-                });
+                true
             });
-        (out, read)
+        if stopped {
+            return Err(Stopped);
+        }
+        self.send_series(pending, stop)?;
+        self.metrics.pending.set(0.0);
+        Ok(())
+    }
+
+    /// A series' samples as sent: labels relabeled (`None` when a rule drops it, counted),
+    /// the external labels added, times in milliseconds (of two samples in one millisecond,
+    /// the later).
+    fn to_send(&self, name: &str, labels: &LabelSet, samples: &[(i64, f64)]) -> Option<TimeSeries> {
+        let mut pairs: Labels = labels
+            .iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        pairs.push(("__name__".to_owned(), name.to_owned()));
+        for (n, v) in &self.external {
+            if !pairs.iter().any(|(have, _)| have == n) {
+                pairs.push((n.clone(), v.clone()));
+            }
+        }
+        pairs.sort();
+        let Some(pairs) = self.relabel.apply(pairs) else {
+            self.metrics.dropped.inc_by(samples.len() as u64);
+            return None;
+        };
+        let mut kept: Vec<Sample> = Vec::with_capacity(samples.len());
+        for &(t, value) in samples {
+            let timestamp = t.div_euclid(1_000_000);
+            match kept.last_mut() {
+                Some(last) if last.timestamp == timestamp => last.value = value,
+                _ => kept.push(Sample { value, timestamp }),
+            }
+        }
+        Some(TimeSeries {
+            labels: pairs
+                .into_iter()
+                .map(|(name, value)| Label { name, value })
+                .collect(),
+            samples: kept,
+        })
     }
 
     /// Sends `series` in requests of at most `max_samples_per_send` samples, a series split
