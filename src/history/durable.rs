@@ -262,3 +262,64 @@ impl HistoryStore {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed time in the last hour, `secs` on.
+    fn t(secs: i64) -> OffsetDateTime {
+        static BASE: std::sync::OnceLock<OffsetDateTime> = std::sync::OnceLock::new();
+        *BASE.get_or_init(|| OffsetDateTime::now_utc() - Duration::from_secs(3000))
+            + Duration::from_secs(secs as u64)
+    }
+
+    #[test]
+    fn a_full_disk_is_counted_and_the_next_checkpoint_makes_it_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new();
+        let labels = LabelSet::new("m", &[]).unwrap();
+        let (store, _) =
+            HistoryStore::open(Duration::from_secs(3600), 10_000, dir.path(), &registry).unwrap();
+        for i in 0..10 {
+            store.append("m", &labels, t(i), i as f64);
+        }
+        assert_eq!(store.persist(true), None);
+        store.inner.log.get().unwrap().lock().wal.fill_disk();
+        for i in 10..20 {
+            store.append("m", &labels, t(i), i as f64);
+        }
+        let failure = store.persist(true).expect("the write fails");
+        assert!(failure.contains("writing the log failed"), "{failure}");
+        let counter = |name: &str| registry.counter(name, "", &[]).unwrap().get();
+        assert_eq!(counter("kotoba_monitoring_wal_write_failures_total"), 1.0);
+        assert_eq!(
+            counter("kotoba_monitoring_wal_samples_unlogged_total"),
+            10.0
+        );
+        // In memory all the same; a new segment could be begun at once (only the old one's
+        // file was full), and a checkpoint made the samples durable then and there.
+        assert_eq!(store.point_count(), 20);
+        assert_eq!(counter("kotoba_monitoring_checkpoints_total"), 1.0);
+        for i in 20..26 {
+            store.append("m", &labels, t(i), i as f64);
+        }
+        assert_eq!(store.persist(true), None);
+        assert_eq!(
+            counter("kotoba_monitoring_wal_samples_unlogged_total"),
+            10.0
+        );
+        drop(store);
+        let again = Registry::new();
+        let (store, report) =
+            HistoryStore::open(Duration::from_secs(3600), 10_000, dir.path(), &again).unwrap();
+        assert!(report.damage.is_empty(), "{report:?}");
+        let values: Vec<f64> = store
+            .points("m", &[], t(0), t(100))
+            .unwrap()
+            .iter()
+            .map(|p| p.value)
+            .collect();
+        assert_eq!(values, (0..26).map(f64::from).collect::<Vec<_>>());
+    }
+}

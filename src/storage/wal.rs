@@ -273,6 +273,16 @@ impl Wal {
         Ok(())
     }
 
+    /// From now on, writes to the current segment fail as on a full disk (Linux's
+    /// `/dev/full`), for tests of what a full disk does.
+    #[cfg(test)]
+    pub(crate) fn fill_disk(&mut self) {
+        self.file = OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+    }
+
     /// Flushes and syncs what is queued, then begins the next segment.
     ///
     /// # Errors
