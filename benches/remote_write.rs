@@ -13,6 +13,8 @@
 //!   `--quick`); `now - sent_until` read every 100 ms, as `time() -
 //!   kotoba_monitoring_remote_highest_sent_timestamp_seconds` would show it.
 
+mod support;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,9 +117,7 @@ fn hour_of_history(folder: &std::path::Path, series: usize) -> OffsetDateTime {
     for step in 0..TICKS {
         let at = start + Duration::from_secs(15 * step);
         for (i, l) in labels.iter().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            support::xorshift(&mut x);
             let value = (step * 100 + (x % 50) + i as u64) as f64;
             collector
                 .history()

@@ -160,9 +160,7 @@ fn history_bytes_per_sample(series: usize) -> f64 {
     for step in 1..240u64 {
         let at = start + Duration::from_secs(15 * step);
         for (i, l) in labels.iter().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            support::xorshift(&mut x);
             let value = (step * 100 + (x % 50) + i as u64) as f64;
             store.append("scale_total", l, at, value);
         }

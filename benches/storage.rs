@@ -87,9 +87,7 @@ fn fill(
     for step in 0..TICKS {
         let at = start + Duration::from_secs(15 * step);
         for (i, l) in labels.iter().enumerate() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            support::xorshift(&mut x);
             store.append("bench_value", l, at, population.value(i, step, x));
         }
         tick();

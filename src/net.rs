@@ -15,6 +15,46 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
+/// What a server answered: its status, the wait its `Retry-After` asks for (in seconds), and
+/// the start of its body (at most 64 KiB).
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// Reads `response`.
+    pub(crate) fn read(response: &mut ureq::http::Response<ureq::Body>) -> Self {
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        Self {
+            status: response.status().as_u16(),
+            retry_after,
+            body,
+        }
+    }
+
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body, trimmed to 512 characters, for an error message.
+    pub(crate) fn detail(&self) -> String {
+        self.body.trim().chars().take(512).collect()
+    }
+}
+
 /// A transport error without the URL (which may carry a token).
 pub(crate) fn transport_error(e: &ureq::Error) -> String {
     match e {

@@ -210,7 +210,7 @@ scrape_configs:
 
     /// Runs an instant query; the result vector.
     fn query(&self, promql: &str) -> Vec<Value> {
-        let path = format!("/api/v1/query?query={}", form_urlencoded_encode(promql));
+        let path = format!("/api/v1/query?query={}", common::url_encode(promql));
         let reply = get(self.api, &path);
         if reply.status != 200 {
             return Vec::new();
@@ -227,17 +227,6 @@ scrape_configs:
             _ => None,
         }
     }
-}
-
-fn form_urlencoded_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn a_real_prometheus_scrapes_both_formats_exactly() {
@@ -395,7 +384,7 @@ fn series_set(
         .as_secs();
     let path = format!(
         "/api/v1/series?match[]={}&start={}&end={}",
-        form_urlencoded_encode(selector),
+        common::url_encode(selector),
         now - seconds,
         now + 1
     );
@@ -427,7 +416,7 @@ fn metadata(api: SocketAddr) -> Option<Value> {
 
 /// Prometheus's metadata of job `job`'s target, in `/api/v1/metadata`'s shape.
 fn target_metadata(api: SocketAddr, job: &str) -> Option<Value> {
-    let selector = form_urlencoded_encode(&format!("{{job=\"{job}\"}}"));
+    let selector = common::url_encode(&format!("{{job=\"{job}\"}}"));
     let reply = get(
         api,
         &format!("/api/v1/targets/metadata?match_target={selector}"),

@@ -172,7 +172,8 @@ fn accepted(requests: &[(Received, bool)]) -> Samples {
 }
 
 /// Our history's samples up to `until`, by series, NaN values aside (receivers differ on
-/// them), each labelled as remote write sends it (the global labels added).
+/// them), each labelled and timed as remote write sends it (the global labels added, the
+/// later of two samples in one millisecond).
 fn history(monitor: &Monitor, until: OffsetDateTime, globals: &[(&str, &str)]) -> Samples {
     let store = monitor.collector().history();
     let mut out = Samples::new();
@@ -196,15 +197,16 @@ fn history(monitor: &Monitor, until: OffsetDateTime, globals: &[(&str, &str)]) -
             if range.labels.len() != labels.len() - 1 {
                 continue;
             }
-            let samples: Vec<(i64, u64)> = range
-                .points
-                .iter()
-                .filter(|p| !p.value.is_nan())
-                .map(|p| {
-                    let ms = (p.timestamp.unix_timestamp_nanos() / 1_000_000) as i64;
-                    (ms, p.value.to_bits())
-                })
-                .collect();
+            // Receivers keep milliseconds: of two samples in one, the later is sent.
+            let mut samples: Vec<(i64, u64)> = Vec::new();
+            for p in &range.points {
+                let ms = (p.timestamp.unix_timestamp_nanos() / 1_000_000) as i64;
+                if samples.last().is_some_and(|&(last, _)| last == ms) {
+                    samples.pop();
+                }
+                samples.push((ms, p.value.to_bits()));
+            }
+            samples.retain(|&(_, bits)| !f64::from_bits(bits).is_nan());
             if !samples.is_empty() {
                 out.insert(key(&all), samples);
             }
@@ -745,7 +747,7 @@ impl Peer {
         let mut out = Samples::new();
         match self.kind {
             PeerKind::Prometheus => {
-                let query = form_encode("{__name__=~\".+\"}[1h]");
+                let query = common::url_encode("{__name__=~\".+\"}[1h]");
                 let reply = get(self.addr, &format!("/api/v1/query?query={query}"));
                 let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
                 for series in v["data"]["result"].as_array().cloned().unwrap_or_default() {
@@ -767,7 +769,7 @@ impl Peer {
             }
             PeerKind::VictoriaMetrics => {
                 let _ = get(self.addr, "/internal/force_flush");
-                let query = form_encode("{__name__!=\"\"}");
+                let query = common::url_encode("{__name__!=\"\"}");
                 let reply = get(self.addr, &format!("/api/v1/export?match[]={query}"));
                 for line in reply.text().lines().filter(|l| !l.trim().is_empty()) {
                     let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -824,17 +826,6 @@ fn parse_value(text: &str) -> f64 {
         "NaN" => f64::NAN,
         other => other.parse().unwrap(),
     }
-}
-
-fn form_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A monitor writes to `kind` through a proxy for a while, the receiver is stopped and
@@ -1018,7 +1009,10 @@ scrape_configs:
     let port = wait_listening("Prometheus", guard.0);
     let api = SocketAddr::from(([127, 0, 0, 1], port));
     let query = |promql: &str| -> Vec<serde_json::Value> {
-        let reply = get(api, &format!("/api/v1/query?query={}", form_encode(promql)));
+        let reply = get(
+            api,
+            &format!("/api/v1/query?query={}", common::url_encode(promql)),
+        );
         let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     };

@@ -37,6 +37,14 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// The next number of a xorshift64 generator in `x`: cheap, repeatable noise for values.
+pub fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
 /// 1,024 latencies from 1 µs to about 10 ms, so that histogram indexes vary as in real use.
 pub fn latencies() -> Vec<f64> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

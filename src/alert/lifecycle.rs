@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::template::{expand, TemplateData};
+pub(crate) use crate::query::set_label;
 use crate::query::Labels;
 
 /// What every template of a group's alerts sees besides the alert: Prometheus's external
@@ -507,19 +508,6 @@ fn series_labels(
         set_label(&mut labels, "alertstate", alert.state.as_str());
     }
     labels
-}
-
-/// Sets label `name` in sorted `labels` (an empty value removes it, as Prometheus's label
-/// builder does).
-pub(crate) fn set_label(labels: &mut Labels, name: &str, value: &str) {
-    match labels.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
-        Ok(i) if value.is_empty() => {
-            labels.remove(i);
-        }
-        Ok(i) => labels[i].1 = value.to_owned(),
-        Err(_) if value.is_empty() => {}
-        Err(i) => labels.insert(i, (name.to_owned(), value.to_owned())),
-    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,17 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
     // With storage, the log is written and synced after each tick, or on its own interval.
     let sync_every = shared.config.storage.fsync_interval;
     let mut next_sync = sync_every.map(|every| Instant::now() + every);
+    // Readers of the history (remote write) wait for the samples the next tick will store:
+    // it stamps them no earlier than a quarter interval before the time it runs, so from
+    // the end of one tick to the end of the next the thread holds a quarter interval before
+    // the end of the last one.
+    let tolerance = interval / 4;
+    let holding = || {
+        shared
+            .history
+            .hold(OffsetDateTime::now_utc() - tolerance - Duration::from_millis(1))
+    };
+    let mut _hold = holding();
     loop {
         let now = Instant::now();
         if now >= next_rotate {
@@ -51,6 +62,7 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
         }
         if now >= next_collect {
             last_tick = tick(&shared, last_tick, Some(grid(next_collect)));
+            _hold = holding();
             if sync_every.is_none() {
                 persist(&shared);
             }
@@ -84,12 +96,7 @@ fn tick(
     since: OffsetDateTime,
     scheduled: Option<OffsetDateTime>,
 ) -> OffsetDateTime {
-    // Readers of the history (remote write) wait for the samples this tick will store: they
-    // are stamped no earlier than a quarter interval before now.
     let tolerance = shared.config.collection_interval / 4;
-    let _hold = shared
-        .history
-        .hold(OffsetDateTime::now_utc() - tolerance - Duration::from_millis(1));
     // The sources first, so that this tick's history holds what they said.
     for error in shared
         .sources

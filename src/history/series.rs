@@ -54,12 +54,7 @@ impl HistoryStore {
         let mut out = Vec::new();
         for (name, series) in names.iter() {
             for (labels, points) in series {
-                let mut pairs: Labels = labels
-                    .iter()
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    .collect();
-                pairs.push(("__name__".to_owned(), name.to_string()));
-                pairs.sort();
+                let pairs = named(name, labels);
                 let chosen =
                     matchers.is_empty() || matchers.iter().any(|m| query::matches_all(m, &pairs));
                 if !chosen {
@@ -146,12 +141,7 @@ impl HistoryStore {
         let mut out = Vec::new();
         for (name, series) in names.iter() {
             for (labels, points) in series {
-                let mut pairs: Labels = labels
-                    .iter()
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    .collect();
-                pairs.push(("__name__".to_owned(), name.to_string()));
-                pairs.sort();
+                let pairs = named(name, labels);
                 if !matchers.iter().any(|m| query::matches_all(m, &pairs)) {
                     continue;
                 }
@@ -181,6 +171,17 @@ impl HistoryStore {
         });
         Ok(out)
     }
+}
+
+/// `labels` with the metric `name` as `__name__`, sorted by name.
+fn named(name: &str, labels: &crate::LabelSet) -> Labels {
+    let mut pairs: Labels = labels
+        .iter()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    pairs.push(("__name__".to_owned(), name.to_owned()));
+    pairs.sort();
+    pairs
 }
 
 /// Each selector's matchers, its metric name among them.

@@ -31,28 +31,21 @@ pub(crate) fn post_json(
     let mut response = request
         .send(body)
         .map_err(|e| Failure::transient(format!("{shown}: {}", crate::net::transport_error(&e))))?;
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_string()
-        .unwrap_or_default();
-    if (200..300).contains(&status) {
-        return Ok(Answer { status, body: text });
+    let reply = crate::net::Reply::read(&mut response);
+    let status = reply.status;
+    if reply.is_success() {
+        return Ok(Answer {
+            status,
+            body: reply.body,
+        });
     }
-    let detail = text.trim();
+    let detail = reply.detail();
     let mut message = format!("{shown}: unexpected status code {status}");
     if !detail.is_empty() {
         message.push_str(": ");
-        message.push_str(&detail.chars().take(512).collect::<String>());
+        message.push_str(&detail);
     }
+    let retry_after = reply.retry_after;
     Err(Failure {
         message,
         retry: status >= 500 || status == 429,

@@ -28,7 +28,7 @@ pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};
 pub(crate) use series_desc::{metric_labels, parse_series_desc, Step, STALE_NAN_BITS};
 pub(crate) use store::{matches_all, Store};
-pub(crate) use value::{go_quote, label_value, labels_string, Labels, Value};
+pub(crate) use value::{go_quote, label_value, labels_string, set_label, Labels, Value};
 
 /// Parses `expr` as PromQL; `origin` says where it came from, for the error
 /// (`alerting_config.rules[0].query`).

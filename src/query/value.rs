@@ -4,6 +4,19 @@
 /// A series' labels, sorted by name, `__name__` among them when it has one.
 pub(crate) type Labels = Vec<(String, String)>;
 
+/// Sets label `name` in sorted `labels` (an empty value removes it, as Prometheus's label
+/// builder does).
+pub(crate) fn set_label(labels: &mut Labels, name: &str, value: &str) {
+    match labels.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+        Ok(i) if value.is_empty() => {
+            labels.remove(i);
+        }
+        Ok(i) => labels[i].1 = value.to_owned(),
+        Err(_) if value.is_empty() => {}
+        Err(i) => labels.insert(i, (name.to_owned(), value.to_owned())),
+    }
+}
+
 /// The value of label `name` in `labels`, empty when there is none (as PromQL reads a
 /// missing label).
 pub(crate) fn label_value<'a>(labels: &'a Labels, name: &str) -> &'a str {

@@ -5,7 +5,7 @@
 use regex::Regex;
 
 use crate::config::{RelabelAction, RelabelConfig};
-use crate::query::Labels;
+use crate::query::{set_label, Labels};
 
 /// One rule, its expression compiled anchored at both ends.
 #[derive(Debug)]
@@ -54,19 +54,6 @@ fn get<'a>(labels: &'a Labels, name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// Sets `name` to `value` in sorted `labels`; an empty value removes it, as Prometheus's
-/// label builder does.
-fn set(labels: &mut Labels, name: &str, value: &str) {
-    match labels.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
-        Ok(i) if value.is_empty() => {
-            labels.remove(i);
-        }
-        Ok(i) => labels[i].1 = value.to_owned(),
-        Err(_) if value.is_empty() => {}
-        Err(i) => labels.insert(i, (name.to_owned(), value.to_owned())),
-    }
-}
-
 /// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -98,15 +85,15 @@ impl Rule {
                 let mut target = String::new();
                 captures.expand(template, &mut target);
                 if !valid_label_name(&target) {
-                    set(&mut labels, template, "");
+                    set_label(&mut labels, template, "");
                     return Some(labels);
                 }
                 let mut replaced = String::new();
                 captures.expand(&config.replacement, &mut replaced);
                 if replaced.is_empty() {
-                    set(&mut labels, template, "");
+                    set_label(&mut labels, template, "");
                 } else {
-                    set(&mut labels, &target, &replaced);
+                    set_label(&mut labels, &target, &replaced);
                 }
             }
             RelabelAction::LabelDrop => labels.retain(|(name, _)| !self.regex.is_match(name)),

@@ -47,6 +47,13 @@ pub struct RemoteWriteStatus {
     pub last_error: Option<String>,
 }
 
+/// The last nanosecond of the millisecond before the one `t` (Unix nanoseconds) falls in.
+fn before_millisecond(t: i64) -> i64 {
+    t.div_euclid(1_000_000)
+        .saturating_mul(1_000_000)
+        .saturating_sub(1)
+}
+
 /// Why a round ended before its end.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Stopped;
@@ -259,13 +266,18 @@ impl Endpoint {
     /// [`MAX_SPAN_NS`] at a time, moving `position` on after each.
     fn round(&self, position: &mut Option<i64>, stop: &Receiver<()>) -> Result<(), Stopped> {
         let now = OffsetDateTime::now_utc();
-        let horizon = self.history.horizon(now);
-        let Some(mut from) = position.or_else(|| self.history.oldest().map(|t| t - 1)) else {
+        // Positions fall on whole milliseconds, the receivers' resolution: the samples of
+        // one millisecond go in one round, where the later of two in a series is kept.
+        let horizon = before_millisecond(self.history.horizon(now));
+        let Some(mut from) = position.or_else(|| self.history.oldest().map(before_millisecond))
+        else {
             return Ok(());
         };
         // What retention dropped before it was sent is gone: counted, not hidden.
-        let kept_from = crate::history::nanos(now)
-            .saturating_sub(i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX));
+        let kept_from = before_millisecond(
+            crate::history::nanos(now)
+                .saturating_sub(i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX)),
+        );
         if position.is_some() && from < kept_from {
             self.metrics
                 .gap
@@ -538,30 +550,18 @@ impl Endpoint {
             retry: true,
             retry_after: None,
         })?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
+        let reply = crate::net::Reply::read(&mut response);
+        if reply.is_success() {
             return Ok(());
         }
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        let detail: String = text.trim().chars().take(512).collect();
+        let (status, detail) = (reply.status, reply.detail());
         Err(Failure {
             message: format!(
                 "{}: server returned HTTP status {status}: {detail}",
                 self.shown
             ),
             retry: status >= 500 || (status == 429 && self.config.queue_config.retry_on_http_429),
-            retry_after: (status == 429).then_some(retry_after).flatten(),
+            retry_after: (status == 429).then_some(reply.retry_after).flatten(),
         })
     }
 }

@@ -501,3 +501,15 @@ impl Drop for Alertmanager {
         let _ = self.child.wait();
     }
 }
+
+/// `s` percent-encoded for a query string, as Go's `url.QueryEscape` would let a peer read it.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
