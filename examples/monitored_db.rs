@@ -531,17 +531,18 @@ fn run(args: Args) -> Result<(), MonitoringError> {
 
 fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), MonitoringError> {
     let monitor = Arc::new(Monitor::with_database(store.clone(), config)?);
-    report_storage(&monitor);
     monitor.start()?;
     if let Some(exporter) = monitor.exporter() {
         let addr = exporter
             .local_addr()
             .expect("a started exporter has an address");
+        println!("dashboard: http://{addr}/");
         println!(
-            "serving {} and /health, /livez, /readyz at http://{addr}",
+            "serving {} and /health, /livez, /readyz, /api/v1 at http://{addr}",
             exporter.config().path
         );
     }
+    report_storage(&monitor);
     let running = Arc::new(AtomicBool::new(true));
     {
         let running = running.clone();

@@ -177,6 +177,7 @@
 mod alert;
 mod collect;
 mod config;
+mod dashboard;
 mod error;
 mod health;
 mod history;
@@ -207,6 +208,7 @@ pub use config::{
     WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN,
     ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
 };
+pub use dashboard::{DashboardPanel, DashboardView, GrafanaDashboard, PanelKind, Unit};
 pub use error::MonitoringError;
 #[cfg(feature = "cluster")]
 pub use health::NetworkCheck;

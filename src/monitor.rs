@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine, TemplateContext};
+use crate::dashboard::{DashboardPanel, Dashboards, GrafanaDashboard};
 use crate::notify::{ChannelStatus, Notifier};
 use crate::remote::RemoteWriter;
 use crate::{
@@ -66,6 +67,8 @@ pub struct Monitor {
     notifier: Option<Arc<Notifier>>,
     /// The `remote_write` endpoints, when there are any.
     remote: Option<RemoteWriter>,
+    /// The panels of the built-in page and the Grafana dashboards.
+    dashboards: Arc<Dashboards>,
     /// Serialises `start` and `stop` and remembers which one came last.
     started: Mutex<bool>,
 }
@@ -99,6 +102,7 @@ impl Monitor {
     ) -> Result<Self, MonitoringError> {
         let prometheus = config.prometheus_config.clone();
         let alerting = config.alerting_config.clone();
+        let has_database = db.is_some();
         let health = if config.enable_health_checks {
             Some(config.clone())
         } else {
@@ -153,8 +157,15 @@ impl Monitor {
             vec![collector.registry().clone(), Registry::global().clone()],
             collector.registry(),
         )?;
+        let dashboards = Arc::new(Dashboards::new(
+            vec![collector.registry().clone(), Registry::global().clone()],
+            Dashboards::expected(collector.config(), has_database),
+            collector.config().collection_interval,
+            collector.config().retention_period,
+        ));
         let exporter = if prometheus.enabled {
             let exporter = PrometheusExporter::new(collector.clone(), prometheus)?;
+            exporter.set_dashboards(dashboards.clone());
             if let Some(health) = &health {
                 exporter.set_health_source(health.clone());
             }
@@ -175,8 +186,44 @@ impl Monitor {
             alerting,
             notifier,
             remote,
+            dashboards,
             started: Mutex::new(false),
         })
+    }
+
+    /// The seed's four dashboards (Database Performance, Storage Usage, System Resources,
+    /// Health Status) as Grafana dashboard JSON, drawn from the families registered now (the
+    /// database's appear at the first collection) and the panels added with
+    /// [`add_dashboard_panel`](Self::add_dashboard_panel). Each reads a `${datasource}`
+    /// variable: a Prometheus that scrapes this monitor, or the monitor's own `/api/v1`.
+    /// The same JSON is served at `/api/v1/grafana/dashboards`.
+    ///
+    /// ```
+    /// # use kotoba_monitoring::{Monitor, MonitoringConfig};
+    /// let monitor = Monitor::new(MonitoringConfig::default())?;
+    /// for dashboard in monitor.grafana_dashboards() {
+    ///     assert!(dashboard.file_name().starts_with("kotoba-"));
+    ///     assert!(dashboard.json()["panels"].is_array());
+    /// }
+    /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+    /// ```
+    pub fn grafana_dashboards(&self) -> Vec<GrafanaDashboard> {
+        self.dashboards.grafana()
+    }
+
+    /// Every panel the built-in page (at `/` and `/dashboard`) and the Grafana dashboards
+    /// draw, in order.
+    pub fn dashboard_panels(&self) -> Vec<DashboardPanel> {
+        self.dashboards.panels()
+    }
+
+    /// Adds `panel` to its view, on the built-in page and in the Grafana dashboards.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidConfig`] when the view already has a panel with its title.
+    pub fn add_dashboard_panel(&self, panel: DashboardPanel) -> Result<(), MonitoringError> {
+        self.dashboards.add(panel)
     }
 
     /// Every pending and firing alert of the configured rules (`alerting_config.rules` and

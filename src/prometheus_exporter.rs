@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::dashboard::Dashboards;
 use crate::http::{
     self, Authorizer, ConnectionMetrics, Exposition, ExpositionFormat, HealthSource, Routes, Server,
 };
@@ -167,11 +168,14 @@ impl PrometheusExporter {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let registry = collector.registry().clone();
-        let exposition = Exposition::new(
-            vec![registry.clone(), Registry::global().clone()],
-            &global_labels,
-            config.window_quantiles,
-        );
+        let registries = vec![registry.clone(), Registry::global().clone()];
+        let dashboards = Arc::new(Dashboards::new(
+            registries.clone(),
+            Dashboards::expected(collector.config(), false),
+            collector.config().collection_interval,
+            collector.config().retention_period,
+        ));
+        let exposition = Exposition::new(registries, &global_labels, config.window_quantiles);
         let routes = Routes::new(
             config.path.clone(),
             exposition,
@@ -179,6 +183,7 @@ impl PrometheusExporter {
             collector.history().clone(),
             global_labels,
             &registry,
+            dashboards,
         )?;
         let connection_metrics = ConnectionMetrics::new(&registry)?;
         Ok(Self {
@@ -273,6 +278,11 @@ impl PrometheusExporter {
     /// Serves `notifier`'s channels' deliveries on `/alerts`.
     pub(crate) fn set_notification_source(&self, notifier: Arc<crate::notify::Notifier>) {
         self.routes.set_notification_source(Some(notifier));
+    }
+
+    /// Serves `dashboards` on the built-in page and `/api/v1/grafana/dashboards`.
+    pub(crate) fn set_dashboards(&self, dashboards: Arc<Dashboards>) {
+        self.routes.set_dashboards(dashboards);
     }
 
     /// The collector whose series are served.

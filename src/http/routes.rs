@@ -13,12 +13,23 @@ use super::exposition::{Exposition, ExpositionFormat};
 use super::health::{HealthReport, HealthSource};
 use super::request::Request;
 use super::response::Response;
+use crate::dashboard::Dashboards;
 use crate::metrics::Family;
 use crate::worker::guarded;
 use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
 
 /// The fixed endpoints besides the metrics path and the Prometheus API.
-const FIXED_PATHS: [&str; 5] = ["/health", "/livez", "/readyz", "/alerts", "/federate"];
+const FIXED_PATHS: [&str; 6] = [
+    "/health",
+    "/livez",
+    "/readyz",
+    "/alerts",
+    "/federate",
+    "/dashboard",
+];
+
+/// Where the Grafana dashboards are served.
+const GRAFANA_PATH: &str = "/api/v1/grafana/dashboards";
 
 /// The Prometheus API's endpoints, as the 404 answer lists them.
 const API_PATHS: [&str; 9] = [
@@ -35,7 +46,10 @@ const API_PATHS: [&str; 9] = [
 
 /// Whether a built-in endpoint answers at `path`, so that the metrics cannot be served there.
 pub(crate) fn is_builtin_path(path: &str) -> bool {
-    FIXED_PATHS.contains(&path) || Endpoint::of(path).is_some()
+    FIXED_PATHS.contains(&path)
+        || path.starts_with("/dashboard/")
+        || path == GRAFANA_PATH
+        || Endpoint::of(path).is_some()
 }
 
 /// The exporter's own metrics, recorded in the collector's registry.
@@ -99,6 +113,8 @@ pub(crate) struct Routes {
     history: HistoryStore,
     /// The global labels, which `/federate` adds as Prometheus adds its external labels.
     global_labels: Vec<(String, String)>,
+    /// What the built-in page and `/api/v1/grafana/dashboards` draw.
+    dashboards: RwLock<Arc<Dashboards>>,
     metrics: ServingMetrics,
 }
 
@@ -120,6 +136,7 @@ impl Routes {
         history: HistoryStore,
         global_labels: Vec<(String, String)>,
         self_registry: &Registry,
+        dashboards: Arc<Dashboards>,
     ) -> Result<Self, MonitoringError> {
         Ok(Self {
             metrics_path,
@@ -127,6 +144,7 @@ impl Routes {
             auth,
             history,
             global_labels,
+            dashboards: RwLock::new(dashboards),
             health: RwLock::new(None),
             alerts: RwLock::new(None),
             notifications: RwLock::new(None),
@@ -140,6 +158,10 @@ impl Routes {
 
     pub(crate) fn set_alert_source(&self, source: Option<Arc<crate::alert::RuleEngine>>) {
         *self.alerts.write() = source;
+    }
+
+    pub(crate) fn set_dashboards(&self, dashboards: Arc<Dashboards>) {
+        *self.dashboards.write() = dashboards;
     }
 
     pub(crate) fn set_notification_source(&self, source: Option<Arc<crate::notify::Notifier>>) {
@@ -231,6 +253,20 @@ impl Routes {
             return ("unauthorized", r);
         }
         let path = request.path.as_str();
+        if path == GRAFANA_PATH
+            || path == "/dashboard"
+            || path.starts_with("/dashboard/")
+            || (path == "/" && self.metrics_path != "/")
+        {
+            let allowed = &["GET", "HEAD"];
+            if !allowed.contains(&request.method.as_str()) {
+                return ("dashboard", method_not_allowed(&request.method, allowed));
+            }
+            if path == GRAFANA_PATH {
+                return ("grafana", self.grafana_response());
+            }
+            return ("dashboard", self.dashboard_response(request, path));
+        }
         if let Some(api) = Endpoint::of(path) {
             let allowed = api.methods();
             if !allowed.contains(&request.method.as_str()) {
@@ -281,9 +317,58 @@ impl Routes {
                 .health_report()
                 .to_probe_response(endpoint, &request.query_params()),
             "federate" => self.federate_response(request),
-            _ => Response::json(200, "application/json", &self.alerts_page()),
+            "alerts" => Response::json(200, "application/json", &self.alerts_page()),
+            _ => self.dashboard_response(request, path),
         };
         (endpoint, response)
+    }
+
+    /// The built-in page (at `/` and `/dashboard`), its files, and its list of panels.
+    fn dashboard_response(&self, request: &Request, path: &str) -> Response {
+        if path == "/dashboard/panels.json" {
+            let json = self.dashboards.read().page_json();
+            return Response::json(200, "application/json", &json)
+                .with_header("Cache-Control", "no-store");
+        }
+        if path == "/dashboard/" {
+            // The page's links are relative to where it is served: send it home.
+            return Response::text(308, "the dashboard is at /dashboard\n")
+                .with_header("Location", "../dashboard");
+        }
+        let page = if path == "/" { "/dashboard" } else { path };
+        let Some(asset) = crate::dashboard::asset(page) else {
+            return Response::text(
+                404,
+                format!("not found: {path}; the dashboard is at /dashboard\n"),
+            );
+        };
+        let etag = asset.etag();
+        let response = if request.header("if-none-match") == Some(etag.as_str()) {
+            Response::new(304, asset.content_type, Vec::new())
+        } else {
+            Response::new(200, asset.content_type, asset.body.to_vec())
+        };
+        response
+            .with_header("ETag", etag)
+            .with_header("Cache-Control", "no-cache")
+            .with_header("X-Content-Type-Options", "nosniff")
+            .with_header("Content-Security-Policy", PAGE_POLICY)
+    }
+
+    /// `/api/v1/grafana/dashboards`: the four Grafana dashboards, as a JSON array.
+    fn grafana_response(&self) -> Response {
+        let dashboards: Vec<serde_json::Value> = self
+            .dashboards
+            .read()
+            .grafana()
+            .iter()
+            .map(|d| d.json().clone())
+            .collect();
+        Response::json(
+            200,
+            "application/json",
+            &serde_json::Value::Array(dashboards),
+        )
     }
 
     fn metrics_response(&self, request: &Request) -> Response {
@@ -347,6 +432,13 @@ impl Routes {
         }
     }
 }
+
+/// What the page may load: its own files and its own API, nothing from elsewhere (uPlot
+/// sizes its elements with inline styles).
+const PAGE_POLICY: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
 
 /// 405, naming the methods `allowed`.
 fn method_not_allowed(method: &str, allowed: &[&str]) -> Response {

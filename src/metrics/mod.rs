@@ -31,7 +31,7 @@ pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
 pub(crate) use labels::{escape_count, escape_into};
 pub use labels::{LabelIter, LabelSet};
 pub(crate) use name::validate_metric_name;
-pub(crate) use registry::exported_names;
+pub(crate) use registry::{exported_names, FamilyShape};
 pub use registry::{Registry, RegistryOptions};
 pub use snapshot::HistogramSnapshot;
 pub use timer::HistogramTimer;

@@ -402,6 +402,35 @@ impl Registry {
         opts.window(self.inner.options.histogram_window)
     }
 
+    /// Each family's name, type and the label names its series carry, sorted by name: what
+    /// generated dashboards draw.
+    pub(crate) fn family_shapes(&self) -> Vec<FamilyShape> {
+        let mut shapes: Vec<FamilyShape> = self
+            .inner
+            .families
+            .read()
+            .values()
+            .map(|family| {
+                let mut labels: Vec<String> = Vec::new();
+                for set in family.series.read().keys() {
+                    for (name, _) in set.iter() {
+                        if !labels.iter().any(|l| l == name) {
+                            labels.push(name.to_owned());
+                        }
+                    }
+                }
+                labels.sort();
+                FamilyShape {
+                    name: family.name.to_string(),
+                    kind: family.kind.metric_type(),
+                    labels,
+                }
+            })
+            .collect();
+        shapes.sort_by(|a, b| a.name.cmp(&b.name));
+        shapes
+    }
+
     /// Every family, sorted by name, with each family's non-zero accounting counters added
     /// to the registry's own families first.
     pub(crate) fn families(&self) -> Vec<Arc<FamilyCore>> {
@@ -551,6 +580,14 @@ pub(crate) fn exported_names(name: &str, metric_type: MetricType) -> Vec<String>
             names
         }
     }
+}
+
+/// A family as a dashboard sees it: its name, type and the label names of its series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FamilyShape {
+    pub(crate) name: String,
+    pub(crate) kind: MetricType,
+    pub(crate) labels: Vec<String>,
 }
 
 #[cfg(test)]

@@ -513,3 +513,59 @@ pub fn url_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A Prometheus server (Debian's `prometheus`) run for one test with the configuration
+/// `config` (YAML), listening on 127.0.0.1 port 0; killed and reaped on drop.
+pub struct PrometheusServer {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl PrometheusServer {
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prometheus.yml");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let child = std::process::Command::new(which("prometheus").expect("prometheus"))
+            .arg(format!("--config.file={}", path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut server = PrometheusServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            _dir: dir,
+        };
+        let port = wait_listening("Prometheus", &mut server.child);
+        server.addr.set_port(port);
+        server
+    }
+
+    /// An instant query's result (empty when it failed).
+    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        query_result(self.addr, promql)
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The result of the instant query `promql` on the Prometheus API at `addr` (ours or a
+/// peer's); empty when it failed.
+pub fn query_result(addr: SocketAddr, promql: &str) -> Vec<serde_json::Value> {
+    let reply = get(addr, &format!("/api/v1/query?query={}", url_encode(promql)));
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}

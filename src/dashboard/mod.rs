@@ -1,0 +1,149 @@
+//! Module implementing the dashboards: the panels (one PromQL expression each, written once
+//! in [`panels`]), the built-in page that draws them from the monitor's own `/api/v1`
+//! ([`page`], its files under `web/`), and the Grafana dashboards generated from the same
+//! panels ([`grafana`]). See [`Dashboards`].
+
+mod grafana;
+mod page;
+mod panels;
+
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+pub use grafana::GrafanaDashboard;
+pub(crate) use page::asset;
+pub use panels::{DashboardPanel, DashboardView, PanelKind, Unit};
+
+use crate::metrics::FamilyShape;
+use crate::{MonitoringError, Registry};
+
+/// The panels of one monitor: the built-in ones for the families its registries hold, one
+/// for each of the user's own families, and the custom ones added to it.
+#[derive(Debug)]
+pub(crate) struct Dashboards {
+    registries: Vec<Registry>,
+    /// Prefixes of the families the monitor will register once it runs (the database's,
+    /// the system's, …), drawn before they are.
+    expected: Vec<String>,
+    custom: RwLock<Vec<DashboardPanel>>,
+    interval: Duration,
+    retention: Duration,
+}
+
+impl Dashboards {
+    /// The dashboards of `registries`, refreshed every `interval` over `retention`, with
+    /// panels for the families named by the prefixes `expected` before they are registered.
+    pub(crate) fn new(
+        registries: Vec<Registry>,
+        expected: Vec<String>,
+        interval: Duration,
+        retention: Duration,
+    ) -> Self {
+        Self {
+            registries,
+            expected,
+            custom: RwLock::new(Vec::new()),
+            interval,
+            retention,
+        }
+    }
+
+    /// Adds `panel`, after the generated ones of its view; a panel with the same id (view
+    /// and title) is an error.
+    pub(crate) fn add(&self, panel: DashboardPanel) -> Result<(), MonitoringError> {
+        let mut custom = self.custom.write();
+        if custom.iter().any(|p| p.id() == panel.id())
+            || self.built_in().iter().any(|p| p.id() == panel.id())
+        {
+            return Err(MonitoringError::config(
+                "dashboard panel",
+                format!(
+                    "a {} panel titled {:?} is already in the {} view; give it another title",
+                    panel.kind().grafana_type(),
+                    panel.title(),
+                    panel.view().title()
+                ),
+            ));
+        }
+        custom.push(panel);
+        Ok(())
+    }
+
+    /// The prefixes of the families a monitor of `config` registers as it runs: the
+    /// database's when it has one, the system's and process's with the `system` feature, the
+    /// health checks', the storage's, the rules' and the notification channels'.
+    pub(crate) fn expected(config: &crate::MonitoringConfig, database: bool) -> Vec<String> {
+        let mut out: Vec<&str> = Vec::new();
+        if database {
+            out.push("kotoba_db_");
+        }
+        if cfg!(feature = "system") {
+            out.extend(["system_", "process_"]);
+        }
+        if config.enable_health_checks {
+            out.push("health_check_");
+        }
+        if config.storage.path.is_some() {
+            out.push("kotoba_monitoring_storage_bytes");
+        }
+        if config.alerting_config.enabled {
+            out.push("kotoba_monitoring_rule_group_");
+            if !config.alerting_config.notifications.is_empty() {
+                out.push("kotoba_monitoring_notifications_total");
+            }
+        }
+        out.into_iter().map(str::to_owned).collect()
+    }
+
+    fn shapes(&self) -> Vec<FamilyShape> {
+        let mut shapes: Vec<FamilyShape> = Vec::new();
+        for registry in &self.registries {
+            for shape in registry.family_shapes() {
+                match shapes.iter_mut().find(|s| s.name == shape.name) {
+                    Some(have) => {
+                        for label in shape.labels {
+                            if !have.labels.contains(&label) {
+                                have.labels.push(label);
+                            }
+                        }
+                        have.labels.sort();
+                    }
+                    None => shapes.push(shape),
+                }
+            }
+        }
+        shapes.sort_by(|a, b| a.name.cmp(&b.name));
+        shapes
+    }
+
+    fn built_in(&self) -> Vec<DashboardPanel> {
+        panels::built_in(&self.shapes(), &self.expected, &[])
+    }
+
+    /// Every panel, in the order drawn.
+    pub(crate) fn panels(&self) -> Vec<DashboardPanel> {
+        panels::built_in(&self.shapes(), &self.expected, &self.custom.read())
+    }
+
+    /// The four Grafana dashboards.
+    pub(crate) fn grafana(&self) -> Vec<GrafanaDashboard> {
+        let shapes = self.shapes();
+        let all = panels::built_in(&shapes, &self.expected, &self.custom.read());
+        grafana::dashboards(&all, &panels::variable_labels(&shapes))
+    }
+
+    /// What the page loads first: the views, the panels, how often to refresh and how far
+    /// back the history goes.
+    pub(crate) fn page_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "interval_seconds": self.interval.as_secs_f64(),
+            "retention_seconds": self.retention.as_secs(),
+            "views": DashboardView::ALL
+                .iter()
+                .map(|v| serde_json::json!({ "slug": v.slug(), "title": v.title() }))
+                .collect::<Vec<_>>(),
+            "panels": self.panels(),
+        })
+    }
+}
