@@ -10,23 +10,7 @@ use std::time::{Duration, Instant};
 
 use kotoba_monitoring::{Monitor, MonitoringConfig};
 
-/// Nanoseconds on CPU of this process's `kotoba-*` threads.
-fn monitor_cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| {
-            let dir = t.ok()?.path();
-            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if !name.starts_with("kotoba-") {
-                return None;
-            }
-            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
-            stat.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
-}
+mod support;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -42,7 +26,7 @@ fn main() {
     monitor.start().expect("the monitor starts");
     std::thread::sleep(Duration::from_secs(seconds));
     // Read before stop(): the threads are gone after it.
-    let used = monitor_cpu_ns();
+    let used = support::monitor_cpu_ns();
     let wall = started.elapsed();
     monitor.stop().expect("the monitor stops");
     println!(

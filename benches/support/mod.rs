@@ -139,3 +139,21 @@ pub fn median_us(rounds: usize, mut f: impl FnMut() -> usize) -> f64 {
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }
+
+/// Nanoseconds on CPU of this process's `kotoba-*` threads.
+pub fn monitor_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !name.starts_with("kotoba-") {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}

@@ -3,6 +3,8 @@
 //! failures recorded. Enough to load a page, wait for a condition, read the DOM, resize the
 //! viewport and take a screenshot; the browser is killed and its profile removed on drop.
 
+#![allow(dead_code)] // the browser tests and the page bench each use their own subset
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -252,6 +252,10 @@
     panel.labels = key;
     panel.plot = new uPlot(chartOptions(panel, labels), data, panel.body);
     if (!result.length) showEmpty(panel);
+    // When the first chart with data appeared, in ms since the page was asked for.
+    if (points && !document.body.dataset.firstChart) {
+      document.body.dataset.firstChart = String(Math.round(performance.now()));
+    }
   }
 
   const SVG = "http://www.w3.org/2000/svg";

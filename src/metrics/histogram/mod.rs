@@ -35,13 +35,13 @@ use window::Window;
 /// equal ratio (35 per power of two at the default 1%), and in the exported buckets. Readers
 /// add the shards up. Recording does no lookup, and allocates only a shard's page table and
 /// bucket counts at its first value and a page of cells at the first value in it (see
-/// [`HistogramOpts`]).
+/// [`HistogramOpts`](crate::HistogramOpts)).
 ///
 /// Two views are kept: everything since the series was created ([`snapshot`](Self::snapshot))
 /// and the recent window ([`window_snapshot`](Self::window_snapshot), 60 seconds by default).
 /// The exact sum of the recorded values is kept beside the histogram, so `sum` and `mean` are
 /// not rounded to buckets, and the exported `_bucket{le}` counts compare each value with the
-/// bound exactly. See [`HistogramOpts`] for precision and memory.
+/// bound exactly. See [`HistogramOpts`](crate::HistogramOpts) for precision and memory.
 ///
 /// Negative and NaN values are refused and counted in `kotoba_monitoring_values_rejected_total`;
 /// values above the configured maximum are recorded as the maximum and counted in
@@ -224,7 +224,7 @@ impl Histogram {
         HistogramSnapshot::new(part, self.core.plan.clone())
     }
 
-    /// What was recorded over the recent window (see [`HistogramOpts::window`]).
+    /// What was recorded over the recent window (see [`HistogramOpts::window`](crate::HistogramOpts::window)).
     pub fn window_snapshot(&self) -> HistogramSnapshot {
         let mut part = Part::default();
         self.window_into(Instant::now(), &mut part);
