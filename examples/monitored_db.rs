@@ -35,8 +35,12 @@ use std::time::{Duration, Instant};
 
 use kotoba_monitoring::{
     DatabaseMetrics, Monitor, MonitoredDatabase, MonitoringConfig, MonitoringError, QueryMetrics,
-    StorageMetrics,
+    StorageMetrics, TraceContext,
 };
+
+/// Queries slower than this count as slow: they keep their trace as an exemplar and go into
+/// the slow-query log.
+const SLOW_QUERY: Duration = Duration::from_millis(3);
 use parking_lot::Mutex;
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
@@ -304,11 +308,30 @@ fn worker(
         x ^= x >> 7;
         x ^= x << 17;
         let key = x % KEYS;
+        // Each query serves a request of its own, as a server would take its `traceparent`
+        // header: one trace in ten sampled. Slow queries keep theirs as an exemplar.
+        let trace = TraceContext::new(
+            (u128::from(x) << 64 | u128::from(x.rotate_left(29) ^ id)).to_be_bytes(),
+            (x | 1).to_be_bytes(),
+            x.is_multiple_of(10),
+        )?;
+        let _serving = trace.enter();
         // A failed query is counted by the instrumentation; the workload goes on.
-        match x % 100 {
-            0..=79 => found += u64::from(get.time(|| store.get(key)).unwrap_or(false)),
-            80..=97 => found += u64::from(put.time(|| store.put(key)).is_ok()),
-            _ => found += scan.time(|| store.scan(key)).unwrap_or(0) as u64,
+        let (op, statement) = match x % 100 {
+            0..=79 => (&get, "GET value WHERE key = ?"),
+            80..=97 => (&put, "PUT value WHERE key = ?"),
+            _ => (&scan, "SCAN 100 FROM key = ?"),
+        };
+        let mut timer = op.start();
+        timer.set_statement(statement);
+        let result = match x % 100 {
+            0..=79 => store.get(key).map(u64::from),
+            80..=97 => store.put(key).map(|()| 1),
+            _ => store.scan(key).map(|n| n as u64),
+        };
+        match result {
+            Ok(n) => found += n,
+            Err(_) => timer.fail(),
         }
     }
     std::hint::black_box(found);
@@ -531,6 +554,7 @@ fn run(args: Args) -> Result<(), MonitoringError> {
 
 fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), MonitoringError> {
     let monitor = Arc::new(Monitor::with_database(store.clone(), config)?);
+    monitor.collector().queries().set_slow_threshold(SLOW_QUERY);
     monitor.start()?;
     if let Some(exporter) = monitor.exporter() {
         let addr = exporter
@@ -631,6 +655,20 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
         short(q.avg_query_latency_ms / 1e3),
         short(q.p99_query_latency_ms / 1e3)
     );
+    // The slowest queries the log kept, with the trace each served.
+    let mut slowest = monitor.collector().slow_queries();
+    slowest.sort_by_key(|q| std::cmp::Reverse(q.duration));
+    for q in slowest.iter().take(5) {
+        let trace = q.trace.map_or("no trace".to_owned(), |t| {
+            let sampled = if t.sampled() { "" } else { " (not sampled)" };
+            format!("trace {}{sampled}", t.trace_id())
+        });
+        println!(
+            "  slow      {:<4} {:>8}  {trace}",
+            q.operation,
+            short(q.duration.as_secs_f64())
+        );
+    }
     println!(
         "  database  file {} KiB, cache hit rate {:.1}%",
         grouped(perf.storage_metrics.total_size_bytes >> 10),

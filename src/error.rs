@@ -186,6 +186,13 @@ pub enum MonitoringError {
         /// Why it was refused.
         reason: String,
     },
+    /// A W3C `traceparent` header, or an exemplar's labels, could not be taken.
+    InvalidTrace {
+        /// The text given (at most 80 characters of it).
+        text: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
     /// A scrape could not be encoded.
     Encode {
         /// The exposition format.
@@ -371,6 +378,7 @@ impl fmt::Display for MonitoringError {
             Self::InvalidCheck { name, reason } => {
                 write!(f, "cannot register health check {name:?}: {reason}")
             }
+            Self::InvalidTrace { text, reason } => write!(f, "invalid {text:?}: {reason}"),
             Self::Encode { format } => write!(
                 f,
                 "encoding the {format} exposition failed; the scrape was not served, and the next one tries again"

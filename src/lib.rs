@@ -190,6 +190,7 @@ pub mod prometheus_exporter;
 mod query;
 mod remote;
 mod storage;
+mod trace;
 mod worker;
 
 pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, RulesTestReport};
@@ -197,16 +198,17 @@ pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, Rules
 pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{
     DatabaseMetrics, MetricsCollector, MonitoredDatabase, PerformanceMetrics, QueryInstruments,
-    QueryMetrics, QueryOperation, QueryTimer, StorageMetrics, SystemMetrics,
+    QueryMetrics, QueryOperation, QueryTimer, SlowQuery, StorageMetrics, SystemMetrics,
 };
 pub use config::{
     AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Authorization,
-    BasicAuth, Channel, Delivery, EmailChannel, FlapDetection, HealthCheckConfig, HttpAuth,
-    InhibitRuleConfig, MetadataConfig, MonitoringConfig, NotificationConfig, NotificationType,
-    OverflowPolicy, PagerDutyChannel, PrometheusConfig, QueueConfig, RelabelAction, RelabelConfig,
-    RemoteWriteConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, StorageConfig,
-    WebhookChannel, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN,
-    ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
+    BasicAuth, Channel, Delivery, EmailChannel, ExemplarConfig, ExemplarSelection, FlapDetection,
+    HealthCheckConfig, HttpAuth, InhibitRuleConfig, MetadataConfig, MonitoringConfig,
+    NotificationConfig, NotificationType, OverflowPolicy, PagerDutyChannel, PrometheusConfig,
+    QueueConfig, RelabelAction, RelabelConfig, RemoteWriteConfig, RouteConfig, Secret,
+    SlackChannel, SmtpSecurity, StorageConfig, WebhookChannel, ENV_ALERT_EMAIL_SMTP,
+    ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT,
+    ENV_VARIABLES,
 };
 pub use dashboard::{DashboardPanel, DashboardView, GrafanaDashboard, PanelKind, Unit};
 pub use error::MonitoringError;
@@ -219,14 +221,15 @@ pub use health::{
 pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, ReplayReport, SeriesRange};
 pub use http::{CheckReport, ExpositionFormat, HealthReport, HealthSource, ProbeStatus};
 pub use metrics::{
-    Counter, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer, LabelIter,
-    LabelSet, MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,
+    Counter, Exemplar, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer,
+    LabelIter, LabelSet, MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,
 };
 pub use monitor::Monitor;
 pub use notify::ChannelStatus;
 pub use prometheus_exporter::PrometheusExporter;
 pub use query::{QueryError, QuerySample, QuerySeries, QueryValue};
 pub use remote::RemoteWriteStatus;
+pub use trace::{TraceContext, TraceGuard};
 
 #[cfg(test)]
 mod tests {

@@ -184,7 +184,11 @@ impl PrometheusExporter {
             global_labels,
             &registry,
             dashboards,
-        )?;
+        )?
+        .with_slow_queries({
+            let collector = collector.clone();
+            Box::new(move || collector.slow_queries())
+        });
         let connection_metrics = ConnectionMetrics::new(&registry)?;
         Ok(Self {
             connection_metrics,

@@ -186,7 +186,7 @@ impl MetricsCollector {
         let slice_len = HistogramOpts::latency()
             .window(config.latency_window)
             .slice_len();
-        let instruments = QueryInstruments::new(&registry)?;
+        let instruments = QueryInstruments::new(&registry, &config.exemplars)?;
         let tick_seconds = registry.gauge(
             "kotoba_monitoring_history_tick_seconds",
             "How long the last collection tick took to copy every series into the history and prune it.",
@@ -234,6 +234,13 @@ impl MetricsCollector {
     /// Query timing by operation: take an operation's handles once, time each query with them.
     pub fn queries(&self) -> &QueryInstruments {
         &self.shared.instruments
+    }
+
+    /// The slow queries the instrumentation remembered (`[exemplars] slow_query_log`, 100
+    /// by default), the newest first, each with its operation, duration, start, trace and
+    /// statement: what `/api/v1/slow_queries` lists.
+    pub fn slow_queries(&self) -> Vec<crate::SlowQuery> {
+        self.shared.instruments.slow_queries()
     }
 
     /// The monitored database, if the collector has one.

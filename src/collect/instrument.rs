@@ -11,7 +11,81 @@ use parking_lot::RwLock;
 
 use crate::metrics::Family;
 use crate::LabelSet;
-use crate::{Counter, Histogram, HistogramSnapshot, MonitoringError, QueryMetrics, Registry};
+use crate::{
+    Counter, ExemplarConfig, ExemplarSelection, Histogram, HistogramSnapshot, MonitoringError,
+    QueryMetrics, Registry, TraceContext,
+};
+
+/// The longest statement text the slow-query log keeps, in characters.
+pub(crate) const MAX_STATEMENT_CHARS: usize = 256;
+
+/// One query the slow-query log remembers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowQuery {
+    /// Its operation (`"get"`).
+    pub operation: String,
+    /// How long it took.
+    pub duration: Duration,
+    /// When it started.
+    pub started: time::OffsetDateTime,
+    /// The trace it served, when one was current (see [`TraceContext::enter`]) or given.
+    pub trace: Option<TraceContext>,
+    /// What the database said it was (a statement with its values taken out), at most 256
+    /// characters, when it said.
+    pub statement: Option<String>,
+    /// Whether it failed.
+    pub failed: bool,
+}
+
+impl SlowQuery {
+    /// As `/api/v1/slow_queries` lists it.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "operation": self.operation,
+            "durationSeconds": self.duration.as_secs_f64(),
+            "startedAt": self
+                .started
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            "traceId": self.trace.map(|t| t.trace_id()),
+            "spanId": self.trace.map(|t| t.span_id()),
+            "statement": self.statement,
+            "failed": self.failed,
+        })
+    }
+}
+
+/// The last slow queries, the newest kept; older ones let go and counted.
+#[derive(Debug)]
+pub(crate) struct SlowQueryLog {
+    entries: parking_lot::Mutex<std::collections::VecDeque<SlowQuery>>,
+    capacity: usize,
+    /// `kotoba_db_slow_query_log_dropped_total`.
+    dropped: Counter,
+}
+
+impl SlowQueryLog {
+    fn push(&self, query: SlowQuery) {
+        if self.capacity == 0 {
+            self.dropped.inc();
+            return;
+        }
+        let mut entries = self.entries.lock();
+        if entries.len() == self.capacity {
+            entries.pop_front();
+            self.dropped.inc();
+        }
+        entries.push_back(query);
+    }
+}
+
+/// How an operation's queries keep exemplars.
+#[derive(Debug, Clone, Copy)]
+struct Selection {
+    keep: ExemplarSelection,
+    /// Of the queries that are not slow, keep one when a counter's hash falls under this.
+    below: u64,
+}
 
 /// Times queries by operation into `kotoba_db_query_latency_seconds{operation}`, and counts
 /// `kotoba_db_queries_total{operation}`, `kotoba_db_query_errors_total{operation}` and
@@ -54,6 +128,8 @@ pub struct QueryInstruments {
     /// Nanoseconds; shared with every operation's handles.
     slow_threshold: Arc<AtomicU64>,
     operations: RwLock<HashMap<String, QueryOperation>>,
+    selection: Selection,
+    slow_log: Arc<SlowQueryLog>,
 }
 
 impl std::fmt::Debug for QueryInstruments {
@@ -77,6 +153,9 @@ pub struct QueryOperation {
     slow: Counter,
     /// Nanoseconds, shared with the instruments, so a new threshold reaches existing handles.
     slow_threshold: Arc<AtomicU64>,
+    name: Arc<str>,
+    selection: Selection,
+    slow_log: Arc<SlowQueryLog>,
 }
 
 /// Times one query; records when dropped (a success unless [`fail`](Self::fail) was called).
@@ -86,11 +165,30 @@ pub struct QueryTimer<'a> {
     operation: &'a QueryOperation,
     started: Instant,
     failed: bool,
+    trace: Option<TraceContext>,
+    statement: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl QueryInstruments {
-    pub(crate) fn new(registry: &Registry) -> Result<Self, MonitoringError> {
+    pub(crate) fn new(
+        registry: &Registry,
+        exemplars: &ExemplarConfig,
+    ) -> Result<Self, MonitoringError> {
+        let below = (exemplars.sample_ratio.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
         Ok(Self {
+            selection: Selection {
+                keep: exemplars.keep,
+                below,
+            },
+            slow_log: Arc::new(SlowQueryLog {
+                entries: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+                capacity: exemplars.slow_query_log,
+                dropped: registry.counter(
+                    "kotoba_db_slow_query_log_dropped_total",
+                    "Slow queries let go from the slow-query log, full with newer ones.",
+                    &[],
+                )?,
+            }),
             latency: registry.histogram_family("kotoba_db_query_latency_seconds", "")?,
             queries: registry.counter_family("kotoba_db_queries_total", "")?,
             errors: registry.counter_family(
@@ -122,6 +220,9 @@ impl QueryInstruments {
             errors: self.errors.with_labels(&labels)?,
             slow: self.slow.with_labels(&labels)?,
             slow_threshold: self.slow_threshold.clone(),
+            name: Arc::from(operation),
+            selection: self.selection,
+            slow_log: self.slow_log.clone(),
         };
         let mut operations = self.operations.write();
         if operations.is_empty() {
@@ -181,6 +282,11 @@ impl QueryInstruments {
         operations.is_empty().then(publish)
     }
 
+    /// The slow queries remembered, the newest first.
+    pub fn slow_queries(&self) -> Vec<SlowQuery> {
+        self.slow_log.entries.lock().iter().rev().cloned().collect()
+    }
+
     /// Whether any query has been recorded.
     pub(crate) fn has_data(&self) -> bool {
         self.operations
@@ -191,12 +297,14 @@ impl QueryInstruments {
 }
 
 impl QueryOperation {
-    /// Starts timing one query.
+    /// Starts timing one query, under the current thread's trace if one is entered.
     pub fn start(&self) -> QueryTimer<'_> {
         QueryTimer {
             operation: self,
             started: Instant::now(),
             failed: false,
+            trace: TraceContext::current(),
+            statement: None,
         }
     }
 
@@ -214,15 +322,68 @@ impl QueryOperation {
         result
     }
 
-    /// Records a query that took `elapsed`, and whether it succeeded.
+    /// Records a query that took `elapsed`, and whether it succeeded, under the current
+    /// thread's trace if one is entered.
     pub fn record(&self, elapsed: Duration, succeeded: bool) {
-        self.latency.observe_duration(elapsed);
+        self.record_query(elapsed, succeeded, TraceContext::current(), None);
+    }
+
+    /// Records a query served for `trace`, which took `elapsed`; `statement` (the query with
+    /// its values taken out) goes to the slow-query log if it was slow.
+    pub fn record_traced(
+        &self,
+        elapsed: Duration,
+        succeeded: bool,
+        trace: Option<TraceContext>,
+        statement: Option<&str>,
+    ) {
+        self.record_query(
+            elapsed,
+            succeeded,
+            trace,
+            statement.map(|s| std::borrow::Cow::Owned(s.to_owned())),
+        );
+    }
+
+    fn record_query(
+        &self,
+        elapsed: Duration,
+        succeeded: bool,
+        trace: Option<TraceContext>,
+        statement: Option<std::borrow::Cow<'static, str>>,
+    ) {
+        let slow = elapsed.as_nanos() > u128::from(self.slow_threshold.load(Ordering::Relaxed));
+        let seconds = elapsed.as_secs_f64();
+        match trace.filter(|t| t.sampled() && self.keeps_exemplar(slow, t)) {
+            Some(trace) => self.latency.observe_with_trace(seconds, &trace),
+            None => self.latency.observe(seconds),
+        }
         self.queries.inc();
         if !succeeded {
             self.errors.inc();
         }
-        if elapsed.as_nanos() > u128::from(self.slow_threshold.load(Ordering::Relaxed)) {
+        if slow {
             self.slow.inc();
+            let now = time::OffsetDateTime::now_utc();
+            self.slow_log.push(SlowQuery {
+                operation: self.name.to_string(),
+                duration: elapsed,
+                started: now - elapsed,
+                trace,
+                statement: statement.map(|s| s.chars().take(MAX_STATEMENT_CHARS).collect()),
+                failed: !succeeded,
+            });
+        }
+    }
+
+    /// Whether a query under `trace` keeps it as an exemplar: by the configured selection,
+    /// a sampled share decided by the trace id (so one trace is kept or not everywhere).
+    fn keeps_exemplar(&self, slow: bool, trace: &TraceContext) -> bool {
+        match self.selection.keep {
+            ExemplarSelection::Off => false,
+            ExemplarSelection::All => true,
+            ExemplarSelection::Slow => slow,
+            ExemplarSelection::Sampled => slow || trace.id_hash() < self.selection.below,
         }
     }
 }
@@ -232,10 +393,27 @@ impl QueryTimer<'_> {
     pub fn fail(mut self) {
         self.failed = true;
     }
+
+    /// Says what the query was, for the slow-query log: a statement with its values taken
+    /// out (`SELECT * FROM t WHERE id = ?`), kept (its first 256 characters) only if the
+    /// query turns out slow. A `&'static str` costs nothing more.
+    pub fn set_statement(&mut self, statement: impl Into<std::borrow::Cow<'static, str>>) {
+        self.statement = Some(statement.into());
+    }
+
+    /// Serves the query for `trace` rather than the thread's current one.
+    pub fn set_trace(&mut self, trace: TraceContext) {
+        self.trace = Some(trace);
+    }
 }
 
 impl Drop for QueryTimer<'_> {
     fn drop(&mut self) {
-        self.operation.record(self.started.elapsed(), !self.failed);
+        self.operation.record_query(
+            self.started.elapsed(),
+            !self.failed,
+            self.trace,
+            self.statement.take(),
+        );
     }
 }

@@ -28,5 +28,5 @@ pub(crate) use calls::CallWatch;
 pub use cluster::{ClusterMetrics, ClusterSource};
 pub use collector::MetricsCollector;
 pub use database::{DatabaseMetrics, MonitoredDatabase, QueryMetrics, StorageMetrics};
-pub use instrument::{QueryInstruments, QueryOperation, QueryTimer};
+pub use instrument::{QueryInstruments, QueryOperation, QueryTimer, SlowQuery};
 pub use performance::{PerformanceMetrics, SystemMetrics};

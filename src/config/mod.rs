@@ -8,6 +8,7 @@
 //! - `load`: reading TOML, with errors that never quote a secret;
 //! - `env`: the environment variables, in one table;
 //! - `storage`: [`StorageConfig`], the folder kept across restarts;
+//! - `exemplars`: [`ExemplarConfig`], exemplars and the slow-query log;
 //! - `remote_write`: [`RemoteWriteConfig`], the stores samples are shipped to;
 //! - `url`: URLs checked, and named without their credentials;
 //! - `duration`: durations written as `"15s"`, `"5m"`.
@@ -15,6 +16,7 @@
 mod alerting;
 mod duration;
 mod env;
+mod exemplars;
 mod health;
 mod load;
 mod notification;
@@ -35,6 +37,7 @@ pub use env::{
     ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
     ENV_METRICS_PORT, ENV_VARIABLES,
 };
+pub use exemplars::{ExemplarConfig, ExemplarSelection};
 pub use health::HealthCheckConfig;
 pub use notification::{
     AlertmanagerChannel, Channel, Delivery, EmailChannel, NotificationConfig, NotificationType,
@@ -139,6 +142,9 @@ pub struct MonitoringConfig {
     /// Where the history, alert state and the notification log are kept across restarts
     /// (`[storage]`). Defaults to nowhere: everything stays in memory.
     pub storage: StorageConfig,
+    /// Which instrumented queries keep their trace as an exemplar, and the slow-query log
+    /// (`[exemplars]`). Defaults to slow queries, 100 remembered.
+    pub exemplars: ExemplarConfig,
     /// Stores every sample of the history is shipped to with Prometheus remote write
     /// (`[[remote_write]]`), each on a thread of its own. Defaults to none.
     pub remote_write: Vec<RemoteWriteConfig>,
@@ -166,6 +172,7 @@ impl Default for MonitoringConfig {
             health_config: HealthCheckConfig::default(),
             alerting_config: AlertingConfig::default(),
             storage: StorageConfig::default(),
+            exemplars: ExemplarConfig::default(),
             remote_write: Vec::new(),
         }
     }
@@ -255,6 +262,7 @@ impl MonitoringConfig {
         self.prometheus_config.validate()?;
         self.health_config.validate()?;
         self.storage.validate()?;
+        self.exemplars.validate()?;
         let mut names = std::collections::HashSet::new();
         for (i, remote) in self.remote_write.iter().enumerate() {
             let field = format!("remote_write[{i}]");

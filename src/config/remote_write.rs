@@ -63,6 +63,10 @@ pub struct RemoteWriteConfig {
     pub queue_config: QueueConfig,
     /// Sending the metrics' metadata (type, help, unit).
     pub metadata_config: MetadataConfig,
+    /// Whether the exemplars the history keeps (see `[exemplars]`) are sent with their
+    /// series, as Prometheus's `send_exemplars`. Defaults to `false`, as Prometheus 2.42; a
+    /// receiver must keep exemplars (Prometheus with `--enable-feature=exemplar-storage`).
+    pub send_exemplars: bool,
 }
 
 impl Default for RemoteWriteConfig {
@@ -77,6 +81,7 @@ impl Default for RemoteWriteConfig {
             write_relabel_configs: Vec::new(),
             queue_config: QueueConfig::default(),
             metadata_config: MetadataConfig::default(),
+            send_exemplars: false,
         }
     }
 }
@@ -93,6 +98,7 @@ impl std::fmt::Debug for RemoteWriteConfig {
             .field("write_relabel_configs", &self.write_relabel_configs)
             .field("queue_config", &self.queue_config)
             .field("metadata_config", &self.metadata_config)
+            .field("send_exemplars", &self.send_exemplars)
             .finish()
     }
 }

@@ -10,6 +10,7 @@
 
 mod chunk;
 mod durable;
+mod exemplars;
 mod log;
 mod matcher;
 mod query;

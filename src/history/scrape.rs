@@ -74,13 +74,22 @@ impl HistoryStore {
                         let bounds = h.bucket_bounds();
                         let bucket = format!("{name}_bucket");
                         let mut cumulative = 0u64;
+                        let exemplars = h.exemplars().unwrap_or_default();
                         for (i, count) in per_bucket.iter().enumerate() {
                             cumulative += count;
                             let le = match bounds.get(i) {
                                 Some(bound) => dtoa::Buffer::new().format(*bound).to_owned(),
                                 None => "+Inf".to_owned(),
                             };
-                            store(&bucket, &labels.with_label("le", &le), cumulative as f64);
+                            let series = labels.with_label("le", &le);
+                            store(&bucket, &series, cumulative as f64);
+                            if let Some(Some(exemplar)) = exemplars.get(i) {
+                                self.inner.exemplars.lock().offer(
+                                    &bucket,
+                                    &series,
+                                    exemplar.clone(),
+                                );
+                            }
                         }
                         store(&format!("{name}_sum"), &labels, sum);
                         store(&format!("{name}_count"), &labels, cumulative as f64);

@@ -17,6 +17,40 @@ use crate::MonitoringError;
 type Labels = Vec<(String, String)>;
 
 impl HistoryStore {
+    /// The exemplars the self-scrape kept (the newest 10,000) observed from `start` to
+    /// `end`, of the series any of `selectors` matches, grouped by series (labels with
+    /// `__name__`), each series' oldest first: what `/api/v1/query_exemplars` lists.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Query`] when a selector is not one.
+    pub fn exemplars(
+        &self,
+        selectors: &[&str],
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) -> Result<Vec<(Labels, Vec<crate::Exemplar>)>, MonitoringError> {
+        let matchers = selector_matchers(selectors)?;
+        let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+        let kept = self
+            .inner
+            .exemplars
+            .lock()
+            .between(ms(start), ms(end), |name, labels| {
+                let pairs = named(name, labels);
+                matchers.iter().any(|m| query::matches_all(m, &pairs))
+            });
+        let mut out: Vec<(Labels, Vec<crate::Exemplar>)> = Vec::new();
+        for k in kept {
+            let pairs = named(&k.name, &k.labels);
+            match out.iter_mut().find(|(labels, _)| *labels == pairs) {
+                Some((_, list)) => list.push(k.exemplar),
+                None => out.push((pairs, vec![k.exemplar])),
+            }
+        }
+        Ok(out)
+    }
+
     /// The label sets of the series that match any of `selectors` (series selectors such as
     /// `kotoba_db_queries_total{op="get"}`; none matches every series) and hold a sample
     /// between `start` and `end` (inclusive; `None` leaves that end open). Each label set

@@ -104,6 +104,8 @@ pub(super) struct Inner {
     /// The series the last self-scrape wrote (see [`HistoryStore::scrape`]): one that is
     /// gone at the next gets a stale marker.
     pub(super) scraped: Mutex<HashSet<(Arc<str>, LabelSet)>>,
+    /// The exemplars the self-scrape found.
+    pub(super) exemplars: Mutex<super::exemplars::ExemplarRing>,
     /// How far back a PromQL selector looks for a sample, in milliseconds.
     pub(super) lookback_ms: std::sync::atomic::AtomicU64,
     retention: Duration,
@@ -169,6 +171,7 @@ impl HistoryStore {
                 holds: Mutex::new(HashMap::new()),
                 next_hold: AtomicU64::new(0),
                 scraped: Mutex::new(HashSet::new()),
+                exemplars: Mutex::new(Default::default()),
                 lookback_ms: std::sync::atomic::AtomicU64::new(300_000),
                 retention,
                 max_points: max_points.max(1),
@@ -387,6 +390,18 @@ impl HistoryStore {
             inner: self.inner.clone(),
             token,
         }
+    }
+
+    /// The exemplars kept for each series, observed in `(after, upto]` (Unix nanoseconds):
+    /// what remote write sends with the series' samples of that stretch.
+    pub(crate) fn exemplars_between(
+        &self,
+        after: i64,
+        upto: i64,
+    ) -> HashMap<(Arc<str>, LabelSet), Vec<crate::Exemplar>> {
+        // A millisecond is in the stretch when its first nanosecond is.
+        let ms = |t: i64| t.div_euclid(1_000_000);
+        self.inner.exemplars.lock().by_series(ms(after), ms(upto))
     }
 
     /// The newest time (Unix nanoseconds) before which no more samples are expected: a

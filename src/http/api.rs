@@ -39,6 +39,10 @@ pub(crate) enum Endpoint<'a> {
     Alerts,
     /// `/api/v1/rules`.
     Rules,
+    /// `/api/v1/query_exemplars`.
+    QueryExemplars,
+    /// `/api/v1/slow_queries`: ours, the slow-query log.
+    SlowQueries,
 }
 
 impl<'a> Endpoint<'a> {
@@ -53,6 +57,8 @@ impl<'a> Endpoint<'a> {
             "/api/v1/status/buildinfo" => Self::BuildInfo,
             "/api/v1/alerts" => Self::Alerts,
             "/api/v1/rules" => Self::Rules,
+            "/api/v1/query_exemplars" => Self::QueryExemplars,
+            "/api/v1/slow_queries" => Self::SlowQueries,
             _ => Self::LabelValues(
                 path.strip_prefix("/api/v1/label/")?
                     .strip_suffix("/values")
@@ -74,18 +80,23 @@ impl<'a> Endpoint<'a> {
             Self::BuildInfo => "api/v1/status/buildinfo",
             Self::Alerts => "api/v1/alerts",
             Self::Rules => "api/v1/rules",
+            Self::QueryExemplars => "api/v1/query_exemplars",
+            Self::SlowQueries => "api/v1/slow_queries",
         }
     }
 
     /// The methods it answers, as Prometheus's: `POST` where parameters can be long.
     pub(crate) fn methods(self) -> &'static [&'static str] {
         match self {
-            Self::Query | Self::QueryRange | Self::Series | Self::Labels => &["GET", "POST"],
+            Self::Query | Self::QueryRange | Self::Series | Self::Labels | Self::QueryExemplars => {
+                &["GET", "POST"]
+            }
             Self::LabelValues(_)
             | Self::Metadata
             | Self::BuildInfo
             | Self::Alerts
-            | Self::Rules => &["GET"],
+            | Self::Rules
+            | Self::SlowQueries => &["GET"],
         }
     }
 }
@@ -99,6 +110,7 @@ pub(crate) fn api(
     exposition: &Exposition,
     alerts: &dyn Fn() -> serde_json::Value,
     rules: &dyn Fn() -> serde_json::Value,
+    slow_queries: &dyn Fn() -> serde_json::Value,
 ) -> Response {
     let mut params = request.query_params();
     if request.method == "POST" {
@@ -119,6 +131,8 @@ pub(crate) fn api(
             &serde_json::json!({ "alerts": alerts() }).to_string(),
         )),
         Endpoint::Rules => Ok(success(&rules().to_string())),
+        Endpoint::QueryExemplars => query_exemplars(&params, history),
+        Endpoint::SlowQueries => Ok(success(&slow_queries().to_string())),
     };
     match answer {
         Ok(json) => Response::new(200, "application/json", json.into_bytes()),
@@ -232,6 +246,54 @@ struct Selection<'a> {
     selectors: Vec<&'a str>,
     start: Option<OffsetDateTime>,
     end: Option<OffsetDateTime>,
+}
+
+/// `/api/v1/query_exemplars`: the exemplars of the series `query`'s selectors select, from
+/// `start` to `end` (everything kept when left out), as Prometheus lists them.
+fn query_exemplars(params: &[(String, String)], history: &HistoryStore) -> Result<String, Failure> {
+    let Some(text) = param(params, "query") else {
+        return Err(bad_data(
+            "no query parameter provided; give an expression whose selectors name the series, such as query=kotoba_db_query_latency_seconds_bucket".to_owned(),
+        ));
+    };
+    let expr = promql_parser::parser::parse(text)
+        .map_err(|e| bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let start = time_param(params, "start")?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let end = time_param(params, "end")?
+        .unwrap_or_else(|| OffsetDateTime::now_utc() + Duration::from_secs(86_400));
+    if end < start {
+        return Err(bad_data(
+            "end timestamp must not be before start timestamp".to_owned(),
+        ));
+    }
+    let selectors = crate::query::selector_texts(&expr);
+    let selectors: Vec<&str> = selectors.iter().map(String::as_str).collect();
+    let found = history.exemplars(&selectors, start, end).map_err(failure)?;
+    let data: Vec<serde_json::Value> = found
+        .iter()
+        .map(|(labels, exemplars)| {
+            let series: serde_json::Map<String, serde_json::Value> = labels
+                .iter()
+                .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let list: Vec<serde_json::Value> = exemplars
+                .iter()
+                .map(|e| {
+                    let labels: serde_json::Map<String, serde_json::Value> = e
+                        .labels()
+                        .map(|(n, v)| (n.to_owned(), serde_json::Value::String(v.to_owned())))
+                        .collect();
+                    serde_json::json!({
+                        "labels": labels,
+                        "value": format_value(e.value()),
+                        "timestamp": e.timestamp_ms() as f64 / 1000.0,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "seriesLabels": series, "exemplars": list })
+        })
+        .collect();
+    Ok(success(&serde_json::Value::Array(data).to_string()))
 }
 
 fn selection(params: &[(String, String)]) -> Result<Selection<'_>, Failure> {

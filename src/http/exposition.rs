@@ -116,6 +116,8 @@ struct RegistryCollector {
     /// Write the `<name>_window{q}` gauges beside each histogram family.
     window_quantiles: bool,
     stats: Arc<EncodeStats>,
+    /// Whether the scrape being written counts its sample lines for exemplars.
+    counting: std::sync::atomic::AtomicBool,
 }
 
 /// The encoders of both formats over the same registries.
@@ -148,6 +150,7 @@ impl Exposition {
                 format,
                 window_quantiles,
                 stats: stats.clone(),
+                counting: std::sync::atomic::AtomicBool::new(false),
             }));
             registry
         };
@@ -166,6 +169,16 @@ impl Exposition {
         let last = self.last_len.load(Ordering::Relaxed);
         let mut out = String::with_capacity((last + last / 8).max(16 * 1024));
         match format {
+            ExpositionFormat::OpenMetrics if crate::metrics::exemplar::any_recorded() => {
+                // Exemplars go after their samples: prometheus-client takes them only as its
+                // own metrics, so the lines are counted as they are written and each
+                // exemplar appended to the line the collector planned for it.
+                let _planning = ExemplarPlan::begin();
+                prometheus_client::encoding::text::encode(
+                    &mut ExemplarWriter { out: &mut out },
+                    &self.openmetrics,
+                )?
+            }
             ExpositionFormat::OpenMetrics => {
                 prometheus_client::encoding::text::encode(&mut out, &self.openmetrics)?
             }
@@ -182,8 +195,117 @@ impl Exposition {
     }
 }
 
+thread_local! {
+    /// While an OpenMetrics scrape with exemplars is written on this thread: how many sample
+    /// lines were encoded and how many reached the output, and the exemplars to append.
+    static PLAN: std::cell::RefCell<Option<ExemplarPlan>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Exemplars to append, each to the end of one sample line of the scrape. Sample lines are
+/// counted twice: as the collector has them encoded (each encodes its labels once, through
+/// [`Labels`]) and as they reach the output (lines not starting with `#`), which
+/// prometheus-client buffers in between.
+#[derive(Debug, Default)]
+struct ExemplarPlan {
+    encoded: u64,
+    written: u64,
+    /// Whether the output is at the start of a line, and whether its line is a comment.
+    mid_line: bool,
+    comment: bool,
+    pending: std::collections::VecDeque<(u64, String)>,
+}
+
+/// Ends the plan of the scrape being written on this thread when dropped.
+struct PlanGuard;
+
+impl Drop for PlanGuard {
+    fn drop(&mut self) {
+        PLAN.with(|p| p.borrow_mut().take());
+    }
+}
+
+impl ExemplarPlan {
+    fn begin() -> PlanGuard {
+        PLAN.with(|p| *p.borrow_mut() = Some(ExemplarPlan::default()));
+        PlanGuard
+    }
+
+    /// Whether a scrape on this thread takes exemplars.
+    fn active() -> bool {
+        PLAN.with(|p| p.borrow().is_some())
+    }
+
+    /// Notes that one more sample line was encoded.
+    fn count_line() {
+        PLAN.with(|p| {
+            if let Some(plan) = p.borrow_mut().as_mut() {
+                plan.encoded += 1;
+            }
+        });
+    }
+
+    /// Plans `suffix` for the sample line `ahead` lines after the next one to be encoded.
+    fn append(ahead: u64, suffix: String) {
+        PLAN.with(|p| {
+            if let Some(plan) = p.borrow_mut().as_mut() {
+                let line = plan.encoded + ahead;
+                plan.pending.push_back((line, suffix));
+            }
+        });
+    }
+
+    /// Copies `s` to `out`, appending planned exemplars before their lines' newlines.
+    fn copy(&mut self, out: &mut String, mut s: &str) {
+        loop {
+            if !self.mid_line && !s.is_empty() {
+                self.comment = s.starts_with('#');
+                self.mid_line = true;
+            }
+            let Some(at) = s.find('\n') else {
+                out.push_str(s);
+                return;
+            };
+            out.push_str(&s[..at]);
+            if !self.comment {
+                if self
+                    .pending
+                    .front()
+                    .is_some_and(|(line, _)| *line == self.written)
+                {
+                    if let Some((_, suffix)) = self.pending.pop_front() {
+                        out.push_str(&suffix);
+                    }
+                }
+                self.written += 1;
+            }
+            out.push('\n');
+            self.mid_line = false;
+            s = &s[at + 1..];
+        }
+    }
+}
+
+/// Writes a scrape into `out` through this thread's [`ExemplarPlan`].
+struct ExemplarWriter<'a> {
+    out: &'a mut String,
+}
+
+impl fmt::Write for ExemplarWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        PLAN.with(|p| match p.borrow_mut().as_mut() {
+            Some(plan) => plan.copy(self.out, s),
+            None => self.out.push_str(s),
+        });
+        Ok(())
+    }
+}
+
 impl Collector for RegistryCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        self.counting.store(
+            self.format == ExpositionFormat::OpenMetrics && ExemplarPlan::active(),
+            Ordering::Relaxed,
+        );
         // One group per name, sorted, in registry order within a group. Each registry lists
         // its families sorted by name, so the stable sort only merges those runs.
         let per_registry: Vec<Vec<Arc<FamilyCore>>> =
@@ -465,6 +587,14 @@ impl RegistryCollector {
             let bounds = bounds.iter().copied().chain([f64::INFINITY]);
             buckets.extend(bounds.zip(counts.iter().copied()));
             let count = counts.iter().sum();
+            if self.counting.load(Ordering::Relaxed) {
+                // `_sum`, `_count`, then one line per bucket.
+                h.each_exemplar(|i, exemplar| {
+                    let mut suffix = String::with_capacity(96);
+                    exemplar.openmetrics_suffix(&mut suffix);
+                    ExemplarPlan::append(2 + i as u64, suffix);
+                });
+            }
             metric
                 .encode_family(&self.labels(labels, None))?
                 .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
@@ -524,6 +654,7 @@ impl RegistryCollector {
             own,
             global: &self.global_labels,
             extra,
+            counted: self.counting.load(Ordering::Relaxed),
         }
     }
 }
@@ -541,10 +672,16 @@ struct Labels<'a> {
     own: &'a LabelSet,
     global: &'a [(String, String)],
     extra: Option<(&'a str, &'a str)>,
+    /// Count the line for the scrape's [`ExemplarPlan`]: each sample line encodes its
+    /// labels once.
+    counted: bool,
 }
 
 impl EncodeLabelSet for Labels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
+        if self.counted {
+            ExemplarPlan::count_line();
+        }
         let own = self.own.exposition_text();
         if !own.is_empty() {
             // The series' own labels were escaped and joined when the series was made, so
@@ -633,6 +770,47 @@ mod tests {
         Exposition::new(vec![known()], &labels, window_quantiles)
             .encode(format)
             .unwrap()
+    }
+
+    #[test]
+    fn exemplars_follow_their_buckets_in_openmetrics_only() {
+        let r = Registry::new();
+        let opts = crate::HistogramOpts::latency().buckets([0.1, 1.0]);
+        let h = r
+            .histogram_family_with("rpc_seconds", "RPC.", opts)
+            .unwrap()
+            .with_labels(&[("op", "get")])
+            .unwrap();
+        h.observe(0.05);
+        h.observe_with_exemplar(0.5, &[("trace_id", "abc")])
+            .unwrap();
+        h.observe_with_exemplar(0.7, &[("trace_id", "def")])
+            .unwrap();
+        h.observe_with_exemplar(5.0, &[("trace_id", "ghi")])
+            .unwrap();
+        let exposition = Exposition::new(vec![r], &[], false);
+        let om = exposition.encode(ExpositionFormat::OpenMetrics).unwrap();
+        let lines: Vec<&str> = om
+            .lines()
+            .filter(|l| l.starts_with("rpc_seconds"))
+            .collect();
+        assert_eq!(lines[0], "rpc_seconds_sum{op=\"get\"} 6.25");
+        assert_eq!(lines[1], "rpc_seconds_count{op=\"get\"} 4");
+        assert_eq!(lines[2], "rpc_seconds_bucket{le=\"0.1\",op=\"get\"} 1");
+        assert!(
+            lines[3].starts_with(
+                "rpc_seconds_bucket{le=\"1.0\",op=\"get\"} 3 # {trace_id=\"def\"} 0.7 1"
+            ),
+            "{om}"
+        );
+        assert!(
+            lines[4].starts_with(
+                "rpc_seconds_bucket{le=\"+Inf\",op=\"get\"} 4 # {trace_id=\"ghi\"} 5 1"
+            ),
+            "{om}"
+        );
+        let text = exposition.encode(ExpositionFormat::PrometheusText).unwrap();
+        assert!(!text.contains("trace_id"), "{text}");
     }
 
     #[test]

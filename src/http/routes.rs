@@ -32,7 +32,7 @@ const FIXED_PATHS: [&str; 6] = [
 const GRAFANA_PATH: &str = "/api/v1/grafana/dashboards";
 
 /// The Prometheus API's endpoints, as the 404 answer lists them.
-const API_PATHS: [&str; 9] = [
+const API_PATHS: [&str; 11] = [
     "/api/v1/query",
     "/api/v1/query_range",
     "/api/v1/series",
@@ -42,6 +42,8 @@ const API_PATHS: [&str; 9] = [
     "/api/v1/status/buildinfo",
     "/api/v1/alerts",
     "/api/v1/rules",
+    "/api/v1/query_exemplars",
+    "/api/v1/slow_queries",
 ];
 
 /// Whether a built-in endpoint answers at `path`, so that the metrics cannot be served there.
@@ -100,6 +102,9 @@ impl ServingMetrics {
     }
 }
 
+/// Where `/api/v1/slow_queries` reads the slow-query log.
+pub(crate) type SlowQueries = Box<dyn Fn() -> Vec<crate::SlowQuery> + Send + Sync>;
+
 /// Everything a request needs: the exposition, the credentials, the health source.
 pub(crate) struct Routes {
     metrics_path: String,
@@ -115,6 +120,8 @@ pub(crate) struct Routes {
     global_labels: Vec<(String, String)>,
     /// What the built-in page and `/api/v1/grafana/dashboards` draw.
     dashboards: RwLock<Arc<Dashboards>>,
+    /// The slow-query log, for `/api/v1/slow_queries`.
+    slow_queries: SlowQueries,
     metrics: ServingMetrics,
 }
 
@@ -145,6 +152,7 @@ impl Routes {
             history,
             global_labels,
             dashboards: RwLock::new(dashboards),
+            slow_queries: Box::new(Vec::new),
             health: RwLock::new(None),
             alerts: RwLock::new(None),
             notifications: RwLock::new(None),
@@ -158,6 +166,12 @@ impl Routes {
 
     pub(crate) fn set_alert_source(&self, source: Option<Arc<crate::alert::RuleEngine>>) {
         *self.alerts.write() = source;
+    }
+
+    /// The routes reading the slow-query log from `source`.
+    pub(crate) fn with_slow_queries(mut self, source: SlowQueries) -> Self {
+        self.slow_queries = source;
+        self
     }
 
     pub(crate) fn set_dashboards(&self, dashboards: Arc<Dashboards>) {
@@ -277,6 +291,14 @@ impl Routes {
                 Some(engine) => engine.rules_json(),
                 None => serde_json::json!({ "groups": [] }),
             };
+            let slow_queries = || {
+                serde_json::Value::Array(
+                    (self.slow_queries)()
+                        .iter()
+                        .map(crate::SlowQuery::json)
+                        .collect(),
+                )
+            };
             let response = super::api::api(
                 request,
                 api,
@@ -284,6 +306,7 @@ impl Routes {
                 &self.exposition,
                 &alerts,
                 &rules,
+                &slow_queries,
             );
             return (api.name(), response);
         }

@@ -98,6 +98,7 @@ const LIBRARY_FAMILIES: &[&str] = &[
     "kotoba_db_io_latency_seconds",
     "kotoba_db_query_errors_total",
     "kotoba_db_slow_queries_total",
+    "kotoba_db_slow_query_log_dropped_total",
     "kotoba_db_storage_operations_total",
     "kotoba_db_storage_throughput_bytes_per_second",
     "kotoba_db_uptime_seconds",

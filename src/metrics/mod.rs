@@ -9,6 +9,7 @@
 
 mod catalog;
 mod counter;
+pub(crate) mod exemplar;
 mod family;
 mod gauge;
 mod histogram;
@@ -22,6 +23,7 @@ mod snapshot;
 mod timer;
 
 pub use counter::Counter;
+pub use exemplar::Exemplar;
 pub use family::{Family, MetricKind, MetricType};
 pub(crate) use family::{FamilyCore, FamilyKind, Series};
 pub use gauge::Gauge;

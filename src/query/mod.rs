@@ -157,6 +157,42 @@ pub(crate) fn selector_names(expr: &promql_parser::parser::Expr) -> Option<Vec<S
     walk(expr, &mut names).then_some(names)
 }
 
+/// The series selectors of `expr`, as text without their offsets and `@` (what
+/// `/api/v1/query_exemplars` selects series by, as Prometheus's `ExtractSelectors`).
+pub(crate) fn selector_texts(expr: &promql_parser::parser::Expr) -> Vec<String> {
+    use promql_parser::parser::{Expr, VectorSelector};
+    fn plain(vs: &VectorSelector) -> String {
+        let mut vs = vs.clone();
+        vs.offset = None;
+        vs.at = None;
+        vs.to_string()
+    }
+    fn walk(expr: &Expr, out: &mut Vec<String>) {
+        match expr {
+            Expr::VectorSelector(vs) => out.push(plain(vs)),
+            Expr::MatrixSelector(ms) => out.push(plain(&ms.vs)),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = a.param.as_deref() {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(expr, &mut out);
+    out
+}
+
 /// How far before its evaluation time `expr` may read a sample, in milliseconds, when
 /// instant selectors look back `lookback_ms`: the longest of its selectors' lookbacks and
 /// ranges, with their offsets, and subqueries' ranges on top of what they evaluate. `None`

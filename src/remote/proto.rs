@@ -17,6 +17,19 @@ pub(crate) struct TimeSeries {
     pub(crate) labels: Vec<Label>,
     #[prost(message, repeated, tag = "2")]
     pub(crate) samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "3")]
+    pub(crate) exemplars: Vec<Exemplar>,
+}
+
+/// An exemplar of a series: its labels (a trace id), value and time in milliseconds.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Exemplar {
+    #[prost(message, repeated, tag = "1")]
+    pub(crate) labels: Vec<Label>,
+    #[prost(double, tag = "2")]
+    pub(crate) value: f64,
+    #[prost(int64, tag = "3")]
+    pub(crate) timestamp: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -68,6 +81,7 @@ mod tests {
                     value: 1.0,
                     timestamp: 1000,
                 }],
+                exemplars: Vec::new(),
             }],
             metadata: Vec::new(),
         };

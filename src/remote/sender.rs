@@ -10,6 +10,7 @@
 //! neither loses nor repeats what was sent (only a round cut short by a crash is sent again).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -45,6 +46,21 @@ pub struct RemoteWriteStatus {
     pub sent_until: Option<OffsetDateTime>,
     /// Its last failure: a receiver down, slow or refusing. Credentials never appear in it.
     pub last_error: Option<String>,
+}
+
+/// An exemplar as remote write sends it.
+fn exemplar_of(e: &crate::Exemplar) -> super::proto::Exemplar {
+    super::proto::Exemplar {
+        labels: e
+            .labels()
+            .map(|(name, value)| Label {
+                name: name.to_owned(),
+                value: value.to_owned(),
+            })
+            .collect(),
+        value: e.value(),
+        timestamp: e.timestamp_ms(),
+    }
 }
 
 /// The last nanosecond of the millisecond before the one `t` (Unix nanoseconds) falls in.
@@ -305,11 +321,21 @@ impl Endpoint {
         let mut pending: Vec<TimeSeries> = Vec::new();
         let mut held = 0;
         let mut stopped = false;
+        let exemplars = if self.config.send_exemplars {
+            self.history.exemplars_between(from, until)
+        } else {
+            Default::default()
+        };
         self.history
             .each_series_between(from, until, |name, labels, samples| {
-                let Some(series) = self.to_send(name, labels, samples) else {
+                let Some(mut series) = self.to_send(name, labels, samples) else {
                     return true;
                 };
+                if !exemplars.is_empty() {
+                    if let Some(list) = exemplars.get(&(Arc::from(name), labels.clone())) {
+                        series.exemplars = list.iter().map(exemplar_of).collect();
+                    }
+                }
                 held += series.samples.len();
                 pending.push(series);
                 self.metrics.pending.set(held as f64);
@@ -366,6 +392,7 @@ impl Endpoint {
                 .map(|(name, value)| Label { name, value })
                 .collect(),
             samples: kept,
+            exemplars: Vec::new(),
         })
     }
 
@@ -386,9 +413,11 @@ impl Endpoint {
                 in_batch += one.samples.len();
                 let labels = one.labels.clone();
                 batch.push(one);
+                // A series' exemplars go with its first part.
                 one = TimeSeries {
                     labels,
                     samples: rest,
+                    exemplars: Vec::new(),
                 };
                 if in_batch == most {
                     self.send_batch(std::mem::take(&mut batch), in_batch, stop)?;

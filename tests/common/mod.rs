@@ -524,6 +524,11 @@ pub struct PrometheusServer {
 
 impl PrometheusServer {
     pub fn start(config: &str) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    /// As [`start`](Self::start), with more command-line arguments (`--enable-feature=…`).
+    pub fn start_with(config: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prometheus.yml");
         std::fs::write(&path, config).unwrap();
@@ -535,6 +540,7 @@ impl PrometheusServer {
                 dir.path().join("data").display()
             ))
             .arg("--web.listen-address=127.0.0.1:0")
+            .args(args)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -12,16 +12,18 @@ mod shards;
 mod window;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use super::exemplar::{Exemplar, ExemplarSlots};
 use super::shard::{shard_count, thread_slot};
 use super::snapshot::HistogramSnapshot;
 use super::timer::HistogramTimer;
 use super::Counter;
+use crate::{MonitoringError, TraceContext};
 pub(crate) use plan::HistogramPlan;
 pub(crate) use readout::{Cells, Part};
 use shards::Shard;
@@ -97,6 +99,8 @@ struct HistogramCore {
     clamped: Counter,
     /// `kotoba_monitoring_values_rejected_total{metric=…}`.
     rejected: Counter,
+    /// One exemplar per exported bucket, made at the first exemplar.
+    exemplars: OnceLock<ExemplarSlots>,
 }
 
 impl Histogram {
@@ -117,6 +121,7 @@ impl Histogram {
                 plan: plan.clone(),
                 clamped,
                 rejected,
+                exemplars: OnceLock::new(),
             }),
         }
     }
@@ -183,6 +188,83 @@ impl Histogram {
                 shard.max.fetch_max(bits, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Records `value` and keeps `labels` (a trace id, say) as the exemplar of the bucket it
+    /// falls in: each bucket keeps its newest. Recording an exemplar never waits for another
+    /// thread; plain [`observe`](Self::observe) never touches them.
+    ///
+    /// ```
+    /// # let registry = kotoba_monitoring::Registry::new();
+    /// let latency = registry.histogram("rpc_seconds", "RPC latency.", &[])?;
+    /// latency.observe_with_exemplar(0.53, &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")])?;
+    /// assert_eq!(latency.snapshot().count, 1);
+    /// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidTrace`] when the labels are not an exemplar's (more than 128
+    /// characters together, a name that is not a label name); the value is recorded anyway.
+    pub fn observe_with_exemplar(
+        &self,
+        value: f64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), MonitoringError> {
+        self.observe(value);
+        let exemplar = Exemplar::new(labels, value)?;
+        self.keep_exemplar(exemplar);
+        Ok(())
+    }
+
+    /// Records `value` with `trace` as its exemplar (`trace_id`, `span_id`) when the trace is
+    /// sampled.
+    pub fn observe_with_trace(&self, value: f64, trace: &TraceContext) {
+        self.observe(value);
+        if trace.sampled() {
+            let [(a, x), (b, y)] = trace.exemplar_labels();
+            if let Ok(exemplar) = Exemplar::new(&[(a, &x), (b, &y)], value) {
+                self.keep_exemplar(exemplar);
+            }
+        }
+    }
+
+    /// Records `value` with the current thread's trace (see [`TraceContext::enter`]) as its
+    /// exemplar, when one is entered and sampled; as [`observe`](Self::observe) otherwise.
+    pub fn observe_traced(&self, value: f64) {
+        match TraceContext::current() {
+            Some(trace) => self.observe_with_trace(value, &trace),
+            None => self.observe(value),
+        }
+    }
+
+    /// Keeps `exemplar` in the bucket its value falls in (a refused value keeps none).
+    fn keep_exemplar(&self, exemplar: Exemplar) {
+        let plan = &self.core.plan;
+        let value = exemplar.value();
+        if value.is_nan() || value < 0.0 {
+            return;
+        }
+        let value = value.min(plan.max_value()) + 0.0;
+        let bucket = plan.bucket_of(value, plan.cell_of(value));
+        self.core
+            .exemplars
+            .get_or_init(|| ExemplarSlots::new(plan.bounds().len() + 1))
+            .put(bucket, exemplar);
+    }
+
+    /// Calls `f` with each exported bucket's exemplar and the bucket's index (the last is
+    /// `+Inf`'s).
+    pub(crate) fn each_exemplar(&self, f: impl FnMut(usize, &Exemplar)) {
+        if let Some(slots) = self.core.exemplars.get() {
+            slots.each(f);
+        }
+    }
+
+    /// Each exported bucket's exemplar (the last is `+Inf`'s), or `None` when the series
+    /// never had one.
+    pub(crate) fn exemplars(&self) -> Option<Vec<Option<Exemplar>>> {
+        self.core.exemplars.get().map(ExemplarSlots::read)
     }
 
     /// Records a duration, in seconds.
