@@ -191,7 +191,7 @@ impl Monitor {
         })
     }
 
-    /// The seed's four dashboards (Database Performance, Storage Usage, System Resources,
+    /// The four dashboards (Database Performance, Storage Usage, System Resources,
     /// Health Status) as Grafana dashboard JSON, drawn from the families registered now (the
     /// database's appear at the first collection) and the panels added with
     /// [`add_dashboard_panel`](Self::add_dashboard_panel). Each reads a `${datasource}`

@@ -163,6 +163,14 @@ impl Running {
                 i += 1;
                 let op = &ops[(i % 2) as usize];
                 let took = Duration::from_micros(100 + (i * 37) % 1000);
+                // Each query under a sampled trace: the slow ones become exemplars.
+                let trace = kotoba_monitoring::TraceContext::new(
+                    (u128::from(i) << 64 | 0xfeed).to_be_bytes(),
+                    (i | 1).to_be_bytes(),
+                    true,
+                )
+                .unwrap();
+                let _serving = trace.enter();
                 op.record(took, !i.is_multiple_of(17));
                 jobs.inc();
                 std::thread::sleep(Duration::from_millis(2));
@@ -267,6 +275,11 @@ fn the_page_draws_every_panel_in_a_real_browser() {
             }
         }
         if view == "database" {
+            // The latency chart draws the slow queries' traces.
+            let exemplars = browser.eval(
+                "Number(document.querySelector('[data-panel=\"database-timeseries-query-latency-p50-p95-p99\"]').dataset.exemplars || 0)",
+            );
+            assert!(exemplars.as_u64().unwrap() > 0, "no exemplars drawn");
             assert!(
                 panels.iter().any(|p| p["text"]
                     .as_str()

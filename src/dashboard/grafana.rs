@@ -203,6 +203,7 @@ fn panel_json(panel: &DashboardPanel, id: usize, grid: Value) -> Value {
         "range": !instant,
         "instant": instant,
         "editorMode": "code",
+        "exemplar": panel.exemplars(),
     });
     if panel.kind() == PanelKind::Table {
         target["format"] = json!("table");

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::metrics::FamilyShape;
 use crate::{MetricType, MonitoringError};
 
-/// One of the seed's four dashboards (a tab of the built-in page).
+/// One of the four dashboards (a tab of the built-in page, a Grafana dashboard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DashboardView {
@@ -30,7 +30,7 @@ impl DashboardView {
         DashboardView::Health,
     ];
 
-    /// Its title, as the seed names the dashboard.
+    /// Its title.
     pub fn title(self) -> &'static str {
         match self {
             DashboardView::Database => "Database Performance",
@@ -196,6 +196,8 @@ pub struct DashboardPanel {
     legend: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<PageSource>,
+    /// Whether the chart shows the exemplars of the series its expression selects.
+    exemplars: bool,
 }
 
 impl DashboardPanel {
@@ -249,6 +251,7 @@ impl DashboardPanel {
             unit,
             legend,
             source: None,
+            exemplars: false,
         }
     }
 
@@ -263,6 +266,18 @@ impl DashboardPanel {
     pub fn with_legend(mut self, legend: impl Into<String>) -> Self {
         self.legend = legend.into();
         self
+    }
+
+    /// The same panel drawing, as points on its chart, the exemplars of the series its
+    /// expression selects (a trace id each; see [`Histogram::observe_with_exemplar`](crate::Histogram::observe_with_exemplar)).
+    pub fn with_exemplars(mut self) -> Self {
+        self.exemplars = true;
+        self
+    }
+
+    /// Whether it draws exemplars.
+    pub fn exemplars(&self) -> bool {
+        self.exemplars
     }
 
     /// Its id: the view, the kind and the title, lowercase, words joined by `-`.
@@ -382,7 +397,7 @@ macro_rules! sel {
     };
 }
 
-/// The seed's four dashboards' panels, in the order they are drawn.
+/// The four dashboards' panels, in the order they are drawn.
 fn specs() -> Vec<Spec> {
     use DashboardView::{Database, Health, Storage, System};
     use PanelKind::{Stat, StateTimeline, Table, TimeSeries};
@@ -836,6 +851,8 @@ pub(crate) fn built_in(
                 s.legend.to_owned(),
             );
             panel.source = s.source;
+            // Latency charts show the traces of slow queries.
+            panel.exemplars = s.expr.contains("_seconds_bucket") && s.kind == PanelKind::TimeSeries;
             panel
         })
         .collect();
@@ -893,14 +910,17 @@ fn family_panel(shape: &FamilyShape) -> DashboardPanel {
             )
         }
     };
-    DashboardPanel::built(
+    let histogram = shape.kind == MetricType::Histogram;
+    let mut panel = DashboardPanel::built(
         DashboardView::Database,
         PanelKind::TimeSeries,
         title,
         expr,
         unit,
         legend,
-    )
+    );
+    panel.exemplars = histogram;
+    panel
 }
 
 #[cfg(test)]

@@ -65,7 +65,11 @@ impl HistoryStore {
                 match series {
                     Series::Counter(c) => {
                         let stem = name.strip_suffix("_total").unwrap_or(name);
-                        store(&format!("{stem}_total"), &labels, c.get());
+                        let total = format!("{stem}_total");
+                        store(&total, &labels, c.get());
+                        if let Some(exemplar) = c.exemplar() {
+                            self.inner.exemplars.lock().offer(&total, &labels, exemplar);
+                        }
                     }
                     Series::Gauge(g) => store(name, &labels, g.get()),
                     Series::Histogram(h) => {

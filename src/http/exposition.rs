@@ -503,7 +503,17 @@ impl RegistryCollector {
         let values: Vec<(u128, f64)> = (0..series.len())
             .map(|at| counter_value(series[at].1, at, extra))
             .collect();
-        for (&(labels, _), &(whole, fraction)) in series.iter().zip(&values) {
+        let counting = self.counting.load(Ordering::Relaxed);
+        for (&(labels, series), &(whole, fraction)) in series.iter().zip(&values) {
+            if counting {
+                if let Series::Counter(c) = series {
+                    if let Some(exemplar) = c.exemplar() {
+                        let mut suffix = String::with_capacity(96);
+                        exemplar.openmetrics_suffix(&mut suffix);
+                        ExemplarPlan::append(0, suffix);
+                    }
+                }
+            }
             let labels = self.labels(labels, None);
             let mut m = metric.encode_family(&labels)?;
             // A count of whole increments prints as the exact integer, while it fits the
@@ -811,6 +821,33 @@ mod tests {
         );
         let text = exposition.encode(ExpositionFormat::PrometheusText).unwrap();
         assert!(!text.contains("trace_id"), "{text}");
+    }
+
+    #[test]
+    fn a_counter_keeps_its_newest_exemplar_on_its_total() {
+        let r = Registry::new();
+        let jobs = r.counter("jobs_total", "Jobs.", &[("queue", "a")]).unwrap();
+        let other = r.counter("jobs_total", "Jobs.", &[("queue", "b")]).unwrap();
+        jobs.inc_by_with_exemplar(2, &[("trace_id", "old")])
+            .unwrap();
+        jobs.inc_by_with_exemplar(3, &[("trace_id", "new")])
+            .unwrap();
+        other.inc();
+        assert!(jobs.inc_by_with_exemplar(1, &[("bad name", "x")]).is_err());
+        let om = Exposition::new(vec![r], &[], false)
+            .encode(ExpositionFormat::OpenMetrics)
+            .unwrap();
+        let line = |queue: &str| {
+            om.lines()
+                .find(|l| l.starts_with(&format!("jobs_total{{queue=\"{queue}\"}}")))
+                .unwrap()
+                .to_owned()
+        };
+        assert!(
+            line("a").starts_with("jobs_total{queue=\"a\"} 6 # {trace_id=\"new\"} 3 "),
+            "{om}"
+        );
+        assert_eq!(line("b"), "jobs_total{queue=\"b\"} 1");
     }
 
     #[test]

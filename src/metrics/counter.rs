@@ -16,9 +16,10 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use super::exemplar::Exemplar;
 use super::name::MetricName;
 use super::shard::{add_owned, current_slot, shard_count, thread_slot};
-use crate::MonitoringError;
+use crate::{MonitoringError, TraceContext};
 
 /// A monotonically increasing count, such as queries served or bytes written.
 ///
@@ -110,6 +111,39 @@ fn new_block() -> BlockRef {
     }
 }
 
+/// Counters' exemplars, by block address and column, in shards by block: none of a
+/// counter's own memory goes to them, and a block's entries go with it (see its `Drop`).
+static EXEMPLARS: [Mutex<Option<ExemplarMap>>; EXEMPLAR_SHARDS] =
+    [const { Mutex::new(None) }; EXEMPLAR_SHARDS];
+
+/// A shard of [`EXEMPLARS`]: each counter's exemplar by its block's address and its column.
+type ExemplarMap = std::collections::HashMap<(usize, u32), Exemplar>;
+
+/// Shards of [`EXEMPLARS`]: a block's counters share one, so that writers of exemplars on
+/// different blocks rarely meet, and a dropped block clears one.
+const EXEMPLAR_SHARDS: usize = 32;
+
+fn exemplar_shard(
+    block: usize,
+) -> &'static Mutex<Option<std::collections::HashMap<(usize, u32), Exemplar>>> {
+    // Blocks are 64-byte aligned: the bits above that spread them.
+    &EXEMPLARS[(block >> 6) % EXEMPLAR_SHARDS]
+}
+
+/// Whether any counter ever had an exemplar: until one has, nothing looks them up.
+static ANY_EXEMPLAR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl<Slots: ?Sized> Drop for Block<Slots> {
+    fn drop(&mut self) {
+        if ANY_EXEMPLAR.load(Ordering::Relaxed) {
+            let address = self as *const Self as *const u8 as usize;
+            if let Some(map) = exemplar_shard(address).lock().as_mut() {
+                map.retain(|(block, _), _| *block != address);
+            }
+        }
+    }
+}
+
 /// The block new counters take columns from, and its next free column.
 static FILLING: Mutex<Option<(BlockRef, usize)>> = Mutex::new(None);
 
@@ -126,6 +160,59 @@ impl Counter {
             at: at as u32,
             name,
         }
+    }
+
+    /// Adds `n` and keeps `labels` (a trace id, say) as the counter's exemplar, the newest.
+    /// Exemplars are kept beside the counters, in shards whose lock is held for one map
+    /// insert or lookup; plain [`inc`](Self::inc) never touches them.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidTrace`] when the labels are not an exemplar's (more than 128
+    /// characters together, a name that is not a label name); `n` is added anyway.
+    pub fn inc_by_with_exemplar(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), MonitoringError> {
+        self.inc_by(n);
+        let exemplar = Exemplar::new(labels, n as f64)?;
+        self.keep_exemplar(exemplar);
+        Ok(())
+    }
+
+    /// Adds one, with the current thread's trace (see [`TraceContext::enter`]) as the
+    /// exemplar when one is entered and sampled.
+    pub fn inc_traced(&self) {
+        self.inc();
+        if let Some(trace) = TraceContext::current().filter(TraceContext::sampled) {
+            let [(a, x), (b, y)] = trace.exemplar_labels();
+            if let Ok(exemplar) = Exemplar::new(&[(a, &x), (b, &y)], 1.0) {
+                self.keep_exemplar(exemplar);
+            }
+        }
+    }
+
+    fn key(&self) -> (usize, u32) {
+        (Arc::as_ptr(&self.block) as *const u8 as usize, self.at)
+    }
+
+    fn keep_exemplar(&self, exemplar: Exemplar) {
+        ANY_EXEMPLAR.store(true, Ordering::Relaxed);
+        let key = self.key();
+        exemplar_shard(key.0)
+            .lock()
+            .get_or_insert_with(Default::default)
+            .insert(key, exemplar);
+    }
+
+    /// The counter's exemplar, the newest, if it has one.
+    pub(crate) fn exemplar(&self) -> Option<Exemplar> {
+        if !ANY_EXEMPLAR.load(Ordering::Relaxed) {
+            return None;
+        }
+        let key = self.key();
+        exemplar_shard(key.0).lock().as_ref()?.get(&key).cloned()
     }
 
     /// Adds one.

@@ -243,6 +243,7 @@
       drawTimeline(panel, xs, labels, data, result.map((r) => r.metric));
       return;
     }
+    if (panel.def.exemplars) await loadExemplars(panel, w);
     const key = labels.join("\u0000");
     if (panel.plot && panel.labels === key) {
       panel.plot.setData(data);
@@ -251,6 +252,9 @@
     if (panel.plot) panel.plot.destroy();
     panel.labels = key;
     panel.plot = new uPlot(chartOptions(panel, labels), data, panel.body);
+    if (panel.def.exemplars && !panel.body.querySelector(".exemplar")) {
+      panel.body.append(el("div", { class: "exemplar", "aria-live": "polite" }));
+    }
     if (!result.length) showEmpty(panel);
     // When the first chart with data appeared, in ms since the page was asked for.
     if (points && !document.body.dataset.firstChart) {
@@ -310,6 +314,71 @@
     if (!rows.length) panel.body.prepend(el("p", { class: "empty", text: "no data" }));
   }
 
+  // The exemplars of the series the panel's expression selects: a trace id each, drawn as
+  // points; a failure leaves the chart as it is.
+  async function loadExemplars(panel, w) {
+    try {
+      const q = new URLSearchParams({ query: fill(panel.def.expr, w.step), start: w.start, end: w.end });
+      const body = await getJSON(`api/v1/query_exemplars?${q}`);
+      panel.exemplars = (body.data || []).flatMap((s) => s.exemplars.map((e) => ({
+        t: e.timestamp,
+        v: value(e.value),
+        trace: e.labels.trace_id || Object.values(e.labels)[0] || "",
+        series: s.seriesLabels,
+      })));
+    } catch (_) {
+      panel.exemplars = [];
+    }
+    panel.node.dataset.exemplars = String(panel.exemplars.length);
+  }
+
+  // Draws the panel's exemplars as diamonds over the lines.
+  function drawExemplars(u, panel) {
+    const list = panel.exemplars || [];
+    if (!list.length) return;
+    const ctx = u.ctx;
+    const size = 4 * devicePixelRatio;
+    ctx.save();
+    ctx.fillStyle = cssVar("--bad");
+    ctx.strokeStyle = cssVar("--panel");
+    ctx.lineWidth = devicePixelRatio;
+    for (const e of list) {
+      if (!Number.isFinite(e.v)) continue;
+      const x = u.valToPos(e.t, "x", true);
+      const y = u.valToPos(e.v, "y", true);
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+      if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
+      ctx.beginPath();
+      ctx.moveTo(x, y - size);
+      ctx.lineTo(x + size, y);
+      ctx.lineTo(x, y + size);
+      ctx.lineTo(x - size, y);
+      ctx.closePath();
+      ctx.fill();
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  // Under the cursor, the nearest exemplar's trace id, value and time.
+  function readExemplar(u, panel) {
+    const box = panel.body.querySelector(".exemplar");
+    const list = panel.exemplars || [];
+    const { left, top } = u.cursor;
+    let best = null;
+    let bestDistance = 10;
+    for (const e of list) {
+      const dx = u.valToPos(e.t, "x") - left;
+      const dy = u.valToPos(e.v, "y") - top;
+      const d = Math.hypot(dx, dy);
+      if (d < bestDistance) {
+        best = e;
+        bestDistance = d;
+      }
+    }
+    if (box) box.textContent = best ? `trace ${best.trace} · ${format(panel.def.unit, best.v)} · ${stamp(best.t)}` : "";
+  }
+
   function showEmpty(panel) {
     panel.node.dataset.state = "empty";
   }
@@ -324,6 +393,9 @@
       width: Math.max(200, panel.body.clientWidth),
       height: CHART_HEIGHT,
       cursor: { sync: { key: "kotoba" }, points: { size: 6 } },
+      hooks: panel.def.exemplars
+        ? { draw: [(u) => drawExemplars(u, panel)], setCursor: [(u) => readExemplar(u, panel)] }
+        : {},
       legend: { live: true },
       scales: {
         x: { time: true, range: () => [panel.window.start, panel.window.end] },
