@@ -92,11 +92,14 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             map(vector(0)?, |v| (v * inverse + 0.5).floor() / inverse)
         }
         "clamp" => {
+            // The vector first, as Prometheus: an error in it is reported even when min is
+            // above max and the answer would be empty.
+            let v = vector(0)?;
             let (min, max) = (scalar(1)?, scalar(2)?);
             if max < min {
                 Vec::new()
             } else {
-                map(vector(0)?, |v| go_max(min, go_min(max, v)))
+                map(v, |v| go_max(min, go_min(max, v)))
             }
         }
         "clamp_min" => {
@@ -249,21 +252,19 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
             let part = calendar_part(name);
             if args.is_empty() {
                 // Of the evaluation time itself.
-                let value = utc(ts.div_euclid(1000)).map_or(f64::NAN, part);
                 vec![Sample {
                     labels: Labels::new(),
-                    value,
+                    value: part(super::gotime::civil(super::gotime::go_int64(
+                        ts as f64 / 1000.0,
+                    ))),
                 }]
             } else {
+                // Go's `time.Unix(int64(v), 0)` of every value, NaN and ±Inf included.
                 vector(0)?
                     .into_iter()
-                    .filter_map(|s| {
-                        // Go's int64(v): toward zero. A time beyond years ±9999 is left out.
-                        let t = utc(s.value as i64)?;
-                        Some(Sample {
-                            labels: without_name(s.labels),
-                            value: part(t),
-                        })
+                    .map(|s| Sample {
+                        labels: without_name(s.labels),
+                        value: part(super::gotime::civil(super::gotime::go_int64(s.value))),
                     })
                     .collect()
             }
@@ -613,22 +614,17 @@ fn extrapolated_rate(
     Some(result * factor)
 }
 
-/// `secs` since the epoch in UTC, if representable.
-fn utc(secs: i64) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::from_unix_timestamp(secs).ok()
-}
-
 /// What a calendar function reads of a UTC time, as Go's `time` gives it.
-fn calendar_part(name: &str) -> fn(time::OffsetDateTime) -> f64 {
+fn calendar_part(name: &str) -> fn(super::gotime::Civil) -> f64 {
     match name {
-        "day_of_month" => |t| f64::from(t.day()),
-        "day_of_week" => |t| f64::from(t.weekday().number_days_from_sunday()),
-        "day_of_year" => |t| f64::from(t.ordinal()),
-        "days_in_month" => |t| f64::from(t.month().length(t.year())),
-        "hour" => |t| f64::from(t.hour()),
-        "minute" => |t| f64::from(t.minute()),
-        "month" => |t| f64::from(u8::from(t.month())),
-        _ => |t| f64::from(t.year()),
+        "day_of_month" => |t| t.day as f64,
+        "day_of_week" => |t| t.weekday as f64,
+        "day_of_year" => |t| t.year_day as f64,
+        "days_in_month" => |t| super::gotime::days_in_month(t) as f64,
+        "hour" => |t| t.hour as f64,
+        "minute" => |t| t.minute as f64,
+        "month" => |t| t.month as f64,
+        _ => |t| t.year as f64,
     }
 }
 

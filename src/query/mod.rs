@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod functions;
 mod gomath;
+mod gotime;
 mod result;
 mod series_desc;
 mod store;
