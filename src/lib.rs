@@ -1,5 +1,7 @@
 //! Monitoring for an embedded database, with no async runtime: metrics with p95/p99 readable in
-//! code, history, and (as they land) a Prometheus endpoint, health checks and alerting.
+//! code, a history queried with PromQL, a Prometheus/OpenMetrics endpoint with exemplars,
+//! health checks and probes, alerting with notifications, durable storage and remote write,
+//! and a built-in dashboard with Grafana dashboards to match.
 //!
 //! Everything runs on a few named OS threads that talk over crossbeam channels. The database's
 //! own threads only touch atomics when they record, with no lock: the first threads to record

@@ -44,7 +44,7 @@ impl Failure {
 }
 
 /// One channel's way of sending a notification: one attempt, within `timeout`.
-pub(crate) trait Send: std::marker::Send {
+pub(crate) trait Deliver: Send {
     fn send(&mut self, notification: &Notification, timeout: Duration) -> Result<(), Failure>;
 }
 
@@ -242,7 +242,7 @@ impl ChannelWorker {
     /// `sender`, its outcome handed to `outcomes`.
     pub(crate) fn run(
         &self,
-        mut sender: Box<dyn Send>,
+        mut sender: Box<dyn Deliver>,
         delivery: &Delivery,
         jobs: &Receiver<Notification>,
         stop: &Receiver<()>,
@@ -281,7 +281,7 @@ impl ChannelWorker {
     /// says so; `Err` with the last failure's text.
     fn attempts(
         &self,
-        sender: &mut dyn Send,
+        sender: &mut dyn Deliver,
         notification: &Notification,
         delivery: &Delivery,
         stop: &Receiver<()>,

@@ -10,7 +10,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::alert::PostableAlert;
-use super::delivery::{Failure, Send};
+use super::delivery::{Deliver, Failure};
 use super::dispatch::Notification;
 use super::text::{alert_lines, firing, resolved, subject};
 use crate::config::{EmailChannel, SmtpSecurity};
@@ -144,7 +144,7 @@ impl EmailSender {
     }
 }
 
-impl Send for EmailSender {
+impl Deliver for EmailSender {
     fn send(&mut self, n: &Notification, timeout: Duration) -> Result<(), Failure> {
         let message = self.message(n)?;
         let transport = self.transport(timeout)?;

@@ -306,7 +306,7 @@ impl Notifier {
     }
 
     /// The channel's way of sending.
-    fn sender(&self, channel: &Channel) -> Box<dyn delivery::Send> {
+    fn sender(&self, channel: &Channel) -> Box<dyn delivery::Deliver> {
         let external_url = self.external_url.clone();
         match channel {
             Channel::Email(c) => Box::new(email::EmailSender {
@@ -343,7 +343,7 @@ impl Notifier {
 /// Alertmanager channels are not routed; nothing reaches this.
 struct Unrouted;
 
-impl delivery::Send for Unrouted {
+impl delivery::Deliver for Unrouted {
     fn send(&mut self, _: &Notification, _: Duration) -> Result<(), delivery::Failure> {
         Err(delivery::Failure::permanent(
             "an Alertmanager channel takes alerts, not notifications",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::delivery::{Failure, Send};
+use super::delivery::{Deliver, Failure};
 use super::dispatch::Notification;
 use super::text::{alert_lines, firing, resolved, subject, truncate};
 use crate::config::PagerDutyChannel;
@@ -86,7 +86,7 @@ pub(crate) fn event(
     event
 }
 
-impl Send for PagerDutySender {
+impl Deliver for PagerDutySender {
     fn send(&mut self, n: &Notification, timeout: Duration) -> Result<(), Failure> {
         let body = serde_json::to_vec(&event(
             n,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::delivery::{Failure, Send};
+use super::delivery::{Deliver, Failure};
 use super::dispatch::Notification;
 use super::text::{firing, pairs, resolved, subject, truncate};
 use crate::config::SlackChannel;
@@ -91,7 +91,7 @@ fn section(text: &str) -> serde_json::Value {
     })
 }
 
-impl Send for SlackSender {
+impl Deliver for SlackSender {
     fn send(&mut self, n: &Notification, timeout: Duration) -> Result<(), Failure> {
         let body = serde_json::to_vec(&message(
             n,

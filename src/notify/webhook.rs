@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::alert::{fingerprint_text, go_time, object};
-use super::delivery::{Failure, Send};
+use super::delivery::{Deliver, Failure};
 use super::dispatch::Notification;
 use crate::config::WebhookChannel;
 
@@ -107,7 +107,7 @@ pub(crate) fn sign(
     ])
 }
 
-impl Send for WebhookSender {
+impl Deliver for WebhookSender {
     fn send(&mut self, notification: &Notification, timeout: Duration) -> Result<(), Failure> {
         let body = serde_json::to_vec(&payload(
             notification,

@@ -68,6 +68,22 @@ pub(crate) fn eval_call(text: &str, c: &Call, ts: i64, store: &Store) -> Result<
                 f64::NAN
             }));
         }
+        "pi" => return Ok(Value::Scalar(std::f64::consts::PI)),
+        "sin" => map(vector(0)?, super::gotrig::sin),
+        "cos" => map(vector(0)?, super::gotrig::cos),
+        "tan" => map(vector(0)?, super::gotrig::tan),
+        "asin" => map(vector(0)?, super::gotrig::asin),
+        "acos" => map(vector(0)?, super::gotrig::acos),
+        "atan" => map(vector(0)?, super::gotrig::atan),
+        "sinh" => map(vector(0)?, super::gotrig::sinh),
+        "cosh" => map(vector(0)?, super::gotrig::cosh),
+        "tanh" => map(vector(0)?, super::gotrig::tanh),
+        "asinh" => map(vector(0)?, super::gotrig::asinh),
+        "acosh" => map(vector(0)?, super::gotrig::acosh),
+        "atanh" => map(vector(0)?, super::gotrig::atanh),
+        // Prometheus's `v * 180 / math.Pi` and `v * math.Pi / 180`, in that order.
+        "deg" => map(vector(0)?, |v| v * 180.0 / std::f64::consts::PI),
+        "rad" => map(vector(0)?, |v| v * std::f64::consts::PI / 180.0),
         "abs" => map(vector(0)?, f64::abs),
         "ceil" => map(vector(0)?, f64::ceil),
         "floor" => map(vector(0)?, f64::floor),

@@ -352,9 +352,9 @@ pub(crate) fn format_float(v: f64, fmt: char) -> String {
 
 /// The shortest decimal digits that read back as finite `v`, the closest to it when several
 /// of that length do and the even one on a tie, as Go and Python choose; with the sign and
-/// the power of ten of the first digit. Rust's shortest formatting rounds a tie up, which
-/// only a 17-digit answer can meet: that one is taken from Rust's exact (ties-to-even)
-/// formatting instead.
+/// the power of ten of the first digit. Rust's shortest formatting finds the length but
+/// rounds a tie up (`728446592290685.25` to `…853`): the digits of that length are taken
+/// from Rust's exact formatting (ties to even) whenever those read back as `v` too.
 fn shortest_digits(v: f64) -> (bool, String, i32) {
     let split = |text: &str| -> (String, i32) {
         let (mantissa, exponent) = text.split_once('e').unwrap_or((text, "0"));
@@ -362,9 +362,12 @@ fn shortest_digits(v: f64) -> (bool, String, i32) {
     };
     let negative = v.is_sign_negative();
     let v = v.abs();
-    let (mut digits, mut exponent) = split(&format!("{v:e}"));
-    if digits.len() == 17 {
-        (digits, exponent) = split(&format!("{v:.16e}"));
+    let (digits, exponent) = split(&format!("{v:e}"));
+    let precision = digits.len() - 1;
+    let rounded = format!("{v:.precision$e}");
+    if rounded.parse::<f64>() == Ok(v) {
+        let (even, even_exponent) = split(&rounded);
+        return (negative, even, even_exponent);
     }
     (negative, digits, exponent)
 }
@@ -385,6 +388,8 @@ mod tests {
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
             (0.1 + 0.2, "0.30000000000000004"),
+            // 728446592290685.25: a tie at the shortest length goes to the even digit.
+            (1.4568931845813705e15 / 2.0, "7.284465922906852e+14"),
         ];
         for (v, text) in cases {
             assert_eq!(format_float(v, 'g'), text, "{v}");

@@ -17,6 +17,7 @@ mod error;
 mod functions;
 mod gomath;
 mod gotime;
+mod gotrig;
 mod result;
 mod series_desc;
 mod store;
