@@ -220,8 +220,9 @@ pub use health::{
     CheckOptions, CheckState, CpuCheck, DatabaseCheck, DiskCheck, HealthCheck, HealthCheckResult,
     HealthChecker, HealthStatus, MemoryCheck, SystemHealth, Thresholds,
 };
+pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 pub use history::{HistoryStore, LabelMatcher, MetricPoint, Point, ReplayReport, SeriesRange};
-pub use http::{CheckReport, ExpositionFormat, HealthReport, HealthSource, ProbeStatus};
+pub use http::ExpositionFormat;
 pub use metrics::{
     Counter, Exemplar, Family, Gauge, Histogram, HistogramOpts, HistogramSnapshot, HistogramTimer,
     LabelIter, LabelSet, MetricKind, MetricType, Registry, RegistryOptions, LATENCY_BUCKETS,

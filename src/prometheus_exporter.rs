@@ -32,9 +32,9 @@ use parking_lot::Mutex;
 
 use crate::dashboard::Dashboards;
 use crate::http::{
-    self, Authorizer, ConnectionMetrics, Exposition, ExpositionFormat, HealthSource, Routes, Server,
+    self, Authorizer, ConnectionMetrics, Exposition, ExpositionFormat, Routes, Server,
 };
-use crate::{MetricsCollector, MonitoringError, PrometheusConfig, Registry};
+use crate::{HealthSource, MetricsCollector, MonitoringError, PrometheusConfig, Registry};
 
 /// Serves the collector's series (and the global registry's) to Prometheus, with health and
 /// probe endpoints, on a small HTTP server of its own threads.

@@ -106,7 +106,10 @@ fn bad_and_unsupported_expressions_are_errors() {
         matches!(err, MonitoringError::Query(QueryError::Unsupported { .. })),
         "{err}"
     );
-    assert!(err.to_string().contains("function histogram_count"), "{err}");
+    assert!(
+        err.to_string().contains("function histogram_count"),
+        "{err}"
+    );
     let err = store.query("max_over_time(x[1d:10ms])", now).unwrap_err();
     assert!(err.to_string().contains("larger step"), "{err}");
 }

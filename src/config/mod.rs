@@ -19,6 +19,7 @@ mod env;
 mod exemplars;
 mod health;
 mod load;
+mod matcher;
 mod notification;
 mod prometheus;
 mod remote_write;
@@ -39,6 +40,8 @@ pub use env::{
 };
 pub use exemplars::{ExemplarConfig, ExemplarSelection};
 pub use health::HealthCheckConfig;
+pub(crate) use matcher::all_match;
+pub use matcher::Matcher;
 pub use notification::{
     AlertmanagerChannel, Channel, Delivery, EmailChannel, NotificationConfig, NotificationType,
     PagerDutyChannel, Secret, SlackChannel, SmtpSecurity, WebhookChannel,

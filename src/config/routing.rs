@@ -107,7 +107,7 @@ impl RouteConfig {
     /// field under `at`.
     pub(crate) fn validate(&self, at: &str, channels: &[String]) -> Result<(), MonitoringError> {
         for (i, matcher) in self.matchers.iter().enumerate() {
-            crate::notify::Matcher::parse(matcher)
+            super::Matcher::parse(matcher)
                 .map_err(|why| MonitoringError::config(format!("{at}.matchers[{i}]"), why))?;
         }
         for (i, name) in self.receivers.iter().enumerate() {
@@ -146,7 +146,7 @@ impl InhibitRuleConfig {
             ("target_matchers", &self.target_matchers),
         ] {
             for (i, matcher) in matchers.iter().enumerate() {
-                crate::notify::Matcher::parse(matcher)
+                super::Matcher::parse(matcher)
                     .map_err(|why| MonitoringError::config(format!("{at}.{field}[{i}]"), why))?;
             }
         }

@@ -9,6 +9,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 use time::OffsetDateTime;
 
+use super::report::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 use super::runner::{Pending, Runner};
 use super::uptime::process_uptime;
 use super::{
@@ -16,7 +17,6 @@ use super::{
     HealthStatus, MemoryCheck, SystemHealth, Thresholds,
 };
 use crate::collect::CallWatch;
-use crate::http::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 use crate::metrics::Family;
 use crate::worker::{guarded, Worker};
 use crate::{Gauge, MonitoredDatabase, MonitoringConfig, MonitoringError, Registry};

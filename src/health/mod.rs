@@ -15,6 +15,7 @@ mod disk;
 mod memory;
 #[cfg(feature = "cluster")]
 mod network;
+mod report;
 mod runner;
 mod status;
 mod system_handle;
@@ -29,5 +30,6 @@ pub use disk::DiskCheck;
 pub use memory::MemoryCheck;
 #[cfg(feature = "cluster")]
 pub use network::NetworkCheck;
+pub use report::{CheckReport, HealthReport, HealthSource, ProbeStatus};
 pub use status::{CheckState, HealthCheckResult, HealthStatus, SystemHealth};
 pub use thresholds::Thresholds;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::http::ProbeStatus;
+use super::report::ProbeStatus;
 
 /// How healthy a check, or the whole system, is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

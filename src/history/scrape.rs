@@ -99,8 +99,8 @@ impl HistoryStore {
                         store(&format!("{name}_count"), &labels, cumulative as f64);
                         if exposed.window_quantiles {
                             let window = h.window_snapshot();
-                            let gauge = crate::http::window_family_name(name);
-                            for (q, text) in crate::http::WINDOW_QUANTILES {
+                            let gauge = crate::metrics::window_family_name(name);
+                            for (q, text) in crate::metrics::WINDOW_QUANTILES {
                                 let value = if window.count > 0 {
                                     window.quantile(q)
                                 } else {

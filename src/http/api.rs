@@ -269,31 +269,44 @@ fn query_exemplars(params: &[(String, String)], history: &HistoryStore) -> Resul
     let selectors = crate::query::selector_texts(&expr);
     let selectors: Vec<&str> = selectors.iter().map(String::as_str).collect();
     let found = history.exemplars(&selectors, start, end).map_err(failure)?;
-    let data: Vec<serde_json::Value> = found
-        .iter()
-        .map(|(labels, exemplars)| {
-            let series: serde_json::Map<String, serde_json::Value> = labels
-                .iter()
-                .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+    // As Prometheus writes it: labels as objects, the value as a string, the time in
+    // seconds with the milliseconds after a point only when there are any.
+    let mut out = String::from("[");
+    comma_separated(&mut out, &found, |out, (labels, exemplars)| {
+        out.push_str(r#"{"seriesLabels":"#);
+        metric(out, labels);
+        out.push_str(r#","exemplars":["#);
+        comma_separated(out, exemplars, |out, e| {
+            let labels: Vec<(String, String)> = e
+                .labels()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect();
-            let list: Vec<serde_json::Value> = exemplars
-                .iter()
-                .map(|e| {
-                    let labels: serde_json::Map<String, serde_json::Value> = e
-                        .labels()
-                        .map(|(n, v)| (n.to_owned(), serde_json::Value::String(v.to_owned())))
-                        .collect();
-                    serde_json::json!({
-                        "labels": labels,
-                        "value": format_value(e.value()),
-                        "timestamp": e.timestamp_ms() as f64 / 1000.0,
-                    })
-                })
-                .collect();
-            serde_json::json!({ "seriesLabels": series, "exemplars": list })
-        })
-        .collect();
-    Ok(success(&serde_json::Value::Array(data).to_string()))
+            out.push_str(r#"{"labels":"#);
+            metric(out, &labels);
+            out.push_str(r#","value":"#);
+            out.push_str(&serde_json::to_string(&format_value(e.value())).unwrap_or_default());
+            out.push_str(r#","timestamp":"#);
+            seconds(out, e.timestamp_ms());
+            out.push('}');
+        });
+        out.push_str("]}");
+    });
+    out.push(']');
+    Ok(success(&out))
+}
+
+/// Unix milliseconds as Prometheus's `marshalTimestamp` writes them: whole seconds, then
+/// `.` and three digits when there is a fraction.
+fn seconds(out: &mut String, ms: i64) {
+    use std::fmt::Write;
+    if ms < 0 {
+        out.push('-');
+    }
+    let ms = ms.unsigned_abs();
+    let _ = write!(out, "{}", ms / 1000);
+    if !ms.is_multiple_of(1000) {
+        let _ = write!(out, ".{:03}", ms % 1000);
+    }
 }
 
 fn selection(params: &[(String, String)]) -> Result<Selection<'_>, Failure> {
@@ -587,6 +600,14 @@ mod tests {
 
     #[test]
     fn values_and_times_are_written_as_prometheus_writes_them() {
+        let time = |ms| {
+            let mut out = String::new();
+            seconds(&mut out, ms);
+            out
+        };
+        assert_eq!(time(1_796_645_981_000), "1796645981");
+        assert_eq!(time(1_796_645_980_060), "1796645980.060");
+        assert_eq!(time(-1_500), "-1.500");
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(0.1), "0.1");
         assert_eq!(format_value(1e-7), "1e-07");

@@ -14,17 +14,11 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType as WireType;
 use prometheus_client::registry::{Registry as WireRegistry, Unit};
 
-use crate::metrics::{escape_count, escape_into, FamilyCore, FamilyKind, LabelSet, Series};
+use crate::metrics::{
+    escape_count, escape_into, split_unit_suffix, FamilyCore, FamilyKind, LabelSet, Series,
+    WINDOW_QUANTILES,
+};
 use crate::{HistogramOpts, Registry};
-
-/// The quantiles of the recent window, exported as `<name>_window<_unit>{q="…"}` gauges.
-pub(crate) const WINDOW_QUANTILES: [(f64, &str); 5] = [
-    (0.5, "0.5"),
-    (0.9, "0.9"),
-    (0.95, "0.95"),
-    (0.99, "0.99"),
-    (0.999, "0.999"),
-];
 
 /// A text exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -716,39 +710,20 @@ impl EncodeLabelSet for Labels<'_> {
 
 /// Splits a base-unit suffix off a name (`query_latency_seconds` → `query_latency`, seconds),
 /// so that prometheus-client writes it back and declares the UNIT.
-/// The name of the gauge family holding `histogram`'s recent-window quantiles: `h_window`, or
-/// `<stem>_window_<unit>` when the name ends in a unit.
-pub(crate) fn window_family_name(histogram: &str) -> String {
-    let (stem, _) = split_unit(histogram);
-    format!("{stem}_window{}", &histogram[stem.len()..])
-}
-
 fn split_unit(name: &str) -> (&str, Option<Unit>) {
-    const UNITS: [&str; 10] = [
-        "seconds", "bytes", "ratio", "percent", "celsius", "meters", "volts", "amperes", "joules",
-        "grams",
-    ];
-    for unit in UNITS {
-        let stem = name
-            .strip_suffix(unit)
-            .and_then(|rest| rest.strip_suffix('_'))
-            .filter(|stem| !stem.is_empty());
-        if let Some(stem) = stem {
-            let unit = match unit {
-                "seconds" => Unit::Seconds,
-                "bytes" => Unit::Bytes,
-                "celsius" => Unit::Celsius,
-                "meters" => Unit::Meters,
-                "volts" => Unit::Volts,
-                "amperes" => Unit::Amperes,
-                "joules" => Unit::Joules,
-                "grams" => Unit::Grams,
-                other => Unit::Other(other.to_owned()),
-            };
-            return (stem, Some(unit));
-        }
-    }
-    (name, None)
+    let (stem, unit) = split_unit_suffix(name);
+    let unit = unit.map(|unit| match unit {
+        "seconds" => Unit::Seconds,
+        "bytes" => Unit::Bytes,
+        "celsius" => Unit::Celsius,
+        "meters" => Unit::Meters,
+        "volts" => Unit::Volts,
+        "amperes" => Unit::Amperes,
+        "joules" => Unit::Joules,
+        "grams" => Unit::Grams,
+        other => Unit::Other(other.to_owned()),
+    });
+    (stem, unit)
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ mod routes;
 mod server;
 
 pub(crate) use auth::Authorizer;
+pub(crate) use exposition::Exposition;
 pub use exposition::ExpositionFormat;
-pub(crate) use exposition::{window_family_name, Exposition, WINDOW_QUANTILES};
-pub use health::{CheckReport, HealthReport, HealthSource, ProbeStatus};
+
 pub(crate) use routes::{is_builtin_path, Routes};
 pub(crate) use server::{bind, ConnectionMetrics, Limits, Server};

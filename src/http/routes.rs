@@ -10,10 +10,10 @@ use parking_lot::RwLock;
 use super::api::Endpoint;
 use super::auth::Authorizer;
 use super::exposition::{Exposition, ExpositionFormat};
-use super::health::{HealthReport, HealthSource};
 use super::request::Request;
 use super::response::Response;
 use crate::dashboard::Dashboards;
+use crate::health::{HealthReport, HealthSource};
 use crate::metrics::Family;
 use crate::worker::guarded;
 use crate::{Counter, Gauge, Histogram, HistoryStore, MonitoringError, Registry};
@@ -446,7 +446,7 @@ impl Routes {
             Some(source) => {
                 guarded("the health source", || source.health_report()).unwrap_or_else(|message| {
                     HealthReport {
-                        status: super::health::ProbeStatus::Fail,
+                        status: crate::health::ProbeStatus::Fail,
                         output: Some(message),
                         checks: Vec::new(),
                     }

@@ -32,7 +32,9 @@ pub use histogram::Histogram;
 pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
 pub(crate) use labels::{escape_count, escape_into};
 pub use labels::{LabelIter, LabelSet};
-pub(crate) use name::validate_metric_name;
+pub(crate) use name::{
+    split_unit_suffix, validate_metric_name, window_family_name, WINDOW_QUANTILES,
+};
 pub(crate) use registry::{exported_names, FamilyShape};
 pub use registry::{Registry, RegistryOptions};
 pub use snapshot::HistogramSnapshot;

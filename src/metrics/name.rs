@@ -172,3 +172,40 @@ mod interning_tests {
         assert_eq!(format!("{b:?}"), "\"interned_b_total\"");
     }
 }
+
+/// The quantiles of the recent window, exported as `<name>_window<_unit>{q="…"}` gauges.
+pub(crate) const WINDOW_QUANTILES: [(f64, &str); 5] = [
+    (0.5, "0.5"),
+    (0.9, "0.9"),
+    (0.95, "0.95"),
+    (0.99, "0.99"),
+    (0.999, "0.999"),
+];
+
+/// The base units a metric name may end in, which OpenMetrics declares as its UNIT.
+const UNITS: [&str; 10] = [
+    "seconds", "bytes", "ratio", "percent", "celsius", "meters", "volts", "amperes", "joules",
+    "grams",
+];
+
+/// Splits a base-unit suffix off a name: `query_latency_seconds` → (`query_latency`,
+/// `seconds`); a name without one, or that is only a unit, comes back whole.
+pub(crate) fn split_unit_suffix(name: &str) -> (&str, Option<&'static str>) {
+    for unit in UNITS {
+        let stem = name
+            .strip_suffix(unit)
+            .and_then(|rest| rest.strip_suffix('_'))
+            .filter(|stem| !stem.is_empty());
+        if let Some(stem) = stem {
+            return (stem, Some(unit));
+        }
+    }
+    (name, None)
+}
+
+/// The name of the gauge family holding `histogram`'s recent-window quantiles: `h_window`, or
+/// `<stem>_window_<unit>` when the name ends in a unit.
+pub(crate) fn window_family_name(histogram: &str) -> String {
+    let (stem, _) = split_unit_suffix(histogram);
+    format!("{stem}_window{}", &histogram[stem.len()..])
+}

@@ -576,7 +576,7 @@ pub(crate) fn exported_names(name: &str, metric_type: MetricType) -> Vec<String>
                 .iter()
                 .map(|suffix| format!("{name}{suffix}"))
                 .collect();
-            names.push(crate::http::window_family_name(name));
+            names.push(super::window_family_name(name));
             names
         }
     }

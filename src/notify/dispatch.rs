@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::alert::{fingerprint, PostableAlert};
-use super::matcher::{all_match, Matcher};
+use crate::config::{all_match, Matcher};
 use crate::config::{InhibitRuleConfig, RouteConfig};
 use crate::query::{label_value, Labels};
 

@@ -19,7 +19,6 @@ mod delivery;
 mod dispatch;
 mod email;
 mod http;
-mod matcher;
 mod pagerduty;
 mod queue;
 mod slack;
@@ -34,7 +33,6 @@ use parking_lot::Mutex;
 
 pub(crate) use alert::PostableAlert;
 pub use delivery::ChannelStatus;
-pub use matcher::Matcher;
 
 use crate::config::{AlertingConfig, Channel, Delivery};
 use crate::metrics::{Counter, Registry};

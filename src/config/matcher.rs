@@ -2,7 +2,9 @@
 //! `team=~"db|ops"`), as routes and inhibition rules use them. See [`Matcher`].
 
 use crate::metrics::escape_into;
-use crate::query::Labels;
+
+/// An alert's labels, sorted by name.
+type Labels = [(String, String)];
 
 /// One label matcher, as Alertmanager writes it: `name` `=`, `!=`, `=~` or `!~`, then a
 /// value, in double quotes or bare. A regular expression matches the whole value; a label
@@ -78,7 +80,10 @@ impl Matcher {
 
     /// Whether `labels` satisfy it.
     pub(crate) fn matches(&self, labels: &Labels) -> bool {
-        let value = crate::query::label_value(labels, &self.name);
+        let value = labels
+            .iter()
+            .find(|(n, _)| *n == self.name)
+            .map_or("", |(_, v)| v.as_str());
         match (self.op, &self.regex) {
             (Op::Equal, _) => value == self.value,
             (Op::NotEqual, _) => value != self.value,
@@ -112,7 +117,15 @@ pub(crate) fn all_match(matchers: &[Matcher], labels: &Labels) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::alert::labels;
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        out.sort();
+        out
+    }
 
     #[test]
     fn matchers_parse_and_match_as_alertmanager_s() {
