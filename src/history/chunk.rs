@@ -848,7 +848,7 @@ mod tests {
                 0 => 42.0,
                 1 => i as f64,
                 2 => f64::from_bits(x),
-                3 => f64::from_bits(crate::query::STALE_NAN_BITS),
+                3 => f64::from_bits(crate::metrics::STALE_NAN_BITS),
                 _ => -0.0,
             };
             p.insert(t, v);

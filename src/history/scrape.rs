@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::HistoryStore;
 use crate::metrics::Series;
-use crate::query::STALE_NAN_BITS;
+use crate::metrics::STALE_NAN_BITS;
 use crate::{LabelSet, Registry};
 
 /// What the exposition adds to every series, so that the history holds exactly the series

@@ -188,7 +188,7 @@ impl HistoryStore {
                     true
                 });
                 match last {
-                    Some((t, v)) if v.to_bits() != query::STALE_NAN_BITS => {
+                    Some((t, v)) if v.to_bits() != crate::metrics::STALE_NAN_BITS => {
                         out.push((pairs, t.div_euclid(1_000_000), v));
                     }
                     _ => {}

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::log::LogWriter;
 use super::LabelMatcher;
 use crate::metrics::validate_metric_name;
-use crate::query::STALE_NAN_BITS;
+use crate::metrics::STALE_NAN_BITS;
 use crate::{LabelSet, MonitoringError};
 
 /// One stored sample of one series, as [`MetricsCollector::get_metrics`] returns it.

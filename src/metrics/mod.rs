@@ -39,3 +39,7 @@ pub(crate) use registry::{exported_names, FamilyShape};
 pub use registry::{Registry, RegistryOptions};
 pub use snapshot::HistogramSnapshot;
 pub use timer::HistogramTimer;
+
+/// The bits of Prometheus's stale marker, a NaN that no arithmetic produces: what the history
+/// stores when a series goes away, and what queries and rules treat as no sample.
+pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

@@ -8,8 +8,7 @@
 
 use super::QueryError;
 
-/// The bits of Prometheus's stale marker, a NaN that no arithmetic produces.
-pub(crate) const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+pub(crate) use crate::metrics::STALE_NAN_BITS;
 
 /// The value of one step of a series description.
 #[derive(Debug, Clone, Copy, PartialEq)]
