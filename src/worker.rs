@@ -3,9 +3,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::Mutex;
 
 use crate::MonitoringError;
 
@@ -75,6 +76,44 @@ pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String>
             .unwrap_or_else(|| "a panic without a message".to_owned());
         format!("{what} panicked: {message}")
     })
+}
+
+/// Which database method is running and since when, and how long a call may take; shared
+/// with the database health check, which reports a call stuck past that timeout.
+#[derive(Debug)]
+pub(crate) struct CallWatch {
+    running: Mutex<Option<(&'static str, Instant)>>,
+    /// How long a call may take.
+    pub(crate) timeout: Duration,
+}
+
+impl CallWatch {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Self {
+            running: Mutex::new(None),
+            timeout,
+        }
+    }
+
+    /// Runs `method` on this thread, noting it while it runs.
+    pub(crate) fn calling<T>(&self, method: &'static str, f: impl FnOnce() -> T) -> T {
+        *self.running.lock() = Some((method, Instant::now()));
+        let out = f();
+        *self.running.lock() = None;
+        out
+    }
+
+    /// The method running, and for how long.
+    pub(crate) fn running(&self) -> Option<(&'static str, Duration)> {
+        let running = *self.running.lock();
+        running.map(|(method, since)| (method, since.elapsed()))
+    }
+
+    /// The method that has been running for longer than the timeout, and for how long.
+    pub(crate) fn stuck(&self) -> Option<(&'static str, Duration)> {
+        self.running()
+            .filter(|(_, running_for)| *running_for > self.timeout)
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 //! each call. See [`DatabaseCalls`] for details.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use crate::worker::{guarded, Worker};
+use crate::worker::{guarded, CallWatch, Worker};
 use crate::{MonitoredDatabase, MonitoringError};
 
 /// The thread's name.
@@ -15,43 +15,6 @@ const THREAD: &str = "kotoba-db";
 
 /// A job for the database thread.
 type Job = Box<dyn FnOnce() + Send>;
-
-/// Which database method is running and since when, and how long a call may take; shared
-/// with the database health check, which reports a call stuck past that timeout.
-#[derive(Debug)]
-pub(crate) struct CallWatch {
-    running: Mutex<Option<(&'static str, Instant)>>,
-    timeout: Duration,
-}
-
-impl CallWatch {
-    fn new(timeout: Duration) -> Self {
-        Self {
-            running: Mutex::new(None),
-            timeout,
-        }
-    }
-
-    /// Runs `method` on this thread, noting it while it runs.
-    pub(crate) fn calling<T>(&self, method: &'static str, f: impl FnOnce() -> T) -> T {
-        *self.running.lock() = Some((method, Instant::now()));
-        let out = f();
-        *self.running.lock() = None;
-        out
-    }
-
-    /// The method running, and for how long.
-    fn running(&self) -> Option<(&'static str, Duration)> {
-        let running = *self.running.lock();
-        running.map(|(method, since)| (method, since.elapsed()))
-    }
-
-    /// The method that has been running for longer than the timeout, and for how long.
-    pub(crate) fn stuck(&self) -> Option<(&'static str, Duration)> {
-        self.running()
-            .filter(|(_, running_for)| *running_for > self.timeout)
-    }
-}
 
 /// Calls the monitored database on a thread of its own (`kotoba-db`, started at the first
 /// call) and waits at most `timeout` for each answer, so that a hung database costs that one

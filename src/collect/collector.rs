@@ -9,12 +9,12 @@ use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use super::calls::CallWatch;
 use super::instrument::QueryInstruments;
 use super::sources::Sources;
 use super::{ticker, PerformanceMetrics};
 use crate::history::{Exposed, HistoryStore, LabelMatcher, MetricPoint, ReplayReport};
 use crate::metrics::ingest::{Ingest, Sample};
+use crate::worker::CallWatch;
 use crate::worker::{guarded, Worker};
 use crate::{
     HistogramOpts, LabelSet, MonitoredDatabase, MonitoringConfig, MonitoringError, QueryValue,

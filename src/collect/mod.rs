@@ -22,8 +22,6 @@ mod sources;
 mod system;
 mod ticker;
 
-pub(crate) use calls::CallWatch;
-
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterMetrics, ClusterSource};
 pub use collector::MetricsCollector;

@@ -16,8 +16,8 @@ use super::{
     CheckOptions, CheckState, CpuCheck, DatabaseCheck, DiskCheck, HealthCheck, HealthCheckResult,
     HealthStatus, MemoryCheck, SystemHealth, Thresholds,
 };
-use crate::collect::CallWatch;
 use crate::metrics::Family;
+use crate::worker::CallWatch;
 use crate::worker::{guarded, Worker};
 use crate::{Gauge, MonitoredDatabase, MonitoringConfig, MonitoringError, Registry};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{HealthCheck, HealthCheckResult, HealthStatus};
-use crate::collect::CallWatch;
+use crate::worker::CallWatch;
 use crate::MonitoredDatabase;
 
 /// Pings the monitored database ([`MonitoredDatabase::ping`]) and times the round trip: an

@@ -10,8 +10,7 @@ use super::HistoryStore;
 use crate::query::{self, QuerySample, QuerySeries, QueryValue, Store, Value};
 use crate::MonitoringError;
 
-/// A series' labels, sorted by name.
-type Labels = Vec<(String, String)>;
+use crate::metrics::Labels;
 
 /// The most samples one query may load, so that a query cannot exhaust memory.
 const MAX_SAMPLES: usize = 5_000_000;

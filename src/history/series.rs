@@ -13,8 +13,7 @@ use super::HistoryStore;
 use crate::query::{self, QueryError};
 use crate::MonitoringError;
 
-/// A series' labels, its metric name as `__name__`, sorted by name.
-type Labels = Vec<(String, String)>;
+use crate::metrics::Labels;
 
 impl HistoryStore {
     /// The exemplars the self-scrape kept (the newest 10,000) observed from `start` to

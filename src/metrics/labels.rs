@@ -307,6 +307,11 @@ impl fmt::Display for LabelSet {
     }
 }
 
+/// A series' labels as name-value pairs, sorted by name, `__name__` among them when it has
+/// one: how queries, rules and notifications carry them (a [`LabelSet`] is the registry's
+/// packed form).
+pub(crate) type Labels = Vec<(String, String)>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ pub use gauge::Gauge;
 pub(crate) use histogram::Cells;
 pub use histogram::Histogram;
 pub use histogram_opts::{HistogramOpts, LATENCY_BUCKETS};
+pub(crate) use labels::Labels;
 pub(crate) use labels::{escape_count, escape_into};
 pub use labels::{LabelIter, LabelSet};
 pub(crate) use name::{

@@ -1,8 +1,7 @@
 //! Module implementing the values a PromQL expression evaluates to. See [`Value`] for
 //! details.
 
-/// A series' labels, sorted by name, `__name__` among them when it has one.
-pub(crate) type Labels = Vec<(String, String)>;
+pub(crate) use crate::metrics::Labels;
 
 /// Sets label `name` in sorted `labels` (an empty value removes it, as Prometheus's label
 /// builder does).
