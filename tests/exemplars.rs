@@ -63,6 +63,17 @@ fn main() -> std::process::ExitCode {
     libtest_mimic::run(&args, tests).exit_code()
 }
 
+/// A scrape in OpenMetrics, as Prometheus asks for it.
+fn openmetrics(addr: std::net::SocketAddr) -> String {
+    common::request(
+        addr,
+        "GET",
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+    )
+    .text()
+}
+
 fn config() -> MonitoringConfig {
     let mut config = MonitoringConfig {
         collection_interval: Duration::from_millis(200),
@@ -161,13 +172,7 @@ fn slow_queries_keep_their_trace_as_exemplar_and_in_the_log() {
     assert_eq!(served["data"][1]["traceId"], slow.trace_id());
     assert_eq!(served["data"][1]["operation"], "get");
     // The exposition carries the slow one's exemplar, OpenMetrics only.
-    let om = common::request(
-        addr,
-        "GET",
-        "/metrics",
-        &[("Accept", "application/openmetrics-text; version=1.0.0")],
-    )
-    .text();
+    let om = openmetrics(addr);
     let lines: Vec<&str> = om.lines().filter(|l| l.contains(" # {")).collect();
     assert_eq!(lines.len(), 1, "{om}");
     assert!(lines[0].starts_with("kotoba_db_query_latency_seconds_bucket{"));
@@ -228,13 +233,7 @@ fn the_openmetrics_parser_takes_every_exemplar() {
     let workload = Workload::start(ops, Duration::ZERO);
     let addr = monitor.local_addr().unwrap();
     let om = wait_for("exemplars in the scrape", Duration::from_secs(30), || {
-        let om = common::request(
-            addr,
-            "GET",
-            "/metrics",
-            &[("Accept", "application/openmetrics-text; version=1.0.0")],
-        )
-        .text();
+        let om = openmetrics(addr);
         (om.matches(" # {").count() >= 6).then_some(om)
     });
     drop(workload);

@@ -23,7 +23,6 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
@@ -269,17 +268,7 @@ fn test_file(rng: &mut Rng, cases: usize) -> String {
 }
 
 fn promtool(path: &Path) -> String {
-    let out = Command::new("promtool")
-        .args(["test", "rules"])
-        .arg(path)
-        .output()
-        .expect("run promtool");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    match stdout.split_once('\n') {
-        Some((header, rest)) => format!("{header}\n{stderr}{rest}"),
-        None => format!("{stdout}{stderr}"),
-    }
+    common::promtool_test_rules(path).1
 }
 
 /// The blocks of a report, one per expression: from its `expr:` line to the next blank line.

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::peer_test;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -226,20 +225,7 @@ fn our_runner_fails_mutants() -> Result<(), Failed> {
 }
 
 fn promtool(path: &Path) -> (bool, String) {
-    let out = Command::new("promtool")
-        .args(["test", "rules"])
-        .arg(path)
-        .output()
-        .expect("run promtool");
-    // promtool prints its header and closing blank lines on stdout and a failure block on
-    // stderr; a terminal shows the block between them, which is what our report holds.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let said = match stdout.split_once('\n') {
-        Some((header, rest)) => format!("{header}\n{stderr}{rest}"),
-        None => format!("{stdout}{stderr}"),
-    };
-    (out.status.success(), said)
+    common::promtool_test_rules(path)
 }
 
 fn promtool_passes() {

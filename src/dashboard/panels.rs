@@ -397,6 +397,29 @@ macro_rules! sel {
     };
 }
 
+/// Two gauges summed on one chart, told apart by `label`:
+/// `label_replace(sum(A), "label", "a", "", "") or label_replace(sum(B), "label", "b", "", "")`.
+macro_rules! sum_pair {
+    ($label:literal, $a:literal => $av:literal, $b:literal => $bv:literal) => {
+        concat!(
+            r#"label_replace(sum("#,
+            sel!($a),
+            r#"), ""#,
+            $label,
+            r#"", ""#,
+            $av,
+            r#"", "", "")"#,
+            r#" or label_replace(sum("#,
+            sel!($b),
+            r#"), ""#,
+            $label,
+            r#"", ""#,
+            $bv,
+            r#"", "", "")"#
+        )
+    };
+}
+
 /// The four dashboards' panels, in the order they are drawn.
 fn specs() -> Vec<Spec> {
     use DashboardView::{Database, Health, Storage, System};
@@ -532,14 +555,7 @@ fn specs() -> Vec<Spec> {
                 "kotoba_db_storage_size_bytes",
                 "kotoba_db_storage_used_bytes",
             ],
-            concat!(
-                r#"label_replace(sum("#,
-                sel!("kotoba_db_storage_size_bytes"),
-                r#"), "kind", "allocated", "", "")"#,
-                r#" or label_replace(sum("#,
-                sel!("kotoba_db_storage_used_bytes"),
-                r#"), "kind", "used", "", "")"#
-            ),
+            sum_pair!("kind", "kotoba_db_storage_size_bytes" => "allocated", "kotoba_db_storage_used_bytes" => "used"),
         ),
         spec(
             Storage,
@@ -641,14 +657,7 @@ fn specs() -> Vec<Spec> {
             Unit::Bytes,
             "{{of}}",
             &["system_memory_usage_bytes", "process_resident_memory_bytes"],
-            concat!(
-                r#"label_replace(sum("#,
-                sel!("system_memory_usage_bytes"),
-                r#"), "of", "machine", "", "")"#,
-                r#" or label_replace(sum("#,
-                sel!("process_resident_memory_bytes"),
-                r#"), "of", "process", "", "")"#
-            ),
+            sum_pair!("of", "system_memory_usage_bytes" => "machine", "process_resident_memory_bytes" => "process"),
         ),
         spec(
             System,
@@ -689,14 +698,7 @@ fn specs() -> Vec<Spec> {
             Unit::Count,
             "{{of}}",
             &["process_threads", "process_open_fds"],
-            concat!(
-                r#"label_replace(sum("#,
-                sel!("process_threads"),
-                r#"), "of", "threads", "", "")"#,
-                r#" or label_replace(sum("#,
-                sel!("process_open_fds"),
-                r#"), "of", "open files", "", "")"#
-            ),
+            sum_pair!("of", "process_threads" => "threads", "process_open_fds" => "open files"),
         ),
         spec(
             Health,

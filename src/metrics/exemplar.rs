@@ -114,14 +114,7 @@ impl Exemplar {
             }
             out.push_str(name);
             out.push_str("=\"");
-            for c in value.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
+            super::escape_into(value, out);
             out.push('"');
         }
         out.push_str("} ");

@@ -251,6 +251,25 @@ fn exp_on(x: f64, fma: bool) -> f64 {
     r * f64::MIN_POSITIVE
 }
 
+/// ln 2 split in two, `LN2_HI` exact in multiples up to 2000 (FreeBSD's `ln2_hi`, `ln2_lo`),
+/// as Go's `Log` and `Log1p` use it.
+#[allow(clippy::excessive_precision)]
+pub(crate) const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
+#[allow(clippy::excessive_precision)]
+pub(crate) const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+
+/// The coefficients of FreeBSD's polynomial for `log(1+f)`, Go's `L1`…`L7` and `Lp1`…`Lp7`.
+#[allow(clippy::excessive_precision)]
+pub(crate) const LOG_POLY: [f64; 7] = [
+    6.666_666_666_666_735_130e-1,
+    3.999_999_999_940_941_908e-1,
+    2.857_142_874_366_239_149e-1,
+    2.222_219_843_214_978_396e-1,
+    1.818_357_216_161_805_012e-1,
+    1.531_383_769_920_937_332e-1,
+    1.479_819_860_511_658_591e-1,
+];
+
 /// The natural logarithm, as Go's `math.Log` on x86-64 (`log_amd64.s`, FreeBSD's `e_log.c`
 /// in assembly): its own frexp that takes the exponent bits as they are (so subnormals are
 /// read as if normal), the fraction doubled when at most √2/2, then the series in
@@ -258,17 +277,7 @@ fn exp_on(x: f64, fma: bool) -> f64 {
 #[allow(clippy::excessive_precision)]
 pub(crate) fn ln(x: f64) -> f64 {
     const HSQRT2: f64 = std::f64::consts::FRAC_1_SQRT_2;
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
-    const L: [f64; 7] = [
-        6.666_666_666_666_735_130e-1,
-        3.999_999_999_940_941_908e-1,
-        2.857_142_874_366_239_149e-1,
-        2.222_219_843_214_978_396e-1,
-        1.818_357_216_161_805_012e-1,
-        1.531_383_769_920_937_332e-1,
-        1.479_819_860_511_658_591e-1,
-    ];
+    const L: [f64; 7] = LOG_POLY;
     let bits = x.to_bits();
     if bits & !(1 << 63) == 0 {
         return f64::NEG_INFINITY;

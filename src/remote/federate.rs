@@ -58,14 +58,7 @@ pub(crate) fn federate(
             out.push(if first { '{' } else { ',' });
             first = false;
             let _ = write!(out, "{n}=\"");
-            for c in value.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '"' => out.push_str("\\\""),
-                    '\n' => out.push_str("\\n"),
-                    c => out.push(c),
-                }
-            }
+            crate::metrics::escape_into(value, &mut out);
             out.push('"');
         }
         if !first {

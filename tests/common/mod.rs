@@ -575,3 +575,21 @@ pub fn query_result(addr: SocketAddr, promql: &str) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
+
+/// `promtool test rules path` (Debian's `prometheus` package): whether it passed, and its
+/// report as a terminal shows it. promtool prints its header and closing blank lines on stdout
+/// and a failure block on stderr; the report is the block between them.
+pub fn promtool_test_rules(path: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(path)
+        .output()
+        .expect("run promtool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = match stdout.split_once('\n') {
+        Some((header, rest)) => format!("{header}\n{stderr}{rest}"),
+        None => format!("{stdout}{stderr}"),
+    };
+    (out.status.success(), said)
+}
