@@ -177,6 +177,7 @@
 #![warn(missing_debug_implementations)]
 
 mod alert;
+mod clock;
 mod collect;
 mod config;
 mod dashboard;

@@ -129,7 +129,7 @@ impl Monitor {
                 TemplateContext::new(&prometheus.global_labels, alerting.external_url.clone());
             let mut engine = rule_engine(&alerting, &collector, &context)?;
             if let Some(folder) = &collector.config().storage.path {
-                let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                let ms = crate::clock::duration_ms;
                 engine.keep_state(crate::alert::Durability {
                     folder: folder.clone(),
                     for_restore: crate::alert::ForRestore {
@@ -494,7 +494,7 @@ fn rule_engine(
     collector: &MetricsCollector,
     context: &TemplateContext,
 ) -> Result<RuleEngine, MonitoringError> {
-    let default_ms = i64::try_from(config.evaluation_interval.as_millis()).unwrap_or(i64::MAX);
+    let default_ms = crate::clock::duration_ms(config.evaluation_interval);
     let mut groups = Vec::new();
     for path in &config.rule_files {
         let loaded = load_rule_file(path).map_err(|problems| MonitoringError::ConfigParse {

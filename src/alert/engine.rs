@@ -15,7 +15,7 @@ use super::group::{GroupRun, RuleFailure, RuleStorage};
 use super::lifecycle::AlertState;
 use super::restore::Durability;
 use super::rules::Rule;
-use crate::history::{millis, time_of};
+use crate::clock::{duration_ms, millis, time_of};
 use crate::notify::{NotifySink, PostableAlert};
 use crate::query::{Labels, QueryError};
 use crate::worker::{guarded, Worker};
@@ -189,7 +189,7 @@ fn to_notify(
     resend: Duration,
     interval: Duration,
 ) -> Vec<PostableAlert> {
-    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let ms = duration_ms;
     let context = &run.context;
     let mut out = Vec::new();
     for rule in &mut run.group.rules {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::group::GroupRun;
 use super::lifecycle::ForRestore;
 use super::rules::Rule;
-use crate::history::millis;
+use crate::clock::millis;
 use crate::query::Labels;
 use crate::{HistoryStore, LabelSet, MonitoringError};
 

@@ -196,7 +196,7 @@ pub(crate) fn seed_rule_group(rule: &crate::AlertRule) -> Result<RuleGroup, Stri
     Ok(RuleGroup {
         name: rule.name.clone(),
         file: String::new(),
-        interval_ms: Some(i64::try_from(rule.evaluation_interval.as_millis()).unwrap_or(i64::MAX)),
+        interval_ms: Some(crate::clock::duration_ms(rule.evaluation_interval)),
         limit: 0,
         rules: vec![Rule::Alerting({
             let mut alerting = Box::new(AlertingRule::new(

@@ -14,7 +14,6 @@ mod exemplars;
 mod log;
 mod matcher;
 mod query;
-pub(crate) use query::{millis, time_of};
 mod scrape;
 mod series;
 pub(crate) use scrape::Exposed;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::HistoryStore;
+use crate::clock::{duration_ms, millis, time_of};
 use crate::query::{self, QuerySample, QuerySeries, QueryValue, Store, Value};
 use crate::MonitoringError;
 
@@ -17,18 +18,6 @@ const MAX_SAMPLES: usize = 5_000_000;
 
 /// The most steps a range query may have, as Prometheus allows.
 const MAX_STEPS: u128 = 11_000;
-
-/// `t` in Unix milliseconds, as PromQL reads time.
-pub(crate) fn millis(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos().div_euclid(1_000_000)).clamp(i64::MIN as i128, i64::MAX as i128)
-        as i64
-}
-
-/// Unix milliseconds as a time (the epoch for one out of range).
-pub(crate) fn time_of(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
 
 impl HistoryStore {
     /// Evaluates the PromQL expression `expr` at `at` over the stored samples, with
@@ -215,7 +204,7 @@ impl HistoryStore {
     fn query_store(&self, expr: &str, first_ms: i64) -> Result<Store, MonitoringError> {
         let parsed = query::parse(expr, None)?;
         let names = query::selector_names(&parsed);
-        let lookback = i64::try_from(self.query_lookback().as_millis()).unwrap_or(i64::MAX);
+        let lookback = duration_ms(self.query_lookback());
         // In nanoseconds, as stored; a millisecond early, for the rounding down below.
         let from_ns = query::reach_ms(&parsed, lookback).map_or(i64::MIN, |reach| {
             first_ms

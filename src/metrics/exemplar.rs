@@ -77,7 +77,7 @@ impl Exemplar {
         }
         let timestamp_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            .map_or(0, crate::clock::duration_ms);
         Ok(Self {
             labels: labels
                 .iter()

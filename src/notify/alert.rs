@@ -89,7 +89,7 @@ pub(crate) fn go_time(ms: i64) -> String {
     if ms == i64::MIN {
         return "0001-01-01T00:00:00Z".to_owned();
     }
-    crate::history::time_of(ms)
+    crate::clock::time_of(ms)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

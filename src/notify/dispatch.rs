@@ -39,9 +39,7 @@ struct Route {
     children: Vec<usize>,
 }
 
-fn ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+use crate::clock::duration_ms as ms;
 
 /// A channel as the dispatcher knows it.
 #[derive(Debug, Clone)]

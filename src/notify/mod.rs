@@ -356,7 +356,7 @@ type Pusher = (
 );
 
 fn now_ms() -> i64 {
-    crate::history::millis(time::OffsetDateTime::now_utc())
+    crate::clock::millis(time::OffsetDateTime::now_utc())
 }
 
 /// The notification log's state file under `state/`.

@@ -38,7 +38,7 @@ pub(crate) fn with_context<R>(
     lookback: Duration,
     f: impl FnOnce() -> R,
 ) -> R {
-    let lookback_ms = i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX);
+    let lookback_ms = crate::clock::duration_ms(lookback);
     let before = CONTEXT.replace(Context {
         deadline,
         lookback_ms,

@@ -201,7 +201,7 @@ pub(crate) fn selector_texts(expr: &promql_parser::parser::Expr) -> Vec<String> 
 /// when it cannot say: an `@` modifier reads at a fixed time.
 pub(crate) fn reach_ms(expr: &promql_parser::parser::Expr, lookback_ms: i64) -> Option<i64> {
     use promql_parser::parser::{Expr, Offset};
-    let ms = |d: &std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let ms = |d: &std::time::Duration| crate::clock::duration_ms(*d);
     let back = |offset: &Option<Offset>| match offset {
         Some(Offset::Pos(d)) => ms(d),
         _ => 0,
