@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "FILE: 5:15: group \"g\", rule 1, \"1bad\": could not parse expression: unclosed left parenthesis",
+                "FILE: 5:15: group \"g\", rule 1, \"1bad\": could not parse expression: 1:5: parse error: unclosed left parenthesis",
                 "FILE: 4:17: group \"g\", rule 1, \"1bad\": invalid field 'for' in recording rule",
                 "FILE: 4:17: group \"g\", rule 1, \"1bad\": invalid recording rule name: 1bad",
                 "FILE: 8:17: 7:16: group \"g\", rule 2, \"A\": only one of 'record' and 'alert' must be set",

@@ -62,6 +62,12 @@ impl fmt::Display for QueryError {
                 origin: Some(origin),
                 reason,
             } => write!(f, "invalid PromQL in {origin}, {expr:?}: {reason}"),
+            // Prometheus's own message, with its position, is all it says, and all we say.
+            Self::Parse {
+                origin: None,
+                reason,
+                ..
+            } if is_positioned(reason) => f.write_str(reason),
             Self::Parse {
                 expr,
                 origin: None,
@@ -77,3 +83,15 @@ impl fmt::Display for QueryError {
 }
 
 impl std::error::Error for QueryError {}
+
+/// Whether `reason` is Prometheus's parse error, `line:column: parse error: …`.
+fn is_positioned(reason: &str) -> bool {
+    let mut parts = reason.splitn(3, ':');
+    let digits =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    digits(parts.next())
+        && digits(parts.next())
+        && parts
+            .next()
+            .is_some_and(|rest| rest.starts_with(" parse error: "))
+}

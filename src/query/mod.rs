@@ -47,12 +47,43 @@ pub(crate) fn parse(
     check_tokens(expr).map_err(failed)?;
     // The parser is another crate's; should it panic on some input, that input is refused
     // rather than the caller's thread brought down.
-    match std::panic::catch_unwind(|| promql_parser::parser::parse(expr)) {
-        Ok(parsed) => parsed.map_err(failed),
+    let parse = |text: &str| std::panic::catch_unwind(|| promql_parser::parser::parse(text));
+    match parse(expr) {
+        Ok(parsed) => parsed.map_err(|reason| failed(at_end_of_input(expr, reason, &parse))),
         Err(_) => Err(failed(
             "the PromQL parser failed on this expression; rewrite it".to_owned(),
         )),
     }
+}
+
+/// Prometheus's `line:column` of byte `pos` in `expr` (its `ParseErr`): lines counted from
+/// 1, the column in bytes from 1.
+fn position(expr: &str, pos: usize) -> (usize, usize) {
+    let before = &expr[..pos.min(expr.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = pos - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// The parser's `reason` as Prometheus 2.42 words it, with its position, for the errors
+/// found at the end of the input (an unclosed parenthesis, bracket or brace, an expression
+/// that stops short); other reasons unchanged.
+fn at_end_of_input(
+    expr: &str,
+    reason: String,
+    parse: &dyn Fn(&str) -> std::thread::Result<Result<promql_parser::parser::Expr, String>>,
+) -> String {
+    let said = match reason.as_str() {
+        "unclosed left parenthesis" | "unexpected end of input inside braces" => reason.clone(),
+        "unexpected end of input inside brackets" => "unclosed left bracket".to_owned(),
+        // Had the input gone on with an operand, it would have parsed: it stopped short.
+        "invalid promql query" if matches!(parse(&format!("{expr} 0")), Ok(Ok(_))) => {
+            "unexpected end of input".to_owned()
+        }
+        _ => return reason,
+    };
+    let (line, column) = position(expr, expr.len());
+    format!("{line}:{column}: parse error: {said}")
 }
 
 /// What Prometheus 2.42 refuses that promql-parser (following Prometheus 3) takes: a plain
@@ -73,8 +104,7 @@ fn check_tokens(expr: &str) -> Result<(), String> {
         if id == T_NUMBER {
             let text = lexer.span_str(lexeme.span());
             let start = lexeme.span().start();
-            let line = expr[..start].matches('\n').count() + 1;
-            let column = start - expr[..start].rfind('\n').map_or(0, |i| i + 1) + 1;
+            let (line, column) = position(expr, start);
             let at = format!("{line}:{column}: parse error: ");
             match previous {
                 Some(T_LEFT_BRACKET) => {
@@ -337,8 +367,24 @@ mod tests {
         let err = parse("rate(x[5m]", Some("rules[0].query".into())).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid PromQL in rules[0].query, \"rate(x[5m]\": unclosed left parenthesis"
+            "invalid PromQL in rules[0].query, \"rate(x[5m]\": 1:11: parse error: unclosed left parenthesis"
         );
+        // Without a place it came from, Prometheus's own words, as its API answers.
+        for (text, says) in [
+            ("rate(x[5m]", "1:11: parse error: unclosed left parenthesis"),
+            ("x[5m", "1:5: parse error: unclosed left bracket"),
+            (
+                "x{a=\"1\",",
+                "1:9: parse error: unexpected end of input inside braces",
+            ),
+            ("x +", "1:4: parse error: unexpected end of input"),
+            (
+                "sum(x)\n by (a",
+                "2:7: parse error: unclosed left parenthesis",
+            ),
+        ] {
+            assert_eq!(parse(text, None).unwrap_err().to_string(), says, "{text}");
+        }
         for (text, says) in [
             (
                 "rate(x[5])",
