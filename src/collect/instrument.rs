@@ -325,7 +325,7 @@ impl QueryOperation {
     /// Records a query that took `elapsed`, and whether it succeeded, under the current
     /// thread's trace if one is entered.
     pub fn record(&self, elapsed: Duration, succeeded: bool) {
-        self.record_query(elapsed, succeeded, TraceContext::current(), None);
+        self.record_query(elapsed, succeeded, TraceContext::current, None);
     }
 
     /// Records a query served for `trace`, which took `elapsed`; `statement` (the query with
@@ -340,7 +340,7 @@ impl QueryOperation {
         self.record_query(
             elapsed,
             succeeded,
-            trace,
+            || trace,
             statement.map(|s| std::borrow::Cow::Owned(s.to_owned())),
         );
     }
@@ -349,11 +349,19 @@ impl QueryOperation {
         &self,
         elapsed: Duration,
         succeeded: bool,
-        trace: Option<TraceContext>,
+        trace: impl FnOnce() -> Option<TraceContext>,
         statement: Option<std::borrow::Cow<'static, str>>,
     ) {
         let slow = elapsed.as_nanos() > u128::from(self.slow_threshold.load(Ordering::Relaxed));
         let seconds = elapsed.as_secs_f64();
+        // The trace is looked for only when the query may keep it: the common fast query
+        // under `slow` (the default) or `off` skips the thread-local read.
+        let wanted = slow
+            || matches!(
+                self.selection.keep,
+                ExemplarSelection::All | ExemplarSelection::Sampled
+            );
+        let trace = if wanted { trace() } else { None };
         match trace.filter(|t| t.sampled() && self.keeps_exemplar(slow, t)) {
             Some(trace) => self.latency.observe_with_trace(seconds, &trace),
             None => self.latency.observe(seconds),
@@ -409,10 +417,11 @@ impl QueryTimer<'_> {
 
 impl Drop for QueryTimer<'_> {
     fn drop(&mut self) {
+        let trace = self.trace;
         self.operation.record_query(
             self.started.elapsed(),
             !self.failed,
-            self.trace,
+            || trace,
             self.statement.take(),
         );
     }

@@ -7,26 +7,29 @@
 pub(crate) struct Asset {
     pub(crate) content_type: &'static str,
     pub(crate) body: &'static [u8],
+    /// A tag of the contents, for `ETag` and `If-None-Match`: a browser asks again and gets
+    /// `304` until the file changes. Hashed once, at the file's first request.
+    pub(crate) etag: &'static str,
 }
 
-impl Asset {
-    /// A tag of the contents (FNV-1a), for `ETag` and `If-None-Match`: a browser asks again
-    /// and gets `304` until the file changes.
-    pub(crate) fn etag(&self) -> String {
-        let hash = self.body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("\"{hash:016x}\"")
-    }
+/// `body`'s tag: a quoted hash, the same for the same contents within one build.
+fn etag_of(body: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("\"{:016x}\"", hasher.finish())
 }
 
 macro_rules! asset {
-    ($file:literal, $type:literal) => {
+    ($file:literal, $type:literal) => {{
+        static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        const BODY: &[u8] = include_bytes!($file);
         Asset {
             content_type: $type,
-            body: include_bytes!($file),
+            body: BODY,
+            etag: ETAG.get_or_init(|| etag_of(BODY)),
         }
-    };
+    }};
 }
 
 /// The page's file at `path` (`/dashboard` itself is the page), if it is one.

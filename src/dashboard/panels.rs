@@ -112,16 +112,13 @@ impl Unit {
     /// have it), for what it measures per sample.
     pub(crate) fn of_name(name: &str) -> Unit {
         let stem = name.strip_suffix("_total").unwrap_or(name);
-        if stem.ends_with("_seconds") {
-            Unit::Seconds
-        } else if stem.ends_with("_bytes") {
-            Unit::Bytes
-        } else if stem.ends_with("_ratio") {
-            Unit::Ratio
-        } else if stem.ends_with("_percent") {
-            Unit::Percent
-        } else {
-            Unit::Count
+        // The suffix the exposition declares as the family's UNIT.
+        match crate::metrics::split_unit_suffix(stem).1 {
+            Some("seconds") => Unit::Seconds,
+            Some("bytes") => Unit::Bytes,
+            Some("ratio") => Unit::Ratio,
+            Some("percent") => Unit::Percent,
+            _ => Unit::Count,
         }
     }
 
@@ -218,7 +215,7 @@ impl DashboardPanel {
             });
         }
         let filled = fill_variables(&expr, "5m");
-        if let Err(e) = promql_parser::parser::parse(&filled) {
+        if let Err(e) = crate::query::parse(&filled, None) {
             return Err(MonitoringError::InvalidConfig {
                 field: format!("dashboard panel {title:?}"),
                 reason: format!("expression {expr:?} is not PromQL: {e}"),
@@ -942,7 +939,7 @@ mod tests {
         for spec in specs() {
             let filled = fill_variables(spec.expr, "1m");
             assert!(!filled.contains('$'), "{filled}");
-            promql_parser::parser::parse(&filled)
+            crate::query::parse(&filled, None)
                 .unwrap_or_else(|e| panic!("{}: {filled}: {e}", spec.title));
         }
     }
@@ -997,7 +994,7 @@ mod tests {
             .unwrap();
         assert_eq!(cache.unit(), Unit::Bytes);
         for panel in &panels {
-            promql_parser::parser::parse(&panel.filled_expr("1m")).unwrap();
+            crate::query::parse(&panel.filled_expr("1m"), None).unwrap();
         }
         assert_eq!(variable_labels(&shapes), ["cache", "queue", "state"]);
     }

@@ -12,6 +12,9 @@ use crate::Exemplar;
 /// database's few slow queries need far fewer).
 pub(crate) const EXEMPLAR_CAPACITY: usize = 10_000;
 
+/// Exemplars by series name, then labels: looked up with a `&str` and a `&LabelSet`.
+pub(crate) type ExemplarsBySeries = HashMap<Arc<str>, HashMap<LabelSet, Vec<Exemplar>>>;
+
 /// One kept exemplar and its series (`x_bucket{…,le}` or `x_total{…}`).
 #[derive(Debug, Clone)]
 pub(crate) struct KeptExemplar {
@@ -20,30 +23,40 @@ pub(crate) struct KeptExemplar {
     pub(crate) exemplar: Exemplar,
 }
 
-/// The kept exemplars, oldest first, and the newest each series gave, so that a scrape adds
-/// only what is new.
+/// The kept exemplars, oldest first, and the newest each series gave (by name, then labels,
+/// so that looking one up copies nothing), so that a scrape adds only what is new.
 #[derive(Debug, Default)]
 pub(crate) struct ExemplarRing {
     kept: VecDeque<KeptExemplar>,
-    last_seq: HashMap<(Arc<str>, LabelSet), u64>,
+    last_seq: HashMap<Arc<str>, HashMap<LabelSet, u64>>,
 }
 
 impl ExemplarRing {
-    /// Keeps `exemplar` of series `name{labels}` unless it was kept already.
-    pub(crate) fn offer(&mut self, name: &str, labels: &LabelSet, exemplar: Exemplar) {
-        let key = (Arc::<str>::from(name), labels.clone());
-        let last = self.last_seq.entry(key.clone()).or_insert(0);
-        if exemplar.seq <= *last {
+    /// Keeps a copy of `exemplar` of series `name{labels}` unless it was kept already.
+    pub(crate) fn offer(&mut self, name: &str, labels: &LabelSet, exemplar: &Exemplar) {
+        let last = self
+            .last_seq
+            .get(name)
+            .and_then(|series| series.get(labels))
+            .copied();
+        if last.is_some_and(|last| exemplar.seq <= last) {
             return;
         }
-        *last = exemplar.seq;
+        let name: Arc<str> = match self.last_seq.get_key_value(name) {
+            Some((have, _)) => have.clone(),
+            None => Arc::from(name),
+        };
+        self.last_seq
+            .entry(name.clone())
+            .or_default()
+            .insert(labels.clone(), exemplar.seq);
         if self.kept.len() == EXEMPLAR_CAPACITY {
             self.kept.pop_front();
         }
         self.kept.push_back(KeptExemplar {
-            name: key.0,
-            labels: key.1,
-            exemplar,
+            name,
+            labels: labels.clone(),
+            exemplar: exemplar.clone(),
         });
     }
 
@@ -63,17 +76,16 @@ impl ExemplarRing {
             .collect()
     }
 
-    /// The kept exemplars observed after `after_ms` up to `upto_ms`, by series.
-    pub(crate) fn by_series(
-        &self,
-        after_ms: i64,
-        upto_ms: i64,
-    ) -> HashMap<(Arc<str>, LabelSet), Vec<Exemplar>> {
-        let mut out: HashMap<(Arc<str>, LabelSet), Vec<Exemplar>> = HashMap::new();
+    /// The kept exemplars observed after `after_ms` up to `upto_ms`, by series name, then
+    /// labels.
+    pub(crate) fn by_series(&self, after_ms: i64, upto_ms: i64) -> ExemplarsBySeries {
+        let mut out = ExemplarsBySeries::new();
         for k in &self.kept {
             let t = k.exemplar.timestamp_ms();
             if t > after_ms && t <= upto_ms {
-                out.entry((k.name.clone(), k.labels.clone()))
+                out.entry(k.name.clone())
+                    .or_default()
+                    .entry(k.labels.clone())
                     .or_default()
                     .push(k.exemplar.clone());
             }

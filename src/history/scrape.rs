@@ -68,7 +68,10 @@ impl HistoryStore {
                         let total = format!("{stem}_total");
                         store(&total, &labels, c.get());
                         if let Some(exemplar) = c.exemplar() {
-                            self.inner.exemplars.lock().offer(&total, &labels, exemplar);
+                            self.inner
+                                .exemplars
+                                .lock()
+                                .offer(&total, &labels, &exemplar);
                         }
                     }
                     Series::Gauge(g) => store(name, &labels, g.get()),
@@ -78,23 +81,24 @@ impl HistoryStore {
                         let bounds = h.bucket_bounds();
                         let bucket = format!("{name}_bucket");
                         let mut cumulative = 0u64;
-                        let exemplars = h.exemplars().unwrap_or_default();
-                        for (i, count) in per_bucket.iter().enumerate() {
-                            cumulative += count;
+                        let series_of = |i: usize| {
                             let le = match bounds.get(i) {
                                 Some(bound) => dtoa::Buffer::new().format(*bound).to_owned(),
                                 None => "+Inf".to_owned(),
                             };
-                            let series = labels.with_label("le", &le);
-                            store(&bucket, &series, cumulative as f64);
-                            if let Some(Some(exemplar)) = exemplars.get(i) {
-                                self.inner.exemplars.lock().offer(
-                                    &bucket,
-                                    &series,
-                                    exemplar.clone(),
-                                );
-                            }
+                            labels.with_label("le", &le)
+                        };
+                        for (i, count) in per_bucket.iter().enumerate() {
+                            cumulative += count;
+                            store(&bucket, &series_of(i), cumulative as f64);
                         }
+                        h.each_exemplar(|i, exemplar| {
+                            let series = series_of(i);
+                            self.inner
+                                .exemplars
+                                .lock()
+                                .offer(&bucket, &series, exemplar);
+                        });
                         store(&format!("{name}_sum"), &labels, sum);
                         store(&format!("{name}_count"), &labels, cumulative as f64);
                         if exposed.window_quantiles {

@@ -30,22 +30,25 @@ impl HistoryStore {
         end: OffsetDateTime,
     ) -> Result<Vec<(Labels, Vec<crate::Exemplar>)>, MonitoringError> {
         let matchers = selector_matchers(selectors)?;
-        let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
-        let kept = self
-            .inner
-            .exemplars
-            .lock()
-            .between(ms(start), ms(end), |name, labels| {
-                let pairs = named(name, labels);
-                matchers.iter().any(|m| query::matches_all(m, &pairs))
-            });
+        let millis = crate::clock::millis;
+        let kept =
+            self.inner
+                .exemplars
+                .lock()
+                .between(millis(start), millis(end), |name, labels| {
+                    let pairs = named(name, labels);
+                    matchers.iter().any(|m| query::matches_all(m, &pairs))
+                });
+        // Grouped by series in the order each first appears.
         let mut out: Vec<(Labels, Vec<crate::Exemplar>)> = Vec::new();
+        let mut index: std::collections::HashMap<Labels, usize> = Default::default();
         for k in kept {
             let pairs = named(&k.name, &k.labels);
-            match out.iter_mut().find(|(labels, _)| *labels == pairs) {
-                Some((_, list)) => list.push(k.exemplar),
-                None => out.push((pairs, vec![k.exemplar])),
-            }
+            let at = *index.entry(pairs.clone()).or_insert_with(|| {
+                out.push((pairs, Vec::new()));
+                out.len() - 1
+            });
+            out[at].1.push(k.exemplar);
         }
         Ok(out)
     }

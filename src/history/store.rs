@@ -398,7 +398,7 @@ impl HistoryStore {
         &self,
         after: i64,
         upto: i64,
-    ) -> HashMap<(Arc<str>, LabelSet), Vec<crate::Exemplar>> {
+    ) -> super::exemplars::ExemplarsBySeries {
         // A millisecond is in the stretch when its first nanosecond is.
         let ms = |t: i64| t.div_euclid(1_000_000);
         self.inner.exemplars.lock().by_series(ms(after), ms(upto))

@@ -256,7 +256,7 @@ fn query_exemplars(params: &[(String, String)], history: &HistoryStore) -> Resul
             "no query parameter provided; give an expression whose selectors name the series, such as query=kotoba_db_query_latency_seconds_bucket".to_owned(),
         ));
     };
-    let expr = promql_parser::parser::parse(text)
+    let expr = crate::query::parse(text, None)
         .map_err(|e| bad_data(format!("invalid parameter \"query\": {e}")))?;
     let start = time_param(params, "start")?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let end = time_param(params, "end")?

@@ -110,7 +110,10 @@ struct RegistryCollector {
     /// Write the `<name>_window{q}` gauges beside each histogram family.
     window_quantiles: bool,
     stats: Arc<EncodeStats>,
-    /// Whether the scrape being written counts its sample lines for exemplars.
+    /// Whether the scrape being written counts its sample lines for exemplars: the
+    /// thread-local [`ExemplarPlan`]'s presence, read once per scrape rather than once per
+    /// series. Scrapes at once store the same value, but at the first exemplar of all, when one
+    /// without a plan may count lines that nothing reads.
     counting: std::sync::atomic::AtomicBool,
 }
 
@@ -203,7 +206,8 @@ thread_local! {
 struct ExemplarPlan {
     encoded: u64,
     written: u64,
-    /// Whether the output is at the start of a line, and whether its line is a comment.
+    /// Whether the output is inside a line (past its first byte), and whether that line is a
+    /// comment.
     mid_line: bool,
     comment: bool,
     pending: std::collections::VecDeque<(u64, String)>,

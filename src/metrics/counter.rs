@@ -123,9 +123,7 @@ type ExemplarMap = std::collections::HashMap<(usize, u32), Exemplar>;
 /// different blocks rarely meet, and a dropped block clears one.
 const EXEMPLAR_SHARDS: usize = 32;
 
-fn exemplar_shard(
-    block: usize,
-) -> &'static Mutex<Option<std::collections::HashMap<(usize, u32), Exemplar>>> {
+fn exemplar_shard(block: usize) -> &'static Mutex<Option<ExemplarMap>> {
     // Blocks are 64-byte aligned: the bits above that spread them.
     &EXEMPLARS[(block >> 6) % EXEMPLAR_SHARDS]
 }
@@ -186,10 +184,7 @@ impl Counter {
     pub fn inc_traced(&self) {
         self.inc();
         if let Some(trace) = TraceContext::current().filter(TraceContext::sampled) {
-            let [(a, x), (b, y)] = trace.exemplar_labels();
-            if let Ok(exemplar) = Exemplar::new(&[(a, &x), (b, &y)], 1.0) {
-                self.keep_exemplar(exemplar);
-            }
+            self.keep_exemplar(Exemplar::of_trace(&trace, 1.0));
         }
     }
 

@@ -22,6 +22,13 @@ pub(crate) fn any_recorded() -> bool {
     NEXT_SEQ.load(Ordering::Relaxed) > 1
 }
 
+/// The wall clock in Unix milliseconds, an exemplar's time.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, crate::clock::duration_ms)
+}
+
 /// One exemplar: its labels, the observed value and when it was observed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemplar {
@@ -61,12 +68,7 @@ impl Exemplar {
             });
         }
         for (i, (name, _)) in labels.iter().enumerate() {
-            let mut chars = name.chars();
-            let valid = chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid || labels[..i].iter().any(|(n, _)| n == name) {
+            if !super::name::is_label_name(name) || labels[..i].iter().any(|(n, _)| n == name) {
                 return Err(MonitoringError::InvalidTrace {
                     text: text().chars().take(80).collect(),
                     reason: format!(
@@ -75,18 +77,30 @@ impl Exemplar {
                 });
             }
         }
-        let timestamp_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, crate::clock::duration_ms);
         Ok(Self {
             labels: labels
                 .iter()
                 .map(|(n, v)| (Box::from(*n), Box::from(*v)))
                 .collect(),
             value,
-            timestamp_ms,
+            timestamp_ms: now_ms(),
             seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
         })
+    }
+
+    /// An exemplar of `value` linking to `trace`: `trace_id` and `span_id`, which always
+    /// make valid labels (hex, 63 characters with their names).
+    pub(crate) fn of_trace(trace: &crate::TraceContext, value: f64) -> Self {
+        let (trace_id, span_id) = (trace.trace_id(), trace.span_id());
+        Self {
+            labels: Box::new([
+                (Box::from("trace_id"), trace_id.into_boxed_str()),
+                (Box::from("span_id"), span_id.into_boxed_str()),
+            ]),
+            value,
+            timestamp_ms: now_ms(),
+            seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// Its labels, in the order given.
@@ -151,11 +165,6 @@ impl ExemplarSlots {
         if let Some(mut slot) = self.slots.get(at).and_then(Mutex::try_lock) {
             *slot = Some(exemplar);
         }
-    }
-
-    /// The exemplar of each slot, in slot order.
-    pub(crate) fn read(&self) -> Vec<Option<Exemplar>> {
-        self.slots.iter().map(|s| s.lock().clone()).collect()
     }
 
     /// Calls `f` with each slot's exemplar and its slot, in slot order, without copying

@@ -54,15 +54,6 @@ fn get<'a>(labels: &'a Labels, name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 impl Rule {
     fn apply(&self, mut labels: Labels) -> Option<Labels> {
         let config = &self.config;
@@ -84,7 +75,7 @@ impl Rule {
                 let template = config.target_label.as_deref().unwrap_or("");
                 let mut target = String::new();
                 captures.expand(template, &mut target);
-                if !valid_label_name(&target) {
+                if !crate::metrics::name::is_label_name(&target) {
                     set_label(&mut labels, template, "");
                     return Some(labels);
                 }

@@ -10,7 +10,6 @@
 //! neither loses nor repeats what was sent (only a round cut short by a crash is sent again).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -332,7 +331,7 @@ impl Endpoint {
                     return true;
                 };
                 if !exemplars.is_empty() {
-                    if let Some(list) = exemplars.get(&(Arc::from(name), labels.clone())) {
+                    if let Some(list) = exemplars.get(name).and_then(|by| by.get(labels)) {
                         series.exemplars = list.iter().map(exemplar_of).collect();
                     }
                 }

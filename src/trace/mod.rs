@@ -153,27 +153,22 @@ impl TraceContext {
                 format!("version 00 has exactly four fields; {EXPECTED}"),
             ));
         }
-        let mut trace_id = [0u8; 16];
-        if !hex_into(trace, &mut trace_id) {
-            return Err(invalid(
-                text,
-                format!("trace id {trace:?} is not 32 lowercase hex digits; {EXPECTED}"),
-            ));
-        }
-        let mut span_id = [0u8; 8];
-        if !hex_into(span, &mut span_id) {
-            return Err(invalid(
-                text,
-                format!("span id {span:?} is not 16 lowercase hex digits; {EXPECTED}"),
-            ));
-        }
-        let mut f = [0u8; 1];
-        if !hex_into(flags, &mut f) {
-            return Err(invalid(
-                text,
-                format!("flags {flags:?} are not two lowercase hex digits; {EXPECTED}"),
-            ));
-        }
+        // Each field as so many lowercase hex digits, or the error naming it.
+        let field = |value: &str, out: &mut [u8], what: &str| {
+            if hex_into(value, out) {
+                Ok(())
+            } else {
+                let digits = out.len() * 2;
+                Err(invalid(
+                    text,
+                    format!("{what} {value:?} is not {digits} lowercase hex digits; {EXPECTED}"),
+                ))
+            }
+        };
+        let (mut trace_id, mut span_id, mut f) = ([0u8; 16], [0u8; 8], [0u8; 1]);
+        field(trace, &mut trace_id, "trace id")?;
+        field(span, &mut span_id, "span id")?;
+        field(flags, &mut f, "flags")?;
         let mut context = Self::new(trace_id, span_id, false)
             .map_err(|_| invalid(text, "a trace id or span id of all zeros is not valid"))?;
         context.flags = f[0];
@@ -229,11 +224,6 @@ impl TraceContext {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
         h ^ (h >> 29)
-    }
-
-    /// The exemplar labels that link to this trace: `trace_id` and `span_id`.
-    pub(crate) fn exemplar_labels(&self) -> [(&'static str, String); 2] {
-        [("trace_id", self.trace_id()), ("span_id", self.span_id())]
     }
 }
 

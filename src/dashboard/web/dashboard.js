@@ -238,7 +238,7 @@
     clearError(panel);
     panel.node.dataset.points = String(points);
     panel.node.dataset.series = String(result.length);
-    panel.node.dataset.state = "ok";
+    panel.node.dataset.state = result.length ? "ok" : "empty";
     if (panel.def.kind === "state-timeline") {
       drawTimeline(panel, xs, labels, data, result.map((r) => r.metric));
       return;
@@ -255,7 +255,6 @@
     if (panel.def.exemplars && !panel.body.querySelector(".exemplar")) {
       panel.body.append(el("div", { class: "exemplar", "aria-live": "polite" }));
     }
-    if (!result.length) showEmpty(panel);
     // When the first chart with data appeared, in ms since the page was asked for.
     if (points && !document.body.dataset.firstChart) {
       document.body.dataset.firstChart = String(Math.round(performance.now()));
@@ -377,10 +376,6 @@
       }
     }
     if (box) box.textContent = best ? `trace ${best.trace} · ${format(panel.def.unit, best.v)} · ${stamp(best.t)}` : "";
-  }
-
-  function showEmpty(panel) {
-    panel.node.dataset.state = "empty";
   }
 
   function chartOptions(panel, labels) {

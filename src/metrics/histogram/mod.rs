@@ -222,10 +222,7 @@ impl Histogram {
     pub fn observe_with_trace(&self, value: f64, trace: &TraceContext) {
         self.observe(value);
         if trace.sampled() {
-            let [(a, x), (b, y)] = trace.exemplar_labels();
-            if let Ok(exemplar) = Exemplar::new(&[(a, &x), (b, &y)], value) {
-                self.keep_exemplar(exemplar);
-            }
+            self.keep_exemplar(Exemplar::of_trace(trace, value));
         }
     }
 
@@ -259,12 +256,6 @@ impl Histogram {
         if let Some(slots) = self.core.exemplars.get() {
             slots.each(f);
         }
-    }
-
-    /// Each exported bucket's exemplar (the last is `+Inf`'s), or `None` when the series
-    /// never had one.
-    pub(crate) fn exemplars(&self) -> Option<Vec<Option<Exemplar>>> {
-        self.core.exemplars.get().map(ExemplarSlots::read)
     }
 
     /// Records a duration, in seconds.
