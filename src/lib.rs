@@ -190,6 +190,7 @@ mod monitor;
 mod net;
 mod notify;
 pub mod prometheus_exporter;
+mod promql;
 mod query;
 mod remote;
 mod storage;

@@ -9,11 +9,11 @@ use crossbeam_channel::{select, Receiver, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
+use super::ingest::{Ingest, Sample};
 use super::instrument::QueryInstruments;
 use super::sources::Sources;
 use super::{ticker, PerformanceMetrics};
 use crate::history::{Exposed, HistoryStore, LabelMatcher, MetricPoint, ReplayReport};
-use crate::metrics::ingest::{Ingest, Sample};
 use crate::worker::CallWatch;
 use crate::worker::{guarded, Worker};
 use crate::{

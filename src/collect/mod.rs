@@ -6,6 +6,7 @@
 //! - `sources`: polling the database, the system and the cluster, and publishing them.
 //! - `system` (feature `system`), `cluster` (feature `cluster`): those two sources.
 //! - `performance`: [`PerformanceMetrics`] and [`SystemMetrics`].
+//! - `ingest`: the bounded queue and thread behind `record_metric`.
 //! - `calls`: the `kotoba-db` thread the database is called on, with a timeout.
 //! - `ticker`: the collector thread's loop: a self-scrape every `collection_interval`, histogram
 //!   window slices closed within a sixteenth of a slice of their end.
@@ -15,6 +16,7 @@ mod calls;
 mod cluster;
 mod collector;
 mod database;
+mod ingest;
 mod instrument;
 mod performance;
 mod sources;

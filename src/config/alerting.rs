@@ -191,7 +191,7 @@ impl AlertingConfig {
                     "needs a PromQL expression, for example \"system_cpu_usage_percent < 70\"",
                 ));
             }
-            crate::query::parse(expr, Some(field))?;
+            crate::promql::parse(expr, Some(field))?;
         }
         let mut names = HashSet::new();
         for (i, rule) in self.rules.iter().enumerate() {
@@ -217,7 +217,7 @@ impl AlertingConfig {
                     "a rule needs a query, for example \"system_cpu_usage_percent > 80\"",
                 ));
             }
-            crate::query::parse(&rule.query, Some(field("query")))?;
+            crate::promql::parse(&rule.query, Some(field("query")))?;
             if rule.evaluation_interval.is_zero() {
                 return Err(MonitoringError::config(
                     field("evaluation_interval"),

@@ -6,14 +6,13 @@
 //!   reading both back at start (when `storage.path` is set).
 //! - `matcher`: [`LabelMatcher`], selecting series by label.
 //! - `scrape`: copying a registry's current values into the store at each tick.
-//! - `query` and `series`: PromQL over the store, and the series and labels it holds.
+//! - `series`: the series and labels the store holds (PromQL over it is `query::history`, above).
 
 mod chunk;
 mod durable;
 mod exemplars;
 mod log;
 mod matcher;
-mod query;
 mod scrape;
 mod series;
 pub(crate) use scrape::Exposed;

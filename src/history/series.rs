@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::store::to_nanos;
 use super::HistoryStore;
-use crate::query::{self, QueryError};
+use crate::promql::{self, QueryError};
 use crate::MonitoringError;
 
 use crate::metrics::Labels;
@@ -37,7 +37,7 @@ impl HistoryStore {
                 .lock()
                 .between(millis(start), millis(end), |name, labels| {
                     let pairs = named(name, labels);
-                    matchers.iter().any(|m| query::matches_all(m, &pairs))
+                    matchers.iter().any(|m| promql::matches_all(m, &pairs))
                 });
         // Grouped by series in the order each first appears.
         let mut out: Vec<(Labels, Vec<crate::Exemplar>)> = Vec::new();
@@ -92,7 +92,7 @@ impl HistoryStore {
             for (labels, points) in series {
                 let pairs = named(name, labels);
                 let chosen =
-                    matchers.is_empty() || matchers.iter().any(|m| query::matches_all(m, &pairs));
+                    matchers.is_empty() || matchers.iter().any(|m| promql::matches_all(m, &pairs));
                 if !chosen {
                     continue;
                 }
@@ -178,7 +178,7 @@ impl HistoryStore {
         for (name, series) in names.iter() {
             for (labels, points) in series {
                 let pairs = named(name, labels);
-                if !matchers.iter().any(|m| query::matches_all(m, &pairs)) {
+                if !matchers.iter().any(|m| promql::matches_all(m, &pairs)) {
                     continue;
                 }
                 let mut last = None;
@@ -224,8 +224,8 @@ fn named(name: &str, labels: &crate::LabelSet) -> Labels {
 fn selector_matchers(selectors: &[&str]) -> Result<Vec<Vec<Matcher>>, MonitoringError> {
     selectors
         .iter()
-        .map(|text| match query::parse(text, None)? {
-            Expr::VectorSelector(vs) => Ok(query::matchers_of(&vs)),
+        .map(|text| match promql::parse(text, None)? {
+            Expr::VectorSelector(vs) => Ok(promql::matchers_of(&vs)),
             _ => Err(MonitoringError::Query(QueryError::Parse {
                 expr: (*text).to_owned(),
                 origin: None,

@@ -509,6 +509,39 @@ impl HistoryStore {
     }
 }
 
+impl HistoryStore {
+    /// Visits each stored series of the metric names `names` (every series when `None`) that
+    /// has samples from `from_ns` (nanoseconds) on, with its name, labels and those samples
+    /// (milliseconds, value), stopping at the first error `visit` returns. What the query
+    /// layer reads the history by.
+    pub(crate) fn visit_series<E>(
+        &self,
+        names: Option<&[String]>,
+        from_ns: i64,
+        mut visit: impl FnMut(&str, &LabelSet, Vec<(i64, f64)>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let all = self.inner.names.read();
+        let chosen = all.iter().filter(|(name, _)| {
+            names.is_none_or(|names| names.iter().any(|n| n.as_str() == &***name))
+        });
+        for (name, series) in chosen {
+            for (labels, points) in series {
+                let points = points.lock();
+                let mut samples = Vec::new();
+                points.each_from(from_ns, |ns, v| {
+                    samples.push((ns.div_euclid(1_000_000), v));
+                    true
+                });
+                drop(points);
+                if !samples.is_empty() {
+                    visit(name, labels, samples)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

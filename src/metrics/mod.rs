@@ -5,7 +5,6 @@
 //! - `counter`, `gauge`, `histogram`: the handles; `shard` picks a recording thread's shard.
 //! - `histogram_opts`, `snapshot`, `timer`: a histogram's options, read-out and timer guard.
 //! - `family`, `registry`: [`Family`] and [`Registry`].
-//! - `ingest`: the bounded queue and thread behind `record_metric`.
 
 mod catalog;
 mod counter;
@@ -14,7 +13,6 @@ mod family;
 mod gauge;
 mod histogram;
 mod histogram_opts;
-pub(crate) mod ingest;
 mod labels;
 pub(crate) mod name;
 mod registry;

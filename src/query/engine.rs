@@ -3,7 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use promql_parser::label::{MatchOp, Matcher};
+use crate::promql::matchers_of;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 
 use super::series_desc::STALE_NAN_BITS;
@@ -215,15 +215,6 @@ pub(crate) fn prepare(expr: &mut Expr, start: i64, end: i64, default_step: Durat
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
-}
-
-/// A selector's matchers, its metric name among them.
-pub(crate) fn matchers_of(selector: &VectorSelector) -> Vec<Matcher> {
-    let mut matchers: Vec<Matcher> = selector.matchers.matchers.clone();
-    if let Some(name) = &selector.name {
-        matchers.push(Matcher::new(MatchOp::Equal, "__name__", name));
-    }
-    matchers
 }
 
 /// Prometheus's check after each step: no two samples of a vector may have one label set.

@@ -6,13 +6,14 @@
 //! functions are not here yet: Go computes those with its own algorithms too, which can round
 //! differently from Rust's, and promtool compares bit for bit.
 
+use crate::promql::matchers_of;
 use std::time::Duration;
 
 use promql_parser::parser::{Call, Expr, MatrixSelector, SubqueryExpr};
 
 use super::engine::{
-    at_time, check_unique, eval_instant, matchers_of, offset_ms, offset_of, reference_time,
-    unparen, without_name,
+    at_time, check_unique, eval_instant, offset_ms, offset_of, reference_time, unparen,
+    without_name,
 };
 use super::series_desc::STALE_NAN_BITS;
 use super::store::Store;

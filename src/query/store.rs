@@ -3,6 +3,7 @@
 use promql_parser::label::Matcher;
 
 use super::value::Labels;
+use crate::promql::matches_all;
 
 /// Series and their samples, in time order, as the evaluator reads them: a rules test's input
 /// series, or what a query reads of the history store.
@@ -67,15 +68,4 @@ impl Store {
             .filter(move |(labels, _)| matches_all(matchers, labels))
             .map(|(labels, samples)| (labels, samples.as_slice()))
     }
-}
-
-/// Whether every matcher accepts `labels` (a missing label reads as the empty string).
-pub(crate) fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
-    matchers.iter().all(|m| {
-        let value = labels
-            .iter()
-            .find(|(n, _)| *n == m.name)
-            .map_or("", |(_, v)| v.as_str());
-        m.is_match(value)
-    })
 }

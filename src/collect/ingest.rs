@@ -7,8 +7,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use time::OffsetDateTime;
 
-use super::{Counter, LabelSet, MetricType, Registry, Series};
 use crate::config::OverflowPolicy;
+use crate::metrics::{Counter, LabelSet, MetricType, Registry, Series};
 use crate::{HistoryStore, MonitoringError};
 
 /// One `record_metric` call, checked and time-stamped on the caller's thread.
@@ -61,7 +61,7 @@ impl Ingest {
     /// Checks a sample on the caller's thread, so mistakes come back as errors rather than
     /// vanishing on the ingest thread.
     pub(crate) fn check(&self, sample: &Sample) -> Result<(), MonitoringError> {
-        super::validate_metric_name(&sample.name)?;
+        crate::metrics::validate_metric_name(&sample.name)?;
         // The type the family has, or will take when the sample is applied: the answer must
         // not depend on whether the ingest thread runs.
         let kind = Some(self.registry.type_or_known(&sample.name));

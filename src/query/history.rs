@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use super::HistoryStore;
 use crate::clock::{duration_ms, millis, time_of};
 use crate::query::{self, QuerySample, QuerySeries, QueryValue, Store, Value};
+use crate::HistoryStore;
 use crate::MonitoringError;
 
 use crate::metrics::Labels;
@@ -212,46 +212,27 @@ impl HistoryStore {
                 .saturating_sub(1)
                 .saturating_mul(1_000_000)
         });
-        let all = self.inner.names.read();
-        let chosen: Vec<(&std::sync::Arc<str>, &super::store::SeriesMap)> = match &names {
-            Some(names) => all
-                .iter()
-                .filter(|(name, _)| names.iter().any(|n| n.as_str() == &***name))
-                .collect(),
-            None => all.iter().collect(),
-        };
         let mut loaded = 0usize;
         let mut store = Vec::new();
-        for (name, series) in chosen {
-            for (labels, points) in series {
-                let points = points.lock();
-                let mut samples = Vec::new();
-                points.each_from(from_ns, |ns, v| {
-                    samples.push((ns.div_euclid(1_000_000), v));
-                    true
-                });
-                drop(points);
-                if samples.is_empty() {
-                    continue;
-                }
-                loaded += samples.len();
-                if loaded > MAX_SAMPLES {
-                    let reason = format!(
-                        "query processing would load more than {MAX_SAMPLES} samples into memory; select fewer series"
-                    );
-                    return Err(MonitoringError::Query(query::QueryError::evaluation(
-                        expr, reason,
-                    )));
-                }
-                let mut pairs: Vec<(String, String)> = labels
-                    .iter()
-                    .map(|(n, v)| (n.to_owned(), v.to_owned()))
-                    .collect();
-                pairs.push(("__name__".to_owned(), name.to_string()));
-                pairs.sort();
-                store.push((pairs, samples));
+        self.visit_series(names.as_deref(), from_ns, |name, labels, samples| {
+            loaded += samples.len();
+            if loaded > MAX_SAMPLES {
+                let reason = format!(
+                    "query processing would load more than {MAX_SAMPLES} samples into memory; select fewer series"
+                );
+                return Err(MonitoringError::Query(query::QueryError::evaluation(
+                    expr, reason,
+                )));
             }
-        }
+            let mut pairs: Vec<(String, String)> = labels
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            pairs.push(("__name__".to_owned(), name.to_owned()));
+            pairs.sort();
+            store.push((pairs, samples));
+            Ok(())
+        })?;
         Ok(Store::from_series(store))
     }
 }
