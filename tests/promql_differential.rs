@@ -14,6 +14,9 @@
 //! and `quantile` (whose sort keeps -0 and 0 in input order) aggregate one series per group;
 //! no `topk`, `bottomk` or `ignoring`.
 //!
+//! About one expression in twelve is then corrupted (a piece dropped, a token put in or
+//! swapped in), so that parse errors, their positions and their words are compared too.
+//!
 //! CI runs a fixed seed; `FUZZ_SEED=n FUZZ_CASES=m cargo test --test promql_differential`
 //! runs others (a failure prints the seed and the file to keep as a corpus case). Needs
 //! Debian's `prometheus` package for promtool; without it the test shows as ignored, and fails
@@ -248,6 +251,73 @@ fn vector(rng: &mut Rng, depth: u32) -> String {
     }
 }
 
+/// `expr` made invalid, or perhaps not, the way a user's typing goes wrong: a piece of it
+/// dropped, a token put in, or a piece replaced by a token. What Prometheus then says (where
+/// and why it is wrong) is what we must say.
+fn corrupt(rng: &mut Rng, expr: &str) -> String {
+    // Token boundaries, roughly: where the kind of character changes, and around punctuation.
+    let kind = |c: char| {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+            0
+        } else if c == ' ' {
+            1
+        } else {
+            2
+        }
+    };
+    let chars: Vec<(usize, char)> = expr.char_indices().collect();
+    let mut cuts = vec![0];
+    for w in chars.windows(2) {
+        if kind(w[0].1) != kind(w[1].1) || kind(w[1].1) == 2 {
+            cuts.push(w[1].0);
+        }
+    }
+    cuts.push(expr.len());
+    let token = rng.pick(&[
+        "(",
+        ")",
+        "[5m]",
+        "[5m:1m]",
+        "{",
+        "}",
+        ",",
+        "by",
+        "without",
+        "on",
+        "ignoring (job)",
+        "group_left",
+        "bool",
+        "offset",
+        "offset 5m",
+        "@",
+        "@ 100",
+        "x",
+        "5",
+        "\"s\"",
+        "+",
+        "==",
+        "and",
+        "sum",
+        "rate",
+        "5m",
+        ":",
+        "=~",
+        "[",
+        "]",
+        "[5]",
+        "!",
+        "job=\"a\"",
+        "[0s]",
+    ]);
+    let i = rng.below(cuts.len() - 1);
+    let (from, to) = (cuts[i], cuts[i + 1]);
+    match rng.below(3) {
+        0 => format!("{}{}", &expr[..from], &expr[to..]),
+        1 => format!("{} {token} {}", &expr[..from], &expr[from..]),
+        _ => format!("{} {token} {}", &expr[..from], &expr[to..]),
+    }
+}
+
 /// One test file: the series, then `cases` expressions each at a random time, expecting
 /// nothing so that each result is reported.
 fn test_file(rng: &mut Rng, cases: usize) -> String {
@@ -256,7 +326,10 @@ fn test_file(rng: &mut Rng, cases: usize) -> String {
     out.push_str(&series(rng));
     out.push_str("    promql_expr_test:\n");
     for _ in 0..cases {
-        let expr = vector(rng, 3);
+        let mut expr = vector(rng, 3);
+        if rng.chance(8) {
+            expr = corrupt(rng, &expr);
+        }
         let at = rng.below(13);
         let _ = writeln!(
             out,
@@ -271,11 +344,36 @@ fn promtool(path: &Path) -> String {
     common::promtool_test_rules(path).1
 }
 
+/// `line` with the series a many-to-many error lists in sorted order: promtool lists them in
+/// its Go map's order, which changes from run to run (a corrupted selector without a name
+/// can match several metrics).
+fn sorted_duplicates(line: &str) -> String {
+    let Some(at) = line.find("operation: [") else {
+        return line.to_owned();
+    };
+    let start = at + "operation: [".len();
+    let Some(len) = line[start..].find("];") else {
+        return line.to_owned();
+    };
+    let mut series: Vec<&str> = line[start..start + len].split("}, {").collect();
+    for s in &mut series {
+        *s = s.trim_start_matches('{').trim_end_matches('}');
+    }
+    series.sort_unstable();
+    format!(
+        "{}{{{}}}{}",
+        &line[..start],
+        series.join("}, {"),
+        &line[start + len..]
+    )
+}
+
 /// The blocks of a report, one per expression: from its `expr:` line to the next blank line.
 fn blocks(report: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut open = false;
     for line in report.lines() {
+        let line = &sorted_duplicates(line);
         if line.trim_start().starts_with("expr:") {
             out.push(line.to_owned());
             open = true;
@@ -314,7 +412,8 @@ fn random_expressions_answer_as_promtool_answers() {
             .to_string();
         let (theirs_blocks, ours_blocks) = (blocks(&theirs), blocks(&ours));
         compared += theirs_blocks.len();
-        if theirs != ours {
+        let whole = |report: &str| report.lines().map(sorted_duplicates).collect::<Vec<_>>();
+        if whole(&theirs) != whole(&ours) {
             let kept = std::env::temp_dir().join(format!("promql_differential_{seed}_{file}.yml"));
             let _ = std::fs::copy(&path, &kept);
             for (t, o) in theirs_blocks.iter().zip(&ours_blocks) {

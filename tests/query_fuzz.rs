@@ -362,13 +362,13 @@ fn hand_picked_bad_expressions_are_errors_naming_the_problem() {
     let store = store();
     let at = OffsetDateTime::from_unix_timestamp(T0 + 300).unwrap();
     for (expr, says) in [
-        ("", "invalid PromQL"),
+        ("", "1:1: parse error: no expression found in input"),
         ("rate(jobs[5m]", "unclosed left parenthesis"),
-        ("rate(jobs)", "expected type matrix"),
+        ("rate(jobs)", "1:6: parse error: expected type range vector"),
         ("jobs[5m] + 1", "binary expression"),
-        ("nosuchfn(jobs)", "unknown function"),
-        ("jobs{op=\"get\"}}", "unexpected right brace"),
-        ("jobs[5x]", "bad number or duration"),
+        ("nosuchfn(jobs)", "1:1: parse error: unknown function with name \"nosuchfn\""),
+        ("jobs{op=\"get\"}}", "1:15: parse error: unexpected character: '}'"),
+        ("jobs[5x]", "1:6: parse error: bad duration syntax: \"5\""),
         ("jobs + on() jobs", "many-to-many matching not allowed"),
         ("histogram_count(jobs)", "function histogram_count"),
         ("max_over_time(jobs[1y:1ms])", "larger step"),

@@ -5,12 +5,17 @@
 //!
 //! - `parse`: [`parse`], with the checks for what Prometheus 2.42 refuses and the parser takes.
 //! - `selectors`: a selector's matchers and [`matches_all`].
+//! - `lex`: Prometheus 2.42's lexer; `quote`: Go's `%q`.
 //! - `error`: [`QueryError`], why an expression was refused.
 
+mod check;
 mod error;
+mod lex;
 mod parse;
+mod quote;
 mod selectors;
 
 pub use error::QueryError;
 pub(crate) use parse::parse;
+pub(crate) use quote::go_quote;
 pub(crate) use selectors::{matchers_of, matches_all};

@@ -288,7 +288,7 @@ mod tests {
         let err = parse("foo(bar)", None).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid PromQL \"foo(bar)\": unknown function with name 'foo'"
+            "1:1: parse error: unknown function with name \"foo\""
         );
     }
 }
