@@ -177,6 +177,7 @@
 #![warn(missing_debug_implementations)]
 
 mod alert;
+mod anomaly;
 mod clock;
 mod collect;
 mod config;
@@ -198,6 +199,7 @@ mod trace;
 mod worker;
 
 pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, RulesTestReport};
+pub use anomaly::AnomalyDetector;
 #[cfg(feature = "cluster")]
 pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{

@@ -366,8 +366,14 @@ fn hand_picked_bad_expressions_are_errors_naming_the_problem() {
         ("rate(jobs[5m]", "unclosed left parenthesis"),
         ("rate(jobs)", "1:6: parse error: expected type range vector"),
         ("jobs[5m] + 1", "binary expression"),
-        ("nosuchfn(jobs)", "1:1: parse error: unknown function with name \"nosuchfn\""),
-        ("jobs{op=\"get\"}}", "1:15: parse error: unexpected character: '}'"),
+        (
+            "nosuchfn(jobs)",
+            "1:1: parse error: unknown function with name \"nosuchfn\"",
+        ),
+        (
+            "jobs{op=\"get\"}}",
+            "1:15: parse error: unexpected character: '}'",
+        ),
         ("jobs[5x]", "1:6: parse error: bad duration syntax: \"5\""),
         ("jobs + on() jobs", "many-to-many matching not allowed"),
         ("histogram_count(jobs)", "function histogram_count"),

@@ -1,0 +1,166 @@
+//! The streaming anomaly detector on synthetic streams, each with the detections it must make
+//! (or, for the streams without an anomaly, must not): level shifts, spikes, a change of
+//! variance, daily seasonality, counters that reset. Five-minute samples, as in NAB.
+
+use kotoba_monitoring::AnomalyDetector;
+
+/// Samples per day at five minutes.
+const DAY: usize = 288;
+
+/// xorshift64*, with a rough normal from twelve uniforms: repeatable streams.
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
+    }
+}
+
+/// A daily cycle around 50 with noise of standard deviation `noise`.
+fn daily(i: usize, noise: &mut Noise, sd: f64) -> f64 {
+    let phase = (i % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+    50.0 + 20.0 * phase.sin() + sd * noise.normal()
+}
+
+fn scores(values: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut detector = AnomalyDetector::new();
+    values.into_iter().map(|v| detector.score(v)).collect()
+}
+
+/// The highest score from `from` on, and where.
+fn peak(scores: &[f64], from: usize, to: usize) -> (usize, f64) {
+    scores[from..to]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (from + i, *s))
+        .fold((0, f64::MIN), |best, x| if x.1 > best.1 { x } else { best })
+}
+
+/// Scores at or above this are alarms (what a rule `kotoba_anomaly_score > 0.4` would see).
+const ALARM: f64 = 0.4;
+
+#[test]
+fn a_daily_cycle_without_anomaly_stays_quiet() {
+    let mut noise = Noise(7);
+    let s = scores((0..14 * DAY).map(|i| daily(i, &mut noise, 1.0)));
+    assert!(s.iter().all(|s| (0.0..=1.0).contains(s)));
+    // After two days of learning, two weeks without an alarm.
+    let (at, high) = peak(&s, 2 * DAY, s.len());
+    assert!(
+        high < ALARM,
+        "an alarm at {at} ({high}) in a stream without anomaly"
+    );
+}
+
+#[test]
+fn a_counter_that_resets_every_day_stays_quiet() {
+    let mut noise = Noise(11);
+    let s = scores((0..14 * DAY).map(|i| ((i % DAY) as f64 * 10.0 + noise.uniform()).floor()));
+    let (at, high) = peak(&s, 2 * DAY, s.len());
+    assert!(
+        high < ALARM,
+        "an alarm at {at} ({high}) on a counter's daily resets"
+    );
+}
+
+#[test]
+fn a_level_shift_inside_the_range_is_found_within_an_hour() {
+    let mut noise = Noise(3);
+    let shift = 8 * DAY + 100;
+    let s = scores((0..12 * DAY).map(|i| {
+        // A flat series at 10 with its range set by one early excursion to 40; then it
+        // moves to 20, inside that range.
+        let base = if i == 50 {
+            40.0
+        } else if i >= shift {
+            20.0
+        } else {
+            10.0
+        };
+        base + 0.5 * noise.normal()
+    }));
+    let (before, quiet) = peak(&s, 2 * DAY, shift);
+    assert!(
+        quiet < ALARM,
+        "an alarm at {before} ({quiet}) before the shift"
+    );
+    let (at, high) = peak(&s, shift, shift + 12);
+    assert!(
+        high >= ALARM,
+        "no alarm within an hour of the shift (highest {high} at {at})"
+    );
+}
+
+#[test]
+fn a_spike_beyond_the_range_scores_one_at_once() {
+    let mut noise = Noise(5);
+    let spike = 6 * DAY + 17;
+    let s = scores((0..8 * DAY).map(|i| {
+        let v = daily(i, &mut noise, 1.0);
+        if i == spike {
+            v + 100.0
+        } else {
+            v
+        }
+    }));
+    assert_eq!(s[spike], 1.0);
+    let (at, high) = peak(&s, 2 * DAY, spike);
+    assert!(high < ALARM, "an alarm at {at} ({high}) before the spike");
+}
+
+#[test]
+fn noise_that_grows_fivefold_is_found_within_two_hours() {
+    let mut noise = Noise(9);
+    let change = 9 * DAY;
+    let s = scores((0..11 * DAY).map(|i| {
+        // The range is set early by one wide excursion, so that only the variance changes.
+        let sd = if i >= change { 5.0 } else { 1.0 };
+        let v = daily(i, &mut noise, sd);
+        if i == 60 {
+            v + 60.0
+        } else {
+            v
+        }
+    }));
+    let (before, quiet) = peak(&s, 2 * DAY, change);
+    assert!(
+        quiet < ALARM,
+        "an alarm at {before} ({quiet}) before the change"
+    );
+    let (at, high) = peak(&s, change, change + 24);
+    assert!(
+        high >= ALARM,
+        "no alarm within two hours of the change (highest {high} at {at})"
+    );
+}
+
+#[test]
+fn values_that_are_not_numbers_score_zero_and_are_not_learned() {
+    let mut detector = AnomalyDetector::new();
+    for i in 0..1000 {
+        detector.score(f64::from(i % 10));
+    }
+    let seen = detector.samples();
+    for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(detector.score(v), 0.0);
+    }
+    assert_eq!(detector.samples(), seen);
+}
+
+#[test]
+fn a_detector_holds_at_most_16_kib() {
+    let mut detector = AnomalyDetector::new();
+    let mut noise = Noise(1);
+    for i in 0..20 * DAY {
+        detector.score(daily(i, &mut noise, 1.0));
+    }
+    let bytes = detector.memory_bytes();
+    assert!(bytes <= 16 * 1024, "{bytes} bytes");
+}
