@@ -533,6 +533,8 @@ fn run(args: Args) -> Result<(), MonitoringError> {
             .get_or_insert_with(|| vec!["alertname".into()]);
         route.group_wait.get_or_insert(Duration::from_secs(10));
     }
+    // Each operation's p99, throughput, errors, CPU and memory watched for anomalies.
+    config.anomaly_detection.enabled = true;
     // What the monitor keeps across restarts, and where it ships samples.
     config.storage.path = Some(args.data_dir.clone().unwrap_or_else(|| dir.join("monitor")));
     for url in &args.remote_write {
@@ -616,6 +618,18 @@ fn serve(args: Args, config: MonitoringConfig, store: Arc<Store>) -> Result<(), 
                     .unwrap_or_else(|| "nothing sent yet".to_owned());
                 let error = r.last_error.unwrap_or_default();
                 let line = format!("  remote {} {}: {behind} {error}", r.name, r.url);
+                println!("{}", line.chars().take(80).collect::<String>());
+            }
+            for a in monitor.anomalies() {
+                let labels: Vec<String> =
+                    a.labels.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                let line = format!(
+                    "  anomaly {:.2} {} {{{}}} = {:.4}",
+                    a.score,
+                    a.expr,
+                    labels.join(","),
+                    a.value
+                );
                 println!("{}", line.chars().take(80).collect::<String>());
             }
             for c in monitor.notification_channels() {

@@ -199,7 +199,7 @@ mod trace;
 mod worker;
 
 pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, RulesTestReport};
-pub use anomaly::AnomalyDetector;
+pub use anomaly::{Anomaly, AnomalyDetector};
 #[cfg(feature = "cluster")]
 pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{
@@ -207,14 +207,14 @@ pub use collect::{
     QueryMetrics, QueryOperation, QueryTimer, SlowQuery, StorageMetrics, SystemMetrics,
 };
 pub use config::{
-    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel, Authorization,
-    BasicAuth, Channel, Delivery, EmailChannel, ExemplarConfig, ExemplarSelection, FlapDetection,
-    HealthCheckConfig, HttpAuth, InhibitRuleConfig, MetadataConfig, MonitoringConfig,
-    NotificationConfig, NotificationType, OverflowPolicy, PagerDutyChannel, PrometheusConfig,
-    QueueConfig, RelabelAction, RelabelConfig, RemoteWriteConfig, RouteConfig, Secret,
-    SlackChannel, SmtpSecurity, StorageConfig, WebhookChannel, ENV_ALERT_EMAIL_SMTP,
-    ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT,
-    ENV_VARIABLES,
+    AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel,
+    AnomalyDetectionConfig, Authorization, BasicAuth, Channel, Delivery, EmailChannel,
+    ExemplarConfig, ExemplarSelection, FlapDetection, HealthCheckConfig, HttpAuth,
+    InhibitRuleConfig, MetadataConfig, MonitoringConfig, NotificationConfig, NotificationType,
+    OverflowPolicy, PagerDutyChannel, PrometheusConfig, QueueConfig, RelabelAction, RelabelConfig,
+    RemoteWriteConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, StorageConfig,
+    WebhookChannel, DEFAULT_ANOMALY_WATCH, ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK,
+    ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_VARIABLES,
 };
 pub use dashboard::{DashboardPanel, DashboardView, GrafanaDashboard, PanelKind, Unit};
 pub use error::MonitoringError;

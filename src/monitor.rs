@@ -6,6 +6,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::alert::{load_rule_file, seed_rule_group, GroupRun, RuleEngine, TemplateContext};
+use crate::anomaly::{Anomaly, AnomalyWatch};
 use crate::dashboard::{DashboardPanel, Dashboards, GrafanaDashboard};
 use crate::notify::{ChannelStatus, Notifier};
 use crate::remote::RemoteWriter;
@@ -67,6 +68,8 @@ pub struct Monitor {
     notifier: Option<Arc<Notifier>>,
     /// The `remote_write` endpoints, when there are any.
     remote: Option<RemoteWriter>,
+    /// The detectors of `anomaly_detection`, when it is enabled.
+    anomalies: Option<Arc<AnomalyWatch>>,
     /// The panels of the built-in page and the Grafana dashboards.
     dashboards: Arc<Dashboards>,
     /// Serialises `start` and `stop` and remembers which one came last.
@@ -151,6 +154,20 @@ impl Monitor {
         } else {
             (None, None)
         };
+        let anomalies = if collector.config().anomaly_detection.enabled {
+            Some(Arc::new(AnomalyWatch::new(
+                collector.config().anomaly_detection.clone(),
+                collector
+                    .config()
+                    .anomaly_detection
+                    .interval
+                    .unwrap_or(collector.config().collection_interval),
+                collector.history().clone(),
+                collector.registry(),
+            )?))
+        } else {
+            None
+        };
         let remote = RemoteWriter::new(
             collector.config(),
             collector.history(),
@@ -186,6 +203,7 @@ impl Monitor {
             alerting,
             notifier,
             remote,
+            anomalies,
             dashboards,
             started: Mutex::new(false),
         })
@@ -312,6 +330,12 @@ impl Monitor {
                 return Err(e);
             }
         }
+        if let Some(anomalies) = &self.anomalies {
+            if let Err(e) = anomalies.start() {
+                let _ = self.stop_components();
+                return Err(e);
+            }
+        }
         *started = true;
         Ok(())
     }
@@ -330,6 +354,10 @@ impl Monitor {
     }
 
     fn stop_components(&self) -> Result<(), MonitoringError> {
+        let anomalies = match &self.anomalies {
+            Some(watch) => watch.stop(self.collector.config().shutdown_timeout),
+            None => Ok(()),
+        };
         let remote = match &self.remote {
             Some(remote) => remote.stop(self.collector.config().shutdown_timeout),
             None => Ok(()),
@@ -351,7 +379,9 @@ impl Monitor {
             None => Ok(()),
         };
         let collector = self.collector.stop();
-        MonitoringError::all([remote, alerting, notifier, exporter, health, collector])
+        MonitoringError::all([
+            anomalies, remote, alerting, notifier, exporter, health, collector,
+        ])
     }
 
     /// Where each `remote_write` endpoint stands: how far it has sent the history and its
@@ -360,6 +390,19 @@ impl Monitor {
         self.remote
             .as_ref()
             .map(RemoteWriter::status)
+            .unwrap_or_default()
+    }
+
+    /// The watched series (`anomaly_detection.watch`) in an anomaly episode: a score at or
+    /// above `anomaly_detection.threshold` within the last five minutes, the most anomalous
+    /// first; empty while anomaly detection is off. Each has its own streaming [`AnomalyDetector`](crate::AnomalyDetector), which
+    /// learns the series as it goes: no threshold per series, no training to run. The same
+    /// scores are on `/metrics` and in the history as `kotoba_anomaly_score`, for rules such
+    /// as `kotoba_anomaly_score > 0.4` with `for: 5m`.
+    pub fn anomalies(&self) -> Vec<Anomaly> {
+        self.anomalies
+            .as_ref()
+            .map(|watch| watch.anomalies(time::OffsetDateTime::now_utc()))
             .unwrap_or_default()
     }
 

@@ -2,7 +2,11 @@
 //! (or, for the streams without an anomaly, must not): level shifts, spikes, a change of
 //! variance, daily seasonality, counters that reset. Five-minute samples, as in NAB.
 
-use kotoba_monitoring::AnomalyDetector;
+mod common;
+
+use std::time::Duration;
+
+use kotoba_monitoring::{AnomalyDetector, Monitor, MonitoringConfig, MonitoringError};
 
 /// Samples per day at five minutes.
 const DAY: usize = 288;
@@ -163,4 +167,54 @@ fn a_detector_holds_at_most_16_kib() {
     }
     let bytes = detector.memory_bytes();
     assert!(bytes <= 16 * 1024, "{bytes} bytes");
+}
+
+/// The monitor's `kotoba-anomaly` thread: a watched series that jumps is listed by
+/// `anomalies()` with the expression and its labels, and its score is on `/metrics`.
+#[test]
+fn the_monitor_lists_a_watched_series_that_jumps() -> Result<(), MonitoringError> {
+    let mut config = MonitoringConfig::from_toml_str(
+        r#"
+        [anomaly_detection]
+        enabled = true
+        watch = ["probe_value", "nothing_here"]
+        interval = "5ms"
+        "#,
+    )?;
+    config.prometheus_config.port = 0;
+    config.enable_health_checks = false;
+    let monitor = Monitor::new(config)?;
+    monitor.start()?;
+    let collector = monitor.collector();
+    let labels = || [("db".to_owned(), "main".to_owned())].into_iter().collect();
+    let mut noise = Noise(21);
+    // Normal values while the detector learns (it scores after 300 of its rounds); the
+    // anomaly list stays empty.
+    let rounds = monitor.registry().counter(
+        "kotoba_anomaly_evaluations_total",
+        "Rounds of evaluating the watched expressions and scoring their series.",
+        &[],
+    )?;
+    common::wait_for("400 rounds of learning", Duration::from_secs(60), || {
+        collector
+            .record_metric("probe_value", 10.0 + noise.normal(), labels())
+            .ok()?;
+        (rounds.get() >= 400.0).then_some(())
+    });
+    assert_eq!(monitor.anomalies(), vec![]);
+    // Then a jump far past the range it has seen.
+    collector.record_metric("probe_value", 500.0, labels())?;
+    let found = common::wait_for("the jump listed", Duration::from_secs(20), || {
+        monitor.anomalies().into_iter().next()
+    });
+    assert_eq!(found.expr, "probe_value");
+    assert_eq!(found.labels, vec![("db".to_owned(), "main".to_owned())]);
+    assert_eq!((found.score, found.value), (1.0, 500.0));
+    assert!(found.since <= found.last);
+    let metrics = common::get(monitor.local_addr().expect("listening"), "/metrics").text();
+    assert!(
+        metrics.contains(r#"kotoba_anomaly_score{db="main",expr="probe_value"}"#),
+        "{metrics}"
+    );
+    monitor.stop()
 }

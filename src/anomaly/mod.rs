@@ -1,7 +1,11 @@
 //! Anomaly detection inside the process: a streaming detector per watched series.
 //!
 //! - `detector`: [`AnomalyDetector`], a sample in, a score in [0, 1] out.
+//! - `watch`: the `kotoba-anomaly` thread, a detector per series of the watched expressions.
 
 mod detector;
+mod watch;
 
 pub use detector::AnomalyDetector;
+pub use watch::Anomaly;
+pub(crate) use watch::AnomalyWatch;

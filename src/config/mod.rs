@@ -9,11 +9,13 @@
 //! - `env`: the environment variables, in one table;
 //! - `storage`: [`StorageConfig`], the folder kept across restarts;
 //! - `exemplars`: [`ExemplarConfig`], exemplars and the slow-query log;
+//! - `anomaly`: [`AnomalyDetectionConfig`], the series watched for anomalies;
 //! - `remote_write`: [`RemoteWriteConfig`], the stores samples are shipped to;
 //! - `url`: URLs checked, and named without their credentials;
 //! - `duration`: durations written as `"15s"`, `"5m"`.
 
 mod alerting;
+mod anomaly;
 mod duration;
 mod env;
 mod exemplars;
@@ -34,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::MonitoringError;
 
 pub use alerting::{AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, FlapDetection};
+pub use anomaly::{AnomalyDetectionConfig, DEFAULT_ANOMALY_WATCH};
 pub use env::{
     ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
     ENV_METRICS_PORT, ENV_VARIABLES,
@@ -148,6 +151,8 @@ pub struct MonitoringConfig {
     /// Which instrumented queries keep their trace as an exemplar, and the slow-query log
     /// (`[exemplars]`). Defaults to slow queries, 100 remembered.
     pub exemplars: ExemplarConfig,
+    /// The series watched for anomalies (`[anomaly_detection]`). Off by default.
+    pub anomaly_detection: AnomalyDetectionConfig,
     /// Stores every sample of the history is shipped to with Prometheus remote write
     /// (`[[remote_write]]`), each on a thread of its own. Defaults to none.
     pub remote_write: Vec<RemoteWriteConfig>,
@@ -176,6 +181,7 @@ impl Default for MonitoringConfig {
             alerting_config: AlertingConfig::default(),
             storage: StorageConfig::default(),
             exemplars: ExemplarConfig::default(),
+            anomaly_detection: AnomalyDetectionConfig::default(),
             remote_write: Vec::new(),
         }
     }
@@ -266,6 +272,7 @@ impl MonitoringConfig {
         self.health_config.validate()?;
         self.storage.validate()?;
         self.exemplars.validate()?;
+        self.anomaly_detection.validate()?;
         let mut names = std::collections::HashSet::new();
         for (i, remote) in self.remote_write.iter().enumerate() {
             let field = format!("remote_write[{i}]");
