@@ -3,7 +3,7 @@
 /// Points in a pattern.
 const POINTS: usize = 8;
 /// Past patterns kept per scale.
-const MEMORY: usize = 208;
+const MEMORY: usize = 128;
 /// Recent nearest-pattern distances kept per scale, whose distribution turns a distance into
 /// surprise.
 const DISTANCES: usize = 128;
@@ -23,21 +23,22 @@ const LEARNING: u64 = 300;
 /// by itself (HTM's spatial tolerance).
 const SPATIAL_TOLERANCE: f64 = 0.05;
 /// The scales patterns are taken at: samples per point, and samples between patterns
-/// remembered. A pattern spans `POINTS` times the first; the memory, `MEMORY` times the second
-/// (at 5-minute samples, a day and a half, and a week).
-const SCALES: [(usize, usize); 2] = [(1, 2), (8, 8)];
+/// remembered. A pattern spans `POINTS` times the first (at 5-minute samples, 40 minutes,
+/// 5 hours and 21 hours); the memory, `MEMORY` times the second (21 hours, 3.5 days and two
+/// weeks).
+const SCALES: [(usize, usize); 3] = [(1, 2), (8, 8), (32, 32)];
 /// The most samples a pattern spans.
-const SPAN: usize = POINTS * 8;
+const SPAN: usize = POINTS * 32;
 
 /// A streaming anomaly detector for one series: each [`score`](Self::score) takes the next
 /// sample and returns how anomalous it is, in [0, 1], from that sample and the ones before it
 /// only. It learns as it goes: no threshold per series, no training phase.
 ///
-/// How: each sample closes a pattern at two scales, the last eight values and the means of
-/// the last eight runs of eight; each pattern's distance to the nearest of a few hundred past
+/// How: each sample closes a pattern at three scales, the last eight values and the means of
+/// the last eight runs of eight and of thirty-two; each pattern's distance to the nearest of a few hundred past
 /// patterns of its scale (scaled by the range the series has spanned) becomes a surprise
-/// between 0 and 1 by where it falls among recent distances, and the larger of the two is
-/// the sample's surprise. As in Numenta's anomaly likelihood, the mean of the last ten
+/// between 0 and 1 by where it falls among recent distances, and the largest is the
+/// sample's surprise. As in Numenta's anomaly likelihood, the mean of the last ten
 /// surprises is then compared with the long-run distribution of such means: the score is how
 /// unlikely it is, on a log scale (0.5 at one in 10^5, 1 at one in 10^10). A value beyond the
 /// range seen so far by more than 5% of it scores 1 at once.
@@ -83,7 +84,8 @@ impl Scale {
             stride,
             memory: Vec::with_capacity(MEMORY),
             next_memory: 0,
-            pending: std::collections::VecDeque::new(),
+            // The patterns that overlap the newest one, and the one about to leave.
+            pending: std::collections::VecDeque::with_capacity(POINTS * step / stride + 1),
             distances: Vec::with_capacity(DISTANCES),
             next_distance: 0,
             block_max: 0.0,
