@@ -133,6 +133,11 @@ pub enum MonitoringError {
         /// The operating system's error, when there was one.
         source: Option<io::Error>,
     },
+    /// Saved state (an anomaly detector's) could not be taken back.
+    InvalidState {
+        /// What was wrong and what to do about it.
+        reason: String,
+    },
     /// A time range was empty or reversed.
     InvalidTimeRange {
         /// What was wrong.
@@ -349,6 +354,7 @@ impl fmt::Display for MonitoringError {
                 }
             }
             Self::InvalidTimeRange { reason } => write!(f, "invalid time range: {reason}"),
+            Self::InvalidState { reason } => write!(f, "invalid saved state: {reason}"),
             Self::AlreadyStarted { component } => write!(
                 f,
                 "the {component} is already running; call stop() before starting it again"

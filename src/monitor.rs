@@ -164,6 +164,7 @@ impl Monitor {
                     .unwrap_or(collector.config().collection_interval),
                 collector.history().clone(),
                 collector.registry(),
+                collector.config().storage.path.clone(),
             )?))
         } else {
             None

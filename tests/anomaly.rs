@@ -218,3 +218,108 @@ fn the_monitor_lists_a_watched_series_that_jumps() -> Result<(), MonitoringError
     );
     monitor.stop()
 }
+
+/// With a storage folder, the detectors survive a restart: a jump right after it is found,
+/// where a detector starting afresh would still be learning (it scores nothing for its first
+/// 300 rounds, and by then the jump would be what it learned).
+#[test]
+fn the_detectors_survive_a_restart() -> Result<(), MonitoringError> {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let config = || -> Result<MonitoringConfig, MonitoringError> {
+        let mut config = MonitoringConfig::from_toml_str(
+            r#"
+            [anomaly_detection]
+            enabled = true
+            watch = ["probe_value"]
+            interval = "5ms"
+            "#,
+        )?;
+        config.prometheus_config.enabled = false;
+        config.enable_health_checks = false;
+        config.storage.path = Some(folder.path().to_owned());
+        Ok(config)
+    };
+    let labels = || [("db".to_owned(), "main".to_owned())].into_iter().collect();
+    let mut noise = Noise(33);
+    let first = Monitor::new(config()?)?;
+    first.start()?;
+    let rounds = first.registry().counter(
+        "kotoba_anomaly_evaluations_total",
+        "Rounds of evaluating the watched expressions and scoring their series.",
+        &[],
+    )?;
+    common::wait_for("400 rounds of learning", Duration::from_secs(60), || {
+        first
+            .collector()
+            .record_metric("probe_value", 10.0 + noise.normal(), labels())
+            .ok()?;
+        (rounds.get() >= 400.0).then_some(())
+    });
+    first.stop()?;
+    drop(first);
+    assert!(folder.path().join("state/anomaly").exists());
+
+    let second = Monitor::new(config()?)?;
+    second.start()?;
+    second
+        .collector()
+        .record_metric("probe_value", 500.0, labels())?;
+    let found = common::wait_for(
+        "the jump listed after the restart",
+        Duration::from_secs(20),
+        || second.anomalies().into_iter().next(),
+    );
+    assert_eq!((found.expr.as_str(), found.value), ("probe_value", 500.0));
+    assert!(found.score >= 0.4, "{found:?}");
+    second.stop()
+}
+
+/// A state file that is not the detectors' is refused with a message naming the file and
+/// the fix, and the monitor is not built on it.
+#[test]
+fn a_damaged_state_file_is_refused_by_name() -> Result<(), MonitoringError> {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(folder.path().join("state")).expect("a state folder");
+    std::fs::write(folder.path().join("state/anomaly"), b"not detectors").expect("written");
+    let mut config = MonitoringConfig::default();
+    config.anomaly_detection.enabled = true;
+    config.prometheus_config.enabled = false;
+    config.storage.path = Some(folder.path().to_owned());
+    let err = Monitor::new(config).unwrap_err().to_string();
+    assert!(err.contains("state/anomaly"), "{err}");
+    assert!(
+        err.contains("remove it to start the detectors afresh"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// With anomaly detection on, the built-in Health view draws the scores in one panel of its
+/// own, and the detectors' families get no generated panel (nor dashboard variables).
+#[test]
+fn the_dashboard_draws_the_scores_once() -> Result<(), MonitoringError> {
+    let mut config = MonitoringConfig::default();
+    config.anomaly_detection.enabled = true;
+    config.prometheus_config.enabled = false;
+    let monitor = Monitor::new(config)?;
+    let panels = monitor.dashboard_panels();
+    let scores: Vec<_> = panels
+        .iter()
+        .filter(|p| p.expr().contains("kotoba_anomaly_"))
+        .collect();
+    assert_eq!(scores.len(), 1, "{scores:?}");
+    assert_eq!(scores[0].title(), "Anomaly scores");
+    let grafana = serde_json::to_string(
+        &monitor
+            .grafana_dashboards()
+            .iter()
+            .map(|d| d.json().clone())
+            .collect::<Vec<_>>(),
+    )
+    .expect("JSON");
+    assert!(
+        !grafana.contains(r#""name":"expr""#),
+        "no variable for the expr label"
+    );
+    Ok(())
+}

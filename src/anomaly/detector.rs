@@ -1,7 +1,7 @@
 //! Module implementing the streaming anomaly detector. See [`AnomalyDetector`] for details.
 
 /// Points in a pattern.
-const POINTS: usize = 8;
+pub(super) const POINTS: usize = 8;
 /// Past patterns kept per scale.
 const MEMORY: usize = 128;
 /// Recent nearest-pattern distances kept per scale, whose distribution turns a distance into
@@ -44,37 +44,37 @@ const SPAN: usize = POINTS * 32;
 /// range seen so far by more than 5% of it scores 1 at once.
 #[derive(Debug, Clone)]
 pub struct AnomalyDetector {
-    seen: u64,
-    min: f64,
-    max: f64,
+    pub(super) seen: u64,
+    pub(super) min: f64,
+    pub(super) max: f64,
     /// The last `SPAN` values, oldest first once full.
-    recent: [f32; SPAN],
-    scales: [Scale; SCALES.len()],
-    surprises: [f32; AVERAGED],
+    pub(super) recent: [f32; SPAN],
+    pub(super) scales: [Scale; SCALES.len()],
+    pub(super) surprises: [f32; AVERAGED],
     /// Running mean and variance of the averaged surprise.
-    mean: f64,
-    variance: f64,
+    pub(super) mean: f64,
+    pub(super) variance: f64,
     /// Samples left in which scores are damped after an alarm.
-    quiet: u32,
+    pub(super) quiet: u32,
 }
 
 /// What one scale remembers.
 #[derive(Debug, Clone)]
-struct Scale {
+pub(super) struct Scale {
     /// Samples per point.
-    step: usize,
+    pub(super) step: usize,
     /// Samples between patterns remembered.
-    stride: usize,
+    pub(super) stride: usize,
     /// Past patterns, written round-robin.
-    memory: Vec<[f32; POINTS]>,
-    next_memory: usize,
+    pub(super) memory: Vec<[f32; POINTS]>,
+    pub(super) next_memory: usize,
     /// Patterns too recent to compare with (they overlap the current one), oldest first.
-    pending: std::collections::VecDeque<[f32; POINTS]>,
+    pub(super) pending: std::collections::VecDeque<[f32; POINTS]>,
     /// The largest nearest-pattern distance of each recent block of `BLOCK` samples.
-    distances: Vec<f32>,
-    next_distance: usize,
-    block_max: f32,
-    block_len: usize,
+    pub(super) distances: Vec<f32>,
+    pub(super) next_distance: usize,
+    pub(super) block_max: f32,
+    pub(super) block_len: usize,
 }
 
 impl Scale {

@@ -1,9 +1,11 @@
 //! Anomaly detection inside the process: a streaming detector per watched series.
 //!
 //! - `detector`: [`AnomalyDetector`], a sample in, a score in [0, 1] out.
+//! - `saved`: a detector's state as bytes, across restarts.
 //! - `watch`: the `kotoba-anomaly` thread, a detector per series of the watched expressions.
 
 mod detector;
+mod saved;
 mod watch;
 
 pub use detector::AnomalyDetector;

@@ -3,6 +3,7 @@
 //! published. See [`AnomalyWatch`] for details.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 use super::AnomalyDetector;
+use crate::storage::bytes::{put_bytes, put_uvarint, ByteReader};
 use crate::worker::Worker;
 use crate::{
     AnomalyDetectionConfig, Counter, Family, Gauge, HistoryStore, MonitoringError, QueryValue,
@@ -19,6 +21,13 @@ use crate::{
 
 /// Ticks a series may be missing from its expression's result before its detector is let go.
 const FORGET_AFTER: u32 = 10;
+
+/// The state file the detectors are saved in, under the storage folder's `state/`.
+const STATE_FILE: &str = "anomaly";
+/// The state file's first byte.
+const STATE_FORMAT: u8 = 1;
+/// How often the running thread saves the detectors (and at stop).
+const SAVE_EVERY: Duration = Duration::from_secs(300);
 
 /// How long a series stays listed after its last score at or above the threshold: an
 /// anomaly is an episode, and the detector raises one alarm per episode.
@@ -73,6 +82,9 @@ pub(crate) struct AnomalyWatch {
     failures: Family<Counter>,
     series: Mutex<HashMap<SeriesKey, Watched>>,
     worker: Mutex<Option<(Worker, Sender<()>)>>,
+    /// The storage folder, when the detectors are kept across restarts.
+    folder: Option<PathBuf>,
+    save_failures: Counter,
 }
 
 impl std::fmt::Debug for AnomalyWatch {
@@ -86,13 +98,30 @@ impl std::fmt::Debug for AnomalyWatch {
 
 impl AnomalyWatch {
     /// The watch of `config` over `history`, publishing into `registry`, every `interval`.
+    ///
+    /// With a storage `folder`, the detectors saved there by the last run are taken back
+    /// (those of expressions still watched), so that they need not learn again.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::Storage`] when the saved detectors cannot be read or understood.
     pub(crate) fn new(
         config: AnomalyDetectionConfig,
         interval: Duration,
         history: HistoryStore,
         registry: &Registry,
+        folder: Option<PathBuf>,
     ) -> Result<Self, MonitoringError> {
+        let series = match &folder {
+            Some(folder) => load(folder, &config)?,
+            None => HashMap::new(),
+        };
         Ok(Self {
+            save_failures: registry.counter(
+                "kotoba_anomaly_state_save_failures_total",
+                "Times the detectors could not be saved to the storage folder.",
+                &[],
+            )?,
             scores: registry.gauge_family(
                 "kotoba_anomaly_score",
                 "How anomalous the newest sample of a watched series is, 0 to 1 (0.4 and above: an alarm).",
@@ -114,8 +143,34 @@ impl AnomalyWatch {
             config,
             interval,
             history,
-            series: Mutex::new(HashMap::new()),
+            series: Mutex::new(series),
             worker: Mutex::new(None),
+            folder,
+        })
+    }
+
+    /// Saves the detectors in the storage folder, if there is one; a failure is counted in
+    /// `kotoba_anomaly_state_save_failures_total` and returned.
+    pub(crate) fn save(&self) -> Result<(), MonitoringError> {
+        let Some(folder) = &self.folder else {
+            return Ok(());
+        };
+        let mut out = vec![STATE_FORMAT];
+        {
+            let series = self.series.lock();
+            put_uvarint(&mut out, series.len() as u64);
+            for ((index, labels), watched) in series.iter() {
+                put_bytes(&mut out, self.config.watch[*index].as_bytes());
+                put_uvarint(&mut out, labels.len() as u64);
+                for (name, value) in labels {
+                    put_bytes(&mut out, name.as_bytes());
+                    put_bytes(&mut out, value.as_bytes());
+                }
+                put_bytes(&mut out, &watched.detector.to_bytes());
+            }
+        }
+        crate::storage::write_state(folder, STATE_FILE, &out).inspect_err(|_| {
+            self.save_failures.inc();
         })
     }
 
@@ -129,27 +184,36 @@ impl AnomalyWatch {
         }
         let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
         let watch = Arc::clone(self);
-        let thread = Worker::spawn("kotoba-anomaly", move || loop {
-            let wake = Instant::now() + watch.interval;
-            // A panic in one evaluation is contained: the next tick runs as usual.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                watch.tick(OffsetDateTime::now_utc());
-            }));
-            match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        let thread = Worker::spawn("kotoba-anomaly", move || {
+            let mut next_save = Instant::now() + SAVE_EVERY;
+            loop {
+                let wake = Instant::now() + watch.interval;
+                // A panic in one evaluation is contained: the next tick runs as usual.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    watch.tick(OffsetDateTime::now_utc());
+                }));
+                if Instant::now() >= next_save {
+                    // Counted when it fails; the next save tries again.
+                    let _ = watch.save();
+                    next_save = Instant::now() + SAVE_EVERY;
+                }
+                match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
             }
         })?;
         *worker = Some((thread, stop_tx));
         Ok(())
     }
 
-    /// Stops the thread, waiting up to `timeout`.
+    /// Stops the thread, waiting up to `timeout`, and saves the detectors.
     pub(crate) fn stop(&self, timeout: Duration) -> Result<(), MonitoringError> {
         match self.worker.lock().take() {
             Some((worker, stop)) => {
                 let _ = stop.send(());
-                worker.join(timeout)
+                let joined = worker.join(timeout);
+                MonitoringError::all([joined, self.save()])
             }
             None => Ok(()),
         }
@@ -257,4 +321,56 @@ impl AnomalyWatch {
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }
+}
+
+/// The detectors a previous run saved in `folder`, of the expressions `config` still watches.
+fn load(
+    folder: &std::path::Path,
+    config: &AnomalyDetectionConfig,
+) -> Result<HashMap<SeriesKey, Watched>, MonitoringError> {
+    let Some(bytes) = crate::storage::read_state(folder, STATE_FILE)? else {
+        return Ok(HashMap::new());
+    };
+    let damaged = || {
+        crate::storage::error(
+            &folder.join("state").join(STATE_FILE),
+            "is not anomaly detectors this monitor saved; remove it to start the detectors afresh",
+            None,
+        )
+    };
+    let mut r = ByteReader::new(&bytes);
+    if r.u8() != Some(STATE_FORMAT) {
+        return Err(damaged());
+    }
+    let count = r.count(usize::MAX).ok_or_else(damaged)?;
+    let mut series = HashMap::new();
+    for _ in 0..count {
+        let expr = r.str().ok_or_else(damaged)?;
+        let pairs = r.count(1_000).ok_or_else(damaged)?;
+        let mut labels = Vec::with_capacity(pairs);
+        for _ in 0..pairs {
+            let name = r.str().ok_or_else(damaged)?;
+            let value = r.str().ok_or_else(damaged)?;
+            labels.push((name.to_owned(), value.to_owned()));
+        }
+        let detector =
+            AnomalyDetector::from_bytes(r.bytes().ok_or_else(damaged)?).map_err(|_| damaged())?;
+        let Some(index) = config.watch.iter().position(|w| w == expr) else {
+            continue;
+        };
+        if series.len() < config.max_series {
+            series.insert(
+                (index, labels),
+                Watched {
+                    detector,
+                    episode: None,
+                    missing: 0,
+                },
+            );
+        }
+    }
+    if !r.is_empty() {
+        return Err(damaged());
+    }
+    Ok(series)
 }

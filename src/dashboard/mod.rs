@@ -87,6 +87,9 @@ impl Dashboards {
         if config.storage.path.is_some() {
             out.push("kotoba_monitoring_storage_bytes");
         }
+        if config.anomaly_detection.enabled {
+            out.push("kotoba_anomaly_");
+        }
         if config.alerting_config.enabled {
             out.push("kotoba_monitoring_rule_group_");
             if !config.alerting_config.notifications.is_empty() {

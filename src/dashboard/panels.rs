@@ -726,6 +726,15 @@ fn specs() -> Vec<Spec> {
         ),
         spec(
             Health,
+            TimeSeries,
+            "Anomaly scores",
+            Unit::Count,
+            "{{expr}}",
+            &["kotoba_anomaly_score"],
+            concat!("max by (expr) (", sel!("kotoba_anomaly_score"), ")"),
+        ),
+        spec(
+            Health,
             StateTimeline,
             "Alerts",
             Unit::Count,
@@ -796,6 +805,7 @@ const LATENCY_QUANTILES: &str = concat!(
 /// generated panel is made for every other family.
 fn drawn_elsewhere(name: &str) -> bool {
     name.starts_with("kotoba_monitoring_")
+        || name.starts_with("kotoba_anomaly_")
         || name.starts_with("kotoba_db_")
         || name.starts_with("kotoba_cluster_")
         || name.starts_with("system_")
