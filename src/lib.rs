@@ -199,7 +199,7 @@ mod trace;
 mod worker;
 
 pub use alert::{test_rules_file, ActiveAlert, AlertState, AlertTransition, RulesTestReport};
-pub use anomaly::{Anomaly, AnomalyDetector};
+pub use anomaly::{Anomaly, AnomalyDetector, SeasonalForecaster};
 #[cfg(feature = "cluster")]
 pub use collect::{ClusterMetrics, ClusterSource};
 pub use collect::{
@@ -209,7 +209,7 @@ pub use collect::{
 pub use config::{
     AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, AlertmanagerChannel,
     AnomalyDetectionConfig, Authorization, BasicAuth, Channel, Delivery, EmailChannel,
-    ExemplarConfig, ExemplarSelection, FlapDetection, HealthCheckConfig, HttpAuth,
+    ExemplarConfig, ExemplarSelection, FlapDetection, ForecastConfig, HealthCheckConfig, HttpAuth,
     InhibitRuleConfig, MetadataConfig, MonitoringConfig, NotificationConfig, NotificationType,
     OverflowPolicy, PagerDutyChannel, PrometheusConfig, QueueConfig, RelabelAction, RelabelConfig,
     RemoteWriteConfig, RouteConfig, Secret, SlackChannel, SmtpSecurity, StorageConfig,

@@ -323,3 +323,80 @@ fn the_dashboard_draws_the_scores_once() -> Result<(), MonitoringError> {
     );
     Ok(())
 }
+
+/// README's recipe for a seasonal forecast, with time scaled down: a season of two seconds
+/// instead of a day, a horizon of one second instead of four hours. The disk swings from
+/// 60% to 100% and back every season; the forecast one second (half a season) ahead passes
+/// 95% and the rule on `kotoba_forecast` fires.
+#[test]
+fn a_rule_on_the_seasonal_forecast_fires_before_the_disk_fills() -> Result<(), MonitoringError> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"
+groups:
+  - name: capacity
+    rules:
+      - alert: DiskFullSoon
+        expr: kotoba_forecast{expr="disk_usage_percent", horizon="1s"} > 95
+        annotations:
+          summary: '{{ $labels.mount }} reaches {{ printf "%.0f" $value }}% within 1s'
+"#,
+    )
+    .expect("rules written");
+    let mut config = MonitoringConfig::from_toml_str(
+        r#"
+        collection_interval = "50ms"
+        [anomaly_detection]
+        enabled = true
+        watch = []
+        interval = "10ms"
+        [[anomaly_detection.forecast]]
+        expr = "disk_usage_percent"
+        horizon = "1s"
+        season = "2s"
+        "#,
+    )?;
+    config.prometheus_config.port = 0;
+    config.enable_health_checks = false;
+    config.alerting_config.enabled = true;
+    config.alerting_config.evaluation_interval = Duration::from_millis(100);
+    config.alerting_config.rule_files = vec![rules];
+    let monitor = Monitor::new(config)?;
+    monitor.start()?;
+    let started = std::time::Instant::now();
+    let labels = || {
+        [("mount".to_owned(), "/data".to_owned())]
+            .into_iter()
+            .collect()
+    };
+    let fired = common::wait_for("DiskFullSoon firing", Duration::from_secs(30), || {
+        let phase = started.elapsed().as_secs_f64() / 2.0 * std::f64::consts::TAU;
+        let usage = 80.0 + 20.0 * phase.sin();
+        monitor
+            .collector()
+            .record_metric("disk_usage_percent", usage, labels())
+            .ok()?;
+        monitor.alerts().into_iter().find(|a| {
+            a.state == kotoba_monitoring::AlertState::Firing
+                && a.labels
+                    .iter()
+                    .any(|(n, v)| n == "alertname" && v == "DiskFullSoon")
+        })
+    });
+    assert!(
+        fired
+            .labels
+            .iter()
+            .any(|(n, v)| n == "mount" && v == "/data"),
+        "{fired:?}"
+    );
+    let metrics = common::get(monitor.local_addr().expect("listening"), "/metrics").text();
+    assert!(
+        metrics
+            .contains(r#"kotoba_forecast{expr="disk_usage_percent",horizon="1s",mount="/data"}"#),
+        "{metrics}"
+    );
+    monitor.stop()
+}

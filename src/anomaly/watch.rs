@@ -11,7 +11,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use super::AnomalyDetector;
+use super::{AnomalyDetector, SeasonalForecaster};
 use crate::storage::bytes::{put_bytes, put_uvarint, ByteReader};
 use crate::worker::Worker;
 use crate::{
@@ -81,6 +81,9 @@ pub(crate) struct AnomalyWatch {
     ticks: Counter,
     failures: Family<Counter>,
     series: Mutex<HashMap<SeriesKey, Watched>>,
+    /// The forecasters, by forecast (its index in `forecast`) and labels.
+    forecasters: Mutex<HashMap<SeriesKey, SeasonalForecaster>>,
+    forecasts: Family<Gauge>,
     worker: Mutex<Option<(Worker, Sender<()>)>>,
     /// The storage folder, when the detectors are kept across restarts.
     folder: Option<PathBuf>,
@@ -140,10 +143,15 @@ impl AnomalyWatch {
                 "kotoba_anomaly_evaluation_failures_total",
                 "Evaluations of a watched expression that failed.",
             )?,
+            forecasts: registry.gauge_family(
+                "kotoba_forecast",
+                "A watched series' value expected `horizon` ahead, its season (the daily cycle) taken into account.",
+            )?,
             config,
             interval,
             history,
             series: Mutex::new(series),
+            forecasters: Mutex::new(HashMap::new()),
             worker: Mutex::new(None),
             folder,
         })
@@ -298,7 +306,57 @@ impl AnomalyWatch {
             }
             watched.missing < FORGET_AFTER
         });
+        drop(series);
+        self.forecast(at);
         self.ticks.inc();
+    }
+
+    /// Feeds each forecast's series their value at `at` and publishes their forecasts.
+    fn forecast(&self, at: OffsetDateTime) {
+        let mut forecasters = self.forecasters.lock();
+        let seconds = (at - OffsetDateTime::UNIX_EPOCH).as_seconds_f64();
+        for (index, forecast) in self.config.forecast.iter().enumerate() {
+            let samples = match self.history.query(&forecast.expr, at) {
+                Ok(QueryValue::Vector(samples)) => samples
+                    .into_iter()
+                    .map(|s| (s.labels, s.value))
+                    .collect::<Vec<_>>(),
+                Ok(QueryValue::Scalar(value)) => vec![(Vec::new(), value)],
+                Ok(_) | Err(_) => {
+                    if let Ok(failed) = self.failures.with_labels(&[("expr", &forecast.expr)]) {
+                        failed.inc();
+                    }
+                    continue;
+                }
+            };
+            let horizon =
+                crate::query::duration_string(crate::clock::duration_ms(forecast.horizon));
+            for (mut labels, value) in samples {
+                labels.retain(|(n, _)| !matches!(n.as_str(), "__name__" | "expr" | "horizon"));
+                let key = (index, labels);
+                if !forecasters.contains_key(&key) && forecasters.len() >= self.config.max_series {
+                    self.dropped.inc();
+                    continue;
+                }
+                let forecaster = forecasters
+                    .entry(key.clone())
+                    .or_insert_with(|| SeasonalForecaster::new(forecast.season));
+                forecaster.update(seconds, value);
+                let Some(ahead) = forecaster.forecast(forecast.horizon) else {
+                    continue;
+                };
+                let mut pairs: Vec<(&str, &str)> = key
+                    .1
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                pairs.push(("expr", &forecast.expr));
+                pairs.push(("horizon", &horizon));
+                if let Ok(gauge) = self.forecasts.with_labels(&pairs) {
+                    gauge.set(ahead);
+                }
+            }
+        }
     }
 
     /// The series in an anomaly episode at `now`, the highest score first.

@@ -43,9 +43,46 @@ pub struct AnomalyDetectionConfig {
     /// The score from which a series is listed as anomalous by `Monitor::anomalies`, 0 to 1.
     /// Defaults to 0.4, the detector's own alarm level.
     pub threshold: f64,
+    /// Seasonal forecasts (`[[anomaly_detection.forecast]]`): each series an expression
+    /// returns gets a [`SeasonalForecaster`](crate::SeasonalForecaster), whose forecast
+    /// `horizon` ahead is published as `kotoba_forecast{…the series' labels…, expr="…",
+    /// horizon="4h"}` once a whole season has been seen. None by default.
+    pub forecast: Vec<ForecastConfig>,
     /// The most series watched at once; a series past it gets no detector (and is counted in
     /// `kotoba_anomaly_series_dropped_total`). Defaults to 1,000 (about 16 MiB of detectors).
     pub max_series: usize,
+}
+
+/// A seasonal forecast to publish: see [`AnomalyDetectionConfig::forecast`].
+///
+/// ```
+/// use kotoba_monitoring::MonitoringConfig;
+///
+/// let config = MonitoringConfig::from_toml_str(r#"
+///     [anomaly_detection]
+///     enabled = true
+///     [[anomaly_detection.forecast]]
+///     expr = "system_disk_usage_percent"
+///     horizon = "4h"
+/// "#)?;
+/// assert_eq!(config.anomaly_detection.forecast[0].season.as_secs(), 86_400);
+/// # Ok::<(), kotoba_monitoring::MonitoringError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    /// The PromQL expression whose series are forecast.
+    pub expr: String,
+    /// How far ahead.
+    #[serde(with = "duration")]
+    pub horizon: Duration,
+    /// How long the series takes to repeat itself. Defaults to a day.
+    #[serde(with = "duration", default = "one_day")]
+    pub season: Duration,
+}
+
+fn one_day() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 /// The series watched when `watch` is not given.
@@ -63,6 +100,7 @@ impl Default for AnomalyDetectionConfig {
             enabled: false,
             watch: DEFAULT_ANOMALY_WATCH.map(str::to_owned).to_vec(),
             interval: None,
+            forecast: Vec::new(),
             threshold: 0.4,
             max_series: 1_000,
         }
@@ -79,6 +117,20 @@ impl AnomalyDetectionConfig {
     pub fn validate(&self) -> Result<(), MonitoringError> {
         for (i, expr) in self.watch.iter().enumerate() {
             crate::promql::parse(expr, Some(format!("anomaly_detection.watch[{i}]")))?;
+        }
+        for (i, forecast) in self.forecast.iter().enumerate() {
+            crate::promql::parse(
+                &forecast.expr,
+                Some(format!("anomaly_detection.forecast[{i}].expr")),
+            )?;
+            for (name, value) in [("horizon", forecast.horizon), ("season", forecast.season)] {
+                if value.is_zero() {
+                    return Err(MonitoringError::config(
+                        format!("anomaly_detection.forecast[{i}].{name}"),
+                        "must be longer than zero, for example \"4h\" (a horizon) or \"1d\" (a season)",
+                    ));
+                }
+            }
         }
         if !(0.0..=1.0).contains(&self.threshold) {
             return Err(MonitoringError::config(

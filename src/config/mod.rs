@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::MonitoringError;
 
 pub use alerting::{AlertRule, AlertSeverity, AlertThreshold, AlertingConfig, FlapDetection};
-pub use anomaly::{AnomalyDetectionConfig, DEFAULT_ANOMALY_WATCH};
+pub use anomaly::{AnomalyDetectionConfig, ForecastConfig, DEFAULT_ANOMALY_WATCH};
 pub use env::{
     ENV_ALERT_EMAIL_SMTP, ENV_ALERT_SLACK_WEBHOOK, ENV_METRICS_BEARER_TOKEN, ENV_METRICS_PATH,
     ENV_METRICS_PORT, ENV_VARIABLES,
