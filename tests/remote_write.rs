@@ -794,6 +794,13 @@ impl Peer {
                 }
                 for samples in out.values_mut() {
                     samples.sort();
+                    // Remote write delivers at least once: a request the receiver took just
+                    // as it was stopped, whose answer never came, is sent again (seen: one
+                    // sample per series twice, from the request in flight when the receiver
+                    // went away). Prometheus merges such a repeat on ingestion; VictoriaMetrics
+                    // without deduplication stores it twice, so a repeat of the same time and
+                    // value counts once here. A different value at one time still fails.
+                    samples.dedup();
                 }
             }
         }
@@ -913,11 +920,27 @@ fn holds_exactly_our_history_across_its_restart(kind: PeerKind) {
             .filter(|k| !want.contains_key(*k))
             .take(5)
             .collect();
+        let (theirs, ours) = missing
+            .first()
+            .map(|k| (got.get(*k).cloned().unwrap_or_default(), want[*k].clone()))
+            .unwrap_or_default();
+        let times = |v: &[(i64, u64)]| v.iter().map(|s| s.0).collect::<Vec<_>>();
+        let (their_times, our_times) = (times(&theirs), times(&ours));
+        let only_theirs: Vec<_> = theirs
+            .iter()
+            .filter(|s| !our_times.contains(&s.0))
+            .take(5)
+            .collect();
+        let only_ours: Vec<_> = ours
+            .iter()
+            .filter(|s| !their_times.contains(&s.0))
+            .take(5)
+            .collect();
         panic!(
-            "the receiver holds other samples than our history ({} series, {total} samples): first differing {missing:?}, extra {extra:?}; e.g. {:?} vs {:?}",
+            "the receiver holds other samples than our history ({} series, {total} samples): first differing {missing:?}, extra {extra:?}; {} vs {} samples, only theirs {only_theirs:?}, only ours {only_ours:?}",
             want.len(),
-            missing.first().and_then(|k| got.get(*k)).map(|v| v.len()),
-            missing.first().and_then(|k| want.get(*k)).map(|v| v.len()),
+            theirs.len(),
+            ours.len(),
         );
     }
     eprintln!("{} series, {total} samples, identical", want.len());
