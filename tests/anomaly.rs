@@ -287,10 +287,7 @@ fn a_damaged_state_file_is_refused_by_name() -> Result<(), MonitoringError> {
     config.storage.path = Some(folder.path().to_owned());
     let err = Monitor::new(config).unwrap_err().to_string();
     assert!(err.contains("state/anomaly"), "{err}");
-    assert!(
-        err.contains("remove it to start the detectors afresh"),
-        "{err}"
-    );
+    assert!(err.contains("remove it to start them afresh"), "{err}");
     Ok(())
 }
 

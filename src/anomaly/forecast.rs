@@ -54,7 +54,81 @@ pub struct SeasonalForecaster {
     warmup: Option<Box<([f64; SLOTS], [u32; SLOTS])>>,
 }
 
+/// The saved layout's first byte.
+const FORMAT: u8 = 1;
+
 impl SeasonalForecaster {
+    /// The forecaster's whole state as bytes, for [`from_bytes`](Self::from_bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![FORMAT];
+        let mut put = |v: f64| out.extend_from_slice(&v.to_bits().to_le_bytes());
+        put(self.season);
+        self.profile.iter().for_each(|v| put(*v));
+        put(self.level);
+        put(self.trend);
+        // NaN stands for "none yet": no real time is NaN.
+        put(self.first.unwrap_or(f64::NAN));
+        put(self.last.unwrap_or(f64::NAN));
+        if let Some(warmup) = &self.warmup {
+            out.push(1);
+            for (sum, count) in warmup.0.iter().zip(&warmup.1) {
+                out.extend_from_slice(&sum.to_bits().to_le_bytes());
+                out.extend_from_slice(&count.to_le_bytes());
+            }
+        } else {
+            out.push(0);
+        }
+        out
+    }
+
+    /// The forecaster [`to_bytes`](Self::to_bytes) saved.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitoringError::InvalidState`](crate::MonitoringError::InvalidState) when `bytes`
+    /// are not a forecaster this version of the crate saved.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::MonitoringError> {
+        Self::read(bytes).ok_or_else(|| crate::MonitoringError::InvalidState {
+            reason: "these bytes are not a seasonal forecaster's state saved by this version of kotoba-monitoring; start a new forecaster".to_owned(),
+        })
+    }
+
+    fn read(bytes: &[u8]) -> Option<Self> {
+        let mut r = crate::storage::bytes::ByteReader::new(bytes);
+        if r.u8()? != FORMAT {
+            return None;
+        }
+        let mut float = || r.u64_le().map(f64::from_bits);
+        let season = float().filter(|s| s.is_finite() && *s > 0.0)?;
+        let mut profile = [0.0; SLOTS];
+        for p in &mut profile {
+            *p = float()?;
+        }
+        let (level, trend, first, last) = (float()?, float()?, float()?, float()?);
+        let warmup = match r.u8()? {
+            0 => None,
+            1 => {
+                let mut sums = [0.0; SLOTS];
+                let mut counts = [0u32; SLOTS];
+                for (sum, count) in sums.iter_mut().zip(&mut counts) {
+                    *sum = f64::from_bits(r.u64_le()?);
+                    *count = u32::from_le_bytes(r.take(4)?.try_into().ok()?);
+                }
+                Some(Box::new((sums, counts)))
+            }
+            _ => return None,
+        };
+        r.is_empty().then_some(Self {
+            season,
+            profile,
+            level,
+            trend,
+            first: (!first.is_nan()).then_some(first),
+            last: (!last.is_nan()).then_some(last),
+            warmup,
+        })
+    }
+
     /// A forecaster for a series that repeats every `season` (a day for most).
     pub fn new(season: Duration) -> Self {
         Self {
@@ -176,6 +250,33 @@ mod tests {
             straight > 10.0,
             "the straight line is off by up to {straight}"
         );
+    }
+
+    #[test]
+    fn a_restored_forecaster_forecasts_as_the_original() {
+        for days in [0.5, 3.0] {
+            let mut a = SeasonalForecaster::new(Duration::from_secs(86_400));
+            let mut t = 0.0;
+            while t < days * DAY {
+                a.update(t, usage(t));
+                t += 15.0;
+            }
+            let mut b = SeasonalForecaster::from_bytes(&a.to_bytes()).unwrap();
+            for _ in 0..10_000 {
+                a.update(t, usage(t));
+                b.update(t, usage(t));
+                t += 15.0;
+            }
+            let ahead = Duration::from_secs(4 * 3600);
+            assert_eq!(
+                a.forecast(ahead).map(f64::to_bits),
+                b.forecast(ahead).map(f64::to_bits)
+            );
+            assert_eq!(a.to_bytes(), b.to_bytes());
+        }
+        let bytes = SeasonalForecaster::new(Duration::from_secs(60)).to_bytes();
+        assert!(SeasonalForecaster::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(SeasonalForecaster::from_bytes(&[9]).is_err());
     }
 
     #[test]

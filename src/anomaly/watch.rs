@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 use super::{AnomalyDetector, SeasonalForecaster};
+use crate::metrics::Labels;
 use crate::storage::bytes::{put_bytes, put_uvarint, ByteReader};
 use crate::worker::Worker;
 use crate::{
@@ -24,7 +25,9 @@ const FORGET_AFTER: u32 = 10;
 
 /// The state file the detectors are saved in, under the storage folder's `state/`.
 const STATE_FILE: &str = "anomaly";
-/// The state file's first byte.
+/// The state file the forecasters are saved in.
+const FORECAST_FILE: &str = "forecast";
+/// The state files' first byte.
 const STATE_FORMAT: u8 = 1;
 /// How often the running thread saves the detectors (and at stop).
 const SAVE_EVERY: Duration = Duration::from_secs(300);
@@ -115,9 +118,30 @@ impl AnomalyWatch {
         registry: &Registry,
         folder: Option<PathBuf>,
     ) -> Result<Self, MonitoringError> {
-        let series = match &folder {
-            Some(folder) => load(folder, &config)?,
-            None => HashMap::new(),
+        let (series, forecasters) = match &folder {
+            Some(folder) => (
+                load(
+                    folder,
+                    STATE_FILE,
+                    config.max_series,
+                    |expr| config.watch.iter().position(|w| w == expr),
+                    |state| {
+                        Some(Watched {
+                            detector: AnomalyDetector::from_bytes(state).ok()?,
+                            episode: None,
+                            missing: 0,
+                        })
+                    },
+                )?,
+                load(
+                    folder,
+                    FORECAST_FILE,
+                    config.max_series,
+                    |expr| config.forecast.iter().position(|f| f.expr == expr),
+                    |state| SeasonalForecaster::from_bytes(state).ok(),
+                )?,
+            ),
+            None => (HashMap::new(), HashMap::new()),
         };
         Ok(Self {
             save_failures: registry.counter(
@@ -151,7 +175,7 @@ impl AnomalyWatch {
             interval,
             history,
             series: Mutex::new(series),
-            forecasters: Mutex::new(HashMap::new()),
+            forecasters: Mutex::new(forecasters),
             worker: Mutex::new(None),
             folder,
         })
@@ -163,21 +187,23 @@ impl AnomalyWatch {
         let Some(folder) = &self.folder else {
             return Ok(());
         };
-        let mut out = vec![STATE_FORMAT];
-        {
-            let series = self.series.lock();
-            put_uvarint(&mut out, series.len() as u64);
-            for ((index, labels), watched) in series.iter() {
-                put_bytes(&mut out, self.config.watch[*index].as_bytes());
-                put_uvarint(&mut out, labels.len() as u64);
-                for (name, value) in labels {
-                    put_bytes(&mut out, name.as_bytes());
-                    put_bytes(&mut out, value.as_bytes());
-                }
-                put_bytes(&mut out, &watched.detector.to_bytes());
-            }
-        }
-        crate::storage::write_state(folder, STATE_FILE, &out).inspect_err(|_| {
+        let detectors = encode(self.series.lock().iter().map(|((index, labels), watched)| {
+            (
+                self.config.watch[*index].as_str(),
+                labels,
+                watched.detector.to_bytes(),
+            )
+        }));
+        let forecasters = encode(self.forecasters.lock().iter().map(|((index, labels), f)| {
+            (
+                self.config.forecast[*index].expr.as_str(),
+                labels,
+                f.to_bytes(),
+            )
+        }));
+        let written = crate::storage::write_state(folder, STATE_FILE, &detectors)
+            .and_then(|()| crate::storage::write_state(folder, FORECAST_FILE, &forecasters));
+        written.inspect_err(|_| {
             self.save_failures.inc();
         })
     }
@@ -381,54 +407,139 @@ impl AnomalyWatch {
     }
 }
 
-/// The detectors a previous run saved in `folder`, of the expressions `config` still watches.
-fn load(
+/// Saved series: the expression that returned each, its labels and its state.
+fn encode<'a>(entries: impl Iterator<Item = (&'a str, &'a Labels, Vec<u8>)>) -> Vec<u8> {
+    let entries: Vec<_> = entries.collect();
+    let mut out = vec![STATE_FORMAT];
+    put_uvarint(&mut out, entries.len() as u64);
+    for (expr, labels, state) in entries {
+        put_bytes(&mut out, expr.as_bytes());
+        put_uvarint(&mut out, labels.len() as u64);
+        for (name, value) in labels {
+            put_bytes(&mut out, name.as_bytes());
+            put_bytes(&mut out, value.as_bytes());
+        }
+        put_bytes(&mut out, &state);
+    }
+    out
+}
+
+/// What [`encode`] wrote, or `None` when it is not that.
+fn decode(bytes: &[u8]) -> Option<Vec<(String, Labels, Vec<u8>)>> {
+    let mut r = ByteReader::new(bytes);
+    if r.u8()? != STATE_FORMAT {
+        return None;
+    }
+    let count = r.count(usize::MAX)?;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let expr = r.str()?.to_owned();
+        let pairs = r.count(1_000)?;
+        let mut labels = Vec::with_capacity(pairs);
+        for _ in 0..pairs {
+            labels.push((r.str()?.to_owned(), r.str()?.to_owned()));
+        }
+        out.push((expr, labels, r.bytes()?.to_vec()));
+    }
+    r.is_empty().then_some(out)
+}
+
+/// The series state file `name` in `folder` holds, each made into a `T` by `restore` and kept
+/// under the index `index_of` gives its expression (series of expressions no longer
+/// configured are let go), at most `max` of them.
+fn load<T>(
     folder: &std::path::Path,
-    config: &AnomalyDetectionConfig,
-) -> Result<HashMap<SeriesKey, Watched>, MonitoringError> {
-    let Some(bytes) = crate::storage::read_state(folder, STATE_FILE)? else {
+    name: &str,
+    max: usize,
+    index_of: impl Fn(&str) -> Option<usize>,
+    restore: impl Fn(&[u8]) -> Option<T>,
+) -> Result<HashMap<SeriesKey, T>, MonitoringError> {
+    let Some(bytes) = crate::storage::read_state(folder, name)? else {
         return Ok(HashMap::new());
     };
     let damaged = || {
         crate::storage::error(
-            &folder.join("state").join(STATE_FILE),
-            "is not anomaly detectors this monitor saved; remove it to start the detectors afresh",
+            &folder.join("state").join(name),
+            "is not anomaly detectors or forecasters this monitor saved; remove it to start them afresh",
             None,
         )
     };
-    let mut r = ByteReader::new(&bytes);
-    if r.u8() != Some(STATE_FORMAT) {
-        return Err(damaged());
-    }
-    let count = r.count(usize::MAX).ok_or_else(damaged)?;
-    let mut series = HashMap::new();
-    for _ in 0..count {
-        let expr = r.str().ok_or_else(damaged)?;
-        let pairs = r.count(1_000).ok_or_else(damaged)?;
-        let mut labels = Vec::with_capacity(pairs);
-        for _ in 0..pairs {
-            let name = r.str().ok_or_else(damaged)?;
-            let value = r.str().ok_or_else(damaged)?;
-            labels.push((name.to_owned(), value.to_owned()));
+    let mut out = HashMap::new();
+    for (expr, labels, state) in decode(&bytes).ok_or_else(damaged)? {
+        let value = restore(&state).ok_or_else(damaged)?;
+        if let Some(index) = index_of(&expr) {
+            if out.len() < max {
+                out.insert((index, labels), value);
+            }
         }
-        let detector =
-            AnomalyDetector::from_bytes(r.bytes().ok_or_else(damaged)?).map_err(|_| damaged())?;
-        let Some(index) = config.watch.iter().position(|w| w == expr) else {
-            continue;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ForecastConfig, LabelSet};
+
+    /// A watch of `probe` (detector and a one-minute-season forecast) over `history`, saving
+    /// in `folder`.
+    fn watch(history: &HistoryStore, folder: &std::path::Path) -> AnomalyWatch {
+        let config = AnomalyDetectionConfig {
+            enabled: true,
+            watch: vec!["probe".to_owned()],
+            forecast: vec![ForecastConfig {
+                expr: "probe".to_owned(),
+                horizon: Duration::from_secs(30),
+                season: Duration::from_secs(60),
+            }],
+            ..AnomalyDetectionConfig::default()
         };
-        if series.len() < config.max_series {
-            series.insert(
-                (index, labels),
-                Watched {
-                    detector,
-                    episode: None,
-                    missing: 0,
-                },
-            );
+        AnomalyWatch::new(
+            config,
+            Duration::from_secs(1),
+            history.clone(),
+            &Registry::new(),
+            Some(folder.to_owned()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn detectors_and_forecasters_come_back_as_they_were_saved() {
+        let folder = tempfile::tempdir().unwrap();
+        let history = HistoryStore::new(Duration::from_secs(3600), 100_000);
+        let labels = LabelSet::new("probe", &[("db", "main")]).unwrap();
+        let t0 = OffsetDateTime::now_utc() - time::Duration::minutes(30);
+        let first = watch(&history, folder.path());
+        // Twenty minutes at one sample a second: both learn.
+        for s in 0..1200 {
+            let at = t0 + time::Duration::seconds(s);
+            history.append("probe", &labels, at, (s % 60) as f64);
+            first.tick(at);
         }
+        first.save().unwrap();
+        let second = watch(&history, folder.path());
+        let key = (0, vec![("db".to_owned(), "main".to_owned())]);
+        assert_eq!(
+            first.series.lock()[&key].detector.to_bytes(),
+            second.series.lock()[&key].detector.to_bytes()
+        );
+        assert_eq!(
+            first.forecasters.lock()[&key].to_bytes(),
+            second.forecasters.lock()[&key].to_bytes()
+        );
+        // The restored forecaster answers at once: no season to wait for.
+        let at = t0 + time::Duration::seconds(1200);
+        history.append("probe", &labels, at, 0.0);
+        second.tick(at);
+        let expected = second.forecasters.lock()[&key]
+            .forecast(Duration::from_secs(30))
+            .unwrap();
+        assert!(expected > 1.0, "{expected}");
+        let pairs = [("db", "main"), ("expr", "probe"), ("horizon", "30s")];
+        assert_eq!(
+            second.forecasts.with_labels(&pairs).unwrap().get(),
+            expected
+        );
     }
-    if !r.is_empty() {
-        return Err(damaged());
-    }
-    Ok(series)
 }

@@ -14,8 +14,8 @@ use crate::MonitoringError;
 /// published as `kotoba_anomaly_score{…the series' labels…, expr="…"}` (in [0, 1]) on
 /// `/metrics` and in the history, so that rules can alert on it, and listed by
 /// [`Monitor::anomalies`](crate::Monitor::anomalies) while at or above `threshold`. With
-/// `[storage] path`, the detectors are saved there at stop and every five minutes and taken
-/// back at start.
+/// `[storage] path`, the detectors and forecasters are saved there at stop and every five
+/// minutes and taken back at start.
 ///
 /// ```
 /// use kotoba_monitoring::MonitoringConfig;
