@@ -257,8 +257,8 @@ impl AnomalyDetector {
         } else {
             ((1.000_000_000_1 - likelihood).ln() / (1.0 - 0.999_999_999_9f64).ln()).clamp(0.0, 1.0)
         };
-        // One episode, one alarm: for a while after a high score, scores are damped, so
-        // that the stretch after an anomaly does not raise it again.
+        // After an alarm, scores are halved for a while, so that the stretch after an
+        // anomaly raises it again only if it is far stronger.
         if self.quiet > 0 {
             self.quiet -= 1;
             score *= QUIET_FACTOR;

@@ -19,14 +19,13 @@ fn put_f64(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&v.to_bits().to_le_bytes());
 }
 
+fn f32_of(r: &mut ByteReader<'_>) -> Option<f32> {
+    r.take(4)?.try_into().ok().map(f32::from_le_bytes)
+}
+
 fn f32s(r: &mut ByteReader<'_>, max: usize) -> Option<Vec<f32>> {
     let n = r.count(max)?;
-    (0..n)
-        .map(|_| {
-            let b = r.take(4)?;
-            Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        })
-        .collect()
+    (0..n).map(|_| f32_of(r)).collect()
 }
 
 fn f64(r: &mut ByteReader<'_>) -> Option<f64> {
@@ -119,36 +118,31 @@ impl AnomalyDetector {
     }
 }
 
+/// Reads a scale into `scale`, a new one: into its own buffers, whose capacities (what a
+/// detector allocates once) bound what is read.
 fn read_scale(r: &mut ByteReader<'_>, scale: &mut Scale) -> Option<()> {
-    let capacity = scale.memory.capacity();
-    scale.memory = patterns(r, capacity)?;
-    scale
-        .memory
-        .reserve_exact(capacity.saturating_sub(scale.memory.len()));
+    let memory = patterns(r, scale.memory.capacity())?;
+    scale.memory.extend(memory);
     scale.next_memory = usize::try_from(r.uvarint()?).ok()?;
-    let pending_capacity = scale.pending.capacity();
-    scale.pending = patterns(r, pending_capacity)?.into_iter().collect();
-    scale
-        .pending
-        .reserve_exact(pending_capacity.saturating_sub(scale.pending.len()));
-    let distances_capacity = scale.distances.capacity();
-    scale.distances = f32s(r, distances_capacity)?;
-    scale
-        .distances
-        .reserve_exact(distances_capacity.saturating_sub(scale.distances.len()));
+    let pending = patterns(r, scale.pending.capacity())?;
+    scale.pending.extend(pending);
+    let distances = f32s(r, scale.distances.capacity())?;
+    scale.distances.extend(distances);
     scale.next_distance = usize::try_from(r.uvarint()?).ok()?;
-    let b = r.take(4)?;
-    scale.block_max = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    scale.block_max = f32_of(r)?;
     scale.block_len = usize::try_from(r.uvarint()?).ok()?;
     // Indices within what they index, so that a damaged file cannot make a later write
     // land outside.
     let in_range = |i: usize, len: usize, cap: usize| i < cap.max(1) && i <= len;
-    (in_range(scale.next_memory, scale.memory.len(), capacity)
-        && in_range(
-            scale.next_distance,
-            scale.distances.len(),
-            distances_capacity,
-        ))
+    (in_range(
+        scale.next_memory,
+        scale.memory.len(),
+        scale.memory.capacity(),
+    ) && in_range(
+        scale.next_distance,
+        scale.distances.len(),
+        scale.distances.capacity(),
+    ))
     .then_some(())
 }
 

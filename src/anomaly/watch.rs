@@ -33,7 +33,7 @@ const STATE_FORMAT: u8 = 1;
 const SAVE_EVERY: Duration = Duration::from_secs(300);
 
 /// How long a series stays listed after its last score at or above the threshold: an
-/// anomaly is an episode, and the detector raises one alarm per episode.
+/// anomaly is an episode, over which the detector damps its scores after an alarm.
 const HOLD: time::Duration = time::Duration::minutes(5);
 
 /// An anomaly episode of a watched series: it scored at or above the threshold within the
@@ -261,21 +261,10 @@ impl AnomalyWatch {
             watched.missing += 1;
         }
         for (index, expr) in self.config.watch.iter().enumerate() {
-            let samples = match self.history.query(expr, at) {
-                Ok(QueryValue::Vector(samples)) => samples
-                    .into_iter()
-                    .map(|s| (s.labels, s.value))
-                    .collect::<Vec<_>>(),
-                Ok(QueryValue::Scalar(value)) => vec![(Vec::new(), value)],
-                Ok(_) | Err(_) => {
-                    if let Ok(failed) = self.failures.with_labels(&[("expr", expr)]) {
-                        failed.inc();
-                    }
-                    continue;
-                }
+            let Some(samples) = self.evaluate(expr, at, &["expr"]) else {
+                continue;
             };
-            for (mut labels, value) in samples {
-                labels.retain(|(name, _)| name != "__name__" && name != "expr");
+            for (labels, value) in samples {
                 let key = (index, labels);
                 let full = series.len() >= self.config.max_series;
                 let watched = match series.get_mut(&key) {
@@ -308,13 +297,10 @@ impl AnomalyWatch {
                         episode.value = value;
                     }
                 }
-                let mut pairs: Vec<(&str, &str)> = key
-                    .1
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                pairs.push(("expr", expr));
-                if let Ok(gauge) = self.scores.with_labels(&pairs) {
+                if let Ok(gauge) = self
+                    .scores
+                    .with_labels(&published(&key.1, &[("expr", expr)]))
+                {
                     gauge.set(score);
                 }
             }
@@ -323,12 +309,8 @@ impl AnomalyWatch {
         // once, their detector after `FORGET_AFTER` ticks.
         series.retain(|(index, labels), watched| {
             if watched.missing == 1 {
-                let mut pairs: Vec<(&str, &str)> = labels
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                pairs.push(("expr", &self.config.watch[*index]));
-                let _ = self.scores.remove(&pairs);
+                let expr = self.config.watch[*index].as_str();
+                let _ = self.scores.remove(&published(labels, &[("expr", expr)]));
             }
             watched.missing < FORGET_AFTER
         });
@@ -337,28 +319,49 @@ impl AnomalyWatch {
         self.ticks.inc();
     }
 
+    /// `expr`'s series and values at `at`, without `__name__` and the labels the published
+    /// series set themselves (`reserved`); a scalar is one series without labels. A failure,
+    /// or a result that is neither, is counted in `kotoba_anomaly_evaluation_failures_total`.
+    fn evaluate(
+        &self,
+        expr: &str,
+        at: OffsetDateTime,
+        reserved: &[&str],
+    ) -> Option<Vec<(Labels, f64)>> {
+        let samples = match self.history.query(expr, at) {
+            Ok(QueryValue::Vector(samples)) => {
+                samples.into_iter().map(|s| (s.labels, s.value)).collect()
+            }
+            Ok(QueryValue::Scalar(value)) => vec![(Vec::new(), value)],
+            Ok(_) | Err(_) => {
+                if let Ok(failed) = self.failures.with_labels(&[("expr", expr)]) {
+                    failed.inc();
+                }
+                return None;
+            }
+        };
+        Some(
+            samples
+                .into_iter()
+                .map(|(mut labels, value)| {
+                    labels.retain(|(n, _)| n != "__name__" && !reserved.contains(&n.as_str()));
+                    (labels, value)
+                })
+                .collect(),
+        )
+    }
+
     /// Feeds each forecast's series their value at `at` and publishes their forecasts.
     fn forecast(&self, at: OffsetDateTime) {
         let mut forecasters = self.forecasters.lock();
         let seconds = (at - OffsetDateTime::UNIX_EPOCH).as_seconds_f64();
         for (index, forecast) in self.config.forecast.iter().enumerate() {
-            let samples = match self.history.query(&forecast.expr, at) {
-                Ok(QueryValue::Vector(samples)) => samples
-                    .into_iter()
-                    .map(|s| (s.labels, s.value))
-                    .collect::<Vec<_>>(),
-                Ok(QueryValue::Scalar(value)) => vec![(Vec::new(), value)],
-                Ok(_) | Err(_) => {
-                    if let Ok(failed) = self.failures.with_labels(&[("expr", &forecast.expr)]) {
-                        failed.inc();
-                    }
-                    continue;
-                }
+            let Some(samples) = self.evaluate(&forecast.expr, at, &["expr", "horizon"]) else {
+                continue;
             };
             let horizon =
                 crate::query::duration_string(crate::clock::duration_ms(forecast.horizon));
-            for (mut labels, value) in samples {
-                labels.retain(|(n, _)| !matches!(n.as_str(), "__name__" | "expr" | "horizon"));
+            for (labels, value) in samples {
                 let key = (index, labels);
                 if !forecasters.contains_key(&key) && forecasters.len() >= self.config.max_series {
                     self.dropped.inc();
@@ -371,13 +374,7 @@ impl AnomalyWatch {
                 let Some(ahead) = forecaster.forecast(forecast.horizon) else {
                     continue;
                 };
-                let mut pairs: Vec<(&str, &str)> = key
-                    .1
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                pairs.push(("expr", &forecast.expr));
-                pairs.push(("horizon", &horizon));
+                let pairs = published(&key.1, &[("expr", &forecast.expr), ("horizon", &horizon)]);
                 if let Ok(gauge) = self.forecasts.with_labels(&pairs) {
                     gauge.set(ahead);
                 }
@@ -405,6 +402,15 @@ impl AnomalyWatch {
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         out
     }
+}
+
+/// A published series' labels: the watched series' own, then `extra`.
+fn published<'a>(labels: &'a Labels, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    labels
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
 }
 
 /// Saved series: the expression that returned each, its labels and its state.

@@ -827,12 +827,13 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        let expr = args.pop().map(Box::new).ok_or_else(|| error(op.pos, ""))?;
+        // One or two arguments, as checked: the expression last, the parameter before it.
+        let param = (wanted == 2).then(|| Box::new(args.remove(0)));
         Ok(Node::Aggregate {
             pos: op.pos,
             op: op.tok,
-            expr,
-            param: args.pop().map(Box::new),
+            expr: Box::new(args.remove(0)),
+            param,
         })
     }
 }
