@@ -103,6 +103,36 @@ fn a_level_shift_inside_the_range_is_found_within_an_hour() {
 }
 
 #[test]
+fn an_episode_alarms_once_but_a_new_extreme_alarms_again() {
+    let mut noise = Noise(11);
+    let shift = 8 * DAY + 100;
+    let spike = shift + 60;
+    let s = scores((0..10 * DAY).map(|i| {
+        let base = if i == 50 {
+            40.0
+        } else if i == spike {
+            90.0
+        } else if i >= shift {
+            20.0
+        } else {
+            10.0
+        };
+        base + 0.5 * noise.normal()
+    }));
+    let alarms: Vec<usize> = (shift..spike).filter(|&i| s[i] >= ALARM).collect();
+    assert_eq!(
+        alarms.len(),
+        1,
+        "the shift should alarm once, not at each of its samples: {alarms:?}"
+    );
+    assert_eq!(
+        s[spike], 1.0,
+        "a new extreme after the alarm still scores 1"
+    );
+    let (at, high) = peak(&s, spike + 1, spike + 100);
+    assert!(high < ALARM, "the episode alarmed again at {at} ({high})");
+}
+#[test]
 fn a_spike_beyond_the_range_scores_one_at_once() {
     let mut noise = Noise(5);
     let spike = 6 * DAY + 17;

@@ -9,10 +9,12 @@ const MEMORY: usize = 128;
 const DISTANCES: usize = 128;
 /// Distances past the recent largest, in multiples of it, that make full surprise.
 const SURPRISE_SPAN: f32 = 2.0;
-/// A score this high is an alarm, after which scores are damped for `QUIET` samples.
+/// A score this high is an alarm, after which scores are damped for `QUIET` samples: one
+/// alarm per episode, whose later samples stay below `ALARM` unless a value leaves the range
+/// seen so far (scored 1 even then).
 const ALARM: f64 = 0.4;
 const QUIET: u32 = 400;
-const QUIET_FACTOR: f64 = 0.5;
+const QUIET_FACTOR: f64 = 0.3;
 /// Samples per block of distances kept (the largest of each).
 const BLOCK: usize = 8;
 /// Surprises averaged before their likelihood is judged (HTM's `averagingWindow`).
@@ -41,7 +43,8 @@ const SPAN: usize = POINTS * 32;
 /// sample's surprise. As in Numenta's anomaly likelihood, the mean of the last ten
 /// surprises is then compared with the long-run distribution of such means: the score is how
 /// unlikely it is, on a log scale (0.5 at one in 10^5, 1 at one in 10^10). A value beyond the
-/// range seen so far by more than 5% of it scores 1 at once.
+/// range seen so far by more than 5% of it scores 1 at once. After a score of 0.4 or more the
+/// next 400 samples are damped below 0.4 (one alarm per episode), except a new extreme.
 #[derive(Debug, Clone)]
 pub struct AnomalyDetector {
     pub(super) seen: u64,
@@ -257,11 +260,14 @@ impl AnomalyDetector {
         } else {
             ((1.000_000_000_1 - likelihood).ln() / (1.0 - 0.999_999_999_9f64).ln()).clamp(0.0, 1.0)
         };
-        // After an alarm, scores are halved for a while, so that the stretch after an
-        // anomaly raises it again only if it is far stronger.
+        // After an alarm, scores are damped below the alarm for a while, so that one episode
+        // alarms once (its following samples are as surprising as its first); a new extreme
+        // still alarms.
         if self.quiet > 0 {
             self.quiet -= 1;
-            score *= QUIET_FACTOR;
+            if !spatial {
+                score *= QUIET_FACTOR;
+            }
         } else if score >= ALARM {
             self.quiet = QUIET;
         }
