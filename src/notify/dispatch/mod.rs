@@ -3,43 +3,26 @@
 //! `group_interval` and `repeat_interval`, with inhibition, `send_resolved` and flap holds.
 //! Time is passed in (Unix milliseconds), so the rules run the same under a test's clock.
 //! See [`Dispatcher`] for details.
+//!
+//! Its rooms, as Alertmanager's: `route` (the routing tree), `inhibit` (inhibition), `nflog`
+//! (the notification log and its dedup rule), `saved` (what survives a restart); the
+//! aggregation groups and the alerts they hold are here.
+mod inhibit;
+mod nflog;
+mod route;
+mod saved;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::alert::{fingerprint, PostableAlert};
-use crate::config::{all_match, Matcher};
 use crate::config::{InhibitRuleConfig, RouteConfig};
-use crate::query::{label_value, Labels};
+use crate::query::Labels;
+use inhibit::Inhibitor;
+use nflog::{needs_update, LogEntry};
+use route::{GroupBy, Routes};
 
 /// A resolved alert is forgotten this long after it ended, when no group holds it.
 const FORGET_RESOLVED_MS: i64 = 15 * 60 * 1000;
-
-/// Which labels a route groups by.
-#[derive(Debug, Clone, PartialEq)]
-enum GroupBy {
-    /// `["..."]`: every label.
-    All,
-    Labels(Vec<String>),
-}
-
-/// A route of the tree, its settings resolved against its parent's.
-#[derive(Debug)]
-struct Route {
-    matchers: Vec<Matcher>,
-    /// Indexes into the dispatcher's channels.
-    receivers: Vec<usize>,
-    group_by: GroupBy,
-    group_wait_ms: i64,
-    group_interval_ms: i64,
-    repeat_interval_ms: i64,
-    continue_matching: bool,
-    /// Alertmanager's route key: the parent's, `/`, and this route's matchers.
-    key: String,
-    /// Indexes of the children in the dispatcher's routes.
-    children: Vec<usize>,
-}
-
-use crate::clock::duration_ms as ms;
 
 /// A channel as the dispatcher knows it.
 #[derive(Debug, Clone)]
@@ -92,14 +75,6 @@ impl Notification {
     }
 }
 
-/// What the notification log remembers of a group's last notification to a channel.
-#[derive(Debug, Clone)]
-struct LogEntry {
-    firing: BTreeSet<u64>,
-    resolved: BTreeSet<u64>,
-    at: i64,
-}
-
 /// An alert as stored, with the sequence number of its last update.
 #[derive(Debug, Clone)]
 struct Stored {
@@ -134,21 +109,13 @@ struct PendingFlush {
     resolved: Vec<(u64, u64)>,
 }
 
-/// An inhibition rule, parsed.
-#[derive(Debug)]
-struct Inhibit {
-    source: Vec<Matcher>,
-    target: Vec<Matcher>,
-    equal: Vec<String>,
-}
-
 /// Alertmanager's dispatcher: routes, aggregation groups, the notification log and
 /// inhibition, driven by [`receive`](Self::receive), [`due`](Self::due) and
 /// [`delivered`](Self::delivered).
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
-    routes: Vec<Route>,
-    inhibit: Vec<Inhibit>,
+    routes: Routes,
+    inhibitor: Inhibitor,
     channels: Vec<ChannelInfo>,
     alerts: HashMap<u64, Stored>,
     groups: BTreeMap<(usize, Labels), Group>,
@@ -160,34 +127,6 @@ pub(crate) struct Dispatcher {
     dirty: bool,
 }
 
-/// The notification log and the alerts it is about, as kept in a state file across
-/// restarts (Alertmanager keeps its `nflog` so, and Prometheus sends its alerts again).
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct SavedDispatch {
-    log: Vec<SavedEntry>,
-    alerts: Vec<SavedAlert>,
-}
-
-/// One group's last notification to one channel, the channel by name.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct SavedEntry {
-    group_key: String,
-    receiver: String,
-    firing: Vec<u64>,
-    resolved: Vec<u64>,
-    at: i64,
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct SavedAlert {
-    labels: Labels,
-    annotations: Labels,
-    starts_at: i64,
-    ends_at: i64,
-    generator_url: String,
-    validity: i64,
-}
-
 impl Dispatcher {
     /// A dispatcher of `route` over `channels` (the routed ones, by index), with `inhibit`.
     /// The configuration was validated: matchers parse and receivers name channels.
@@ -196,9 +135,9 @@ impl Dispatcher {
         inhibit: &[InhibitRuleConfig],
         channels: Vec<ChannelInfo>,
     ) -> Result<Self, String> {
-        let mut dispatcher = Dispatcher {
-            routes: Vec::new(),
-            inhibit: Vec::new(),
+        Ok(Dispatcher {
+            routes: Routes::new(route, &channels)?,
+            inhibitor: Inhibitor::new(inhibit)?,
             channels,
             alerts: HashMap::new(),
             groups: BTreeMap::new(),
@@ -207,121 +146,7 @@ impl Dispatcher {
             sequence: 0,
             flushes: 0,
             dirty: false,
-        };
-        dispatcher.add_route(route, None)?;
-        for rule in inhibit {
-            let parse = |ms: &[String]| -> Result<Vec<Matcher>, String> {
-                ms.iter().map(|m| Matcher::parse(m)).collect()
-            };
-            dispatcher.inhibit.push(Inhibit {
-                source: parse(&rule.source_matchers)?,
-                target: parse(&rule.target_matchers)?,
-                equal: rule.equal.clone(),
-            });
-        }
-        Ok(dispatcher)
-    }
-
-    fn add_route(&mut self, config: &RouteConfig, parent: Option<usize>) -> Result<usize, String> {
-        let matchers: Vec<Matcher> = match parent {
-            // The top route matches every alert.
-            None => Vec::new(),
-            Some(_) => config
-                .matchers
-                .iter()
-                .map(|m| Matcher::parse(m))
-                .collect::<Result<_, _>>()?,
-        };
-        let receivers: Vec<usize> = if config.receivers.is_empty() {
-            match parent {
-                Some(p) => self.routes[p].receivers.clone(),
-                None => (0..self.channels.len()).collect(),
-            }
-        } else {
-            config
-                .receivers
-                .iter()
-                .map(|name| {
-                    self.channels
-                        .iter()
-                        .position(|c| &c.name == name)
-                        .ok_or_else(|| format!("no channel is named {name:?}"))
-                })
-                .collect::<Result<_, _>>()?
-        };
-        let inherited = parent.map(|p| &self.routes[p]);
-        let group_by = match &config.group_by {
-            Some(names) if names.iter().any(|n| n == "...") => GroupBy::All,
-            Some(names) => GroupBy::Labels(names.clone()),
-            None => inherited.map_or(GroupBy::Labels(Vec::new()), |p| p.group_by.clone()),
-        };
-        let timing = |own: Option<std::time::Duration>, of: fn(&Route) -> i64, default| {
-            own.map(ms)
-                .or_else(|| inherited.map(of))
-                .unwrap_or_else(|| ms(default))
-        };
-        let own_key = format!(
-            "{{{}}}",
-            matchers
-                .iter()
-                .map(Matcher::key_text)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let route = Route {
-            key: match inherited {
-                Some(p) => format!("{}/{own_key}", p.key),
-                None => own_key,
-            },
-            group_wait_ms: timing(
-                config.group_wait,
-                |r| r.group_wait_ms,
-                crate::config::DEFAULT_GROUP_WAIT,
-            ),
-            group_interval_ms: timing(
-                config.group_interval,
-                |r| r.group_interval_ms,
-                crate::config::DEFAULT_GROUP_INTERVAL,
-            ),
-            repeat_interval_ms: timing(
-                config.repeat_interval,
-                |r| r.repeat_interval_ms,
-                crate::config::DEFAULT_REPEAT_INTERVAL,
-            ),
-            matchers,
-            receivers,
-            group_by,
-            continue_matching: config.continue_matching,
-            children: Vec::new(),
-        };
-        self.routes.push(route);
-        let id = self.routes.len() - 1;
-        for child in &config.routes {
-            let child = self.add_route(child, Some(id))?;
-            self.routes[id].children.push(child);
-        }
-        Ok(id)
-    }
-
-    /// The routes `labels` go to (Alertmanager's `Route.Match`).
-    fn matching(&self, route: usize, labels: &Labels) -> Vec<usize> {
-        let r = &self.routes[route];
-        if !all_match(&r.matchers, labels) {
-            return Vec::new();
-        }
-        let mut all = Vec::new();
-        for &child in &r.children {
-            let matches = self.matching(child, labels);
-            let matched = !matches.is_empty();
-            all.extend(matches);
-            if matched && !self.routes[child].continue_matching {
-                break;
-            }
-        }
-        if all.is_empty() {
-            all.push(route);
-        }
-        all
+        })
     }
 
     /// Takes `alerts` in at `now`, as Alertmanager takes a post: each merged with what is
@@ -365,7 +190,7 @@ impl Dispatcher {
                 validity,
             };
             self.alerts.insert(fp, stored.clone());
-            for route in self.matching(0, &alert.labels) {
+            for route in self.routes.matching(&alert.labels) {
                 self.insert(route, fp, stored.clone(), now);
             }
             effective.push(alert);
@@ -457,7 +282,8 @@ impl Dispatcher {
             })
             .collect();
         alerts.sort_by(|a, b| alert_order(&a.2, &b.2));
-        alerts.retain(|(_, _, a)| !self.muted(&a.labels, now));
+        let firing = self.alerts.values().map(|s| &s.alert);
+        alerts.retain(|(_, _, a)| !self.inhibitor.mutes(&a.labels, firing.clone(), now));
         let resolved_notified: Vec<(u64, u64)> = alerts
             .iter()
             .filter(|(_, _, a)| a.ends_at != i64::MIN)
@@ -580,28 +406,6 @@ impl Dispatcher {
         }
     }
 
-    /// Whether an inhibition rule mutes the alert with `labels` (Alertmanager's
-    /// `Inhibitor.Mutes`: a source that matches the target side too cannot mute an alert
-    /// that matches both sides, so an alert never mutes itself).
-    fn muted(&self, labels: &Labels, now: i64) -> bool {
-        self.inhibit.iter().any(|rule| {
-            if !all_match(&rule.target, labels) {
-                return false;
-            }
-            let two_sided = all_match(&rule.source, labels);
-            self.alerts.values().any(|s| {
-                let source = &s.alert;
-                !source.resolved_at(now)
-                    && all_match(&rule.source, &source.labels)
-                    && rule
-                        .equal
-                        .iter()
-                        .all(|n| label_value(&source.labels, n) == label_value(labels, n))
-                    && !(two_sided && all_match(&rule.target, &source.labels))
-            })
-        })
-    }
-
     /// Forgets alerts resolved long ago that no group holds.
     fn forget(&mut self, now: i64) {
         let held: BTreeSet<u64> = self
@@ -612,81 +416,6 @@ impl Dispatcher {
         self.alerts.retain(|fp, s| {
             held.contains(fp) || s.alert.ends_at.saturating_add(FORGET_RESOLVED_MS) > now
         });
-    }
-
-    /// The log and the alerts, to keep across a restart, when they changed since the last
-    /// call.
-    pub(crate) fn saved(&mut self) -> Option<SavedDispatch> {
-        if !std::mem::take(&mut self.dirty) {
-            return None;
-        }
-        let log = self
-            .log
-            .iter()
-            .map(|((group_key, channel), entry)| SavedEntry {
-                group_key: group_key.clone(),
-                receiver: self.channels[*channel].name.clone(),
-                firing: entry.firing.iter().copied().collect(),
-                resolved: entry.resolved.iter().copied().collect(),
-                at: entry.at,
-            })
-            .collect();
-        let alerts = self
-            .alerts
-            .values()
-            .map(|s| SavedAlert {
-                labels: s.alert.labels.clone(),
-                annotations: s.alert.annotations.clone(),
-                starts_at: s.alert.starts_at,
-                ends_at: s.alert.ends_at,
-                generator_url: s.alert.generator_url.clone(),
-                validity: s.validity,
-            })
-            .collect();
-        Some(SavedDispatch { log, alerts })
-    }
-
-    /// Takes back what [`saved`](Self::saved) gave before a restart, at `now`: the log
-    /// (entries of channels no longer configured are let go) and the alerts, each put back
-    /// in the groups of its routes. A group notified before then sends nothing again until
-    /// its alerts change or its `repeat_interval` passes; an alert that ended meanwhile is
-    /// sent resolved.
-    pub(crate) fn restore(&mut self, saved: SavedDispatch, now: i64) {
-        for entry in saved.log {
-            let Some(channel) = self.channels.iter().position(|c| c.name == entry.receiver) else {
-                continue;
-            };
-            self.log.insert(
-                (entry.group_key, channel),
-                LogEntry {
-                    firing: entry.firing.into_iter().collect(),
-                    resolved: entry.resolved.into_iter().collect(),
-                    at: entry.at,
-                },
-            );
-        }
-        for saved in saved.alerts {
-            let alert = PostableAlert {
-                labels: saved.labels,
-                annotations: saved.annotations,
-                starts_at: saved.starts_at,
-                ends_at: saved.ends_at,
-                generator_url: saved.generator_url,
-                flapping: false,
-            };
-            let fp = fingerprint(&alert.labels);
-            self.sequence += 1;
-            let stored = Stored {
-                alert,
-                updated: self.sequence,
-                validity: saved.validity,
-            };
-            self.alerts.insert(fp, stored.clone());
-            for route in self.matching(0, &stored.alert.labels) {
-                self.insert(route, fp, stored.clone(), now);
-            }
-        }
-        self.forget(now);
     }
 
     /// How many alerts it holds, and in how many groups.
@@ -745,30 +474,6 @@ fn labels_before(a: &Labels, b: &Labels) -> std::cmp::Ordering {
         }
     }
     x.len().cmp(&y.len())
-}
-
-/// Alertmanager's `DedupStage.needsUpdate`.
-fn needs_update(
-    entry: Option<&LogEntry>,
-    firing: &BTreeSet<u64>,
-    resolved: &BTreeSet<u64>,
-    send_resolved: bool,
-    repeat_ms: i64,
-    now: i64,
-) -> bool {
-    let Some(entry) = entry else {
-        return !firing.is_empty();
-    };
-    if !firing.is_subset(&entry.firing) {
-        return true;
-    }
-    if firing.is_empty() {
-        return !entry.firing.is_empty();
-    }
-    if send_resolved && !resolved.is_subset(&entry.resolved) {
-        return true;
-    }
-    entry.at < now.saturating_sub(repeat_ms)
 }
 
 #[cfg(test)]
@@ -977,11 +682,12 @@ mod tests {
         let d = dispatcher(config, &[]);
         let labels = |pairs: &[(&str, &str)]| alert("A", pairs, 0, 1).labels;
         assert_eq!(
-            d.matching(0, &labels(&[("severity", "critical"), ("team", "db")])),
+            d.routes
+                .matching(&labels(&[("severity", "critical"), ("team", "db")])),
             [1, 2]
         );
-        assert_eq!(d.matching(0, &labels(&[("team", "ops")])), [2]);
-        assert_eq!(d.matching(0, &labels(&[])), [0]);
+        assert_eq!(d.routes.matching(&labels(&[("team", "ops")])), [2]);
+        assert_eq!(d.routes.matching(&labels(&[])), [0]);
         assert_eq!(d.routes[1].key, "{}/{severity=\"critical\"}");
         assert_eq!(d.routes[1].group_wait_ms, 30_000, "inherited");
         assert_eq!(d.routes[2].group_by, GroupBy::All);
