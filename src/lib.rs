@@ -183,6 +183,7 @@ mod collect;
 mod config;
 mod dashboard;
 mod error;
+mod gofmt;
 mod health;
 mod history;
 mod http;

@@ -82,7 +82,7 @@ impl ActiveAlert {
                 .active_at
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
-            "value": crate::query::format_float(self.value, 'e'),
+            "value": crate::gofmt::format_float(self.value, 'e'),
             "flapping": self.flapping,
         })
     }

@@ -591,7 +591,7 @@ fn samples_string(samples: &[(Labels, f64)]) -> String {
 
 /// Go's `strconv.FormatFloat(v, 'E', -1, 64)`, as promtool prints sample values.
 fn go_float_e(v: f64) -> String {
-    query::format_float(v, 'E')
+    crate::gofmt::format_float(v, 'E')
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use super::exposition::{Exposition, ExpositionFormat};
 use super::request::Request;
 use super::response::Response;
-use crate::query::{format_float, QueryError, QuerySample, QuerySeries, QueryValue};
+use crate::gofmt::format_float;
+use crate::query::{QueryError, QuerySample, QuerySeries, QueryValue};
 use crate::{HistoryStore, MonitoringError};
 
 /// How long a query may run unless its `timeout` parameter says otherwise, as Prometheus's

@@ -108,7 +108,7 @@ fn aggregate(
         let mut metric = s.labels.clone();
         if let Some(name) = &value_label {
             metric.retain(|(n, _)| n != name);
-            metric.push((name.clone(), super::format_float(s.value, 'f')));
+            metric.push((name.clone(), crate::gofmt::format_float(s.value, 'f')));
             metric.sort();
         }
         let key: Labels = if without {

@@ -321,89 +321,9 @@ pub(crate) fn log10(x: f64) -> f64 {
     ln(x) * std::f64::consts::LOG10_E
 }
 
-/// Go's `strconv.FormatFloat(v, fmt, -1, 64)` for `fmt` `'f'` (never an exponent), `'e'` or
-/// `'E'` (the shortest digits, an exponent of at least two digits with its sign) or `'g'`
-/// (`'e'` for an exponent below -4 or from 6 up, else `'f'`); NaN and infinities as
-/// Prometheus writes them, `NaN`, `+Inf`, `-Inf`.
-pub(crate) fn format_float(v: f64, fmt: char) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let (negative, digits, exponent) = shortest_digits(v);
-    let sign = if negative { "-" } else { "" };
-    let fmt = match fmt {
-        'g' if (-4..6).contains(&exponent) => 'f',
-        'g' => 'e',
-        other => other,
-    };
-    if fmt == 'f' {
-        let point = exponent + 1;
-        let text = if point <= 0 {
-            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
-        } else if point as usize >= digits.len() {
-            format!("{digits}{}", "0".repeat(point as usize - digits.len()))
-        } else {
-            let (int, frac) = digits.split_at(point as usize);
-            format!("{int}.{frac}")
-        };
-        return format!("{sign}{text}");
-    }
-    let mantissa = match digits.split_at(1) {
-        (first, "") => first.to_owned(),
-        (first, rest) => format!("{first}.{rest}"),
-    };
-    let exp_sign = if exponent < 0 { '-' } else { '+' };
-    format!("{sign}{mantissa}{fmt}{exp_sign}{:02}", exponent.abs())
-}
-
-/// The shortest decimal digits that read back as finite `v`, the closest to it when several
-/// of that length do and the even one on a tie, as Go and Python choose; with the sign and
-/// the power of ten of the first digit. Rust's shortest formatting finds the length but
-/// rounds a tie up (`728446592290685.25` to `…853`): the digits of that length are taken
-/// from Rust's exact formatting (ties to even) whenever those read back as `v` too.
-fn shortest_digits(v: f64) -> (bool, String, i32) {
-    let split = |text: &str| -> (String, i32) {
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((text, "0"));
-        (mantissa.replace('.', ""), exponent.parse().unwrap_or(0))
-    };
-    let negative = v.is_sign_negative();
-    let v = v.abs();
-    let (digits, exponent) = split(&format!("{v:e}"));
-    let precision = digits.len() - 1;
-    let rounded = format!("{v:.precision$e}");
-    if rounded.parse::<f64>() == Ok(v) {
-        let (even, even_exponent) = split(&rounded);
-        return (negative, even, even_exponent);
-    }
-    (negative, digits, exponent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn g_is_gos_shortest_g() {
-        let cases = [
-            (0.0, "0"),
-            (1.0, "1"),
-            (-1.5, "-1.5"),
-            (123456.0, "123456"),
-            (1e6, "1e+06"),
-            (1234567.0, "1.234567e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            // 728446592290685.25: a tie at the shortest length goes to the even digit.
-            (1.4568931845813705e15 / 2.0, "7.284465922906852e+14"),
-        ];
-        for (v, text) in cases {
-            assert_eq!(format_float(v, 'g'), text, "{v}");
-        }
-    }
 
     #[test]
     fn frexp_and_ldexp_round_trip_every_range() {
@@ -474,24 +394,6 @@ mod tests {
             assert_eq!(exp_on(-746.0, fma), 0.0);
             assert_eq!(exp_on(0.0, fma), 1.0);
         }
-    }
-
-    #[test]
-    fn floats_print_the_digits_go_prints() {
-        // Exactly halfway between ...312 and ...313 at 17 digits: Go keeps the even one.
-        assert_eq!(
-            format_float(1.0000076293945312, 'E'),
-            "1.0000076293945312E+00"
-        );
-        assert_eq!(format_float(1.0000076293945312, 'f'), "1.0000076293945312");
-        assert_eq!(format_float(-0.1, 'e'), "-1e-01");
-        assert_eq!(format_float(0.0, 'e'), "0e+00");
-        assert_eq!(format_float(-0.0, 'f'), "-0");
-        assert_eq!(format_float(123456789.5, 'f'), "123456789.5");
-        assert_eq!(format_float(1.5e21, 'f'), "1500000000000000000000");
-        assert_eq!(format_float(1e-7, 'f'), "0.0000001");
-        assert_eq!(format_float(5e-324, 'E'), "5E-324");
-        assert_eq!(format_float(f64::MAX, 'e'), "1.7976931348623157e+308");
     }
 
     #[test]

@@ -26,7 +26,6 @@ pub(crate) use crate::promql::parse;
 pub use crate::promql::QueryError;
 pub(crate) use duration::{duration_ms, duration_string};
 pub(crate) use engine::{eval_instant, prepare, DEFAULT_SUBQUERY_STEP};
-pub(crate) use gomath::format_float;
 pub use result::{QuerySample, QuerySeries, QueryValue};
 pub(crate) use series_desc::{metric_labels, parse_series_desc, Step, STALE_NAN_BITS};
 pub(crate) use store::Store;

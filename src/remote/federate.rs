@@ -13,7 +13,8 @@ use std::fmt::Write;
 
 use time::OffsetDateTime;
 
-use crate::query::{format_float, Labels};
+use crate::gofmt::format_float;
+use crate::query::Labels;
 use crate::{HistoryStore, MonitoringError};
 
 /// The body of a `/federate` answer for `selectors` at `at`: the text format, one `# TYPE

@@ -4,7 +4,7 @@
 use gtmpl::{FuncError, Value};
 
 use super::funcs::{float_arg, one, string_arg};
-use crate::query::format_float;
+use crate::gofmt::{format_e, format_float, format_g};
 
 /// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %F %e %E %g %G %q %x %%`
 /// with flags `-`, `+`, `0`, a width and a precision. A numeric string (`$value`) is a
@@ -62,15 +62,15 @@ pub(super) fn printf(args: &[Value]) -> Result<Value, FuncError> {
         let number = float_arg(arg).ok();
         let mut text = match (verb, number) {
             ('f' | 'F', Some(v)) => format!("{:.*}", precision.unwrap_or(6), v),
-            ('e', Some(v)) => go_exp(v, precision.unwrap_or(6)),
-            ('E', Some(v)) => go_exp(v, precision.unwrap_or(6)).to_uppercase(),
-            ('g', Some(v)) => go_g(v, precision),
-            ('G', Some(v)) => go_g(v, precision).to_uppercase(),
+            ('e', Some(v)) => format_e(v, precision.unwrap_or(6)),
+            ('E', Some(v)) => format_e(v, precision.unwrap_or(6)).to_uppercase(),
+            ('g', Some(v)) => g(v, precision),
+            ('G', Some(v)) => g(v, precision).to_uppercase(),
             ('d', Some(v)) if v.fract() == 0.0 => format!("{}", v as i64),
             ('x', Some(v)) if v.fract() == 0.0 => format!("{:x}", v as i64),
             ('q', _) => crate::query::go_quote(&string_of(arg)),
             ('v' | 's', _) => match (arg, number) {
-                (Value::Number(_), Some(v)) if verb == 'v' => go_g(v, None),
+                (Value::Number(_), Some(v)) if verb == 'v' => format_float(v, 'g'),
                 _ => string_of(arg),
             },
             _ => format!("%!{verb}({})", string_of(arg)),
@@ -96,16 +96,12 @@ pub(super) fn printf(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::String(out))
 }
 
-/// Go's `%.{precision}e`: `1.50e+03`.
-fn go_exp(v: f64, precision: usize) -> String {
-    if !v.is_finite() {
-        return go_g(v, None);
+/// Go's `%g`, with a precision or the shortest.
+fn g(v: f64, precision: Option<usize>) -> String {
+    match precision {
+        Some(p) => format_g(v, p),
+        None => format_float(v, 'g'),
     }
-    let text = format!("{v:.precision$e}");
-    let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 /// A value as `%s` and `%v` print it.
@@ -113,7 +109,7 @@ fn string_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => match n.as_f64() {
-            Some(f) => go_g(f, None),
+            Some(f) => format_float(f, 'g'),
             None => n.to_string(),
         },
         other => other.to_string(),
@@ -125,7 +121,7 @@ pub(super) fn print(args: &[Value]) -> Result<Value, FuncError> {
     Ok(match one("__print", args)? {
         // A float (integers print the same in Go and Rust).
         Value::Number(n) => match n.as_f64() {
-            Some(v) => Value::String(go_g(v, None)),
+            Some(v) => Value::String(format_float(v, 'g')),
             None => Value::String(n.to_string()),
         },
         // Prometheus expands with missingkey=zero: a missing label is "".
@@ -134,64 +130,11 @@ pub(super) fn print(args: &[Value]) -> Result<Value, FuncError> {
     })
 }
 
-/// Go's `%g` of `v` with `precision` significant digits, or the shortest (`%v`) for `None`.
-pub(crate) fn go_g(v: f64, precision: Option<usize>) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    // The digits and the power of ten of the first, rounded as Go rounds them.
-    let e_text = match precision {
-        Some(p) => format!("{:.*e}", p.max(1) - 1, v.abs()),
-        None => format_float(v.abs(), 'e'),
-    };
-    let (mantissa, exp) = e_text.split_once('e').unwrap_or((&e_text, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let nd = digits.len() as i32;
-    let dp = exp + 1;
-    let eprec = match precision {
-        None => 6,
-        Some(p) => {
-            let p = p.max(1) as i32;
-            if p > nd && nd >= dp {
-                nd
-            } else {
-                p
-            }
-        }
-    };
-    let sign = if v.is_sign_negative() { "-" } else { "" };
-    if exp < -4 || exp >= eprec {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_owned()
-        } else {
-            format!("{first}.{rest}")
-        };
-        let exp_sign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{mantissa}e{exp_sign}{:02}", exp.abs());
-    }
-    let text = if dp <= 0 {
-        format!("0.{}{digits}", "0".repeat((-dp) as usize))
-    } else if dp >= nd {
-        format!("{digits}{}", "0".repeat((dp - nd) as usize))
-    } else {
-        let (int, frac) = digits.split_at(dp as usize);
-        format!("{int}.{frac}")
-    };
-    format!("{sign}{text}")
-}
-
 /// Prometheus's `humanize`: SI prefixes, four significant digits.
 pub(super) fn humanize(args: &[Value]) -> Result<Value, FuncError> {
     let mut v = float_arg(one("humanize", args)?)?;
     if v == 0.0 || v.is_nan() || v.is_infinite() {
-        return Ok(Value::String(go_g(v, Some(4))));
+        return Ok(Value::String(format_g(v, 4)));
     }
     let mut prefix = "";
     if v.abs() >= 1.0 {
@@ -211,14 +154,14 @@ pub(super) fn humanize(args: &[Value]) -> Result<Value, FuncError> {
             v *= 1000.0;
         }
     }
-    Ok(Value::String(format!("{}{prefix}", go_g(v, Some(4)))))
+    Ok(Value::String(format!("{}{prefix}", format_g(v, 4))))
 }
 
 /// Prometheus's `humanize1024`: binary prefixes.
 pub(super) fn humanize1024(args: &[Value]) -> Result<Value, FuncError> {
     let mut v = float_arg(one("humanize1024", args)?)?;
     if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
-        return Ok(Value::String(go_g(v, Some(4))));
+        return Ok(Value::String(format_g(v, 4)));
     }
     let mut prefix = "";
     for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
@@ -228,23 +171,23 @@ pub(super) fn humanize1024(args: &[Value]) -> Result<Value, FuncError> {
         prefix = p;
         v /= 1024.0;
     }
-    Ok(Value::String(format!("{}{prefix}", go_g(v, Some(4)))))
+    Ok(Value::String(format!("{}{prefix}", format_g(v, 4))))
 }
 
 /// Prometheus's `humanizePercentage`: the ratio times 100, four significant digits, `%`.
 pub(super) fn humanize_percentage(args: &[Value]) -> Result<Value, FuncError> {
     let v = float_arg(one("humanizePercentage", args)?)?;
-    Ok(Value::String(format!("{}%", go_g(v * 100.0, Some(4)))))
+    Ok(Value::String(format!("{}%", format_g(v * 100.0, 4))))
 }
 
 /// Prometheus's `humanizeDuration`: seconds as `1d 2h 3m 4s`, or with SI prefixes below 1 s.
 pub(super) fn humanize_duration(args: &[Value]) -> Result<Value, FuncError> {
     let v = float_arg(one("humanizeDuration", args)?)?;
     if v.is_nan() || v.is_infinite() {
-        return Ok(Value::String(go_g(v, Some(4))));
+        return Ok(Value::String(format_g(v, 4)));
     }
     if v == 0.0 {
-        return Ok(Value::String(format!("{}s", go_g(v, Some(4)))));
+        return Ok(Value::String(format!("{}s", format_g(v, 4))));
     }
     if v.abs() >= 1.0 {
         let sign = if v < 0.0 { "-" } else { "" };
@@ -261,7 +204,7 @@ pub(super) fn humanize_duration(args: &[Value]) -> Result<Value, FuncError> {
             format!("{sign}{minutes}m {seconds}s")
         } else {
             // Go's %.4g of the whole seconds with their fraction.
-            format!("{sign}{}s", go_g(v, Some(4)))
+            format!("{sign}{}s", format_g(v, 4))
         }));
     }
     let mut v = v;
@@ -273,14 +216,14 @@ pub(super) fn humanize_duration(args: &[Value]) -> Result<Value, FuncError> {
         prefix = p;
         v *= 1000.0;
     }
-    Ok(Value::String(format!("{}{prefix}s", go_g(v, Some(4)))))
+    Ok(Value::String(format!("{}{prefix}s", format_g(v, 4))))
 }
 
 /// Prometheus's `humanizeTimestamp`: Unix seconds as Go's `time.Time.String()` in UTC.
 pub(super) fn humanize_timestamp(args: &[Value]) -> Result<Value, FuncError> {
     let v = float_arg(one("humanizeTimestamp", args)?)?;
     if v.is_nan() || v.is_infinite() {
-        return Ok(Value::String(go_g(v, Some(4))));
+        return Ok(Value::String(format_g(v, 4)));
     }
     let nanos = (v * 1e9) as i128;
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use gtmpl::{Func, FuncError, Value};
 
 use super::format::{
-    go_g, humanize, humanize1024, humanize_duration, humanize_percentage, humanize_timestamp,
-    print, printf,
+    humanize, humanize1024, humanize_duration, humanize_percentage, humanize_timestamp, print,
+    printf,
 };
 use super::{EXTERNAL_URL, QUERY};
+use crate::gofmt::format_float;
 
 /// The functions templates can call.
 pub(super) const FUNCS: &[(&str, Func)] = &[
@@ -117,7 +118,7 @@ fn path_prefix(args: &[Value]) -> Result<Value, FuncError> {
 fn parse_duration(args: &[Value]) -> Result<Value, FuncError> {
     let text = string_arg("parseDuration", one("parseDuration", args)?)?;
     let ms = crate::query::duration_ms(&text).map_err(FuncError::Generic)?;
-    Ok(Value::String(go_g(ms as f64 / 1000.0, None)))
+    Ok(Value::String(format_float(ms as f64 / 1000.0, 'g')))
 }
 
 fn no_args(name: &str, args: &[Value]) -> Result<(), FuncError> {
@@ -151,7 +152,7 @@ fn query(args: &[Value]) -> Result<Value, FuncError> {
                             .collect(),
                     ),
                 );
-                sample.insert("Value".to_owned(), Value::String(go_g(value, None)));
+                sample.insert("Value".to_owned(), Value::String(format_float(value, 'g')));
                 Value::Map(sample)
             })
             .collect(),

@@ -17,7 +17,7 @@ use crate::query::Labels;
 mod format;
 mod funcs;
 
-use format::go_g;
+use crate::gofmt::format_float;
 pub(crate) use funcs::query_escape;
 use funcs::FUNCS;
 
@@ -103,7 +103,10 @@ fn try_expand(name: &str, text: &str, data: &TemplateData<'_>) -> Result<String,
     );
     // As Go's `%v` text: gtmpl would turn a whole float into an integer (and one past 2^64
     // into its maximum). The functions below read it back as a number.
-    root.insert("Value".to_owned(), Value::String(go_g(data.value, None)));
+    root.insert(
+        "Value".to_owned(),
+        Value::String(format_float(data.value, 'g')),
+    );
     let before = EXTERNAL_URL.with(|u| u.replace(data.external_url.to_owned()));
     let out = template
         .render(&Context::from(Value::Map(root)))
@@ -318,15 +321,5 @@ mod tests {
         assert!(out.starts_with("<error expanding template: "), "{out}");
         assert!(check("t", "{{ nosuchfunc }}").is_err());
         assert!(check("t", "{{ $value | humanize }}").is_ok());
-    }
-
-    #[test]
-    fn go_g_rounds_and_trims_as_go() {
-        assert_eq!(go_g(1234.5, Some(4)), "1234");
-        assert_eq!(go_g(12345.0, Some(4)), "1.234e+04");
-        assert_eq!(go_g(2.5, Some(4)), "2.5");
-        assert_eq!(go_g(0.0001234, Some(4)), "0.0001234");
-        assert_eq!(go_g(100000.0, None), "100000");
-        assert_eq!(go_g(-1e21, None), "-1e+21");
     }
 }
