@@ -1,5 +1,5 @@
-//! The Prometheus exporter, [`PrometheusExporter`], and the seed's process-wide recording
-//! helpers over [`Registry::global`].
+//! The Prometheus exporter, [`PrometheusExporter`], and the kotoba-monitoring 0.1.21 API's
+//! process-wide recording helpers over [`Registry::global`].
 //!
 //! # Recording helpers
 //!

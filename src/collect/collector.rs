@@ -465,8 +465,8 @@ impl MetricsCollector {
     /// Records one sample of `name` from any thread, without waiting for it to be stored.
     ///
     /// If `name` is a registered counter the value is added, a gauge takes it, a histogram
-    /// observes it. A name not registered yet takes the type the library knows for it (the
-    /// seed's `kotoba_db_queries_total` becomes a counter, `kotoba_db_query_latency_seconds` a
+    /// observes it. A name not registered yet takes the type the library knows for it
+    /// (`kotoba_db_queries_total` becomes a counter, `kotoba_db_query_latency_seconds` a
     /// histogram), or else becomes a gauge. Counter and gauge samples are stored in history
     /// once, at the time of this call.
     ///

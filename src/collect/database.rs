@@ -1,5 +1,5 @@
 //! Module implementing what a monitored database tells the library: [`MonitoredDatabase`] and
-//! the seed's metric structs it returns.
+//! the kotoba-monitoring 0.1.21 API's metric structs it returns.
 
 use std::time::{Duration, Instant};
 

@@ -148,8 +148,9 @@ impl Ingest {
 
     /// Records the sample into its series: a counter adds it, a gauge takes it, a histogram
     /// observes it; a name seen for the first time takes the type the catalog knows for it (a
-    /// seed metric such as `kotoba_db_queries_total` becomes a counter), or else becomes a gauge. Counters and gauges store
-    /// the resulting value in history at the sample's time; histograms are stored at each tick.
+    /// metric of the kotoba-monitoring 0.1.21 API such as `kotoba_db_queries_total` becomes a
+    /// counter), or else becomes a gauge. Counters and gauges store the resulting value in history
+    /// at the sample's time; histograms are stored at each tick.
     pub(crate) fn apply(&self, sample: Sample) -> Result<(), MonitoringError> {
         let family = self.registry.family_or_known(&sample.name)?;
         let stored = match family.get_or_create(sample.labels.clone())? {

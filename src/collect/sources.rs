@@ -1,6 +1,7 @@
 //! Module implementing what the collector thread reads each `collection_interval` besides the
 //! registries: the monitored database, the system (feature `system`) and the cluster (feature
-//! `cluster`), published under the seed's metric names. See [`Sources`] for details.
+//! `cluster`), published under the kotoba-monitoring 0.1.21 API's metric names. See [`Sources`] for
+//! details.
 
 use std::collections::HashMap;
 use std::sync::Arc;

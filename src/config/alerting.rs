@@ -1,5 +1,5 @@
-//! Module implementing the alerting configuration: the seed's rules and the notification
-//! channels. See [`AlertingConfig`] for details.
+//! Module implementing the alerting configuration: the kotoba-monitoring 0.1.21 API's rules and the
+//! notification channels. See [`AlertingConfig`] for details.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

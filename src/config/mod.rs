@@ -59,7 +59,8 @@ pub(crate) use routing::{DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REP
 pub use storage::StorageConfig;
 pub(crate) use url::{check_url, without_userinfo};
 
-/// Everything the monitor needs to know, with the seed's fields and defaults.
+/// Everything the monitor needs to know, with the kotoba-monitoring 0.1.21 API's fields and
+/// defaults.
 ///
 /// Build it in code with `..Default::default()`, from TOML with
 /// [`from_toml_str`](Self::from_toml_str) / [`from_toml_file`](Self::from_toml_file), or with
@@ -300,7 +301,7 @@ mod tests {
     use std::collections::HashMap;
 
     #[test]
-    fn defaults_are_the_seeds() {
+    fn defaults_are_the_0_1_21_apis() {
         let c = MonitoringConfig::default();
         assert!(c.enable_metrics && c.enable_health_checks);
         assert_eq!(c.collection_interval, Duration::from_secs(15));

@@ -1,4 +1,4 @@
-//! Module implementing the notification channels' configuration: the seed's
+//! Module implementing the notification channels' configuration: the kotoba-monitoring 0.1.21 API's
 //! [`NotificationConfig`] (a type and a map of settings) and the typed settings each channel's
 //! map is parsed into. See [`Channel`] for details.
 

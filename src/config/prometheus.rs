@@ -10,8 +10,8 @@ use crate::MonitoringError;
 
 /// The Prometheus endpoint: where it listens, what it adds to every series, and who may read it.
 ///
-/// The seed's five fields plus [`auth`](Self::auth); build it with `..Default::default()` so
-/// that fields added later do not break your code.
+/// The kotoba-monitoring 0.1.21 API's five fields plus [`auth`](Self::auth); build it with
+/// `..Default::default()` so that fields added later do not break your code.
 ///
 /// # Examples
 ///

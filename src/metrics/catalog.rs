@@ -1,5 +1,6 @@
-//! Module implementing the catalog of metric names the library knows: the seed's database,
-//! system and cluster metrics, with their type and a real description. See [`known`].
+//! Module implementing the catalog of metric names the library knows: the kotoba-monitoring 0.1.21
+//! API's database, system and cluster metrics, with their type and a real description. See
+//! [`known`].
 
 use super::MetricType;
 

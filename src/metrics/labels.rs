@@ -201,7 +201,8 @@ impl LabelSet {
         Self::from_pairs(metric, labels.iter().map(|(n, v)| (*n, *v)))
     }
 
-    /// Builds a label set from a map, as the seed's `record_metric` passes labels.
+    /// Builds a label set from a map, as the kotoba-monitoring 0.1.21 API's `record_metric` passes
+    /// labels.
     ///
     /// # Errors
     ///
