@@ -168,6 +168,17 @@
 //! - `cluster`: [`ClusterSource`](crate::MetricsCollector::set_cluster_source) for the
 //!   `kotoba_cluster_*` metrics, and the `network` health check of the configured peers.
 //!
+//! # Reference
+//!
+//! The [`reference`](mod@reference) module holds everything in full, one page per subject:
+//! [collection](reference::collection), [the endpoint](reference::endpoint),
+//! [dashboards](reference::dashboards), [exemplars](reference::exemplars),
+//! [health](reference::health), [PromQL](reference::promql),
+//! [configuration](reference::configuration), [alerting](reference::alerting),
+//! [notifications](reference::notifications), [anomaly detection](reference::anomaly),
+//! [durability](reference::durability), [scaling out](reference::scaling_out) and
+//! [precision, memory and limits](reference::limits).
+//!
 //! # Versioning
 //!
 //! Semantic versioning; the minimum supported Rust version is 1.95 (sysinfo 0.40's).
@@ -194,6 +205,7 @@ mod notify;
 pub mod prometheus_exporter;
 mod promql;
 mod query;
+pub mod reference;
 mod remote;
 mod storage;
 mod trace;

@@ -354,14 +354,22 @@ fn a_bad_rule_file_is_refused_naming_the_file_and_the_rule() {
 }
 
 #[test]
-fn the_readme_s_recipes_are_the_tested_rule_file() {
+fn the_documented_recipes_are_the_tested_rule_file() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let docs = std::fs::read_to_string(format!("{root}/src/reference/alerting.rs")).unwrap();
+    let docs: String = docs
+        .lines()
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.trim_start_matches("//!"))
+        })
+        .flat_map(|l| [l, "\n"])
+        .collect();
     let rules =
         std::fs::read_to_string(format!("{root}/tests/rules/rule_files/recipes.yml")).unwrap();
     let body = &rules[rules.find("groups:").unwrap()..];
     assert!(
-        readme.contains(body),
-        "README's recipes differ from tests/rules/rule_files/recipes.yml"
+        docs.contains(body),
+        "reference::alerting's recipes differ from tests/rules/rule_files/recipes.yml"
     );
 }

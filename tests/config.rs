@@ -289,21 +289,41 @@ fn debug_output_never_shows_a_notification_secret() {
 }
 
 #[test]
-fn the_readme_toml_examples_load_and_validate() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let mut blocks = 0;
-    for block in readme.split("```toml\n").skip(1) {
-        let text = block.split("```").next().unwrap();
-        let config = MonitoringConfig::from_toml_str(text)
-            .unwrap_or_else(|e| panic!("README TOML does not load: {e}\n{text}"));
-        // Paths in the examples need not exist; everything else must work.
-        config
-            .validate()
-            .unwrap_or_else(|e| panic!("README TOML does not validate: {e}\n{text}"));
-        blocks += 1;
+fn the_documented_toml_examples_load_and_validate() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    // The README's examples, and the reference pages' (doc comments, their prefix taken off).
+    let mut texts = vec![std::fs::read_to_string(format!("{root}/README.md")).unwrap()];
+    for entry in std::fs::read_dir(format!("{root}/src/reference")).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        texts.push(
+            source
+                .lines()
+                .map(|l| {
+                    l.strip_prefix("//! ")
+                        .unwrap_or(l.trim_start_matches("//!"))
+                })
+                .flat_map(|l| [l, "\n"])
+                .collect(),
+        );
     }
-    assert!(blocks >= 3, "{blocks} TOML blocks");
+    let mut blocks = 0;
+    for text in &texts {
+        for block in text.split("```toml\n").skip(1) {
+            let text = block.split("```").next().unwrap();
+            if text.starts_with("[dependencies]") {
+                // Cargo's manifest, not a configuration.
+                continue;
+            }
+            let config = MonitoringConfig::from_toml_str(text)
+                .unwrap_or_else(|e| panic!("documented TOML does not load: {e}\n{text}"));
+            // Paths in the examples need not exist; everything else must work.
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("documented TOML does not validate: {e}\n{text}"));
+            blocks += 1;
+        }
+    }
+    assert!(blocks >= 8, "{blocks} TOML blocks");
 }
 
 #[test]

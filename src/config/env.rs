@@ -137,9 +137,12 @@ mod tests {
         ] {
             assert!(names.contains(&constant), "{constant} is not in the table");
         }
-        let readme = include_str!("../../README.md");
+        let reference = include_str!("../reference/configuration.rs");
         for name in names {
-            assert!(readme.contains(name), "README does not list {name}");
+            assert!(
+                reference.contains(name),
+                "reference::configuration does not list {name}"
+            );
         }
     }
 }

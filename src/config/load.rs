@@ -125,26 +125,3 @@ impl MonitoringConfig {
         Ok(config)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_toml_example_of_the_readme_loads_and_validates() {
-        let readme = include_str!("../../README.md");
-        let blocks: Vec<&str> = readme
-            .split("```toml\n")
-            .skip(1)
-            .map(|rest| rest.split("```").next().unwrap_or(""))
-            .collect();
-        assert!(blocks.len() >= 2, "README's TOML examples");
-        for block in blocks {
-            let config = MonitoringConfig::from_toml_str(block)
-                .unwrap_or_else(|e| panic!("{e}\nin README's\n{block}"));
-            config
-                .validate()
-                .unwrap_or_else(|e| panic!("{e}\nin README's\n{block}"));
-        }
-    }
-}
