@@ -351,7 +351,7 @@ fn the_dashboard_draws_the_scores_once() -> Result<(), MonitoringError> {
     Ok(())
 }
 
-/// README's recipe for a seasonal forecast, with time scaled down: a season of two seconds
+/// The seasonal-forecast recipe of `reference::anomaly`, with time scaled down: a season of two seconds
 /// instead of a day, a horizon of one second instead of four hours. The disk swings from
 /// 60% to 100% and back every season; the forecast one second (half a season) ahead passes
 /// 95% and the rule on `kotoba_forecast` fires.

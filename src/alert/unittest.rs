@@ -147,7 +147,7 @@ impl fmt::Display for RulesTestReport {
 /// What the PromQL evaluates: number literals, parentheses, unary minus, instant vector
 /// selectors with every matcher, `offset` and `@`, with Prometheus's 5-minute lookback
 /// (closed at both ends) and staleness, subqueries, the binary operators with vector
-/// matching, the aggregations, and the functions the crate's README lists. Anything else
+/// matching, the aggregations, and the functions `reference::promql` lists. Anything else
 /// fails its test with an error that names it.
 ///
 /// Where a result depends on the order of the input series (a float sum that rounds, a

@@ -21,7 +21,7 @@ const MAX_STEPS: u128 = 11_000;
 
 impl HistoryStore {
     /// Evaluates the PromQL expression `expr` at `at` over the stored samples, with
-    /// Prometheus 2.42's semantics (see the crate's README for what is evaluated so far): a
+    /// Prometheus 2.42's semantics (`reference::promql` lists what is evaluated): a
     /// scalar, a vector, a matrix for a range vector (`x[5m]`, `x[5m:1m]`: each series'
     /// samples in the range) or a string literal.
     ///
