@@ -175,12 +175,22 @@ impl Monitor {
             vec![collector.registry().clone(), Registry::global().clone()],
             collector.registry(),
         )?;
-        let dashboards = Arc::new(Dashboards::new(
-            vec![collector.registry().clone(), Registry::global().clone()],
-            Dashboards::expected(collector.config(), has_database),
-            collector.config().collection_interval,
-            collector.config().retention_period,
-        ));
+        let dashboards = Arc::new(
+            Dashboards::new(
+                vec![collector.registry().clone(), Registry::global().clone()],
+                Dashboards::expected(collector.config(), has_database),
+                collector.config().collection_interval,
+                collector.config().retention_period,
+            )
+            .with_anomalies(
+                match &collector.config().anomaly_detection {
+                    a if a.enabled => a.watch.clone(),
+                    _ => Vec::new(),
+                },
+                collector.config().anomaly_detection.threshold,
+                std::time::Duration::from_secs(crate::anomaly::HOLD_SECONDS),
+            ),
+        );
         let exporter = if prometheus.enabled {
             let exporter = PrometheusExporter::new(collector.clone(), prometheus)?;
             exporter.set_dashboards(dashboards.clone());
@@ -399,7 +409,8 @@ impl Monitor {
     /// first; empty while anomaly detection is off. Each has its own streaming [`AnomalyDetector`](crate::AnomalyDetector), which
     /// learns the series as it goes: no threshold per series, no training to run. The same
     /// scores are on `/metrics` and in the history as `kotoba_anomaly_score`, for rules such
-    /// as `kotoba_anomaly_score > 0.4` with `for: 5m`.
+    /// as `max_over_time(kotoba_anomaly_score[5m]) >= 0.4` (a detector alarms once per
+    /// episode, so a rule with `for` would not hold).
     pub fn anomalies(&self) -> Vec<Anomaly> {
         self.anomalies
             .as_ref()

@@ -427,3 +427,46 @@ groups:
     );
     monitor.stop()
 }
+
+/// The built-in charts that draw what anomaly detection watches carry the scores to mark
+/// anomalous stretches with (the CPU and memory charts, for the default watch list); charts of
+/// what is not watched carry none, and with anomaly detection off no chart does.
+#[test]
+fn the_charts_of_what_is_watched_are_marked() -> Result<(), MonitoringError> {
+    let mut config = MonitoringConfig::default();
+    config.anomaly_detection.enabled = true;
+    config.prometheus_config.enabled = false;
+    let monitor = Monitor::new(config.clone())?;
+    let panels = monitor.dashboard_panels();
+    let marked = |needle: &str| {
+        panels
+            .iter()
+            .filter(|p| p.kind() == kotoba_monitoring::PanelKind::TimeSeries)
+            .filter(|p| p.expr().contains(needle))
+            .map(|p| p.anomalies().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let cpu = marked("system_cpu_usage_percent");
+    assert!(!cpu.is_empty(), "{panels:?}");
+    for scores in &cpu {
+        let scores = scores.as_deref().expect("the CPU chart is marked");
+        assert!(
+            scores.contains(r#"kotoba_anomaly_score{expr="system_cpu_usage_percent"}"#),
+            "{scores}"
+        );
+        assert!(!scores.contains("memory"), "{scores}");
+    }
+    assert!(marked("system_memory_usage_percent")
+        .iter()
+        .all(Option::is_some));
+    assert!(marked("system_network_receive_bytes_total")
+        .iter()
+        .all(Option::is_none));
+    config.anomaly_detection.enabled = false;
+    let off = Monitor::new(config)?;
+    assert!(off
+        .dashboard_panels()
+        .iter()
+        .all(|p| p.anomalies().is_none()));
+    Ok(())
+}

@@ -39,6 +39,12 @@ fn main() -> std::process::ExitCode {
             "apt-get install -y prometheus",
             every_grafana_panel_answers_from_us_and_from_a_real_prometheus,
         ),
+        common::peer_test(
+            "an_anomalous_stretch_is_shaded_on_its_chart",
+            &["chromium"],
+            "apt-get install -y chromium",
+            an_anomalous_stretch_is_shaded_on_its_chart,
+        ),
         libtest_mimic::Trial::test("the_page_and_its_files_are_served_from_the_crate", || {
             std::panic::catch_unwind(the_page_and_its_files_are_served_from_the_crate)
                 .map_err(|_| "the_page_and_its_files_are_served_from_the_crate failed".into())
@@ -471,4 +477,85 @@ fn the_page_and_its_files_are_served_from_the_crate() {
     assert_eq!(get(addr, "/dashboard/nothing.js").status, 404);
     let post = common::request(addr, "POST", "/dashboard", &[]);
     assert_eq!(post.status, 405);
+}
+
+/// A watched series that jumps is shaded where it was anomalous, on the chart that draws it
+/// (the generated panel of the user's family), and only there.
+fn an_anomalous_stretch_is_shaded_on_its_chart() {
+    let mut config = MonitoringConfig::from_toml_str(
+        r#"
+        # Scores reach the history at each collection; the detector scores at that pace too.
+        collection_interval = "20ms"
+        [anomaly_detection]
+        enabled = true
+        watch = ["probe_value"]
+        "#,
+    )
+    .unwrap();
+    config.prometheus_config.address = "127.0.0.1".into();
+    config.prometheus_config.port = 0;
+    config.enable_health_checks = false;
+    let monitor = Monitor::new(config).unwrap();
+    monitor.start().unwrap();
+    let collector = monitor.collector();
+    let labels = || [("db".to_owned(), "main".to_owned())].into_iter().collect();
+    let rounds = monitor
+        .registry()
+        .counter(
+            "kotoba_anomaly_evaluations_total",
+            "Rounds of evaluating the watched expressions and scoring their series.",
+            &[],
+        )
+        .unwrap();
+    // Steady values while the detector learns, then a jump far past them.
+    let mut i = 0u32;
+    wait_for("400 rounds of learning", Duration::from_secs(60), || {
+        i += 1;
+        let value = 10.0 + f64::from(i % 5) * 0.1;
+        collector
+            .record_metric("probe_value", value, labels())
+            .ok()?;
+        (rounds.get() >= 400.0).then_some(())
+    });
+    collector
+        .record_metric("probe_value", 500.0, labels())
+        .unwrap();
+    wait_for("the jump found", Duration::from_secs(20), || {
+        monitor.anomalies().into_iter().next()
+    });
+    let panel = monitor
+        .dashboard_panels()
+        .into_iter()
+        .find(|p| p.expr().contains("probe_value") && p.anomalies().is_some())
+        .expect("the probe's chart carries its scores");
+    let mut browser = browser::Browser::launch(1280, 1000);
+    browser.navigate(&format!(
+        "http://{}/#database",
+        monitor.local_addr().unwrap()
+    ));
+    let marked = format!(
+        "Number((document.querySelector('[data-panel=\"{}\"]') || {{dataset: {{}}}}).dataset.anomalies || 0)",
+        panel.id()
+    );
+    browser.wait_until(
+        "the anomalous stretch shaded",
+        &format!("{marked} >= 1"),
+        Duration::from_secs(60),
+    );
+    let note = browser.eval(&format!(
+        "document.querySelector('[data-panel=\"{}\"] .anomaly').textContent",
+        panel.id()
+    ));
+    assert!(
+        note.as_str().unwrap().contains("anomalous"),
+        "the chart says what the shading means: {note}"
+    );
+    // Charts of what is not watched have nothing to shade.
+    let others = browser.eval(
+        "[...document.querySelectorAll('[data-panel]')].filter(p => Number(p.dataset.anomalies || 0) > 0).length",
+    );
+    assert_eq!(others.as_u64(), Some(1), "only the probe's chart is shaded");
+    assert!(browser.problems.is_empty(), "{:?}", browser.problems);
+    drop(browser);
+    monitor.stop().unwrap();
 }

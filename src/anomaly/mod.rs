@@ -13,4 +13,4 @@ mod watch;
 pub use detector::AnomalyDetector;
 pub use forecast::SeasonalForecaster;
 pub use watch::Anomaly;
-pub(crate) use watch::AnomalyWatch;
+pub(crate) use watch::{AnomalyWatch, HOLD_SECONDS};

@@ -34,7 +34,9 @@ const SAVE_EVERY: Duration = Duration::from_secs(300);
 
 /// How long a series stays listed after its last score at or above the threshold: an
 /// anomaly is an episode, over which the detector damps its scores after an alarm.
-const HOLD: time::Duration = time::Duration::minutes(5);
+const HOLD: time::Duration = time::Duration::seconds(HOLD_SECONDS as i64);
+/// [`HOLD`] in seconds.
+pub(crate) const HOLD_SECONDS: u64 = 300;
 
 /// An anomaly episode of a watched series: it scored at or above the threshold within the
 /// last five minutes. See [`Monitor::anomalies`](crate::Monitor::anomalies).

@@ -29,6 +29,11 @@ pub(crate) struct Dashboards {
     custom: RwLock<Vec<DashboardPanel>>,
     interval: Duration,
     retention: Duration,
+    /// The expressions anomaly detection watches (none when it is off), and its threshold.
+    anomaly_watch: Vec<String>,
+    anomaly_threshold: f64,
+    /// How long an anomaly episode lasts after a score at the threshold.
+    anomaly_hold: Duration,
 }
 
 impl Dashboards {
@@ -46,7 +51,65 @@ impl Dashboards {
             custom: RwLock::new(Vec::new()),
             interval,
             retention,
+            anomaly_watch: Vec::new(),
+            anomaly_threshold: 0.0,
+            anomaly_hold: Duration::ZERO,
         }
+    }
+
+    /// The same dashboards with the charts that draw what `watch` measures marked where its
+    /// anomaly scores reached `threshold` within `hold` (an episode).
+    pub(crate) fn with_anomalies(
+        mut self,
+        watch: Vec<String>,
+        threshold: f64,
+        hold: Duration,
+    ) -> Self {
+        self.anomaly_watch = watch;
+        self.anomaly_threshold = threshold;
+        self.anomaly_hold = hold;
+        self
+    }
+
+    /// `panels` with the anomaly scores of each time-series chart: those of the watched
+    /// expressions that select a family the chart's expression selects too.
+    fn marked(&self, panels: Vec<DashboardPanel>) -> Vec<DashboardPanel> {
+        if self.anomaly_watch.is_empty() {
+            return panels;
+        }
+        let watched: Vec<(&String, Vec<String>)> = self
+            .anomaly_watch
+            .iter()
+            .map(|expr| (expr, families_of(expr)))
+            .collect();
+        panels
+            .into_iter()
+            .map(|panel| {
+                if panel.kind() != PanelKind::TimeSeries {
+                    return panel;
+                }
+                let drawn = families_of(&panel.filled_expr("5m"));
+                let scores: Vec<String> = watched
+                    .iter()
+                    .filter(|(_, families)| families.iter().any(|f| drawn.contains(f)))
+                    // An episode lasts while a score reached the threshold within the
+                    // hold: the stretch `Monitor::anomalies` lists it, and no alarm is missed
+                    // between two steps of the chart.
+                    .map(|(expr, _)| {
+                        format!(
+                            "max_over_time(kotoba_anomaly_score{{expr={}}}[{}s])",
+                            crate::promql::go_quote(expr),
+                            self.anomaly_hold.as_secs()
+                        )
+                    })
+                    .collect();
+                if scores.is_empty() {
+                    panel
+                } else {
+                    panel.with_anomalies(format!("max({})", scores.join(" or ")))
+                }
+            })
+            .collect()
     }
 
     /// Adds `panel`, after the generated ones of its view; a panel with the same id (view
@@ -126,7 +189,11 @@ impl Dashboards {
 
     /// Every panel, in the order drawn.
     pub(crate) fn panels(&self) -> Vec<DashboardPanel> {
-        panels::built_in(&self.shapes(), &self.expected, &self.custom.read())
+        self.marked(panels::built_in(
+            &self.shapes(),
+            &self.expected,
+            &self.custom.read(),
+        ))
     }
 
     /// The four Grafana dashboards.
@@ -142,6 +209,7 @@ impl Dashboards {
         serde_json::json!({
             "interval_seconds": self.interval.as_secs_f64(),
             "retention_seconds": self.retention.as_secs(),
+            "anomaly_threshold": self.anomaly_threshold,
             "views": DashboardView::ALL
                 .iter()
                 .map(|v| serde_json::json!({ "slug": v.slug(), "title": v.title() }))
@@ -149,4 +217,30 @@ impl Dashboards {
             "panels": self.panels(),
         })
     }
+}
+
+/// The families `expr` selects, by the name they are registered under: a histogram's
+/// `_bucket`, `_sum` and `_count` and its `_window` quantile gauges are its own family, a
+/// counter's `_total` is the counter. An expression that does not parse selects none.
+fn families_of(expr: &str) -> Vec<String> {
+    let Ok(parsed) = crate::query::parse(expr, None) else {
+        return Vec::new();
+    };
+    let names = crate::query::selector_names(&parsed).unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            let stem = ["_bucket", "_sum", "_count", "_total"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name);
+            // `<stem>_window<_unit>`: the window quantiles of histogram `<stem><_unit>`.
+            match stem.split_once("_window") {
+                Some((base, unit)) if unit.is_empty() || unit.starts_with('_') => {
+                    format!("{base}{unit}")
+                }
+                _ => stem.to_owned(),
+            }
+        })
+        .collect()
 }

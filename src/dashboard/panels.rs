@@ -195,6 +195,10 @@ pub struct DashboardPanel {
     source: Option<PageSource>,
     /// Whether the chart shows the exemplars of the series its expression selects.
     exemplars: bool,
+    /// The anomaly scores of the watched expressions that measure what the chart draws: the
+    /// page shades the stretches where they reach the alarm threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anomalies: Option<String>,
 }
 
 impl DashboardPanel {
@@ -249,6 +253,7 @@ impl DashboardPanel {
             legend,
             source: None,
             exemplars: false,
+            anomalies: None,
         }
     }
 
@@ -275,6 +280,19 @@ impl DashboardPanel {
     /// Whether it draws exemplars.
     pub fn exemplars(&self) -> bool {
         self.exemplars
+    }
+
+    /// The expression whose values mark anomalous stretches on its chart: the highest
+    /// `kotoba_anomaly_score` of the watched expressions (`[anomaly_detection] watch`) that
+    /// measure what the panel draws, when anomaly detection is on and one does.
+    pub fn anomalies(&self) -> Option<&str> {
+        self.anomalies.as_deref()
+    }
+
+    /// The same panel, its chart marked where `scores` reach the alarm threshold.
+    pub(crate) fn with_anomalies(mut self, scores: String) -> Self {
+        self.anomalies = Some(scores);
+        self
     }
 
     /// Its id: the view, the kind and the title, lowercase, words joined by `-`.

@@ -55,7 +55,9 @@
 //! Rules that work on the crate's own series, proven under promtool and this crate alike by
 //! `tests/rules/recipes.yml`: a disk that will be full within 4 hours (`predict_linear`), a p99
 //! more than 3 standard deviations above its last hour (`avg_over_time`, `stddev_over_time`),
-//! and a p99 over 100 ms from the recent-window gauges:
+//! a p99 over 100 ms from the recent-window gauges, and an anomaly episode of
+//! [`reference::anomaly`](super::anomaly) (alert while a score reached the alarm within five
+//! minutes: a detector alarms once per episode and damps what follows, so `for` would never hold):
 //!
 //! ```yaml
 //! groups:
@@ -89,4 +91,12 @@
 //!           severity: critical
 //!         annotations:
 //!           summary: '{{ $labels.operation }} p99 is {{ humanizeDuration $value }}'
+//!       # An anomaly episode: the detector alarms once (its next scores are damped), so alert
+//!       # while a score reached the alarm within the last 5 minutes, as monitor.anomalies() lists.
+//!       - alert: AnomalyEpisode
+//!         expr: max_over_time(kotoba_anomaly_score[5m]) >= 0.4
+//!         labels:
+//!           severity: warning
+//!         annotations:
+//!           summary: '{{ $labels.expr }} behaves unlike itself (score {{ printf "%.2f" $value }})'
 //! ```

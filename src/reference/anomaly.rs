@@ -25,15 +25,20 @@
 //! max_series = 1000   # detectors at most
 //! ```
 //!
-//! A rule alerts on it like on any series:
+//! A rule alerts on it while an episode is open (the recipe `AnomalyEpisode` of
+//! [`reference::alerting`](super::alerting), proven under promtool): a detector alarms once per
+//! episode and damps the scores that follow, so alert on the highest score of the last five
+//! minutes rather than with `for`:
 //!
 //! ```yaml
-//! - alert: Anomaly
-//!   expr: kotoba_anomaly_score > 0.4
-//!   for: 5m
+//! - alert: AnomalyEpisode
+//!   expr: max_over_time(kotoba_anomaly_score[5m]) >= 0.4
 //!   annotations:
-//!     summary: '{{ $labels.expr }} behaves unlike itself ({{ $labels.operation }})'
+//!     summary: '{{ $labels.expr }} behaves unlike itself (score {{ printf "%.2f" $value }})'
 //! ```
+//!
+//! The built-in dashboard shades the same stretches on the charts that draw what is watched
+//! (the latency chart for the p99, the CPU chart for CPU, …).
 //!
 //! `monitor.anomalies()` lists the series in an anomaly episode (a score at or above `threshold`
 //! within the last five minutes) with the expression, labels, peak score and value, and when it

@@ -244,6 +244,7 @@
       return;
     }
     if (panel.def.exemplars) await loadExemplars(panel, w);
+    if (panel.def.anomalies) await loadAnomalies(panel, w);
     const key = labels.join("\u0000");
     if (panel.plot && panel.labels === key) {
       panel.plot.setData(data);
@@ -331,6 +332,54 @@
     panel.node.dataset.exemplars = String(panel.exemplars.length);
   }
 
+  // The stretches where the anomaly scores of what the chart draws reached the alarm
+  // threshold, as [from, to] times; a failure leaves the chart unmarked.
+  async function loadAnomalies(panel, w) {
+    const threshold = state.config.anomaly_threshold;
+    const bands = [];
+    try {
+      const q = new URLSearchParams({ query: fill(panel.def.anomalies, w.step), start: w.start, end: w.end, step: w.step });
+      const body = await getJSON(`api/v1/query_range?${q}`);
+      const times = [];
+      for (const s of body.data.result || []) {
+        for (const [t, v] of s.values) if (value(v) >= threshold) times.push(t);
+      }
+      times.sort((a, b) => a - b);
+      for (const t of times) {
+        const last = bands[bands.length - 1];
+        if (last && t <= last[1] + w.step) last[1] = Math.max(last[1], t + w.step);
+        else bands.push([t, t + w.step]);
+      }
+    } catch (_) {
+      bands.length = 0;
+    }
+    panel.anomalyBands = bands;
+    panel.node.dataset.anomalies = String(bands.length);
+    let note = panel.body.querySelector(".anomaly");
+    if (!note) {
+      note = el("div", { class: "anomaly", "aria-live": "polite" });
+      panel.body.append(note);
+    }
+    note.textContent = bands.length ? `shaded: anomalous (score ≥ ${threshold})` : "";
+  }
+
+  // Shades the anomalous stretches behind the lines.
+  function drawAnomalies(u, panel) {
+    const bands = panel.anomalyBands || [];
+    if (!bands.length) return;
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    ctx.save();
+    ctx.fillStyle = cssVar("--bad");
+    ctx.globalAlpha = 0.15;
+    for (const [from, to] of bands) {
+      const x0 = Math.max(left, u.valToPos(from, "x", true));
+      const x1 = Math.min(left + width, u.valToPos(to, "x", true));
+      if (x1 > x0) ctx.fillRect(x0, top, Math.max(x1 - x0, devicePixelRatio), height);
+    }
+    ctx.restore();
+  }
+
   // Draws the panel's exemplars as diamonds over the lines.
   function drawExemplars(u, panel) {
     const list = panel.exemplars || [];
@@ -388,9 +437,12 @@
       width: Math.max(200, panel.body.clientWidth),
       height: CHART_HEIGHT,
       cursor: { sync: { key: "kotoba" }, points: { size: 6 } },
-      hooks: panel.def.exemplars
-        ? { draw: [(u) => drawExemplars(u, panel)], setCursor: [(u) => readExemplar(u, panel)] }
-        : {},
+      hooks: {
+        ...(panel.def.anomalies ? { drawClear: [(u) => drawAnomalies(u, panel)] } : {}),
+        ...(panel.def.exemplars
+          ? { draw: [(u) => drawExemplars(u, panel)], setCursor: [(u) => readExemplar(u, panel)] }
+          : {}),
+      },
       legend: { live: true },
       scales: {
         x: { time: true, range: () => [panel.window.start, panel.window.end] },
