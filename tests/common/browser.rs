@@ -88,10 +88,16 @@ impl Browser {
             .unwrap()
             .to_owned();
         let stream = TcpStream::connect(&authority).unwrap();
+        // The handshake waits as long as a busy machine needs (with the pumping timeout below
+        // it failed as `Interrupted` under a concurrent build); then reads poll every 200 ms.
         stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let (socket, _) = tungstenite::client(url.as_str(), stream).expect("websocket to chromium");
+        socket
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut browser = Browser {
             child,
             socket,
