@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::MonitoringError;
@@ -62,6 +62,55 @@ impl Worker {
                 Ok(())
             }
         }
+    }
+}
+
+/// Threads that run until told to stop: a component's background threads, started once and
+/// stopped by disconnecting the stop channel each of them waits on.
+#[derive(Debug, Default)]
+pub(crate) struct Stoppable {
+    running: Mutex<Option<(Vec<Worker>, Sender<()>)>>,
+}
+
+impl Stoppable {
+    /// Starts the threads `spawn` makes, each given the stop channel (it disconnects at
+    /// [`stop`](Self::stop)). [`MonitoringError::AlreadyStarted`] naming `component` when they
+    /// run; when a spawn fails, the threads already made are stopped and the error returned.
+    pub(crate) fn start(
+        &self,
+        component: &'static str,
+        spawn: impl FnOnce(&Receiver<()>, &mut Vec<Worker>) -> Result<(), MonitoringError>,
+    ) -> Result<(), MonitoringError> {
+        let mut running = self.running.lock();
+        if running.is_some() {
+            return Err(MonitoringError::AlreadyStarted { component });
+        }
+        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
+        let mut workers = Vec::new();
+        if let Err(e) = spawn(&stop, &mut workers) {
+            drop(stop_tx);
+            for worker in workers {
+                let _ = worker.join(Duration::from_secs(5));
+            }
+            return Err(e);
+        }
+        *running = Some((workers, stop_tx));
+        Ok(())
+    }
+
+    /// Whether the threads were started and not stopped since.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.lock().is_some()
+    }
+
+    /// Tells the threads to stop and joins them, waiting up to `timeout` for each; nothing
+    /// when they are not running.
+    pub(crate) fn stop(&self, timeout: Duration) -> Result<(), MonitoringError> {
+        let Some((workers, stop)) = self.running.lock().take() else {
+            return Ok(());
+        };
+        drop(stop);
+        MonitoringError::all(workers.into_iter().map(|w| w.join(timeout)))
     }
 }
 

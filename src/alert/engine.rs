@@ -18,7 +18,7 @@ use super::rules::Rule;
 use crate::clock::{duration_ms, millis, time_of};
 use crate::notify::{NotifySink, PostableAlert};
 use crate::query::{Labels, QueryError};
-use crate::worker::{guarded, Worker};
+use crate::worker::{guarded, Stoppable, Worker};
 use crate::{Counter, Gauge, HistoryStore, LabelSet, MonitoringError, QueryValue, Registry};
 
 /// An alert of a rule, pending or firing, as [`Monitor::alerts`](crate::Monitor::alerts)
@@ -169,7 +169,7 @@ pub(crate) struct RuleEngine {
     history: HistoryStore,
     /// Where `ALERTS` and `ALERTS_FOR_STATE` are set for `/metrics`.
     registry: Registry,
-    worker: Mutex<Option<(Worker, Sender<()>)>>,
+    worker: Stoppable,
     transitions: (Sender<AlertTransition>, Receiver<AlertTransition>),
     /// `kotoba_monitoring_alert_transitions_dropped_total`.
     dropped: Counter,
@@ -333,7 +333,7 @@ impl RuleEngine {
             groups: Arc::new(groups),
             history,
             registry: registry.clone(),
-            worker: Mutex::new(None),
+            worker: Stoppable::default(),
             transitions: crossbeam_channel::bounded(TRANSITIONS_QUEUED),
             dropped: registry.counter(
                 "kotoba_monitoring_alert_transitions_dropped_total",
@@ -368,90 +368,80 @@ impl RuleEngine {
 
     /// Starts the `kotoba-alert` thread: every group at once, then at each interval.
     pub(crate) fn start(&self) -> Result<(), MonitoringError> {
-        let mut worker = self.worker.lock();
-        if worker.is_some() {
-            return Err(MonitoringError::AlreadyStarted {
-                component: "alerting",
+        self.worker.start("alerting", |stop, workers| {
+            let stop = stop.clone();
+            let groups = self.groups.clone();
+            let history = self.history.clone();
+            let registry = self.registry.clone();
+            let transitions = self.transitions.0.clone();
+            let dropped = self.dropped.clone();
+            let notify = self.notify.clone();
+            let durability = self.durability.clone();
+            let flapping = groups.iter().any(|g| {
+                g.lock()
+                    .run
+                    .group
+                    .rules
+                    .iter()
+                    .any(|r| matches!(r, Rule::Alerting(a) if a.flap_detection.is_some()))
             });
-        }
-        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
-        let groups = self.groups.clone();
-        let history = self.history.clone();
-        let registry = self.registry.clone();
-        let transitions = self.transitions.0.clone();
-        let dropped = self.dropped.clone();
-        let notify = self.notify.clone();
-        let durability = self.durability.clone();
-        let flapping = groups.iter().any(|g| {
-            g.lock()
-                .run
-                .group
-                .rules
-                .iter()
-                .any(|r| matches!(r, Rule::Alerting(a) if a.flap_detection.is_some()))
-        });
-        let thread = Worker::spawn("kotoba-alert", move || {
-            let mut due: Vec<Instant> = vec![Instant::now(); groups.len()];
-            loop {
-                let now = Instant::now();
-                let mut evaluated = false;
-                for (group, due) in groups.iter().zip(due.iter_mut()) {
-                    if *due > now {
-                        continue;
-                    }
-                    let mut group = group.lock();
-                    let interval = group.interval;
-                    let before = states(&group.run);
-                    evaluate(&mut group, &history, &registry);
-                    evaluated = true;
-                    group.evaluations += 1;
-                    if let (Some(durability), 2) = (&durability, group.evaluations) {
-                        let now = OffsetDateTime::now_utc();
-                        durability.restore_for_state(&mut group.run, &history, now);
-                    }
-                    for change in changes(&group.run, &before) {
-                        if transitions.try_send(change).is_err() {
-                            dropped.inc();
+            let thread = Worker::spawn("kotoba-alert", move || {
+                let mut due: Vec<Instant> = vec![Instant::now(); groups.len()];
+                loop {
+                    let now = Instant::now();
+                    let mut evaluated = false;
+                    for (group, due) in groups.iter().zip(due.iter_mut()) {
+                        if *due > now {
+                            continue;
+                        }
+                        let mut group = group.lock();
+                        let interval = group.interval;
+                        let before = states(&group.run);
+                        evaluate(&mut group, &history, &registry);
+                        evaluated = true;
+                        group.evaluations += 1;
+                        if let (Some(durability), 2) = (&durability, group.evaluations) {
+                            let now = OffsetDateTime::now_utc();
+                            durability.restore_for_state(&mut group.run, &history, now);
+                        }
+                        for change in changes(&group.run, &before) {
+                            if transitions.try_send(change).is_err() {
+                                dropped.inc();
+                            }
+                        }
+                        if let (Some((sink, resend)), Some((at, _))) = (&notify, group.last) {
+                            sink.send(to_notify(&mut group.run, millis(at), *resend, interval));
+                        }
+                        *due += interval;
+                        if *due <= now {
+                            *due = now + interval;
                         }
                     }
-                    if let (Some((sink, resend)), Some((at, _))) = (&notify, group.last) {
-                        sink.send(to_notify(&mut group.run, millis(at), *resend, interval));
+                    if let (Some(durability), true, true) = (&durability, evaluated, flapping) {
+                        let runs: Vec<_> = groups.iter().map(|g| g.lock()).collect();
+                        if let Err(e) = durability.save(runs.iter().map(|g| &g.run)) {
+                            log::warn!("kotoba-monitoring alerting: {e}");
+                        }
                     }
-                    *due += interval;
-                    if *due <= now {
-                        *due = now + interval;
+                    let wake = due
+                        .iter()
+                        .min()
+                        .copied()
+                        .unwrap_or(now + Duration::from_secs(60));
+                    match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
-                if let (Some(durability), true, true) = (&durability, evaluated, flapping) {
-                    let runs: Vec<_> = groups.iter().map(|g| g.lock()).collect();
-                    if let Err(e) = durability.save(runs.iter().map(|g| &g.run)) {
-                        log::warn!("kotoba-monitoring alerting: {e}");
-                    }
-                }
-                let wake = due
-                    .iter()
-                    .min()
-                    .copied()
-                    .unwrap_or(now + Duration::from_secs(60));
-                match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        })?;
-        *worker = Some((thread, stop_tx));
-        Ok(())
+            })?;
+            workers.push(thread);
+            Ok(())
+        })
     }
 
     /// Stops the thread, waiting up to `timeout`; does nothing when stopped.
     pub(crate) fn stop(&self, timeout: Duration) -> Result<(), MonitoringError> {
-        match self.worker.lock().take() {
-            Some((worker, stop)) => {
-                let _ = stop.send(());
-                worker.join(timeout)
-            }
-            None => Ok(()),
-        }
+        self.worker.stop(timeout)
     }
 
     /// The state changes, oldest first, as they happen.

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender};
+use crossbeam_channel::RecvTimeoutError;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 use super::{AnomalyDetector, SeasonalForecaster};
 use crate::metrics::Labels;
 use crate::storage::bytes::{put_bytes, put_uvarint, ByteReader};
-use crate::worker::Worker;
+use crate::worker::{Stoppable, Worker};
 use crate::{
     AnomalyDetectionConfig, Counter, Family, Gauge, HistoryStore, MonitoringError, QueryValue,
     Registry,
@@ -89,7 +89,7 @@ pub(crate) struct AnomalyWatch {
     /// The forecasters, by forecast (its index in `forecast`) and labels.
     forecasters: Mutex<HashMap<SeriesKey, SeasonalForecaster>>,
     forecasts: Family<Gauge>,
-    worker: Mutex<Option<(Worker, Sender<()>)>>,
+    worker: Stoppable,
     /// The storage folder, when the detectors are kept across restarts.
     folder: Option<PathBuf>,
     save_failures: Counter,
@@ -178,7 +178,7 @@ impl AnomalyWatch {
             history,
             series: Mutex::new(series),
             forecasters: Mutex::new(forecasters),
-            worker: Mutex::new(None),
+            worker: Stoppable::default(),
             folder,
         })
     }
@@ -212,47 +212,41 @@ impl AnomalyWatch {
 
     /// Starts the `kotoba-anomaly` thread.
     pub(crate) fn start(self: &Arc<Self>) -> Result<(), MonitoringError> {
-        let mut worker = self.worker.lock();
-        if worker.is_some() {
-            return Err(MonitoringError::AlreadyStarted {
-                component: "anomaly detection",
-            });
-        }
-        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
-        let watch = Arc::clone(self);
-        let thread = Worker::spawn("kotoba-anomaly", move || {
-            let mut next_save = Instant::now() + SAVE_EVERY;
-            loop {
-                let wake = Instant::now() + watch.interval;
-                // A panic in one evaluation is contained: the next tick runs as usual.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    watch.tick(OffsetDateTime::now_utc());
-                }));
-                if Instant::now() >= next_save {
-                    // Counted when it fails; the next save tries again.
-                    let _ = watch.save();
-                    next_save = Instant::now() + SAVE_EVERY;
+        self.worker.start("anomaly detection", |stop, workers| {
+            let stop = stop.clone();
+            let watch = Arc::clone(self);
+            let thread = Worker::spawn("kotoba-anomaly", move || {
+                let mut next_save = Instant::now() + SAVE_EVERY;
+                loop {
+                    let wake = Instant::now() + watch.interval;
+                    // A panic in one evaluation is contained: the next tick runs as usual.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        watch.tick(OffsetDateTime::now_utc());
+                    }));
+                    if Instant::now() >= next_save {
+                        // Counted when it fails; the next save tries again.
+                        let _ = watch.save();
+                        next_save = Instant::now() + SAVE_EVERY;
+                    }
+                    match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                    }
                 }
-                match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        })?;
-        *worker = Some((thread, stop_tx));
-        Ok(())
+            })?;
+            workers.push(thread);
+            Ok(())
+        })
     }
 
     /// Stops the thread, waiting up to `timeout`, and saves the detectors.
     pub(crate) fn stop(&self, timeout: Duration) -> Result<(), MonitoringError> {
-        match self.worker.lock().take() {
-            Some((worker, stop)) => {
-                let _ = stop.send(());
-                let joined = worker.join(timeout);
-                MonitoringError::all([joined, self.save()])
-            }
-            None => Ok(()),
+        if !self.worker.is_running() {
+            // Never started (or stopped already): nothing learned to save over what is kept.
+            return Ok(());
         }
+        let joined = self.worker.stop(timeout);
+        MonitoringError::all([joined, self.save()])
     }
 
     /// Evaluates every watched expression at `at`, scores each series' value and publishes

@@ -16,14 +16,12 @@ mod sender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
 pub(crate) use federate::federate;
 use sender::Endpoint;
 pub use sender::RemoteWriteStatus;
 
 use crate::query::Labels;
-use crate::worker::Worker;
+use crate::worker::{Stoppable, Worker};
 use crate::{HistoryStore, MonitoringConfig, MonitoringError, Registry};
 
 /// The remote-write endpoints of a configuration, each on a thread of its own, so that a
@@ -31,7 +29,7 @@ use crate::{HistoryStore, MonitoringConfig, MonitoringError, Registry};
 #[derive(Debug)]
 pub(crate) struct RemoteWriter {
     endpoints: Vec<Arc<Endpoint>>,
-    running: Mutex<Option<(Vec<Worker>, crossbeam_channel::Sender<()>)>>,
+    running: Stoppable,
 }
 
 impl RemoteWriter {
@@ -75,7 +73,7 @@ impl RemoteWriter {
             .collect::<Result<_, _>>()?;
         Ok(Some(Self {
             endpoints,
-            running: Mutex::new(None),
+            running: Stoppable::default(),
         }))
     }
 
@@ -86,30 +84,14 @@ impl RemoteWriter {
     /// [`MonitoringError::AlreadyStarted`] when running; [`MonitoringError::ThreadSpawn`],
     /// after stopping the threads already started.
     pub(crate) fn start(&self) -> Result<(), MonitoringError> {
-        let mut running = self.running.lock();
-        if running.is_some() {
-            return Err(MonitoringError::AlreadyStarted {
-                component: "remote write",
-            });
-        }
-        let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
-        let mut workers = Vec::new();
-        for endpoint in &self.endpoints {
-            let (endpoint, stop) = (endpoint.clone(), stop.clone());
-            let name = format!("kotoba-remote-{}", endpoint.name);
-            match Worker::spawn(name, move || endpoint.run(&stop)) {
-                Ok(worker) => workers.push(worker),
-                Err(e) => {
-                    drop(stop_tx);
-                    for worker in workers {
-                        let _ = worker.join(Duration::from_secs(5));
-                    }
-                    return Err(e);
-                }
+        self.running.start("remote write", |stop, workers| {
+            for endpoint in &self.endpoints {
+                let (endpoint, stop) = (endpoint.clone(), stop.clone());
+                let name = format!("kotoba-remote-{}", endpoint.name);
+                workers.push(Worker::spawn(name, move || endpoint.run(&stop))?);
             }
-        }
-        *running = Some((workers, stop_tx));
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Stops the threads, waiting up to `timeout` for each (a request under way ends
@@ -120,11 +102,7 @@ impl RemoteWriter {
     ///
     /// [`MonitoringError::ShutdownTimeout`] for a thread that did not end in time.
     pub(crate) fn stop(&self, timeout: Duration) -> Result<(), MonitoringError> {
-        let Some((workers, stop)) = self.running.lock().take() else {
-            return Ok(());
-        };
-        drop(stop);
-        MonitoringError::all(workers.into_iter().map(|w| w.join(timeout)))
+        self.running.stop(timeout)
     }
 
     /// Where each endpoint stands.
