@@ -4,6 +4,10 @@
 //! Run with `cargo bench --bench scale` (`-- --quick` for a tenth of the series). For each
 //! population: the time to register every series (taking its handle and recording once),
 //! the heap bytes per series (a counting global allocator, live bytes after minus before),
+//! the resident bytes per series (the process's resident set after minus before, from
+//! `/proc/self/statm`: what the operating system sees, the allocator's own overhead and the
+//! handles kept included; the first population's is the one to read, as later ones reuse
+//! pages the earlier ones freed),
 //! one OpenMetrics scrape of everything, and one collection tick (the copy of every series
 //! into the history, as `kotoba_monitoring_history_tick_seconds` reports it). Then the
 //! history alone: bytes per stored sample for 10,000 regular 15 s series of 240 samples.
@@ -28,6 +32,14 @@ use support::LIVE;
 #[global_allocator]
 static A: support::Counting = support::Counting;
 
+/// The process's resident set, in bytes (0 where `/proc` has none).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 /// The most memory one population may take.
 const MEMORY_BUDGET: f64 = 6e9;
 
@@ -49,6 +61,7 @@ struct Row {
     series: usize,
     register_s: f64,
     bytes: f64,
+    resident: f64,
     scrape_s: f64,
     tick_s: f64,
 }
@@ -66,10 +79,12 @@ fn population<T>(what: &str, n: usize, make: impl Fn(&MetricsCollector, usize) -
     )
     .unwrap();
     let before = LIVE.load(Ordering::SeqCst);
+    let resident_before = resident_bytes();
     let began = Instant::now();
     let kept: Vec<T> = (0..n).map(|i| make(&collector, i)).collect();
     let register_s = began.elapsed().as_secs_f64();
     let bytes = (LIVE.load(Ordering::SeqCst) - before) as f64 / n as f64;
+    let resident = resident_bytes().saturating_sub(resident_before) as f64 / n as f64;
     let began = Instant::now();
     let scraped = exporter
         .encode(ExpositionFormat::OpenMetrics)
@@ -98,6 +113,7 @@ fn population<T>(what: &str, n: usize, make: impl Fn(&MetricsCollector, usize) -
         series: n,
         register_s,
         bytes,
+        resident,
         scrape_s,
         tick_s,
     }
@@ -186,12 +202,14 @@ fn main() {
             per_histogram
         );
     }
-    println!("| series | count | register, s | bytes per series | one scrape, s | one tick, s |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| series | count | register, s | heap bytes per series | resident bytes per series | one scrape, s | one tick, s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.2} | {:.0} | {:.3} | {:.3} |",
-            r.what, r.series, r.register_s, r.bytes, r.scrape_s, r.tick_s
+            "| {} | {} | {:.2} | {:.0} | {:.0} | {:.3} | {:.3} |",
+            r.what, r.series, r.register_s, r.bytes, r.resident, r.scrape_s, r.tick_s
         );
     }
     let series = 10_000 / scale;

@@ -27,20 +27,19 @@ use crate::MonitoringError;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LabelSet {
-    /// The pairs as exposition text, and again in a second form when a value needed an
-    /// escape; see `pack`.
+    /// The pairs as exposition text, and again in a second form after a newline when a value
+    /// needed an escape; see `pack`. One thin handle: a series' labels are a key of its
+    /// family's map and every byte of the key counts a million times.
     packed: Arc<str>,
-    /// The length of the first form, the exposition text.
-    text_len: u32,
 }
 
 // The pairs, sorted by name, packed into one string so that reading a series' labels touches
 // one allocation, not one per name and value. It holds:
 // - first the exposition text, `name="value",…` with the value escaped as both text formats
 //   escape it, so that a scrape writes a series' labels as one string;
-// - then, only when some value needed an escape, the pairs again: the pair count in hex and
-//   `;`, then for each pair the name, `=`, the value's length in bytes in hex, `:` and the
-//   value. Names never hold `=`, and the length delimits the value, so nothing needs escaping.
+// - then, only when some value needed an escape, a newline (which the text never holds: it is
+//   escaped there) and the pairs again: the pair count in hex and `;`, then for each pair the
+//   name, `=`, the value's length in bytes in hex, `:` and the value. Names never hold `=`, and the length delimits the value, so nothing needs escaping.
 //   Without escapes the text alone gives the pairs: no value holds a `"`, so each runs from
 //   the `"` after its name's `=` to the next `"`.
 // The packing is canonical, so equal sets are equal strings.
@@ -61,8 +60,8 @@ impl LabelSet {
             escape_into(value, &mut packed);
             packed.push('"');
         }
-        let text_len = packed.len();
         if pairs.iter().any(|(_, value)| escape_count(value) > 0) {
+            packed.push('\n');
             let _ = write!(packed, "{:x};", pairs.len());
             for (name, value) in pairs {
                 let _ = write!(packed, "{name}={:x}:{value}", value.len());
@@ -70,20 +69,18 @@ impl LabelSet {
         }
         Self {
             packed: packed.into(),
-            // `from_pairs` refuses sets that could pass u32::MAX; `with_label` adds a short one.
-            text_len: u32::try_from(text_len).unwrap_or(u32::MAX),
         }
+    }
+
+    /// Where the exposition text ends: at the newline before the second form, if any.
+    fn text_end(&self) -> usize {
+        self.packed.find('\n').unwrap_or(self.packed.len())
     }
 
     /// The labels as the exposition writes them between the braces: `name="value",…` in name
     /// order, each value with `\`, `"` and newline escaped; empty for an empty set.
     pub(crate) fn exposition_text(&self) -> &str {
-        self.packed.get(..self.text_len as usize).unwrap_or("")
-    }
-
-    /// The packed pairs after the exposition text; empty when the text holds no escape.
-    fn pairs_part(&self) -> &str {
-        self.packed.get(self.text_len as usize..).unwrap_or("")
+        self.packed.get(..self.text_end()).unwrap_or("")
     }
 }
 
@@ -264,14 +261,14 @@ impl LabelSet {
 
     /// The `(name, value)` pairs in name order.
     pub fn iter(&self) -> LabelIter<'_> {
-        let pairs = self.pairs_part();
-        if pairs.is_empty() {
+        let end = self.text_end();
+        let Some(pairs) = self.packed.get(end + 1..) else {
             return LabelIter {
-                rest: self.exposition_text(),
+                rest: &self.packed,
                 left: 0,
                 text: true,
             };
-        }
+        };
         let (left, digits) = hex_prefix(pairs.as_bytes());
         LabelIter {
             // The count's digits, then `;`.
@@ -353,11 +350,18 @@ mod tests {
         assert_eq!(labels.iter().collect::<Vec<_>>(), pairs);
         // The same without the escaped value: read from the exposition text alone.
         let plain = LabelSet::new("m", &pairs[..2]).unwrap();
-        assert_eq!(plain.packed.len(), plain.text_len as usize, "one form");
+        assert_eq!(
+            plain.packed.len(),
+            plain.exposition_text().len(),
+            "one form"
+        );
         assert_eq!(plain.iter().collect::<Vec<_>>(), pairs[..2]);
         assert_eq!(plain.iter().len(), 2);
         let quoted = LabelSet::new("m", &[("q", "say \"hi\", then ="), ("r", "")]).unwrap();
-        assert!(quoted.packed.len() > quoted.text_len as usize, "two forms");
+        assert!(
+            quoted.packed.len() > quoted.exposition_text().len() + 1,
+            "two forms"
+        );
         assert_eq!(quoted.get("q"), Some("say \"hi\", then ="));
         assert_eq!(quoted.get("r"), Some(""));
         assert_eq!(labels.len(), 5);

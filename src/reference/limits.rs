@@ -15,7 +15,8 @@
 //! window keeps 4-byte totals per cell in use, and a byte per cell for each slice that added to
 //! it). The worst case,
 //! 8 threads on 8 cores recording over the whole range in every slice, is about 63 KiB. A
-//! counter series costs about 190 bytes at a million series, its labels and handle included.
+//! counter series costs 180 bytes of heap and 199 of resident memory at a million series, its
+//! labels, handle and the allocator's overhead included (`cargo bench --bench scale`).
 //!
 //! The history compresses its points as Prometheus does (delta-of-delta timestamps, XOR'd
 //! values, whole numbers as the change of their change), in chunks of 120: 1.9 bytes a point
