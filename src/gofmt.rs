@@ -14,12 +14,19 @@ pub(crate) fn format_float(v: f64, fmt: char) -> String {
         return if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
     }
     let (negative, digits, exponent) = shortest_digits(v);
-    let sign = if negative { "-" } else { "" };
     let fmt = match fmt {
         'g' if (-4..6).contains(&exponent) => 'f',
         'g' => 'e',
         other => other,
     };
+    lay_out(negative, &digits, exponent, fmt)
+}
+
+/// `digits`, the first of them at 10^`exponent`, as Go writes them: for `fmt` `'f'` without an
+/// exponent, else as one digit, a point and the rest, then `fmt` as the exponent's letter and
+/// the exponent with its sign and at least two digits.
+fn lay_out(negative: bool, digits: &str, exponent: i32, fmt: char) -> String {
+    let sign = if negative { "-" } else { "" };
     if fmt == 'f' {
         let point = exponent + 1;
         let text = if point <= 0 {
@@ -40,23 +47,26 @@ pub(crate) fn format_float(v: f64, fmt: char) -> String {
     format!("{sign}{mantissa}{fmt}{exp_sign}{:02}", exponent.abs())
 }
 
+/// Rust's `{:e}` text of a number as its digits, without the point, and the power of ten of
+/// the first.
+fn digits_of(e_text: &str) -> (String, i32) {
+    let (mantissa, exponent) = e_text.split_once('e').unwrap_or((e_text, "0"));
+    (mantissa.replace('.', ""), exponent.parse().unwrap_or(0))
+}
+
 /// The shortest decimal digits that read back as finite `v`, the closest to it when several
 /// of that length do and the even one on a tie, as Go and Python choose; with the sign and
 /// the power of ten of the first digit. Rust's shortest formatting finds the length but
 /// rounds a tie up (`728446592290685.25` to `…853`): the digits of that length are taken
 /// from Rust's exact formatting (ties to even) whenever those read back as `v` too.
 fn shortest_digits(v: f64) -> (bool, String, i32) {
-    let split = |text: &str| -> (String, i32) {
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((text, "0"));
-        (mantissa.replace('.', ""), exponent.parse().unwrap_or(0))
-    };
     let negative = v.is_sign_negative();
     let v = v.abs();
-    let (digits, exponent) = split(&format!("{v:e}"));
+    let (digits, exponent) = digits_of(&format!("{v:e}"));
     let precision = digits.len() - 1;
     let rounded = format!("{v:.precision$e}");
     if rounded.parse::<f64>() == Ok(v) {
-        let (even, even_exponent) = split(&rounded);
+        let (even, even_exponent) = digits_of(&rounded);
         return (negative, even, even_exponent);
     }
     (negative, digits, exponent)
@@ -71,36 +81,18 @@ pub(crate) fn format_g(v: f64, precision: usize) -> String {
     }
     let precision = precision.max(1);
     // The digits and the power of ten of the first, rounded as Go rounds them.
-    let e_text = format!("{:.*e}", precision - 1, v.abs());
-    let (mantissa, exp) = e_text.split_once('e').unwrap_or((&e_text, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (digits, exponent) = digits_of(&format!("{:.*e}", precision - 1, v.abs()));
     let digits = digits.trim_end_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };
     let nd = digits.len() as i32;
-    let dp = exp + 1;
     let p = precision as i32;
-    let eprec = if p > nd && nd >= dp { nd } else { p };
-    let sign = if v.is_sign_negative() { "-" } else { "" };
-    if exp < -4 || exp >= eprec {
-        let (first, rest) = digits.split_at(1);
-        let mantissa = if rest.is_empty() {
-            first.to_owned()
-        } else {
-            format!("{first}.{rest}")
-        };
-        let exp_sign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{mantissa}e{exp_sign}{:02}", exp.abs());
-    }
-    let text = if dp <= 0 {
-        format!("0.{}{digits}", "0".repeat((-dp) as usize))
-    } else if dp >= nd {
-        format!("{digits}{}", "0".repeat((dp - nd) as usize))
+    let eprec = if p > nd && nd > exponent { nd } else { p };
+    let fmt = if exponent < -4 || exponent >= eprec {
+        'e'
     } else {
-        let (int, frac) = digits.split_at(dp as usize);
-        format!("{int}.{frac}")
+        'f'
     };
-    format!("{sign}{text}")
+    lay_out(v.is_sign_negative(), digits, exponent, fmt)
 }
 
 /// Go's `%.{precision}e`: `1.50e+03`.
@@ -108,11 +100,8 @@ pub(crate) fn format_e(v: f64, precision: usize) -> String {
     if !v.is_finite() {
         return format_float(v, 'g');
     }
-    let text = format!("{v:.precision$e}");
-    let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
+    let (digits, exponent) = digits_of(&format!("{:.precision$e}", v.abs()));
+    lay_out(v.is_sign_negative(), &digits, exponent, 'e')
 }
 
 #[cfg(test)]

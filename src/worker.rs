@@ -114,6 +114,15 @@ impl Stoppable {
     }
 }
 
+/// Waits on a [`Stoppable`] thread's stop channel until `wake`; true when the thread is to
+/// stop (the channel disconnected, or sent), false when `wake` came.
+pub(crate) fn stopped_before(stop: &Receiver<()>, wake: Instant) -> bool {
+    !matches!(
+        stop.recv_timeout(wake.saturating_duration_since(Instant::now())),
+        Err(RecvTimeoutError::Timeout)
+    )
+}
+
 /// Runs `f`, turning a panic into an error message so that one bad sample, tick or callback
 /// cannot end a background thread.
 pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
@@ -18,7 +18,7 @@ use super::rules::Rule;
 use crate::clock::{duration_ms, millis, time_of};
 use crate::notify::{NotifySink, PostableAlert};
 use crate::query::{Labels, QueryError};
-use crate::worker::{guarded, Stoppable, Worker};
+use crate::worker::{guarded, stopped_before, Stoppable, Worker};
 use crate::{Counter, Gauge, HistoryStore, LabelSet, MonitoringError, QueryValue, Registry};
 
 /// An alert of a rule, pending or firing, as [`Monitor::alerts`](crate::Monitor::alerts)
@@ -428,9 +428,8 @@ impl RuleEngine {
                         .min()
                         .copied()
                         .unwrap_or(now + Duration::from_secs(60));
-                    match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                    if stopped_before(&stop, wake) {
+                        return;
                     }
                 }
             })?;

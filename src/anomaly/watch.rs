@@ -7,14 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::RecvTimeoutError;
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
 use super::{AnomalyDetector, SeasonalForecaster};
 use crate::metrics::Labels;
 use crate::storage::bytes::{put_bytes, put_uvarint, ByteReader};
-use crate::worker::{Stoppable, Worker};
+use crate::worker::{guarded, stopped_before, Stoppable, Worker};
 use crate::{
     AnomalyDetectionConfig, Counter, Family, Gauge, HistoryStore, MonitoringError, QueryValue,
     Registry,
@@ -57,7 +56,7 @@ pub struct Anomaly {
 }
 
 /// A watched series: the index of its expression in `watch`, and its labels.
-type SeriesKey = (usize, Vec<(String, String)>);
+type SeriesKey = (usize, Labels);
 
 /// One watched series.
 struct Watched {
@@ -220,17 +219,16 @@ impl AnomalyWatch {
                 loop {
                     let wake = Instant::now() + watch.interval;
                     // A panic in one evaluation is contained: the next tick runs as usual.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        watch.tick(OffsetDateTime::now_utc());
-                    }));
+                    let _ = guarded("an anomaly evaluation", || {
+                        watch.tick(OffsetDateTime::now_utc())
+                    });
                     if Instant::now() >= next_save {
                         // Counted when it fails; the next save tries again.
                         let _ = watch.save();
                         next_save = Instant::now() + SAVE_EVERY;
                     }
-                    match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                    if stopped_before(&stop, wake) {
+                        return;
                     }
                 }
             })?;

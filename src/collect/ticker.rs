@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use time::OffsetDateTime;
 
 use super::collector::Shared;
-use crate::worker::guarded;
+use crate::worker::{guarded, stopped_before};
 use crate::Registry;
 
 /// How many times per window slice the histograms are checked for a slice to close.
@@ -77,13 +77,10 @@ pub(crate) fn run(shared: Arc<Shared>, stop: Receiver<()>, started: OffsetDateTi
         let wake = next_collect
             .min(next_rotate)
             .min(next_sync.unwrap_or(next_rotate));
-        match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                tick(&shared, last_tick, None);
-                persist(&shared);
-                return;
-            }
+        if stopped_before(&stop, wake) {
+            tick(&shared, last_tick, None);
+            persist(&shared);
+            return;
         }
     }
 }

@@ -29,11 +29,10 @@ pub(crate) struct Dashboards {
     custom: RwLock<Vec<DashboardPanel>>,
     interval: Duration,
     retention: Duration,
-    /// The expressions anomaly detection watches (none when it is off), and its threshold.
-    anomaly_watch: Vec<String>,
+    /// For each expression anomaly detection watches (none when it is off): the families it
+    /// selects, and the expression of its highest score within an episode.
+    anomaly_scores: Vec<(Vec<String>, String)>,
     anomaly_threshold: f64,
-    /// How long an anomaly episode lasts after a score at the threshold.
-    anomaly_hold: Duration,
 }
 
 impl Dashboards {
@@ -51,9 +50,8 @@ impl Dashboards {
             custom: RwLock::new(Vec::new()),
             interval,
             retention,
-            anomaly_watch: Vec::new(),
+            anomaly_scores: Vec::new(),
             anomaly_threshold: 0.0,
-            anomaly_hold: Duration::ZERO,
         }
     }
 
@@ -65,23 +63,29 @@ impl Dashboards {
         threshold: f64,
         hold: Duration,
     ) -> Self {
-        self.anomaly_watch = watch;
+        // An episode lasts while a score reached the threshold within the hold: the stretch
+        // `Monitor::anomalies` lists it, and no alarm is missed between two steps of a chart.
+        self.anomaly_scores = watch
+            .iter()
+            .map(|expr| {
+                let score = format!(
+                    "max_over_time(kotoba_anomaly_score{{expr={}}}[{}s])",
+                    crate::promql::go_quote(expr),
+                    hold.as_secs()
+                );
+                (families_of(expr), score)
+            })
+            .collect();
         self.anomaly_threshold = threshold;
-        self.anomaly_hold = hold;
         self
     }
 
     /// `panels` with the anomaly scores of each time-series chart: those of the watched
     /// expressions that select a family the chart's expression selects too.
     fn marked(&self, panels: Vec<DashboardPanel>) -> Vec<DashboardPanel> {
-        if self.anomaly_watch.is_empty() {
+        if self.anomaly_scores.is_empty() {
             return panels;
         }
-        let watched: Vec<(&String, Vec<String>)> = self
-            .anomaly_watch
-            .iter()
-            .map(|expr| (expr, families_of(expr)))
-            .collect();
         panels
             .into_iter()
             .map(|panel| {
@@ -89,19 +93,11 @@ impl Dashboards {
                     return panel;
                 }
                 let drawn = families_of(&panel.filled_expr("5m"));
-                let scores: Vec<String> = watched
+                let scores: Vec<&str> = self
+                    .anomaly_scores
                     .iter()
-                    .filter(|(_, families)| families.iter().any(|f| drawn.contains(f)))
-                    // An episode lasts while a score reached the threshold within the
-                    // hold: the stretch `Monitor::anomalies` lists it, and no alarm is missed
-                    // between two steps of the chart.
-                    .map(|(expr, _)| {
-                        format!(
-                            "max_over_time(kotoba_anomaly_score{{expr={}}}[{}s])",
-                            crate::promql::go_quote(expr),
-                            self.anomaly_hold.as_secs()
-                        )
-                    })
+                    .filter(|(families, _)| families.iter().any(|f| drawn.contains(f)))
+                    .map(|(_, score)| score.as_str())
                     .collect();
                 if scores.is_empty() {
                     panel
@@ -234,7 +230,8 @@ fn families_of(expr: &str) -> Vec<String> {
                 .iter()
                 .find_map(|suffix| name.strip_suffix(suffix))
                 .unwrap_or(name);
-            // `<stem>_window<_unit>`: the window quantiles of histogram `<stem><_unit>`.
+            // `<stem>_window<_unit>`: the window quantiles of histogram `<stem><_unit>`
+            // (the inverse of `metrics::window_family_name`).
             match stem.split_once("_window") {
                 Some((base, unit)) if unit.is_empty() || unit.starts_with('_') => {
                     format!("{base}{unit}")

@@ -233,23 +233,13 @@ impl Counter {
         // `at` is below PER_BLOCK; the mask spares a bounds check.
         let at = self.at as usize % ROW_CELLS;
         if slot as u64 == block.written[OWNER_SLOT].load(Ordering::Relaxed) {
-            let cell = &block.owner[at];
-            let (new, wrapped) = cell.load(Ordering::Relaxed).overflowing_add(n);
-            cell.store(new, Ordering::Relaxed);
-            if wrapped {
-                self.carry();
-            }
+            self.add_to_own(&block.owner[at], n);
             return;
         }
         if slot < block.slots.len() {
             let cell = &block.slots[slot][at];
-            let old = cell.load(Ordering::Relaxed);
-            if old != 0 {
-                let (new, wrapped) = old.overflowing_add(n);
-                cell.store(new, Ordering::Relaxed);
-                if wrapped {
-                    self.carry();
-                }
+            if cell.load(Ordering::Relaxed) != 0 {
+                self.add_to_own(cell, n);
                 return;
             }
         } else if slot == block.slots.len() {
@@ -257,6 +247,17 @@ impl Counter {
             return;
         }
         self.inc_by_rarely(n);
+    }
+
+    /// Adds `n` to `cell`, which only this thread writes: a plain load and store, carrying a
+    /// wrap.
+    #[inline(always)]
+    fn add_to_own(&self, cell: &AtomicU64, n: u64) {
+        let (new, wrapped) = cell.load(Ordering::Relaxed).overflowing_add(n);
+        cell.store(new, Ordering::Relaxed);
+        if wrapped {
+            self.carry();
+        }
     }
 
     /// Adds `n` to the cell the threads without a slot share.
@@ -297,15 +298,10 @@ impl Counter {
         } else {
             &block.slots[slot][self.at as usize]
         };
-        let old = cell.load(Ordering::Relaxed);
-        if !owned && old == 0 {
+        if !owned && cell.load(Ordering::Relaxed) == 0 {
             block.written[self.at as usize].fetch_or(1 << slot, Ordering::Relaxed);
         }
-        let (new, wrapped) = old.overflowing_add(n);
-        cell.store(new, Ordering::Relaxed);
-        if wrapped {
-            self.carry();
-        }
+        self.add_to_own(cell, n);
     }
 
     /// [`Counter::inc_by`] for an increment above [`LARGE_INCREMENT`]: added to the block's
