@@ -283,8 +283,9 @@ impl DashboardPanel {
     }
 
     /// The expression whose values mark anomalous stretches on its chart: the highest
-    /// `kotoba_anomaly_score` of the watched expressions (`[anomaly_detection] watch`) that
-    /// measure what the panel draws, when anomaly detection is on and one does.
+    /// `kotoba_anomaly_score` within the last five minutes (an episode) of the watched
+    /// expressions (`[anomaly_detection] watch`) that select a family the panel draws, when
+    /// anomaly detection is on and one does.
     pub fn anomalies(&self) -> Option<&str> {
         self.anomalies.as_deref()
     }
