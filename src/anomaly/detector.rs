@@ -2,8 +2,6 @@
 
 /// Points in a pattern.
 pub(super) const POINTS: usize = 8;
-/// Past patterns kept per scale.
-const MEMORY: usize = 128;
 /// Recent nearest-pattern distances kept per scale, whose distribution turns a distance into
 /// surprise.
 const DISTANCES: usize = 128;
@@ -15,43 +13,55 @@ const SURPRISE_SPAN: f32 = 2.0;
 const ALARM: f64 = 0.4;
 const QUIET: u32 = 400;
 const QUIET_FACTOR: f64 = 0.3;
-/// Samples per block of distances kept (the largest of each).
+/// Judgements per block of distances kept (the largest of each).
 const BLOCK: usize = 8;
+/// Blocks of distances a scale needs before its surprise counts.
+const READY: usize = 8;
 /// Surprises averaged before their likelihood is judged (HTM's `averagingWindow`).
 const AVERAGED: usize = 10;
 /// Samples learned from before any score above 0.
 const LEARNING: u64 = 300;
+/// When a slower scale starts to count after the learning, the likelihood weighs the
+/// samples since as if it had learned from `JOIN_WEIGHT` only, so that the level of surprise
+/// the new scale brings is learned quickly rather than alarmed at, and scores stay 0 for
+/// `JOIN_QUIET` samples meanwhile (a new extreme still scores 1).
+const JOIN_WEIGHT: u64 = 50;
+const JOIN_QUIET: u32 = 30;
 /// How far past the range seen so far, as a fraction of that range, a value is anomalous
 /// by itself (HTM's spatial tolerance).
 const SPATIAL_TOLERANCE: f64 = 0.05;
-/// The scales patterns are taken at: samples per point, and samples between patterns
-/// remembered. A pattern spans `POINTS` times the first (at 5-minute samples, 40 minutes,
-/// 5 hours and 21 hours); the memory, `MEMORY` times the second (21 hours, 3.5 days and two
-/// weeks).
-const SCALES: [(usize, usize); 3] = [(1, 2), (8, 8), (32, 32)];
-/// The most samples a pattern spans.
-const SPAN: usize = POINTS * 32;
+/// The scales patterns are taken at: samples per point, samples between judgements, and
+/// points remembered. A pattern spans `POINTS` times the first (at 5-minute samples, 40
+/// minutes, 4 hours and 16 hours); the memory, the first times the last (4 days, a week and
+/// four weeks).
+const SCALES: [(usize, usize, usize); 3] = [(1, 3, 1200), (6, 6, 336), (24, 24, 336)];
+/// The most samples a point spans.
+const RECENT: usize = 24;
 
 /// A streaming anomaly detector for one series: each [`score`](Self::score) takes the next
 /// sample and returns how anomalous it is, in [0, 1], from that sample and the ones before it
 /// only. It learns as it goes: no threshold per series, no training phase.
 ///
-/// How: each sample closes a pattern at three scales, the last eight values and the means of
-/// the last eight runs of eight and of thirty-two; each pattern's distance to the nearest of a few hundred past
-/// patterns of its scale (scaled by the range the series has spanned) becomes a surprise
-/// between 0 and 1 by where it falls among recent distances, and the largest is the
-/// sample's surprise. As in Numenta's anomaly likelihood, the mean of the last ten
-/// surprises is then compared with the long-run distribution of such means: the score is how
-/// unlikely it is, on a log scale (0.5 at one in 10^5, 1 at one in 10^10). A value beyond the
-/// range seen so far by more than 5% of it scores 1 at once. After a score of 0.4 or more the
-/// next 400 samples are damped below 0.4 (one alarm per episode), except a new extreme.
+/// How: patterns are taken at three scales, the last eight values and the means of the last
+/// eight runs of six and of twenty-four, every third, sixth and twenty-fourth sample. Each
+/// pattern's distance to the nearest earlier pattern of its scale in the same phase (the
+/// memory holds four days of values, a week of the first means and four weeks of the
+/// second: a daily or weekly cycle is compared with itself) becomes a surprise between 0
+/// and 1 by where it falls among recent distances; a scale's surprise holds until its next
+/// pattern, and the largest of the three is the sample's surprise. As in Numenta's anomaly
+/// likelihood, the mean of the last ten surprises is then compared with the long-run
+/// distribution of such means: the score is how unlikely it is, on a log scale (0.5 at one
+/// in 10^5, 1 at one in 10^10). When a slow scale starts to count (days into a stream), that
+/// distribution is relearned quickly rather than alarmed at. A value beyond the range seen
+/// so far by more than 5% of it scores 1 at once. After a score of 0.4 or more the next 400
+/// samples are damped below 0.4 (one alarm per episode), except a new extreme.
 #[derive(Debug, Clone)]
 pub struct AnomalyDetector {
     pub(super) seen: u64,
     pub(super) min: f64,
     pub(super) max: f64,
-    /// The last `SPAN` values, oldest first once full.
-    pub(super) recent: [f32; SPAN],
+    /// The last `RECENT` values, oldest first once full.
+    pub(super) recent: [f32; RECENT],
     pub(super) scales: [Scale; SCALES.len()],
     pub(super) surprises: [f32; AVERAGED],
     /// Running mean and variance of the averaged surprise.
@@ -59,79 +69,100 @@ pub struct AnomalyDetector {
     pub(super) variance: f64,
     /// Samples left in which scores are damped after an alarm.
     pub(super) quiet: u32,
+    /// Samples the likelihood's mean and variance have learned from (`JOIN_WEIGHT` at most
+    /// when a scale starts to count).
+    pub(super) learned: u64,
+    /// Samples left in which scores stay 0 after a scale started to count.
+    pub(super) joining: u32,
 }
 
-/// What one scale remembers.
+/// What one scale remembers: the means of runs of `step` samples, oldest first, eight
+/// consecutive ones making a pattern.
 #[derive(Debug, Clone)]
 pub(super) struct Scale {
-    /// Samples per point.
+    /// Samples per point (and between points remembered).
     pub(super) step: usize,
-    /// Samples between patterns remembered.
-    pub(super) stride: usize,
-    /// Past patterns, written round-robin.
-    pub(super) memory: Vec<[f32; POINTS]>,
-    pub(super) next_memory: usize,
-    /// Patterns too recent to compare with (they overlap the current one), oldest first.
-    pub(super) pending: std::collections::VecDeque<[f32; POINTS]>,
-    /// The largest nearest-pattern distance of each recent block of `BLOCK` samples.
+    /// Samples between judgements, a multiple of `step`; patterns are compared with those
+    /// that ended a multiple of it before, in the same phase.
+    pub(super) every: usize,
+    /// The means, oldest first.
+    pub(super) means: Vec<f32>,
+    /// The largest nearest-pattern distance of each recent block of `BLOCK` judgements.
     pub(super) distances: Vec<f32>,
     pub(super) next_distance: usize,
     pub(super) block_max: f32,
     pub(super) block_len: usize,
+    /// The surprise of the latest judgement, which holds until the next.
+    pub(super) last: f32,
+    /// Whether the scale has judged with `READY` blocks of distances behind it, from when
+    /// its surprise counts.
+    pub(super) counts: bool,
 }
 
 impl Scale {
-    fn new((step, stride): (usize, usize)) -> Self {
+    fn new((step, every, kept): (usize, usize, usize)) -> Self {
         Self {
             step,
-            stride,
-            memory: Vec::with_capacity(MEMORY),
-            next_memory: 0,
-            // The patterns that overlap the newest one, and the one about to leave.
-            pending: std::collections::VecDeque::with_capacity(POINTS * step / stride + 1),
+            every,
+            means: Vec::with_capacity(kept),
             distances: Vec::with_capacity(DISTANCES),
             next_distance: 0,
             block_max: 0.0,
             block_len: 0,
+            last: 0.0,
+            counts: false,
         }
     }
 
-    /// The pattern ending at the newest of `recent`: `POINTS` means of `step` values each.
-    fn pattern(&self, recent: &[f32; SPAN]) -> [f32; POINTS] {
-        let mut pattern = [0.0; POINTS];
-        let first = SPAN - POINTS * self.step;
-        for (i, point) in pattern.iter_mut().enumerate() {
-            let run = &recent[first + i * self.step..first + (i + 1) * self.step];
-            *point = run.iter().sum::<f32>() / self.step as f32;
+    /// Takes the sample `seen` (the newest of `recent`): every `step` samples, remembers the
+    /// mean of the last `step`; every `every`, judges the pattern ending there.
+    fn observe(&mut self, recent: &[f32; RECENT], seen: u64, range: f32) -> f32 {
+        if !seen.is_multiple_of(self.step as u64) {
+            return self.last;
         }
-        pattern
+        let mean = recent[RECENT - self.step..].iter().sum::<f32>() / self.step as f32;
+        if self.means.len() == self.means.capacity() {
+            self.means.rotate_left(1);
+            self.means.pop();
+        }
+        self.means.push(mean);
+        if seen.is_multiple_of(self.every as u64) {
+            self.last = self.judge(range);
+        }
+        self.last
     }
 
-    /// How unusual `pattern` is: where its distance to the nearest remembered pattern falls
-    /// among recent such distances, from 0 (nearer than all) to 1 (farther than all).
-    fn surprise(&mut self, pattern: &[f32; POINTS], range: f32) -> f64 {
-        let nearest = self
-            .memory
-            .iter()
-            .map(|old| {
-                pattern
-                    .iter()
-                    .zip(old)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f32>()
-            })
-            .fold(f32::INFINITY, f32::min);
-        let distance = if nearest.is_finite() {
-            (nearest / POINTS as f32).sqrt() / range
-        } else {
-            0.0
-        };
+    /// How unusual the newest pattern is: where its distance to the nearest earlier pattern
+    /// that does not overlap it falls among recent such distances, from 0 (nearer than all)
+    /// to 1 (farther than all).
+    fn judge(&mut self, range: f32) -> f32 {
+        // Earlier patterns end a multiple of `phase` points before the newest, past its
+        // points; the first such must be remembered whole.
+        let phase = self.every / self.step;
+        let first_end = POINTS.next_multiple_of(phase);
+        let len = self.means.len();
+        if len < first_end + POINTS {
+            return 0.0;
+        }
+        let pattern = &self.means[len - POINTS..];
+        let mut nearest = f32::INFINITY;
+        for end in (first_end..=len - POINTS).step_by(phase) {
+            let earlier = &self.means[len - end - POINTS..len - end];
+            let sum: f32 = pattern
+                .iter()
+                .zip(earlier)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            nearest = nearest.min(sum);
+        }
+        let distance = (nearest / POINTS as f32).sqrt() / range;
         // Surprise grows with the distance past the largest that recent patterns came
         // within of their nearest (the second largest of the blocks' largest, so that one
         // anomaly does not blind the detector), or a thousandth of the range.
-        let surprise = if self.distances.len() < 8 {
+        let surprise = if self.distances.len() < READY {
             0.0
         } else {
+            self.counts = true;
             let (mut first, mut second) = (0.0f32, 0.0f32);
             for &d in &self.distances {
                 if d > first {
@@ -141,11 +172,11 @@ impl Scale {
                     second = d;
                 }
             }
-            f64::from((distance / second.max(1e-3) / SURPRISE_SPAN).min(1.0))
+            (distance / second.max(1e-3) / SURPRISE_SPAN).min(1.0)
         };
         self.block_max = self.block_max.max(distance);
         self.block_len += 1;
-        if self.block_len == BLOCK {
+        if self.block_len >= BLOCK {
             if self.distances.len() < DISTANCES {
                 self.distances.push(self.block_max);
             } else {
@@ -156,27 +187,6 @@ impl Scale {
             self.block_len = 0;
         }
         surprise
-    }
-
-    /// Keeps `pattern` (the one ending at sample `seen`) to compare later ones with, once it
-    /// no longer overlaps them; a pattern every `step` samples.
-    fn remember(&mut self, pattern: [f32; POINTS], seen: u64) {
-        if !seen.is_multiple_of(self.stride as u64) {
-            return;
-        }
-        self.pending.push_back(pattern);
-        if self.pending.len() * self.stride <= POINTS * self.step {
-            return;
-        }
-        let Some(old) = self.pending.pop_front() else {
-            return;
-        };
-        if self.memory.len() < MEMORY {
-            self.memory.push(old);
-        } else {
-            self.memory[self.next_memory] = old;
-            self.next_memory = (self.next_memory + 1) % MEMORY;
-        }
     }
 }
 
@@ -193,12 +203,14 @@ impl AnomalyDetector {
             seen: 0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            recent: [0.0; SPAN],
+            recent: [0.0; RECENT],
             scales: SCALES.map(Scale::new),
             surprises: [0.0; AVERAGED],
             mean: 0.0,
             variance: 0.0,
             quiet: 0,
+            learned: 0,
+            joining: 0,
         }
     }
 
@@ -207,18 +219,14 @@ impl AnomalyDetector {
         self.seen
     }
 
-    /// The bytes the detector holds, itself and what it allocated (at most about 16 KiB,
+    /// The bytes the detector holds, itself and what it allocated (at most about 9.5 KiB,
     /// reached once its memory of patterns is full).
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self
                 .scales
                 .iter()
-                .map(|s| {
-                    s.memory.capacity() * std::mem::size_of::<[f32; POINTS]>()
-                        + s.pending.capacity() * std::mem::size_of::<[f32; POINTS]>()
-                        + s.distances.capacity() * std::mem::size_of::<f32>()
-                })
+                .map(|s| (s.means.capacity() + s.distances.capacity()) * std::mem::size_of::<f32>())
                 .sum::<usize>()
     }
 
@@ -235,24 +243,34 @@ impl AnomalyDetector {
                 || value < self.min - SPATIAL_TOLERANCE * range);
         if self.seen == 0 {
             // The first value fills the history, so that early patterns are level.
-            self.recent = [value as f32; SPAN];
+            self.recent = [value as f32; RECENT];
         }
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         self.recent.rotate_left(1);
-        self.recent[SPAN - 1] = value as f32;
+        self.recent[RECENT - 1] = value as f32;
         self.seen += 1;
-        let range = (self.max - self.min).max(f64::MIN_POSITIVE) as f32;
+        let range = ((self.max - self.min) as f32).max(f32::MIN_POSITIVE);
         let mut surprise: f64 = 0.0;
         for scale in &mut self.scales {
-            let pattern = scale.pattern(&self.recent);
-            surprise = surprise.max(scale.surprise(&pattern, range));
-            scale.remember(pattern, self.seen);
+            let counted = scale.counts;
+            surprise = surprise.max(f64::from(scale.observe(&self.recent, self.seen, range)));
+            if !counted && scale.counts && self.seen > LEARNING {
+                self.learned = self.learned.min(JOIN_WEIGHT);
+                self.joining = JOIN_QUIET;
+            }
         }
+        self.learned += 1;
         let averaged = self.average(surprise);
         let likelihood = self.likelihood(averaged);
         if self.seen < LEARNING {
             return 0.0;
+        }
+        if self.joining > 0 {
+            self.joining -= 1;
+            if !spatial {
+                return 0.0;
+            }
         }
         // On a log scale, as Numenta's detector reports it: 0.5 at 1 - 10^-5.
         let mut score = if spatial {
@@ -288,7 +306,7 @@ impl AnomalyDetector {
     /// How unlikely `averaged` is under the running distribution of averaged surprises (a
     /// normal one, as Numenta's likelihood takes it), then learns from it.
     fn likelihood(&mut self, averaged: f64) -> f64 {
-        let n = self.seen as f64;
+        let n = self.learned as f64;
         // A running mean and variance that weigh the last thousand or so samples.
         let alpha = (1.0 / n).max(1.0 / 1000.0);
         let std = self.variance.sqrt().max(0.03);

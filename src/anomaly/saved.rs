@@ -1,12 +1,12 @@
 //! Module implementing a detector's state as bytes, so that it survives a restart of the
 //! monitor: see [`AnomalyDetector::to_bytes`] and [`AnomalyDetector::from_bytes`].
 
-use super::detector::{AnomalyDetector, Scale, POINTS};
+use super::detector::{AnomalyDetector, Scale};
 use crate::storage::bytes::{put_uvarint, ByteReader};
 use crate::MonitoringError;
 
 /// The format's first byte; a detector of another layout is refused, not misread.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 fn put_f32s(out: &mut Vec<u8>, values: &[f32]) {
     put_uvarint(out, values.len() as u64);
@@ -32,24 +32,8 @@ fn f64(r: &mut ByteReader<'_>) -> Option<f64> {
     r.u64_le().map(f64::from_bits)
 }
 
-fn patterns(r: &mut ByteReader<'_>, max: usize) -> Option<Vec<[f32; POINTS]>> {
-    let flat = f32s(r, max * POINTS)?;
-    if flat.len() % POINTS != 0 {
-        return None;
-    }
-    Some(
-        flat.chunks_exact(POINTS)
-            .map(|c| {
-                let mut p = [0.0; POINTS];
-                p.copy_from_slice(c);
-                p
-            })
-            .collect(),
-    )
-}
-
 impl AnomalyDetector {
-    /// The detector's whole state as bytes (about 16 KiB once its memory is full), for
+    /// The detector's whole state as bytes (about 9 KiB once its memory is full), for
     /// [`from_bytes`](Self::from_bytes) to take back: a detector restored from them scores
     /// the next samples exactly as this one would.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -60,20 +44,20 @@ impl AnomalyDetector {
         put_f32s(&mut out, &self.recent);
         put_uvarint(&mut out, self.scales.len() as u64);
         for scale in &self.scales {
-            let memory: Vec<f32> = scale.memory.iter().flatten().copied().collect();
-            put_f32s(&mut out, &memory);
-            put_uvarint(&mut out, scale.next_memory as u64);
-            let pending: Vec<f32> = scale.pending.iter().flatten().copied().collect();
-            put_f32s(&mut out, &pending);
+            put_f32s(&mut out, &scale.means);
             put_f32s(&mut out, &scale.distances);
             put_uvarint(&mut out, scale.next_distance as u64);
             out.extend_from_slice(&scale.block_max.to_le_bytes());
             put_uvarint(&mut out, scale.block_len as u64);
+            out.extend_from_slice(&scale.last.to_le_bytes());
+            out.push(u8::from(scale.counts));
         }
         put_f32s(&mut out, &self.surprises);
         put_f64(&mut out, self.mean);
         put_f64(&mut out, self.variance);
         put_uvarint(&mut out, u64::from(self.quiet));
+        put_uvarint(&mut out, self.learned);
+        put_uvarint(&mut out, u64::from(self.joining));
         out
     }
 
@@ -114,6 +98,8 @@ impl AnomalyDetector {
         d.mean = f64(&mut r)?;
         d.variance = f64(&mut r)?;
         d.quiet = u32::try_from(r.uvarint()?).ok()?;
+        d.learned = r.uvarint()?;
+        d.joining = u32::try_from(r.uvarint()?).ok()?;
         r.is_empty().then_some(d)
     }
 }
@@ -121,28 +107,23 @@ impl AnomalyDetector {
 /// Reads a scale into `scale`, a new one: into its own buffers, whose capacities (what a
 /// detector allocates once) bound what is read.
 fn read_scale(r: &mut ByteReader<'_>, scale: &mut Scale) -> Option<()> {
-    let memory = patterns(r, scale.memory.capacity())?;
-    scale.memory.extend(memory);
-    scale.next_memory = usize::try_from(r.uvarint()?).ok()?;
-    let pending = patterns(r, scale.pending.capacity())?;
-    scale.pending.extend(pending);
+    let means = f32s(r, scale.means.capacity())?;
+    scale.means.extend(means);
     let distances = f32s(r, scale.distances.capacity())?;
     scale.distances.extend(distances);
     scale.next_distance = usize::try_from(r.uvarint()?).ok()?;
     scale.block_max = f32_of(r)?;
     scale.block_len = usize::try_from(r.uvarint()?).ok()?;
-    // Indices within what they index, so that a damaged file cannot make a later write
+    scale.last = f32_of(r)?;
+    scale.counts = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    // An index within what it indexes, so that a damaged file cannot make a later write
     // land outside.
-    let in_range = |i: usize, len: usize, cap: usize| i < cap.max(1) && i <= len;
-    (in_range(
-        scale.next_memory,
-        scale.memory.len(),
-        scale.memory.capacity(),
-    ) && in_range(
-        scale.next_distance,
-        scale.distances.len(),
-        scale.distances.capacity(),
-    ))
+    (scale.next_distance < scale.distances.capacity().max(1)
+        && scale.next_distance <= scale.distances.len())
     .then_some(())
 }
 
