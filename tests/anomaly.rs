@@ -55,7 +55,7 @@ fn a_daily_cycle_without_anomaly_stays_quiet() {
     let mut noise = Noise(7);
     let s = scores((0..14 * DAY).map(|i| daily(i, &mut noise, 1.0)));
     assert!(s.iter().all(|s| (0.0..=1.0).contains(s)));
-    // After two days of learning, two weeks without an alarm (the slowest scale starts to
+    // After two days of learning, twelve days without an alarm (the slowest scale starts to
     // count on the seventh day, which must not alarm).
     let (at, high) = peak(&s, 2 * DAY, s.len());
     assert!(

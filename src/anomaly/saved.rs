@@ -1,7 +1,7 @@
 //! Module implementing a detector's state as bytes, so that it survives a restart of the
 //! monitor: see [`AnomalyDetector::to_bytes`] and [`AnomalyDetector::from_bytes`].
 
-use super::detector::{AnomalyDetector, Scale};
+use super::detector::{AnomalyDetector, Scale, DISTANCES};
 use crate::storage::bytes::{put_uvarint, ByteReader};
 use crate::MonitoringError;
 
@@ -104,12 +104,12 @@ impl AnomalyDetector {
     }
 }
 
-/// Reads a scale into `scale`, a new one: into its own buffers, whose capacities (what a
-/// detector allocates once) bound what is read.
+/// Reads a scale into `scale`, a new one: no more means than it keeps and no more distances
+/// than `DISTANCES`.
 fn read_scale(r: &mut ByteReader<'_>, scale: &mut Scale) -> Option<()> {
-    let means = f32s(r, scale.means.capacity())?;
+    let means = f32s(r, scale.kept)?;
     scale.means.extend(means);
-    let distances = f32s(r, scale.distances.capacity())?;
+    let distances = f32s(r, DISTANCES)?;
     scale.distances.extend(distances);
     scale.next_distance = usize::try_from(r.uvarint()?).ok()?;
     scale.block_max = f32_of(r)?;
@@ -122,9 +122,7 @@ fn read_scale(r: &mut ByteReader<'_>, scale: &mut Scale) -> Option<()> {
     };
     // An index within what it indexes, so that a damaged file cannot make a later write
     // land outside.
-    (scale.next_distance < scale.distances.capacity().max(1)
-        && scale.next_distance <= scale.distances.len())
-    .then_some(())
+    (scale.next_distance < DISTANCES && scale.next_distance <= scale.distances.len()).then_some(())
 }
 
 #[cfg(test)]

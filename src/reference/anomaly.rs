@@ -4,7 +4,7 @@
 //! normal. With `[anomaly_detection]` the monitor learns each watched series itself, inside the
 //! process: a `kotoba-anomaly` thread evaluates each expression of `watch` every `interval`
 //! (default `collection_interval`), gives every series it returns a streaming
-//! `AnomalyDetector` of its own (about 9.5 KiB, under 1 µs a sample), and publishes the score of the
+//! `AnomalyDetector` of its own (about 9.3 KiB, under 1 µs a sample), and publishes the score of the
 //! newest sample, 0 to 1, as `kotoba_anomaly_score{…the series' labels…, expr="…"}` on `/metrics`
 //! and in the history. 0.4 and above is an alarm; after one, a detector keeps its scores below
 //! 0.4 for 400 samples, so that an episode alarms once, not at each of its samples (a value past

@@ -583,6 +583,13 @@ mod tests {
         assert_eq!(d.sizes(), (2, 1), "the resolved alert left the group");
     }
 
+    /// Sends what is due at `at` and reports each delivered.
+    fn deliver_due(d: &mut Dispatcher, at: i64) {
+        for n in d.due(at) {
+            d.delivered(&n, true, at);
+        }
+    }
+
     fn refresh_one(d: &mut Dispatcher, t1: i64, at: i64) {
         d.receive(vec![alert("A", &[("i", "2")], t1, at + 900 * S)], at);
     }
@@ -592,9 +599,7 @@ mod tests {
         let mut d = dispatcher(route(), &[]);
         let t0 = 1_000_000 * S;
         d.receive(vec![alert("A", &[], t0, t0 + 240 * S)], t0);
-        for n in d.due(t0 + 30 * S) {
-            d.delivered(&n, true, t0 + 30 * S);
-        }
+        deliver_due(&mut d, t0 + 30 * S);
         let saved = d.saved().expect("changed");
         assert!(d.saved().is_none(), "nothing changed since");
         let text = serde_json::to_string(&saved).unwrap();
@@ -622,9 +627,7 @@ mod tests {
         let mut d = dispatcher(route(), &[]);
         let t0 = 1_000 * S;
         d.receive(vec![alert("A", &[], t0, t0 + 240 * S)], t0);
-        for n in d.due(t0 + 30 * S) {
-            d.delivered(&n, true, t0 + 30 * S);
-        }
+        deliver_due(&mut d, t0 + 30 * S);
         d.receive(vec![alert("A", &[], t0, t0 + 60 * S)], t0 + 60 * S);
         let sent = d.due(t0 + 330 * S);
         assert_eq!(sent.len(), 1, "{sent:?}");
@@ -729,9 +732,7 @@ mod tests {
         let mut d = dispatcher(route(), &[]);
         let t0 = 1_000 * S;
         d.receive(vec![alert("A", &[], t0, t0 + 240 * S)], t0);
-        for n in d.due(t0 + 30 * S) {
-            d.delivered(&n, true, t0 + 30 * S);
-        }
+        deliver_due(&mut d, t0 + 30 * S);
         // It resolves while flapping: held firing, kept from ending at each flapping send.
         let mut flapping = alert("A", &[], t0, t0 + 60 * S);
         flapping.flapping = true;
