@@ -51,18 +51,20 @@ fn recording_through_handles_does_not_allocate() {
     let values = [0.000_001, 0.25, 7200.0, f64::NAN, -1.0];
 
     // The thread takes its slot at its first record (nothing of the series'); a histogram
-    // series then makes this thread's page table, bucket counts and the value's page.
+    // series then makes this thread's shard data, its page table, the counts of the cells that
+    // hold a bucket's bound, and the value's page.
     counter.inc();
     let first = allocations();
-    histogram.observe(0.5);
+    histogram.observe(0.3);
     assert_eq!(
         allocations() - first,
-        3,
+        4,
         "a series' first value on a thread"
     );
-    // A value in the same page (0.6 is nine cells above 0.5, in the same page) makes nothing.
+    // A value in the same page (0.35 is eight cells above 0.3, in the same power of two of
+    // nanoseconds) makes nothing.
     let again = allocations();
-    histogram.observe(0.6);
+    histogram.observe(0.35);
     assert_eq!(allocations(), again, "a value in a page made");
     // A value in a page of its own makes that page only.
     histogram.observe(0.000_5);

@@ -15,26 +15,31 @@ use crate::MonitoringError;
 ///
 /// # Memory
 ///
-/// Cells count in 32 bits (a cell that passes `u32::MAX` carries 2^32 into a spill made then)
-/// and are kept in pages of 64, each made at the first value any of its cells gets, so a series
-/// pays for the range its values span: 140 bytes per power of two at two significant figures
-/// (16 at one, 1.4 KiB at three). The [`latency`](Self::latency) defaults span 1 ns to one
-/// hour, 42 powers of two, 5.9 KiB whole. Each thread slot that records into a series (owned
-/// slots: the core count rounded up to a power of two, at most 8; and one shared) makes, at its
-/// first value, its page table (16 bytes a page) and its exported bucket counts.
+/// Cells count in 15 bits of a 16-bit word, with a high half made for a page the first time one
+/// of its counts passes 2^15 (and a spill made the first time a count passes 2^31), and are
+/// kept in pages of 35, each made at the first value any of its cells gets, so a series pays
+/// for the range its values span: 80 bytes per power of two at two significant figures, 152
+/// once a count in it has passed 2^15 (80 per eight powers of two at one figure, 800 per power
+/// of two at three). The [`latency`](Self::latency) defaults span 1 ns to one hour, 42 powers
+/// of two, 3.3 KiB whole (6.2 KiB once every count has passed 2^15). Each thread slot that records into a series (owned slots: the core
+/// count rounded up to a power of two, at most 8; and one shared) makes, at its first value,
+/// its page table (8 bytes a page) and a count for each exported bucket a cell holding a
+/// bound reaches (the other buckets are read off the cells).
 ///
 /// Recording therefore allocates twice per slot and series (at the slot's first value) and
-/// once per page (at the first value in it), and never after. A latency series one thread
-/// records over three decades takes about 3.4 KB, and 2 KB with one value.
+/// once or twice per page (at the first value in it, and at its first count past 2^15), and
+/// never after. A latency series one thread records over three decades takes about 2.8 KB,
+/// and 1.9 KB with one value.
 ///
 /// The recent window keeps, for the cells between the smallest and largest values seen, the
 /// 32-bit totals at the last slice's end (4 bytes a cell), and for each slice still in the
 /// window what it added, as varints over the cells between the first and last it added to (a
 /// byte a cell, two for a cell given 128 values or more in the slice): a series whose window
-/// holds 1,024 values over four decades takes about 5 KB in all. The worst case, values over
-/// the whole latency range in every slice from 8 threads on 8 cores, is 8 shards of 6.5 KB,
-/// 5.9 KB of totals and 1.5 KB a slice: about 63 KiB (a byte more per cell and slice where
-/// cells get 128 values a slice or more). The `hot_path` and `scale` benchmarks print the
+/// holds 1,024 values over four decades takes about 4.2 KB in all. The worst case, values over
+/// the whole latency range in every slice from 8 threads on 8 cores, is 8 shards of 4 KB
+/// (6.9 KB once every count has passed 2^15), 5.9 KB of totals and 1.5 KB a slice: about
+/// 44 KiB (66 KiB; a byte more per cell and slice where cells get 128 values a slice or
+/// more). The `hot_path` and `scale` benchmarks print the
 /// measured figures.
 ///
 /// # Exported buckets

@@ -20,8 +20,8 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 
 /// The largest number of owned slots, whatever the core count: each costs every counter about
-/// 8.5 bytes (a 128-byte row per block of fifteen) and every histogram series a page table,
-/// bucket counts and the pages of cells its values touch (up to 6.4 KiB for latencies).
+/// 8.5 bytes (a 128-byte row per block of fifteen) and every histogram series a page table
+/// and the pages of cells its values touch (up to 6.4 KiB for latencies).
 const MAX_SHARDS: usize = 8;
 
 /// Not yet asked for a slot.

@@ -5,16 +5,18 @@
 //! `count`, `sum`, `min`, `max` and `mean` are exact (the window's `min` and `max` are exact
 //! while the window holds everything recorded, else the edge of their cell, within 2%), and the exported `_bucket{le}` counts compare every value with its
 //! bound exactly. Latency histograms span 1 ns to one hour in cells of equal ratio, 35 to a
-//! power of two, counted in 32 bits and kept in pages of 64 cells made at the first value any of
-//! their cells gets: a series pays for the range its values span. Each thread slot that records
-//! into a series has its own cells: the first threads each own a slot (the core count rounded up
-//! to a power of two, at most 8), the others share one. A slot's first value makes its page table
-//! and bucket counts; a page's first value makes the page; recording allocates nothing else, ever.
-//! A latency series one thread records takes about 2 KB with one value and 3.4 KB with values over
-//! three decades, and 5 KB with 1,024 values over four decades once its window has turned (the
+//! power of two, counted in 16-bit words (a page's high halves are made when a count first
+//! passes 2^15) and kept in a page per power of two made at the first value any of its cells
+//! gets: a series pays for the range its values span. Each thread slot that records into a
+//! series has its own cells: the first threads each own a slot (the core count rounded up to a
+//! power of two, at most 8), the others share one. A slot's first value makes its page table; a
+//! page's first value makes the page, its first count past 2^15 the high halves; recording
+//! allocates nothing else, ever. A latency series one thread records takes about 1.9 KB with
+//! one value and 2.8 KB with values over three decades, and 4.2 KB with 1,024 values over four
+//! decades once its window has turned (the
 //! window keeps 4-byte totals per cell in use, and a byte per cell for each slice that added to
 //! it). The worst case,
-//! 8 threads on 8 cores recording over the whole range in every slice, is about 63 KiB. A
+//! 8 threads on 8 cores recording over the whole range in every slice, is about 44 KiB (66 KiB once every count has passed 2^15). A
 //! counter series costs 180 bytes of heap and 199 of resident memory at a million series, its
 //! labels, handle and the allocator's overhead included (`cargo bench --bench scale`).
 //!

@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use super::exemplar::{Exemplar, ExemplarSlots};
@@ -25,8 +24,9 @@ use super::timer::HistogramTimer;
 use super::Counter;
 use crate::{MonitoringError, TraceContext};
 pub(crate) use plan::HistogramPlan;
+use plan::Spot;
 pub(crate) use readout::{Cells, Part};
-use shards::Shard;
+use shards::{Shards, SUMS};
 use window::Window;
 
 /// A distribution of observed values, such as query latencies, with quantiles readable in code.
@@ -34,9 +34,10 @@ use window::Window;
 /// `Histogram` is a cheap `Clone` handle. Recording takes no lock: the first threads to record
 /// (one per core, up to 8) each own a shard of the series and add to it with plain loads and
 /// stores; other threads share one more shard with atomic adds. A shard counts in cells of
-/// equal ratio (35 per power of two at the default 1%), and in the exported buckets. Readers
-/// add the shards up. Recording does no lookup, and allocates only a shard's page table and
-/// bucket counts at its first value and a page of cells at the first value in it (see
+/// equal ratio (35 per power of two at the default 1%); the exported buckets are read off the
+/// cells, and only the few cells that hold a bucket's bound count their values by bucket.
+/// Readers add the shards up. Recording does no lookup, and allocates only a shard's page table
+/// at its first value and a page of cells at the first value in it (see
 /// [`HistogramOpts`](crate::HistogramOpts)).
 ///
 /// Two views are kept: everything since the series was created ([`snapshot`](Self::snapshot))
@@ -89,8 +90,8 @@ pub struct Histogram {
 }
 
 struct HistogramCore {
-    /// One shard per owned thread slot, then the shared shard.
-    shards: Box<[CachePadded<Shard>]>,
+    /// One shard per owned thread slot, and the shared shard.
+    shards: Shards,
     /// The family's plan, held here so that recording reads it without following a pointer.
     plan: HistogramPlan,
     /// The running totals noted at the last rotations, which the window is measured from.
@@ -107,12 +108,9 @@ impl Histogram {
     /// Builds a series of the family planned by `plan`.
     pub(crate) fn new(plan: &HistogramPlan, clamped: Counter, rejected: Counter) -> Self {
         let opts = plan.opts();
-        let buckets = plan.bounds().len() + 1;
         Self {
             core: Arc::new(HistogramCore {
-                shards: (0..=shard_count())
-                    .map(|_| CachePadded::new(Shard::new(plan.cells(), buckets)))
-                    .collect(),
+                shards: Shards::new(shard_count()),
                 window: Mutex::new(Window::new(
                     Instant::now(),
                     opts.window_len(),
@@ -132,59 +130,62 @@ impl Histogram {
     /// recorded as the maximum and counted.
     #[inline]
     pub fn observe(&self, value: f64) {
-        // One test keeps NaN, negative and too large values off the common path.
-        if !(value >= 0.0 && value <= self.core.plan.max_value()) {
-            return self.observe_unusual(value);
+        // One test keeps NaN, negative, too large and below-resolution values off the common
+        // path.
+        match self.core.plan.usual_spot(value) {
+            Some(spot) => self.record(value, spot),
+            None => self.observe_unusual(value),
         }
-        // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
-        self.record(value + 0.0);
     }
 
-    /// A NaN or negative value (refused) or one above the maximum (recorded as the maximum).
+    /// A value [`HistogramPlan::usual_spot`] leaves out: NaN or negative (refused), above the
+    /// maximum (recorded as the maximum), or below the resolution (cell 0).
     #[cold]
     fn observe_unusual(&self, value: f64) {
         let core = &*self.core;
-        if value > core.plan.max_value() {
+        let plan = &core.plan;
+        if value > plan.max_value() {
             core.clamped.inc();
-            self.record(core.plan.max_value());
+            self.record(
+                plan.max_value(),
+                plan.spot_of(plan.cell_of(plan.max_value())),
+            );
+        } else if value >= 0.0 {
+            // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
+            let value = value + 0.0;
+            self.record(value, plan.spot_of(plan.cell_of(value)));
         } else {
             core.rejected.inc();
         }
     }
 
-    /// Adds `value`, between 0 and the maximum, to the calling thread's shard. Always inlined
-    /// into `observe`: LLVM otherwise keeps it a call, which costs about 1 ns of 7.5 (the
-    /// `hot_path` bench, alternated).
+    /// Adds `value`, between 0 and the maximum, in `spot`, to the calling thread's shard.
+    /// Always inlined into `observe`: LLVM otherwise keeps it a call, which costs about 1 ns
+    /// of 7.5 (the `hot_path` bench, alternated).
     #[inline(always)]
-    fn record(&self, value: f64) {
+    fn record(&self, value: f64, spot: Spot) {
         let core = &*self.core;
-        let cell = core.plan.cell_of(value);
-        let bucket = core.plan.bucket_of(value, cell);
-        let bits = value.to_bits();
-        let slot = thread_slot();
-        let shard = &core.shards[slot];
-        if slot + 1 < core.shards.len() {
-            // This thread owns the shard: nobody else writes it.
-            shard.count(cell, bucket, true);
-            let part = &shard.sums[cell & 1];
-            let sum = f64::from_bits(part.load(Ordering::Relaxed)) + value;
-            part.store(sum.to_bits(), Ordering::Relaxed);
-            if bits < shard.min.load(Ordering::Relaxed) {
-                shard.min.store(bits, Ordering::Relaxed);
+        match core.shards.of_slot(thread_slot()) {
+            // This thread owns the shard: nobody else writes it. Counting keeps the extremes,
+            // off the common path (see `shards`).
+            Ok(shard) => {
+                shard.count(&core.plan, spot, value, true);
+                let part = &shard.sums[spot.offset % SUMS];
+                let sum = f64::from_bits(part.load(Ordering::Relaxed)) + value;
+                part.store(sum.to_bits(), Ordering::Relaxed);
             }
-            if bits > shard.max.load(Ordering::Relaxed) {
-                shard.max.store(bits, Ordering::Relaxed);
-            }
-        } else {
-            shard.count(cell, bucket, false);
-            let _ = shard.sums[0].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
-                Some((f64::from_bits(sum) + value).to_bits())
-            });
-            if bits < shard.min.load(Ordering::Relaxed) {
-                shard.min.fetch_min(bits, Ordering::Relaxed);
-            }
-            if bits > shard.max.load(Ordering::Relaxed) {
-                shard.max.fetch_max(bits, Ordering::Relaxed);
+            Err(shard) => {
+                let bits = value.to_bits();
+                shard.count(&core.plan, spot, value, false);
+                let _ = shard.sums[0].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
+                    Some((f64::from_bits(sum) + value).to_bits())
+                });
+                if bits < shard.min.load(Ordering::Relaxed) {
+                    shard.min.fetch_min(bits, Ordering::Relaxed);
+                }
+                if bits > shard.max.load(Ordering::Relaxed) {
+                    shard.max.fetch_max(bits, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -314,15 +315,10 @@ impl Histogram {
     pub(crate) fn export_buckets(&self, per_bucket: &mut Vec<u64>) -> f64 {
         let start = per_bucket.len();
         per_bucket.resize(start + self.core.plan.bounds().len() + 1, 0);
-        let mine = &mut per_bucket[start..];
-        let mut sum = 0.0;
-        for shard in shards::written(&self.core.shards) {
-            for (total, cell) in mine.iter_mut().zip(shard.bucket_counts()) {
-                *total = total.wrapping_add(cell.load(Ordering::Relaxed));
-            }
-            sum += shard.sum();
-        }
-        sum
+        self.core
+            .shards
+            .add_buckets(&self.core.plan, &mut per_bucket[start..]);
+        self.core.shards.sum()
     }
 
     /// The recent window's value at each of `quantiles` (ascending), or `None` while the window
@@ -337,7 +333,7 @@ impl Histogram {
         {
             let mut window = self.core.window.lock();
             self.rotate_locked(&mut window, now);
-            shards::gather(&self.core.shards, &self.core.plan, scratch);
+            self.core.shards.gather(&self.core.plan, scratch);
             window.since(window.base(now), scratch);
         }
         let (first, last) = scratch.occupied()?;
@@ -345,12 +341,12 @@ impl Histogram {
         Some(scratch.quantiles(&self.core.plan, quantiles, min, max))
     }
 
-    /// How many values were recorded since the series was created.
+    /// How many values were recorded since the series was created, as the exported buckets
+    /// count them.
     pub(crate) fn count(&self) -> u64 {
-        shards::written(&self.core.shards)
-            .flat_map(|shard| shard.bucket_counts())
-            .map(|cell| cell.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
+        let mut per_bucket = Vec::new();
+        self.export_buckets(&mut per_bucket);
+        per_bucket.into_iter().fold(0, u64::wrapping_add)
     }
 
     /// How much time [`window_snapshot`](Self::window_snapshot) covers now: from the start of
@@ -376,8 +372,8 @@ impl Histogram {
         let core = &*self.core;
         if window.due(now) {
             let mut totals = Cells::default();
-            shards::gather(&core.shards, &core.plan, &mut totals);
-            window.rotate(now, &totals, shards::sum(&core.shards));
+            core.shards.gather(&core.plan, &mut totals);
+            window.rotate(now, &totals, core.shards.sum());
         }
     }
 
@@ -388,7 +384,7 @@ impl Histogram {
             let mut window = core.window.lock();
             self.rotate_locked(&mut window, now);
             let base = window.base(now);
-            shards::gather(&core.shards, &core.plan, &mut part.cells);
+            core.shards.gather(&core.plan, &mut part.cells);
             window.since(base, &mut part.cells);
             window.marks[base].sum
         };
@@ -398,13 +394,13 @@ impl Histogram {
 
     /// Everything since creation into `part`.
     fn total_into(&self, part: &mut Part) {
-        shards::gather(&self.core.shards, &self.core.plan, &mut part.cells);
+        self.core.shards.gather(&self.core.plan, &mut part.cells);
         self.fill(part);
     }
 
     /// The running sum and the extremes of `part`'s cells into it.
     fn fill(&self, part: &mut Part) {
-        part.sum = shards::sum(&self.core.shards);
+        part.sum = self.core.shards.sum();
         (part.min, part.max) = match part.cells.occupied() {
             Some((first, last)) => self.clamped_extremes(first, last),
             None => (f64::INFINITY, f64::NEG_INFINITY),
@@ -415,7 +411,7 @@ impl Histogram {
     /// where those cells hold them, otherwise the edges of the cells.
     fn clamped_extremes(&self, first: usize, last: usize) -> (f64, f64) {
         let plan = &self.core.plan;
-        let (min, max) = shards::extremes(&self.core.shards);
+        let (min, max) = self.core.shards.extremes();
         (
             match plan.cell_of(min) == first {
                 true => min,
@@ -683,16 +679,34 @@ mod tests {
         })
         .join()
         .unwrap();
-        let last = h.core.shards.last().unwrap();
-        assert_eq!(
-            last.bucket_counts()
-                .iter()
-                .map(|c| c.load(Ordering::Relaxed))
-                .sum::<u64>(),
-            2
-        );
+        let mut per_bucket = vec![0; h.core.plan.bounds().len() + 1];
+        h.core
+            .shards
+            .shared()
+            .add_buckets(&h.core.plan, &mut per_bucket);
+        assert_eq!(per_bucket.iter().sum::<u64>(), 2);
         let s = h.snapshot();
         assert_eq!((s.count, s.sum, s.min, s.max), (3, 13.0, 1.0, 7.0));
+    }
+
+    #[test]
+    fn a_cell_past_16_bits_carries_into_its_high_half() {
+        let (h, _, _) = histogram(&HistogramOpts::new(1.0, 1000.0));
+        for _ in 0..200_000 {
+            h.observe(5.0);
+        }
+        let shared = h.clone();
+        std::thread::spawn(move || {
+            crate::metrics::shard::use_shared_cells();
+            for _ in 0..70_000 {
+                shared.observe(5.0);
+            }
+        })
+        .join()
+        .unwrap();
+        let s = h.snapshot();
+        assert_eq!((s.count, s.p50, s.sum), (270_000, 5.0, 1_350_000.0));
+        assert_eq!(h.count(), 270_000);
     }
 
     #[test]
@@ -700,8 +714,8 @@ mod tests {
         let (h, _, _) = histogram(&HistogramOpts::new(1.0, 1000.0));
         let cell = h.core.plan.cell_of(5.0);
         h.observe(5.0);
-        let owned = h.core.shards.iter().position(|s| s.written()).unwrap();
-        h.core.shards[owned].set_count(cell, u32::MAX - 1);
+        let owned = h.core.shards.written().next().unwrap();
+        owned.set_count(&h.core.plan, cell, u32::MAX - 1);
         for _ in 0..3 {
             h.observe(5.0);
         }
@@ -710,8 +724,8 @@ mod tests {
         std::thread::spawn(move || {
             crate::metrics::shard::use_shared_cells();
             shared.observe(5.0);
-            let last = shared.core.shards.last().unwrap();
-            last.set_count(cell, u32::MAX);
+            let last = shared.core.shards.shared();
+            last.set_count(&shared.core.plan, cell, u32::MAX);
             shared.observe(5.0);
             shared.observe(5.0);
         })
@@ -722,7 +736,11 @@ mod tests {
         let shared_count = u64::from(u32::MAX) + 2;
         assert_eq!(s.count, owned_count + shared_count);
         assert_eq!((s.p50, s.min, s.max), (5.0, 5.0, 5.0));
-        assert_eq!(h.count(), 7, "the bucket counts were not set");
+        assert_eq!(
+            h.count(),
+            s.count,
+            "the exported buckets count what the cells hold"
+        );
     }
 
     quickcheck! {
@@ -762,6 +780,65 @@ mod tests {
             let cells_agree = (0..h.core.plan.cells())
                 .all(|c| w.cells.count_at(c) == want.cells.count_at(c));
             cells_agree && w.sum == want.sum
+        }
+
+        /// The extremes are exact after every value, as they move within a cell and from cell
+        /// to cell (the owner keeps them off its common path, in the cells that hold them).
+        fn extremes_are_exact_after_every_value(values: Vec<(u8, bool)>) -> bool {
+            let (h, _, _) = histogram(&HistogramOpts::new(1e-6, 100.0));
+            let mut seen: Option<(f64, f64)> = None;
+            values.iter().all(|&(step, far)| {
+                // Steps of a thousandth: several values to a cell of 2%, a few cells in all.
+                let value = match far {
+                    true => 0.5 + f64::from(step) * 0.01,
+                    false => 1.0 + f64::from(step % 64) * 0.001,
+                };
+                h.observe(value);
+                let (min, max) = seen.map_or((value, value), |(lo, hi)| (lo.min(value), hi.max(value)));
+                seen = Some((min, max));
+                let s = h.snapshot();
+                (s.min, s.max) == (min, max)
+            })
+        }
+
+        /// The exported buckets count each value in the first bucket whose bound is not below
+        /// it, at any precision, for values on, just below and just above the bounds (in the
+        /// cells that hold them), whether the thread records into a shard of its own or the
+        /// shared one.
+        fn exported_buckets_compare_each_value_with_the_bounds(
+            values: Vec<(u8, i8)>,
+            figures: u8,
+            shared: bool
+        ) -> bool {
+            let bounds = [0.001, 0.0015, 0.00151, 0.002, 0.01, 0.1, 1.0];
+            let opts = HistogramOpts::new(1e-6, 100.0)
+                .significant_figures(figures % 3 + 1)
+                .buckets(bounds);
+            let (h, _, _) = histogram(&opts);
+            let values: Vec<f64> = values
+                .iter()
+                .map(|&(at, step)| {
+                    let bound = bounds[usize::from(at) % bounds.len()];
+                    bound * (1.0 + f64::from(step) * 1e-4)
+                })
+                .collect();
+            let recorder = h.clone();
+            let given = values.clone();
+            std::thread::spawn(move || {
+                if shared {
+                    crate::metrics::shard::use_shared_cells();
+                }
+                given.iter().for_each(|&v| recorder.observe(v));
+            })
+            .join()
+            .unwrap();
+            let mut want = vec![0; bounds.len() + 1];
+            for v in &values {
+                want[bounds.partition_point(|&b| b < *v)] += 1;
+            }
+            let mut got = Vec::new();
+            h.export_buckets(&mut got);
+            got == want && h.snapshot().count == values.len() as u64
         }
 
         /// A histogram recorded from several threads holds the values' exact count, sum and

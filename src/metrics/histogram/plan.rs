@@ -1,6 +1,7 @@
 //! Module implementing a histogram family's plan: the cell a value falls in, the values a
 //! cell holds, and the exported bucket it counts in. See [`HistogramPlan`].
 
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use crate::metrics::histogram_opts::HistogramOpts;
@@ -15,12 +16,48 @@ const FRACTION: u64 = (1 << 52) - 1;
 /// per power of two); a fixed size, so that indexing needs no bounds check.
 const SLOTS: usize = 1 << 10;
 
-/// One slot of the fraction's top bits: the cell its lowest fraction falls in, counted from
-/// the top of cell 0, and where the next cell starts if it starts inside the slot.
+/// One slot of the fraction's top bits: the cell its lowest fraction falls in, within its power
+/// of two, and where the next cell starts if it starts inside the slot.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     split: u64,
     cell: u64,
+}
+
+/// Cells per page of a shard's counts: one power of two at the default two figures (35 cells),
+/// eight at one figure (4 each), a tenth of one at three (347). A value's page then follows from
+/// its power of two alone, so that the page is found while the cell within it is still being
+/// worked out: with 64 cells a page, found from the cell, a record waited for both in turn
+/// (about 6.3 against 5.9 ns, one thread on one series).
+pub(super) const PAGE: usize = 35;
+
+/// Where a value is counted: the page and the place in the page that count its cell
+/// ([`HistogramPlan::cell_at`] tells the cell, off the common path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Spot {
+    pub(super) page: usize,
+    pub(super) offset: usize,
+}
+
+/// A run of consecutive cells kept side by side in one page.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    pub(super) cell: usize,
+    pub(super) offset: usize,
+    pub(super) len: usize,
+}
+
+/// A cell that holds one or more exported bucket bounds: its values are counted per bucket, in
+/// parts of their own (see [`HistogramPlan::part_of`]).
+#[derive(Debug, Clone, Copy)]
+struct BoundCell {
+    cell: usize,
+    /// The lowest bucket a value of the cell can fall in.
+    first_bucket: usize,
+    /// Where the cell's parts start among a shard's parts.
+    first_part: usize,
+    /// The buckets its values can fall in, one part each.
+    parts: usize,
 }
 
 /// Where a family's values go: cells of equal ratio, and the exported buckets.
@@ -41,6 +78,12 @@ pub(crate) struct HistogramPlan {
     steps_per_unit: f64,
     /// The largest value recorded as itself.
     max_value: f64,
+    /// The bits of the smallest value of at least one step (the low edge of cell 1).
+    usual_low: u64,
+    /// The bits of the largest value recorded as itself, less `usual_low`: a value's bits less
+    /// `usual_low`, wrapping, are at most this exactly when it is usual (see
+    /// [`usual_spot`](Self::usual_spot)).
+    usual_span: u64,
     /// Cells per power of two.
     per_doubling: usize,
     /// How far a fraction is shifted to index `slots`.
@@ -52,10 +95,21 @@ pub(crate) struct HistogramPlan {
     starts: Arc<[u64]>,
     /// The number of cells: cell 0 and `per_doubling` for every power of two up to the maximum.
     cells: usize,
+    /// With at most [`PAGE`] cells per power of two: `1 << page_shift` powers of two share a
+    /// page.
+    page_shift: u32,
+    /// With more: the pages one power of two takes.
+    pages_per_doubling: usize,
+    /// The pages of the cells above cell 0; cell 0 has the page after them.
+    pages: usize,
+    /// The powers of two the cells above cell 0 span.
+    doublings: usize,
     /// For each cell, the first exported bucket its lowest value could fall in; a value moves
     /// up from there while it is above the bound. [`WHOLE_CELL`] is set when every value of the
     /// cell falls in that bucket, so that no bound need be compared.
     first_bucket: Arc<[u32]>,
+    /// The cells that hold a bound, ascending.
+    bound_cells: Arc<[BoundCell]>,
     /// The exported bucket bounds, without `+Inf`.
     bounds: Arc<[f64]>,
     opts: Arc<HistogramOpts>,
@@ -107,7 +161,7 @@ impl CellTable {
                     true => next,
                     false => u64::MAX,
                 },
-                cell: cell as u64 + 1,
+                cell: cell as u64,
             };
         }
         Self {
@@ -137,15 +191,28 @@ impl HistogramPlan {
         let max_value = opts.max_value();
         let top = (max_value * steps_per_unit).max(1.0);
         let doublings = ((top.to_bits() >> 52) - 1023) as usize + 1;
+        let page_shift = (PAGE / per_doubling).max(1).ilog2();
+        let pages_per_doubling = per_doubling.div_ceil(PAGE);
+        let pages = match per_doubling <= PAGE {
+            true => doublings.div_ceil(1 << page_shift),
+            false => doublings * pages_per_doubling,
+        };
         let mut plan = Self {
             steps_per_unit,
             max_value,
+            usual_low: 0,
+            usual_span: 0,
             per_doubling,
             slot_shift,
             slots,
             starts,
             cells: 1 + doublings * per_doubling,
+            page_shift,
+            pages_per_doubling,
+            pages,
+            doublings,
             first_bucket: Arc::from([]),
+            bound_cells: Arc::from([]),
             bounds: opts.bucket_bounds().into(),
             opts: Arc::new(opts),
         };
@@ -163,6 +230,25 @@ impl HistogramPlan {
                 }
             })
             .collect();
+        let mut bound_cells = Vec::new();
+        let mut first_part = 0;
+        for cell in 0..plan.cells {
+            if plan.holds_bound(cell) {
+                let first_bucket = (plan.first_bucket[cell] & !WHOLE_CELL) as usize;
+                let last = plan.bucket_of(plan.high(cell).next_down(), cell);
+                let parts = last - first_bucket + 1;
+                bound_cells.push(BoundCell {
+                    cell,
+                    first_bucket,
+                    first_part,
+                    parts,
+                });
+                first_part += parts;
+            }
+        }
+        plan.bound_cells = bound_cells.into();
+        plan.usual_low = plan.at_least(1.0).to_bits();
+        plan.usual_span = plan.max_value.to_bits().wrapping_sub(plan.usual_low);
         plan
     }
 
@@ -200,12 +286,143 @@ impl HistogramPlan {
         if x < 1.0 {
             return 0;
         }
+        self.cell_of_steps(x)
+    }
+
+    /// Where `value` is counted when it is at least the resolution and at most the maximum, the
+    /// usual case; `None` for any other value (below the resolution, above the maximum,
+    /// negative or NaN), in one test.
+    #[inline(always)]
+    pub(super) fn usual_spot(&self, value: f64) -> Option<Spot> {
+        let x = value * self.steps_per_unit;
+        // The bits of a value order as the value when it is not negative; below the resolution
+        // (+0 included) the difference wraps past the span, and so do a negative value's bits
+        // (the sign bit set), NaN's and those of values above the maximum.
+        match value.to_bits().wrapping_sub(self.usual_low) <= self.usual_span {
+            true => {
+                let (doubling, within) = self.doubling_and_within(x);
+                Some(self.spot(doubling, within))
+            }
+            false => None,
+        }
+    }
+
+    /// The power of two of `x` steps, at least 1, and its cell within it.
+    #[inline(always)]
+    fn doubling_and_within(&self, x: f64) -> (usize, usize) {
         let bits = x.to_bits();
         let doubling = (bits >> 52) - 1023;
         let fraction = bits & FRACTION;
         let slot = self.slots[(fraction >> self.slot_shift) as usize % SLOTS];
-        let cell = slot.cell + u64::from(fraction >= slot.split);
-        (doubling * self.per_doubling as u64 + cell) as usize
+        let within = slot.cell + u64::from(fraction >= slot.split);
+        (doubling as usize, within as usize)
+    }
+
+    /// The cell of `x` steps, at least 1.
+    #[inline]
+    fn cell_of_steps(&self, x: f64) -> usize {
+        let (doubling, within) = self.doubling_and_within(x);
+        1 + doubling * self.per_doubling + within
+    }
+
+    /// Where cell `within` of power of two `doubling` is counted.
+    #[inline(always)]
+    fn spot(&self, doubling: usize, within: usize) -> Spot {
+        match self.per_doubling.cmp(&PAGE) {
+            // Two figures: a page for each power of two.
+            std::cmp::Ordering::Equal => Spot {
+                page: doubling,
+                offset: within,
+            },
+            std::cmp::Ordering::Less => Spot {
+                page: doubling >> self.page_shift,
+                offset: (doubling & ((1 << self.page_shift) - 1)) * self.per_doubling + within,
+            },
+            std::cmp::Ordering::Greater => Spot {
+                page: doubling * self.pages_per_doubling + within / PAGE,
+                offset: within % PAGE,
+            },
+        }
+    }
+
+    /// The cell counted at `spot`.
+    pub(super) fn cell_at(&self, spot: Spot) -> usize {
+        let per = self.per_doubling;
+        let (doubling, within) = match per.cmp(&PAGE) {
+            _ if spot.page == self.pages => return 0,
+            std::cmp::Ordering::Equal => (spot.page, spot.offset),
+            std::cmp::Ordering::Less => (
+                (spot.page << self.page_shift) + spot.offset / per,
+                spot.offset % per,
+            ),
+            std::cmp::Ordering::Greater => (
+                spot.page / self.pages_per_doubling,
+                (spot.page % self.pages_per_doubling) * PAGE + spot.offset,
+            ),
+        };
+        1 + doubling * per + within
+    }
+
+    /// Where `cell` is counted.
+    pub(super) fn spot_of(&self, cell: usize) -> Spot {
+        match cell {
+            0 => Spot {
+                page: self.pages,
+                offset: 0,
+            },
+            cell => self.spot(
+                (cell - 1) / self.per_doubling,
+                (cell - 1) % self.per_doubling,
+            ),
+        }
+    }
+
+    /// How many pages a shard's table has: the pages of the cells above cell 0, and cell 0's.
+    pub(super) fn pages(&self) -> usize {
+        self.pages + 1
+    }
+
+    /// The pages that keep the cells of `range` (not empty), in order.
+    pub(super) fn pages_of(&self, range: Range<usize>) -> impl Iterator<Item = usize> {
+        let below = (range.start == 0).then_some(self.pages);
+        let first = self.spot_of(range.start.max(1)).page;
+        let last = match range.end > 1 {
+            true => self.spot_of(range.end - 1).page + 1,
+            false => first,
+        };
+        below.into_iter().chain(first..last)
+    }
+
+    /// The runs of cells page `page` keeps, in order.
+    pub(super) fn runs(&self, page: usize) -> impl Iterator<Item = Run> + '_ {
+        let (per, doublings) = (self.per_doubling, self.doublings);
+        let (first, count, within, len) = match (page == self.pages, per <= PAGE) {
+            (true, _) => (0, 0, 0, 0),
+            (false, true) => (page << self.page_shift, 1 << self.page_shift, 0, per),
+            (false, false) => {
+                let within = (page % self.pages_per_doubling) * PAGE;
+                (
+                    page / self.pages_per_doubling,
+                    1,
+                    within,
+                    PAGE.min(per - within),
+                )
+            }
+        };
+        let below = (page == self.pages).then_some(Run {
+            cell: 0,
+            offset: 0,
+            len: 1,
+        });
+        let above =
+            (first..(first + count).min(doublings))
+                .enumerate()
+                .map(move |(i, doubling)| Run {
+                    cell: 1 + doubling * per + within,
+                    offset: i * per,
+                    len,
+                });
+        below.into_iter().chain(above)
     }
 
     /// The exported bucket of `value`, in `cell`: the first whose bound is not below it.
@@ -219,6 +436,53 @@ impl HistogramPlan {
             }
         }
         bucket
+    }
+
+    /// Whether an exported bound lies within `cell`, so that its values are counted in parts
+    /// by bucket (the cell's count in a page is then a mark).
+    #[inline]
+    pub(super) fn holds_bound(&self, cell: usize) -> bool {
+        self.first_bucket[cell] & WHOLE_CELL == 0
+    }
+
+    /// The exported bucket of every value of `cell`, or `None` when a bound lies within it.
+    #[inline]
+    pub(super) fn whole_bucket(&self, cell: usize) -> Option<usize> {
+        let first = self.first_bucket[cell];
+        (first & WHOLE_CELL != 0).then_some((first & !WHOLE_CELL) as usize)
+    }
+
+    /// How many parts a shard keeps: one for each bucket each cell that holds a bound reaches.
+    pub(super) fn parts(&self) -> usize {
+        self.bound_cells
+            .last()
+            .map_or(0, |last| last.first_part + last.parts)
+    }
+
+    /// The part that counts `value`, of `cell`, which holds a bound.
+    pub(super) fn part_of(&self, cell: usize, value: f64) -> usize {
+        let at = self.bound_cells.partition_point(|b| b.cell < cell);
+        let held = &self.bound_cells[at];
+        held.first_part + self.bucket_of(value, cell) - held.first_bucket
+    }
+
+    /// The exported bucket of each part, in the parts' order.
+    pub(super) fn part_buckets(&self) -> impl Iterator<Item = usize> + '_ {
+        self.bound_cells
+            .iter()
+            .flat_map(|held| held.first_bucket..held.first_bucket + held.parts)
+    }
+
+    /// The cells within `range` that hold a bound, each with its parts.
+    pub(super) fn bound_cells(
+        &self,
+        range: Range<usize>,
+    ) -> impl Iterator<Item = (usize, Range<usize>)> + '_ {
+        let from = self.bound_cells.partition_point(|b| b.cell < range.start);
+        self.bound_cells[from..]
+            .iter()
+            .take_while(move |held| held.cell < range.end)
+            .map(|held| (held.cell, held.first_part..held.first_part + held.parts))
     }
 
     /// The lowest value `cell` holds.
@@ -274,6 +538,53 @@ impl HistogramPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_cell_has_one_place_and_the_pages_list_it_once() {
+        for figures in 1..=3 {
+            let plan = HistogramPlan::new(HistogramOpts::latency().significant_figures(figures));
+            let mut listed = vec![None; plan.cells()];
+            let mut places = HashSet::new();
+            for page in 0..plan.pages() {
+                for run in plan.runs(page) {
+                    assert!(
+                        run.offset + run.len <= PAGE,
+                        "{figures} figures, page {page}"
+                    );
+                    for i in 0..run.len {
+                        let place = (page, run.offset + i);
+                        assert!(places.insert(place), "{place:?} holds two cells");
+                        let earlier = listed[run.cell + i].replace(place);
+                        assert!(earlier.is_none(), "cell {} listed twice", run.cell + i);
+                    }
+                }
+            }
+            for (cell, place) in listed.into_iter().enumerate() {
+                let spot = plan.spot_of(cell);
+                assert_eq!(Some((spot.page, spot.offset)), place, "cell {cell}");
+                assert_eq!(plan.cell_at(spot), cell);
+            }
+            let (lowest, highest) = (plan.low(1), plan.max_value());
+            for value in [lowest, 1e-9, 3.3e-7, 0.004_999, 0.005, 1.0, 3599.9, highest] {
+                let usual = plan.usual_spot(value);
+                assert_eq!(usual, Some(plan.spot_of(plan.cell_of(value))), "{value}");
+            }
+            let (below, above) = (lowest.next_down(), highest.next_up());
+            for unusual in [
+                0.0,
+                -0.0,
+                below,
+                0.5e-9,
+                -1.0,
+                f64::NAN,
+                f64::INFINITY,
+                above,
+            ] {
+                assert_eq!(plan.usual_spot(unusual), None, "{unusual}");
+            }
+        }
+    }
 
     #[test]
     fn every_value_lands_in_the_cell_whose_edges_hold_it() {
@@ -306,6 +617,11 @@ mod tests {
             assert_eq!(plan.cell_of(1e-9), 1);
         }
         let plan = HistogramPlan::new(HistogramOpts::latency());
+        assert_eq!(
+            plan.pages(),
+            43,
+            "two figures: a page per power of two, and cell 0's"
+        );
         assert_eq!(
             plan.per_doubling(),
             35,

@@ -2,116 +2,233 @@
 //! and how readers add the shards up. See [`Shard`].
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+use once_cell::race::OnceBox;
 
 use crossbeam_utils::CachePadded;
 
-use super::plan::HistogramPlan;
+use super::plan::{HistogramPlan, Spot, PAGE};
 use super::readout::Cells;
 use crate::metrics::shard::add_owned;
 
-/// Cells per page. A page is made at the first value any of its cells gets, so that a series
-/// pays for the range its values span, not for the whole range of its family.
-pub(super) const PAGE: usize = 64;
+/// One page of cells (see [`PAGE`]). A page is made at the first value any of its cells gets, so
+/// that a series pays for the range its values span, not for the whole range of its family.
+///
+/// A cell's count takes 15 bits of a 16-bit word, so that the cells a series' values touch take
+/// half the cache they would in 32 bits. A count that passes [`LOW`] starts again from 0 and
+/// carries into the page's high halves, made at the first carry; a high half that passes
+/// `u16::MAX` carries 2^31 into the shard's spill.
+///
+/// In a shard of its own, the word's top bit, [`SLOW`], sends the owner off the common path:
+/// it is set on a cell never counted, on a cell that holds an exported bucket's bound (whose
+/// values are counted by bucket in the shard's parts), and on the cells of the shard's smallest
+/// and largest values. A value anywhere else can change neither extreme, so the common path
+/// counts it with one compare and does not look at them. The shared shard adds atomically to
+/// the whole word and keeps its extremes with atomic min and max.
+struct Page {
+    low: [AtomicU16; PAGE],
+    high: OnceBox<[AtomicU16; PAGE]>,
+}
 
-/// One page of cells. A cell counts in 32 bits; a cell that passes `u32::MAX` starts again
-/// from 0 and carries 2^32 into the shard's spill.
-type Page = [AtomicU32; PAGE];
+/// The largest count a cell's word holds before it carries into its high half.
+const LOW: u16 = (1 << 15) - 1;
+
+/// The bit of an owned shard's word that sends recording off the common path.
+const SLOW: u16 = 1 << 15;
+
+impl Page {
+    /// A page whose every word is `word`.
+    fn new(word: u16) -> Self {
+        Self {
+            low: std::array::from_fn(|_| AtomicU16::new(word)),
+            high: OnceBox::new(),
+        }
+    }
+
+    /// The high halves, made if need be.
+    fn high(&self) -> &[AtomicU16; PAGE] {
+        self.high
+            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU16::new(0))))
+    }
+
+    /// The counts at `offsets` (without what a carry put in the spill), to `each`; `mask` keeps
+    /// the bits of a word that count.
+    fn counts(&self, offsets: Range<usize>, mask: u16, mut each: impl FnMut(usize, u64)) {
+        let high = self.high.get();
+        for offset in offsets {
+            let low = u64::from(self.low[offset].load(Ordering::Relaxed) & mask);
+            let high = high.map_or(0, |high| u64::from(high[offset].load(Ordering::Relaxed)));
+            each(offset, low + (high << 15));
+        }
+    }
+}
+
+/// How many parts a shard's running sum is kept in (see [`Shard::sums`]).
+pub(super) const SUMS: usize = 2;
 
 /// Everything one shard was given since the series was created. Never reset: readers only
 /// load, so that the owner can store without a lock.
 pub(super) struct Shard {
     /// Made at the shard's first value, so that a series pays only for the threads that record
     /// into it.
-    data: OnceLock<ShardData>,
-    /// How many pages the family's cells take.
-    pages: usize,
-    /// The number of exported buckets, `+Inf` included.
-    buckets: usize,
+    data: OnceBox<ShardData>,
     /// The exact sum, as `f64` bits, in two parts: the owner adds a value to the part of its
-    /// cell's parity, so that consecutive values seldom wait for each other's addition (with one
+    /// place's parity in its page, so that consecutive values seldom wait for each other's addition (with one
     /// running sum each `observe` of a series waited for the last one's: 11.6 ns a record
     /// against 7.4 with two, one thread on one series). Others add to the first.
     /// [`sum`](Self::sum) is the total.
-    pub(super) sums: [AtomicU64; 2],
+    pub(super) sums: [AtomicU64; SUMS],
     /// The smallest value, as `f64` bits (which order as the values do, none being negative);
     /// `+inf` while empty.
     pub(super) min: AtomicU64,
     /// The largest value, as `f64` bits; `0.0` while empty.
     pub(super) max: AtomicU64,
+    /// Whether threads share the shard (and add atomically), or one owns it.
+    shared: bool,
 }
 
 /// What a shard makes at its first value.
 struct ShardData {
     /// The pages of cells, each made at its first value.
-    pages: Box<[OnceLock<Box<Page>>]>,
-    /// A cache line unused, then values per exported bucket (the last one `+Inf`), then a cache
-    /// line unused: padded so that the bucket counts, which every value writes, share no cache
-    /// line with another thread's data.
-    buckets: Box<[AtomicU64]>,
-    /// 2^32 for every time a cell passed `u32::MAX`, by cell: made the first time one does.
+    pages: Box<[OnceBox<Page>]>,
+    /// The values of the cells that hold a bound, by cell and exported bucket (see
+    /// [`HistogramPlan::part_of`]).
+    parts: Box<[AtomicU64]>,
+    /// 2^31 for every time a cell's high half passed `u16::MAX`, by cell: made the first time
+    /// one does.
     spill: OnceLock<Box<[AtomicU64]>>,
+    /// The cells, one spill each.
+    spill_len: usize,
 }
 
-/// One cache line of counts, the padding around a shard's bucket counts.
-const PAD: usize = 64 / std::mem::size_of::<AtomicU64>();
-
 impl Shard {
-    pub(super) fn new(cells: usize, buckets: usize) -> Self {
+    /// An empty shard; `shared` when threads share it.
+    pub(super) fn new(shared: bool) -> Self {
         Self {
-            data: OnceLock::new(),
-            pages: cells.div_ceil(PAGE),
-            buckets,
-            sums: [
-                AtomicU64::new(0f64.to_bits()),
-                AtomicU64::new(0f64.to_bits()),
-            ],
+            data: OnceBox::new(),
+            sums: std::array::from_fn(|_| AtomicU64::new(0f64.to_bits())),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(0f64.to_bits()),
+            shared,
         }
     }
 
-    /// Counts one value in `cell` and exported bucket `bucket`; `owned` when the calling
-    /// thread is the only one that writes this shard.
-    #[inline]
-    pub(super) fn count(&self, cell: usize, bucket: usize, owned: bool) {
+    /// The bits of a word that count.
+    fn mask(&self) -> u16 {
+        match self.shared {
+            true => u16::MAX,
+            false => LOW,
+        }
+    }
+
+    /// Counts `value`, which falls in `spot`; `owned` when the calling thread is the only one
+    /// that writes this shard.
+    #[inline(always)]
+    pub(super) fn count(&self, plan: &HistogramPlan, spot: Spot, value: f64, owned: bool) {
         let data = match self.data.get() {
             Some(data) => data,
-            None => self.make_data(),
+            None => self.make_data(plan),
         };
-        let count = &data.page(cell)[cell % PAGE];
-        let bucket = &data.buckets[PAD + bucket];
+        let page = data.page(self.shared, spot.page);
         if owned {
-            add_owned(bucket, 1);
+            let count = &page.low[spot.offset];
             match count.load(Ordering::Relaxed) {
-                u32::MAX => data.carry(cell, count),
-                n => count.store(n + 1, Ordering::Relaxed),
+                n if n < LOW => count.store(n + 1, Ordering::Relaxed),
+                _ => self.count_unusual(plan, data, spot, value),
             }
         } else {
-            bucket.fetch_add(1, Ordering::Relaxed);
-            if count.fetch_add(1, Ordering::Relaxed) == u32::MAX {
-                data.carry(cell, count);
-            }
+            data.count_shared(plan, spot, value, page);
         }
     }
 
-    /// The page table and bucket counts: made at the shard's first value.
+    /// An owner's word at `spot` is [`SLOW`] or its count is full: counts `value` in the cell's
+    /// part if the cell holds a bound, or in the cell, carrying if need be; a value that moves
+    /// an extreme, or the first of a cell, goes on to [`count_extreme`](Self::count_extreme).
     #[cold]
-    fn make_data(&self) -> &ShardData {
-        self.data.get_or_init(|| ShardData {
-            pages: (0..self.pages).map(|_| OnceLock::new()).collect(),
-            buckets: (0..PAD + self.buckets + PAD)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            spill: OnceLock::new(),
+    #[inline(never)]
+    fn count_unusual(&self, plan: &HistogramPlan, data: &ShardData, spot: Spot, value: f64) {
+        let cell = plan.cell_at(spot);
+        let page = data.page(false, spot.page);
+        let word = &page.low[spot.offset];
+        let now = word.load(Ordering::Relaxed);
+        let bits = value.to_bits();
+        let (min, max) = (
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        );
+        let holds_bound = plan.holds_bound(cell);
+        let counted_before = holds_bound || now & LOW != 0;
+        if min == f64::INFINITY.to_bits() || bits < min || bits > max || !counted_before {
+            return self.count_extreme(plan, data, spot, value);
+        }
+        // Inside the extremes, in a cell counted before: the cell keeps its mark.
+        if holds_bound {
+            return add_owned(&data.parts[plan.part_of(cell, value)], 1);
+        }
+        data.add_carrying(cell, page, spot.offset, now);
+    }
+
+    /// [`count_unusual`](Self::count_unusual) for a value that moves an extreme or is the first
+    /// of its cell: keeps the extremes and the marks of the cells that hold them, then counts.
+    #[cold]
+    #[inline(never)]
+    fn count_extreme(&self, plan: &HistogramPlan, data: &ShardData, spot: Spot, value: f64) {
+        let cell = plan.cell_at(spot);
+        let bits = value.to_bits();
+        let (min, max) = (
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        );
+        let empty = min == f64::INFINITY.to_bits();
+        let (new_min, new_max) = (bits.min(min), if empty { bits } else { bits.max(max) });
+        self.min.store(new_min, Ordering::Relaxed);
+        self.max.store(new_max, Ordering::Relaxed);
+        let extreme_cells = [new_min, new_max].map(|b| plan.cell_of(f64::from_bits(b)));
+        if !empty {
+            // A cell that held an extreme and no longer does goes back to the common path.
+            for old in [min, max].map(|b| plan.cell_of(f64::from_bits(b))) {
+                if old != cell && !extreme_cells.contains(&old) && !plan.holds_bound(old) {
+                    let spot = plan.spot_of(old);
+                    let word = &data.page(false, spot.page).low[spot.offset];
+                    word.store(word.load(Ordering::Relaxed) & LOW, Ordering::Relaxed);
+                }
+            }
+        }
+        let page = data.page(false, spot.page);
+        let word = &page.low[spot.offset];
+        if plan.holds_bound(cell) {
+            return add_owned(&data.parts[plan.part_of(cell, value)], 1);
+        }
+        // The cell keeps its mark while it holds an extreme.
+        let now = match extreme_cells.contains(&cell) {
+            true => word.load(Ordering::Relaxed) | SLOW,
+            false => word.load(Ordering::Relaxed) & LOW,
+        };
+        data.add_carrying(cell, page, spot.offset, now);
+    }
+
+    /// The page table and parts: made at the shard's first value.
+    #[cold]
+    fn make_data(&self, plan: &HistogramPlan) -> &ShardData {
+        self.data.get_or_init(|| {
+            Box::new(ShardData {
+                pages: (0..plan.pages()).map(|_| OnceBox::new()).collect(),
+                spill_len: plan.cells(),
+                parts: (0..plan.parts()).map(|_| AtomicU64::new(0)).collect(),
+                spill: OnceLock::new(),
+            })
         })
     }
 
     /// The exact sum of what it was given.
     pub(super) fn sum(&self) -> f64 {
-        f64::from_bits(self.sums[0].load(Ordering::Relaxed))
-            + f64::from_bits(self.sums[1].load(Ordering::Relaxed))
+        // From +0: an empty `f64` sum is -0, which a scrape would write as `-0`.
+        self.sums
+            .iter()
+            .map(|part| f64::from_bits(part.load(Ordering::Relaxed)))
+            .fold(0.0, |sum, part| sum + part)
     }
 
     /// Whether a value was ever recorded here: its minimum is set by its first value.
@@ -119,31 +236,78 @@ impl Shard {
         self.min.load(Ordering::Relaxed) != f64::INFINITY.to_bits() && self.data.get().is_some()
     }
 
-    /// The counts per exported bucket (none before the first value).
-    pub(super) fn bucket_counts(&self) -> &[AtomicU64] {
-        self.data
-            .get()
-            .map_or(&[], |d| &d.buckets[PAD..d.buckets.len() - PAD])
+    /// Adds the values per exported bucket to `per_bucket` (one per bucket, `+Inf` last): the
+    /// cells that lie inside one bucket, by the bucket each falls in, and the parts of those that
+    /// hold a bound.
+    pub(super) fn add_buckets(&self, plan: &HistogramPlan, per_bucket: &mut [u64]) {
+        let Some(data) = self.data.get() else {
+            return;
+        };
+        let spill = data.spill.get();
+        let mask = self.mask();
+        // Only the pages between the extremes' can hold a count: a scrape reads those alone.
+        let extremes = [&self.min, &self.max].map(|b| f64::from_bits(b.load(Ordering::Relaxed)));
+        let cells = plan.cell_of(extremes[0])..plan.cell_of(extremes[1]) + 1;
+        for index in plan.pages_of(cells) {
+            let Some(page) = data.pages[index].get() else {
+                continue;
+            };
+            for run in plan.runs(index) {
+                page.counts(run.offset..run.offset + run.len, mask, |offset, count| {
+                    let cell = run.cell + (offset - run.offset);
+                    let carried = spill.map_or(0, |spill| spill[cell].load(Ordering::Relaxed));
+                    if count == 0 && carried == 0 {
+                        return;
+                    }
+                    let Some(bucket) = plan.whole_bucket(cell) else {
+                        return;
+                    };
+                    let total = &mut per_bucket[bucket];
+                    *total = total.wrapping_add(count).wrapping_add(carried);
+                });
+            }
+        }
+        for (bucket, count) in plan.part_buckets().zip(data.parts.iter()) {
+            per_bucket[bucket] = per_bucket[bucket].wrapping_add(count.load(Ordering::Relaxed));
+        }
     }
 
     /// Adds the counts of the cells in `range` to `totals`, which holds one count per cell
     /// of the range.
-    fn add_cells(&self, range: Range<usize>, totals: &mut [u64]) {
+    fn add_cells(&self, plan: &HistogramPlan, range: Range<usize>, totals: &mut [u64]) {
         let Some(data) = self.data.get() else {
             return;
         };
-        let mut cell = range.start;
-        while cell < range.end {
-            // The cells of `cell`'s page within the range.
-            let end = ((cell / PAGE + 1) * PAGE).min(range.end);
-            if let Some(page) = data.pages[cell / PAGE].get() {
-                let counts = &page[cell % PAGE..cell % PAGE + (end - cell)];
-                let totals = &mut totals[cell - range.start..end - range.start];
-                for (total, count) in totals.iter_mut().zip(counts) {
-                    *total = total.wrapping_add(u64::from(count.load(Ordering::Relaxed)));
+        let mask = self.mask();
+        for index in plan.pages_of(range.clone()) {
+            let Some(page) = data.pages[index].get() else {
+                continue;
+            };
+            for run in plan.runs(index) {
+                // The run's cells within the range.
+                let start = run.cell.max(range.start);
+                let end = (run.cell + run.len).min(range.end);
+                if start >= end {
+                    continue;
                 }
+                let offset = run.offset + (start - run.cell);
+                let totals = &mut totals[start - range.start..end - range.start];
+                page.counts(offset..offset + (end - start), mask, |at, count| {
+                    let total = &mut totals[at - offset];
+                    *total = total.wrapping_add(count);
+                });
             }
-            cell = end;
+        }
+        // The cells that hold a bound count 0 in their pages: their parts instead.
+        for (cell, parts) in plan.bound_cells(range.clone()) {
+            if data.pages[plan.spot_of(cell).page].get().is_some() {
+                let held: u64 = data.parts[parts]
+                    .iter()
+                    .map(|part| part.load(Ordering::Relaxed))
+                    .fold(0, u64::wrapping_add);
+                let total = &mut totals[cell - range.start];
+                *total = total.wrapping_add(held);
+            }
         }
         if let Some(spill) = data.spill.get() {
             let totals = totals.iter_mut();
@@ -155,81 +319,180 @@ impl Shard {
 
     /// Sets the count of `cell`, for the overflow test.
     #[cfg(test)]
-    pub(super) fn set_count(&self, cell: usize, count: u32) {
+    pub(super) fn set_count(&self, plan: &HistogramPlan, cell: usize, count: u32) {
         let data = self.data.get().expect("a written shard");
-        data.page(cell)[cell % PAGE].store(count, Ordering::Relaxed);
+        let spot = plan.spot_of(cell);
+        let page = data.page(self.shared, spot.page);
+        let word = &page.low[spot.offset];
+        let slow = word.load(Ordering::Relaxed) & !self.mask();
+        word.store(slow | (count as u16 & LOW), Ordering::Relaxed);
+        page.high()[spot.offset].store((count >> 15) as u16, Ordering::Relaxed);
+        let spilled = u64::from(count >> 31) << 31;
+        data.spill(cell).store(spilled, Ordering::Relaxed);
     }
 }
 
 impl ShardData {
-    /// The page of `cell`, made if need be: the one allocation recording makes after a shard's
-    /// first value, once per page.
-    #[inline]
-    fn page(&self, cell: usize) -> &Page {
-        let page = &self.pages[cell / PAGE];
+    /// Page `index`, made if need be (for the shared shard when `shared`): the one allocation
+    /// recording makes after a shard's first value, once per page.
+    #[inline(always)]
+    fn page(&self, shared: bool, index: usize) -> &Page {
+        let page = &self.pages[index];
         match page.get() {
             Some(page) => page,
-            None => Self::make_page(page),
+            None => Self::make_page(shared, page),
         }
     }
 
+    /// Makes a page: in an owned shard every cell [`SLOW`] until its first value, in the shared
+    /// one every count 0.
     #[cold]
-    fn make_page(page: &OnceLock<Box<Page>>) -> &Page {
-        page.get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU32::new(0))))
+    fn make_page(shared: bool, page: &OnceBox<Page>) -> &Page {
+        page.get_or_init(|| {
+            Box::new(Page::new(match shared {
+                true => 0,
+                false => SLOW,
+            }))
+        })
     }
 
-    /// `count`, the count of `cell`, passed `u32::MAX`: carries 2^32 into the spill, then
-    /// (for an owner, whose count still reads `u32::MAX`) starts the count again from 0. A
-    /// reader between the two sees the cell 2^32 high for that moment.
+    /// Adds one to an owner's count of `cell`, at `offset` in `page`, whose word is `now`,
+    /// carrying if the count is full; the word keeps its [`SLOW`] bit.
+    fn add_carrying(&self, cell: usize, page: &Page, offset: usize, now: u16) {
+        let word = &page.low[offset];
+        let (slow, count) = (now & SLOW, now & LOW);
+        if count < LOW {
+            return word.store(slow | (count + 1), Ordering::Relaxed);
+        }
+        // The owner is the only writer: the high half first, then the word, so that a reader
+        // between the two sees the cell 2^15 high for that moment, never low.
+        let high = &page.high()[offset];
+        match high.load(Ordering::Relaxed) {
+            u16::MAX => {
+                self.spill(cell).fetch_add(1 << 31, Ordering::Relaxed);
+                high.store(0, Ordering::Relaxed);
+            }
+            n => high.store(n + 1, Ordering::Relaxed),
+        }
+        word.store(slow, Ordering::Relaxed);
+    }
+
+    /// Counts `value`, at `spot` in `page`, for a thread that shares the shard: atomic adds to
+    /// the whole word, and a count that reaches 2^15 carries.
+    fn count_shared(&self, plan: &HistogramPlan, spot: Spot, value: f64, page: &Page) {
+        let cell = plan.cell_at(spot);
+        if plan.holds_bound(cell) {
+            self.parts[plan.part_of(cell, value)].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let word = &page.low[spot.offset];
+        if word.fetch_add(1, Ordering::Relaxed) == LOW {
+            // This add took the count to 2^15: carry it, while others may add on. A reader
+            // between the two sees the cell 2^15 high for that moment.
+            if page.high()[spot.offset].fetch_add(1, Ordering::Relaxed) == u16::MAX {
+                self.spill(cell).fetch_add(1 << 31, Ordering::Relaxed);
+            }
+            word.fetch_sub(SLOW, Ordering::Relaxed);
+        }
+    }
+
+    /// The spill of `cell`: the spill is made the first time a count passes `u32::MAX`.
     #[cold]
-    fn carry(&self, cell: usize, count: &AtomicU32) {
-        let cells = self.pages.len() * PAGE;
+    fn spill(&self, cell: usize) -> &AtomicU64 {
         let spill = self
             .spill
-            .get_or_init(|| (0..cells).map(|_| AtomicU64::new(0)).collect());
-        spill[cell].fetch_add(1 << 32, Ordering::Relaxed);
-        // An owner's count is still u32::MAX; a shared one already wrapped, and later adds
-        // must be kept.
-        let _ = count.compare_exchange(u32::MAX, 0, Ordering::Relaxed, Ordering::Relaxed);
+            .get_or_init(|| (0..self.spill_len).map(|_| AtomicU64::new(0)).collect());
+        &spill[cell]
     }
 }
 
-/// The shards that were ever written.
-pub(super) fn written(shards: &[CachePadded<Shard>]) -> impl Iterator<Item = &Shard> + '_ {
-    shards
-        .iter()
-        .map(|shard| &**shard)
-        .filter(|shard| shard.written())
+/// A series' shards: one per owned thread slot, then the shared one.
+pub(super) struct Shards {
+    /// Boxed, the shared one too: held inline, a shard's cache-line alignment would pad the
+    /// series' allocation by most of a line.
+    all: Box<[CachePadded<Shard>]>,
 }
 
-/// The exact sum of what `shards` were given.
-pub(super) fn sum(shards: &[CachePadded<Shard>]) -> f64 {
-    written(shards).map(|shard| shard.sum()).sum()
-}
-
-/// The exact extremes of what `shards` were given: `(+inf, -inf)` when nothing.
-pub(super) fn extremes(shards: &[CachePadded<Shard>]) -> (f64, f64) {
-    written(shards).fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), shard| {
-        (
-            min.min(f64::from_bits(shard.min.load(Ordering::Relaxed))),
-            max.max(f64::from_bits(shard.max.load(Ordering::Relaxed))),
-        )
-    })
-}
-
-/// The shards' cells into `cells`. Only the cells between the shards' smallest and largest
-/// values can be non-zero, so only those are read; `cells.range` says which.
-pub(super) fn gather(shards: &[CachePadded<Shard>], plan: &HistogramPlan, cells: &mut Cells) {
-    cells.counts.clear();
-    let (min, max) = extremes(shards);
-    if min > max {
-        cells.range = 0..0;
-        return;
+impl Shards {
+    /// `owned` shards and the shared one.
+    pub(super) fn new(owned: usize) -> Self {
+        Self {
+            all: (0..=owned)
+                .map(|i| CachePadded::new(Shard::new(i == owned)))
+                .collect(),
+        }
     }
-    let range = plan.cell_of(min)..plan.cell_of(max) + 1;
-    cells.counts.resize(range.len(), 0);
-    for shard in written(shards) {
-        shard.add_cells(range.clone(), &mut cells.counts);
+
+    /// The shard of thread slot `slot`: `Ok` when the slot owns it, `Err` with the shared
+    /// shard otherwise.
+    #[inline(always)]
+    pub(super) fn of_slot(&self, slot: usize) -> Result<&Shard, &Shard> {
+        match self.all.split_last() {
+            Some((_, owned)) if slot < owned.len() => Ok(&owned[slot]),
+            Some((shared, _)) => Err(shared),
+            None => unreachable!("a series has its shared shard"),
+        }
     }
-    cells.range = range;
+
+    /// How many shards, the shared one included.
+    pub(super) fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// The shared shard.
+    #[cfg(test)]
+    pub(super) fn shared(&self) -> &Shard {
+        self.all.last().expect("a series has its shared shard")
+    }
+
+    /// The values per exported bucket (not cumulative, `+Inf` last) into `per_bucket`, which
+    /// holds one count per bucket.
+    pub(super) fn add_buckets(&self, plan: &HistogramPlan, per_bucket: &mut [u64]) {
+        for shard in self.written() {
+            shard.add_buckets(plan, per_bucket);
+        }
+    }
+
+    /// Every shard, the shared one last.
+    pub(super) fn all(&self) -> impl Iterator<Item = &Shard> + '_ {
+        self.all.iter().map(|shard| &**shard)
+    }
+
+    /// The shards that were ever written.
+    pub(super) fn written(&self) -> impl Iterator<Item = &Shard> + '_ {
+        self.all().filter(|shard| shard.written())
+    }
+
+    /// The exact sum of what the shards were given.
+    pub(super) fn sum(&self) -> f64 {
+        self.written().fold(0.0, |sum, shard| sum + shard.sum())
+    }
+
+    /// The exact extremes of what the shards were given: `(+inf, -inf)` when nothing.
+    pub(super) fn extremes(&self) -> (f64, f64) {
+        self.written()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), shard| {
+                (
+                    min.min(f64::from_bits(shard.min.load(Ordering::Relaxed))),
+                    max.max(f64::from_bits(shard.max.load(Ordering::Relaxed))),
+                )
+            })
+    }
+
+    /// The shards' cells into `cells`. Only the cells between the shards' smallest and
+    /// largest values can be non-zero, so only those are read; `cells.range` says which.
+    pub(super) fn gather(&self, plan: &HistogramPlan, cells: &mut Cells) {
+        cells.counts.clear();
+        let (min, max) = self.extremes();
+        if min > max {
+            cells.range = 0..0;
+            return;
+        }
+        let range = plan.cell_of(min)..plan.cell_of(max) + 1;
+        cells.counts.resize(range.len(), 0);
+        for shard in self.written() {
+            shard.add_cells(plan, range.clone(), &mut cells.counts);
+        }
+        cells.range = range;
+    }
 }
