@@ -136,11 +136,23 @@ impl Shard {
             let count = &page.low[spot.offset];
             match count.load(Ordering::Relaxed) {
                 n if n < LOW => count.store(n + 1, Ordering::Relaxed),
+                // A cell that holds an extreme, counted before, not full: a value inside the
+                // extremes only counts.
+                n if n > SLOW && n < SLOW | LOW && self.inside_extremes(value) => {
+                    count.store(n + 1, Ordering::Relaxed)
+                }
                 _ => self.count_unusual(plan, data, spot, value),
             }
         } else {
             data.count_shared(plan, spot, value, page);
         }
+    }
+
+    /// Whether `value` lies within the shard's extremes (never while it is empty).
+    #[inline(always)]
+    fn inside_extremes(&self, value: f64) -> bool {
+        let bits = value.to_bits();
+        bits >= self.min.load(Ordering::Relaxed) && bits <= self.max.load(Ordering::Relaxed)
     }
 
     /// An owner's word at `spot` is [`SLOW`] or its count is full: counts `value` in the cell's
