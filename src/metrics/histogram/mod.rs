@@ -37,7 +37,8 @@ use window::Window;
 /// equal ratio (35 per power of two at the default 1%); the exported buckets are read off the
 /// cells, and only the few cells that hold a bucket's bound count their values by bucket.
 /// Readers add the shards up. Recording does no lookup, and allocates only a shard's page table
-/// at its first value and a page of cells at the first value in it (see
+/// and bound cells' counts at its first value, a page of cells at the first value in it, and
+/// the page's high halves at its first count past 2^15 (see
 /// [`HistogramOpts`](crate::HistogramOpts)).
 ///
 /// Two views are kept: everything since the series was created ([`snapshot`](Self::snapshot))
@@ -169,14 +170,14 @@ impl Histogram {
             // This thread owns the shard: nobody else writes it. Counting keeps the extremes,
             // off the common path (see `shards`).
             Ok(shard) => {
-                shard.count(&core.plan, spot, value, true);
+                shard.count_owned(&core.plan, spot, value);
                 let part = &shard.sums[spot.offset % SUMS];
                 let sum = f64::from_bits(part.load(Ordering::Relaxed)) + value;
                 part.store(sum.to_bits(), Ordering::Relaxed);
             }
             Err(shard) => {
                 let bits = value.to_bits();
-                shard.count(&core.plan, spot, value, false);
+                shard.count_shared(&core.plan, spot, value);
                 let _ = shard.sums[0].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |sum| {
                     Some((f64::from_bits(sum) + value).to_bits())
                 });
