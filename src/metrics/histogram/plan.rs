@@ -48,7 +48,7 @@ pub(super) struct Run {
 }
 
 /// A cell that holds one or more exported bucket bounds: its values are counted per bucket, in
-/// parts of their own (see [`HistogramPlan::part_of`]).
+/// parts of their own (see [`HistogramPlan::bound_part`]).
 #[derive(Debug, Clone, Copy)]
 struct BoundCell {
     cell: usize,
@@ -110,6 +110,10 @@ pub(crate) struct HistogramPlan {
     first_bucket: Arc<[u32]>,
     /// The cells that hold a bound, ascending.
     bound_cells: Arc<[BoundCell]>,
+    /// For each place in the pages (`page * PAGE + offset`), the index in `bound_cells` of the
+    /// cell counted there, or `u16::MAX` when it holds no bound (at most 1,000 bounds): a
+    /// record finds its part from its spot in one load.
+    bound_at: Arc<[u16]>,
     /// The exported bucket bounds, without `+Inf`.
     bounds: Arc<[f64]>,
     opts: Arc<HistogramOpts>,
@@ -213,6 +217,7 @@ impl HistogramPlan {
             doublings,
             first_bucket: Arc::from([]),
             bound_cells: Arc::from([]),
+            bound_at: Arc::from([]),
             bounds: opts.bucket_bounds().into(),
             opts: Arc::new(opts),
         };
@@ -246,7 +251,14 @@ impl HistogramPlan {
                 first_part += parts;
             }
         }
+        let mut bound_at = vec![u16::MAX; (plan.pages + 1) * PAGE];
+        for (index, held) in bound_cells.iter().enumerate() {
+            let spot = plan.spot_of(held.cell);
+            bound_at[spot.page * PAGE + spot.offset] =
+                u16::try_from(index).expect("at most 1,000 bounds, so as many cells hold one");
+        }
         plan.bound_cells = bound_cells.into();
+        plan.bound_at = bound_at.into();
         plan.usual_low = plan.at_least(1.0).to_bits();
         plan.usual_span = plan.max_value.to_bits().wrapping_sub(plan.usual_low);
         plan
@@ -459,11 +471,19 @@ impl HistogramPlan {
             .map_or(0, |last| last.first_part + last.parts)
     }
 
-    /// The part that counts `value`, of `cell`, which holds a bound.
-    pub(super) fn part_of(&self, cell: usize, value: f64) -> usize {
-        let at = self.bound_cells.partition_point(|b| b.cell < cell);
-        let held = &self.bound_cells[at];
-        held.first_part + self.bucket_of(value, cell) - held.first_bucket
+    /// The part that counts `value`, at `spot`, when its cell holds a bound; `None` when it
+    /// holds none. The bounds within the cell are the first `parts - 1` from its first bucket
+    /// (the highest value of the cell falls in its last part), so counting those below
+    /// `value` is [`bucket_of`](Self::bucket_of) without the cell.
+    #[inline(always)]
+    pub(super) fn bound_part(&self, spot: Spot, value: f64) -> Option<usize> {
+        let at = *self.bound_at.get(spot.page * PAGE + spot.offset)?;
+        let held = self.bound_cells.get(usize::from(at))?;
+        let within = self
+            .bounds
+            .get(held.first_bucket..held.first_bucket + held.parts - 1)
+            .unwrap_or_default();
+        Some(held.first_part + within.iter().filter(|&&bound| value > bound).count())
     }
 
     /// The exported bucket of each part, in the parts' order.
@@ -583,6 +603,39 @@ mod tests {
             ] {
                 assert_eq!(plan.usual_spot(unusual), None, "{unusual}");
             }
+        }
+    }
+
+    #[test]
+    fn a_value_of_a_cell_that_holds_a_bound_counts_in_its_buckets_part() {
+        for figures in 1..=3 {
+            let opts = HistogramOpts::latency().significant_figures(figures);
+            // Close bounds, so that some cells hold two.
+            let plan = HistogramPlan::new(opts.buckets(vec![0.001, 0.00125, 0.0013, 0.5, 7.0]));
+            let buckets: Vec<usize> = plan.part_buckets().collect();
+            let mut held = 0;
+            for cell in 0..plan.cells() {
+                let spot = plan.spot_of(cell);
+                let (low, high) = (plan.low(cell), plan.high(cell).next_down());
+                let Some((_, own)) = plan.bound_cells(cell..cell + 1).next() else {
+                    assert_eq!(plan.bound_part(spot, low), None, "cell {cell}");
+                    continue;
+                };
+                held += 1;
+                let mut values = vec![low, high];
+                for &bound in plan.bounds.iter().filter(|&&b| low <= b && b <= high) {
+                    values.extend([bound.next_down(), bound, bound.next_up()]);
+                }
+                for value in values.into_iter().filter(|&v| low <= v && v <= high) {
+                    let part = plan
+                        .bound_part(spot, value)
+                        .expect("the cell holds a bound");
+                    let at = format!("{figures} figures, cell {cell}, {value}");
+                    assert!(own.contains(&part), "{at}: part {part} not in {own:?}");
+                    assert_eq!(buckets[part], plan.bucket_of(value, cell), "{at}");
+                }
+            }
+            assert!(held >= 4, "{figures} figures: {held} cells hold a bound");
         }
     }
 
