@@ -21,15 +21,16 @@ use crate::MonitoringError;
 /// for the range its values span: 80 bytes per power of two at two significant figures, 152
 /// once a count in it has passed 2^15 (80 per eight powers of two at one figure, 800 per power
 /// of two at three). The [`latency`](Self::latency) defaults span 1 ns to one hour, 42 powers
-/// of two, 3.3 KiB whole (6.2 KiB once every count has passed 2^15). Each thread slot that records into a series (owned slots: the core
-/// count rounded up to a power of two, at most 8; and one shared) makes, at its first value,
-/// its page table (8 bytes a page) and a count for each exported bucket a cell holding a
-/// bound reaches (the other buckets are read off the cells).
+/// of two, 3.3 KiB whole (6.2 KiB once every count has passed 2^15). Each thread slot that
+/// records into a series (owned slots: the core count rounded up to a power of two, at most 8;
+/// and one shared) makes, at its first value, its page table (8 bytes a page) and a count for
+/// each exported bucket a cell holding a bound reaches (the other buckets are read off the
+/// cells).
 ///
-/// Recording therefore allocates three times per slot and series (at the slot's first value:
-/// the slot's data, its page table and its bound cells' counts) and once or twice per page (at the first value in it, and at its first count past 2^15), and
-/// never after. A latency series one thread records over three decades takes about 2.8 KB,
-/// and 1.9 KB with one value.
+/// Recording therefore allocates twice per slot and series (at the slot's first value: its
+/// page table and its bound cells' counts) and once or twice per page (at the first value in
+/// it, and at its first count past 2^15), and never after. A latency series one thread
+/// records over three decades takes about 2.8 KB, and 1.9 KB with one value.
 ///
 /// The recent window keeps, for the cells between the smallest and largest values seen, the
 /// 32-bit totals at the last slice's end (4 bytes a cell), and for each slice still in the
