@@ -30,7 +30,7 @@ use crate::MonitoringError;
 /// Recording therefore allocates twice per slot and series (at the slot's first value: its
 /// page table and its bound cells' counts) and once or twice per page (at the first value in
 /// it, and at its first count past 2^15), and never after. A latency series one thread
-/// records over three decades takes about 2.8 KB, and 1.9 KB with one value.
+/// records over three decades takes about 2.7 KB, and 1.9 KB with one value.
 ///
 /// The recent window keeps, for the cells between the smallest and largest values seen, the
 /// 32-bit totals at the last slice's end (4 bytes a cell), and for each slice still in the

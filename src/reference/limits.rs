@@ -12,7 +12,7 @@
 //! power of two, at most 8), the others share one. A slot's first value makes its page table; a
 //! page's first value makes the page, its first count past 2^15 the high halves; recording
 //! allocates nothing else, ever. A latency series one thread records takes about 1.9 KB with
-//! one value and 2.8 KB with values over three decades, and 4.2 KB with 1,024 values over four
+//! one value and 2.7 KB with values over three decades, and 4.2 KB with 1,024 values over four
 //! decades once its window has turned (the
 //! window keeps 4-byte totals per cell in use, and a byte per cell for each slice that added to
 //! it). The worst case,
