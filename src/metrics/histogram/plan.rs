@@ -39,6 +39,13 @@ pub(super) struct Spot {
     pub(super) offset: usize,
 }
 
+impl Spot {
+    /// The spot's index among the places of all pages, [`PAGE`] a page.
+    fn place(self) -> usize {
+        self.page * PAGE + self.offset
+    }
+}
+
 /// A run of consecutive cells kept side by side in one page.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Run {
@@ -70,8 +77,8 @@ struct BoundCell {
 /// `f64` bits: the exponent is the power of two, and a table on the top bits of the fraction
 /// gives the cell within it to one bound compare, since no table slot is wider than half a cell.
 ///
-/// Every series of a family holds a clone (about a hundred bytes; the tables are shared), so
-/// that recording reads the plan without following another pointer.
+/// Every series of a family holds a clone (176 bytes; the tables are shared), so that
+/// recording reads the plan without following another pointer.
 #[derive(Debug, Clone)]
 pub(crate) struct HistogramPlan {
     /// `1 / resolution`: multiplying is cheaper than dividing on the hot path.
@@ -110,7 +117,7 @@ pub(crate) struct HistogramPlan {
     first_bucket: Arc<[u32]>,
     /// The cells that hold a bound, ascending.
     bound_cells: Arc<[BoundCell]>,
-    /// For each place in the pages (`page * PAGE + offset`), the index in `bound_cells` of the
+    /// For each place in the pages ([`Spot::place`]), the index in `bound_cells` of the
     /// cell counted there, or `u16::MAX` when it holds no bound (at most 1,000 bounds): a
     /// record finds its part from its spot in one load.
     bound_at: Arc<[u16]>,
@@ -253,8 +260,7 @@ impl HistogramPlan {
         }
         let mut bound_at = vec![u16::MAX; (plan.pages + 1) * PAGE];
         for (index, held) in bound_cells.iter().enumerate() {
-            let spot = plan.spot_of(held.cell);
-            bound_at[spot.page * PAGE + spot.offset] =
+            bound_at[plan.spot_of(held.cell).place()] =
                 u16::try_from(index).expect("at most 1,000 bounds, so as many cells hold one");
         }
         plan.bound_cells = bound_cells.into();
@@ -477,7 +483,7 @@ impl HistogramPlan {
     /// `value` is [`bucket_of`](Self::bucket_of) without the cell.
     #[inline(always)]
     pub(super) fn bound_part(&self, spot: Spot, value: f64) -> Option<usize> {
-        let at = *self.bound_at.get(spot.page * PAGE + spot.offset)?;
+        let at = *self.bound_at.get(spot.place())?;
         let held = self.bound_cells.get(usize::from(at))?;
         let within = self
             .bounds

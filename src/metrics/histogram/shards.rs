@@ -28,9 +28,9 @@ use crate::metrics::shard::add_owned;
 /// counts it with one compare and does not look at them. A value inside the extremes in a
 /// marked cell stays inline too: in a cell counted before it counts in the word, in a cell
 /// that holds a bound (whose word stays `SLOW`) in its part, found from the plan's table by
-/// place (a search for the cell's part cost about 0.2 ns a record on the `peers` loop, whose
-/// values fall in such cells about one in twenty). The shared shard adds atomically to the
-/// whole word and keeps its extremes with atomic min and max.
+/// place (a search for the cell's part cost about 0.2 ns a record in a loop over the `peers`
+/// bench's values, which fall in such cells about one in twenty). The shared shard adds
+/// atomically to the whole word and keeps its extremes with atomic min and max.
 struct Page {
     low: [AtomicU16; PAGE],
     high: OnceBox<[AtomicU16; PAGE]>,
