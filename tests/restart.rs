@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_for, HookServer};
+use common::{wait_for, Answer, HookServer};
 use kotoba_monitoring::{
     AlertState, Gauge, Monitor, MonitoringConfig, NotificationConfig, NotificationType,
 };
@@ -69,7 +69,12 @@ fn statuses(hook: &HookServer) -> Vec<String> {
 #[test]
 fn a_restart_keeps_history_alert_state_and_the_notification_log() {
     let dir = tempfile::tempdir().unwrap();
-    let hook = HookServer::ok();
+    // The first notification is answered late, so that the monitor is stopped while it is
+    // under way: the delivery still goes in the notification log saved at the stop.
+    let hook = HookServer::start(|n, _| match n {
+        0 => Answer::Slow(Duration::from_millis(400), 200, "ok".into()),
+        _ => Answer::Status(200, Vec::new(), "ok".into()),
+    });
     let (first, _cpu) = started_hot(config(dir.path(), &hook));
     let fired = wait_for("HighCpu to fire", Duration::from_secs(30), || {
         first

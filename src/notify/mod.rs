@@ -268,6 +268,12 @@ impl Notifier {
                 }
             }
             let state_folder = self.state_folder.clone();
+            let drain = self
+                .slots
+                .iter()
+                .map(|slot| slot.delivery.timeout)
+                .max()
+                .unwrap_or_default();
             let input = self.input.clone();
             let stop = stop.clone();
             let held: Vec<_> = self
@@ -285,6 +291,7 @@ impl Notifier {
                     &held,
                     &pushers,
                     state_folder.as_deref(),
+                    drain,
                 );
             })?);
             Ok(())
@@ -363,7 +370,8 @@ fn now_ms() -> i64 {
 const NOTIFICATION_LOG: &str = "notifications.json";
 
 /// The `kotoba-notify` thread: alerts in, outcomes back, groups flushed when due; the
-/// notification log saved under `state_folder` whenever it changed.
+/// notification log saved under `state_folder` whenever it changed. At `stop` it waits up to
+/// `drain` (the longest channel timeout) for the outcomes of attempts under way.
 #[allow(clippy::too_many_arguments)] // the thread's channels, each its own
 fn dispatch_loop(
     dispatcher: &mut Dispatcher,
@@ -374,6 +382,7 @@ fn dispatch_loop(
     held: &[(ChannelMetrics, Arc<Mutex<ChannelStatus>>)],
     pushers: &[Pusher],
     state_folder: Option<&std::path::Path>,
+    drain: Duration,
 ) {
     loop {
         let wait = dispatcher
@@ -397,7 +406,17 @@ fn dispatch_loop(
                     dispatcher.delivered(&outcome.notification, outcome.ok, now_ms());
                 }
             }
-            recv(stop) -> _ => return,
+            recv(stop) -> _ => {
+                // An attempt under way ends within its channel's timeout and hands back its
+                // outcome before the worker ends: a delivery made goes in the log saved last,
+                // so that a restart does not send it again.
+                let deadline = std::time::Instant::now() + drain;
+                while let Ok(outcome) = outcomes.recv_deadline(deadline) {
+                    dispatcher.delivered(&outcome.notification, outcome.ok, now_ms());
+                }
+                save_log(dispatcher, state_folder);
+                return;
+            }
             default(wait) => {}
         }
         for notification in dispatcher.due(now_ms()) {
@@ -410,11 +429,16 @@ fn dispatch_loop(
             let (metrics, status) = &held[channel];
             metrics.queue(status, dropped.len() as u64, routed[channel].len());
         }
-        if let (Some(folder), Some(saved)) = (state_folder, dispatcher.saved()) {
-            let bytes = serde_json::to_vec(&saved).unwrap_or_default();
-            if let Err(e) = crate::storage::write_state(folder, NOTIFICATION_LOG, &bytes) {
-                log::warn!("kotoba-monitoring notifications: {e}");
-            }
+        save_log(dispatcher, state_folder);
+    }
+}
+
+/// Saves the notification log under `state_folder` if it changed since it was last saved.
+fn save_log(dispatcher: &mut Dispatcher, state_folder: Option<&std::path::Path>) {
+    if let (Some(folder), Some(saved)) = (state_folder, dispatcher.saved()) {
+        let bytes = serde_json::to_vec(&saved).unwrap_or_default();
+        if let Err(e) = crate::storage::write_state(folder, NOTIFICATION_LOG, &bytes) {
+            log::warn!("kotoba-monitoring notifications: {e}");
         }
     }
 }

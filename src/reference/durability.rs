@@ -27,7 +27,8 @@
 //! - **Notifications.** The notification log (which group was sent what, and when, per channel,
 //!   as Alertmanager's nflog) and the alerts it is about are kept: a restart within
 //!   `repeat_interval` sends nothing again for a group already notified, and an alert that
-//!   resolves after the restart is still sent resolved.
+//!   resolves after the restart is still sent resolved. `stop` waits for a delivery under way
+//!   (up to the longest channel `timeout`), so that one it makes is logged too.
 //! - **Remote write** keeps each endpoint's position: it resumes where it was.
 //!
 //! What a crash can lose: a process killed at any moment (`kill -9`, a panic elsewhere in the
