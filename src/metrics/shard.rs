@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 /// The largest number of owned slots, whatever the core count: each costs every counter about
 /// 8.5 bytes (a 128-byte row per block of fifteen) and every histogram series a page table
-/// and the pages of cells its values touch (up to 6.4 KiB for latencies).
+/// and the pages of cells its values touch (up to 6.2 KiB for latencies).
 const MAX_SHARDS: usize = 8;
 
 /// Not yet asked for a slot.

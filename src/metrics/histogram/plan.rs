@@ -77,7 +77,7 @@ struct BoundCell {
 /// `f64` bits: the exponent is the power of two, and a table on the top bits of the fraction
 /// gives the cell within it to one bound compare, since no table slot is wider than half a cell.
 ///
-/// Every series of a family holds a clone (176 bytes; the tables are shared), so that
+/// Every series of a family holds a clone (under 200 bytes; the tables are shared), so that
 /// recording reads the plan without following another pointer.
 #[derive(Debug, Clone)]
 pub(crate) struct HistogramPlan {
@@ -109,8 +109,6 @@ pub(crate) struct HistogramPlan {
     pages_per_doubling: usize,
     /// The pages of the cells above cell 0; cell 0 has the page after them.
     pages: usize,
-    /// The powers of two the cells above cell 0 span.
-    doublings: usize,
     /// For each cell, the first exported bucket its lowest value could fall in; a value moves
     /// up from there while it is above the bound. [`WHOLE_CELL`] is set when every value of the
     /// cell falls in that bucket, so that no bound need be compared.
@@ -221,7 +219,6 @@ impl HistogramPlan {
             page_shift,
             pages_per_doubling,
             pages,
-            doublings,
             first_bucket: Arc::from([]),
             bound_cells: Arc::from([]),
             bound_at: Arc::from([]),
@@ -413,7 +410,9 @@ impl HistogramPlan {
 
     /// The runs of cells page `page` keeps, in order.
     pub(super) fn runs(&self, page: usize) -> impl Iterator<Item = Run> + '_ {
-        let (per, doublings) = (self.per_doubling, self.doublings);
+        let per = self.per_doubling;
+        // The powers of two the cells above cell 0 span.
+        let doublings = (self.cells - 1) / per;
         let (first, count, within, len) = match (page == self.pages, per <= PAGE) {
             (true, _) => (0, 0, 0, 0),
             (false, true) => (page << self.page_shift, 1 << self.page_shift, 0, per),

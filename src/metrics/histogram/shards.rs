@@ -105,8 +105,6 @@ struct ShardData {
     /// 2^31 for every time a cell's high half passed `u16::MAX`, by cell: made the first time
     /// one does.
     spill: OnceLock<Box<[AtomicU64]>>,
-    /// The cells, one spill each.
-    spill_len: usize,
 }
 
 impl Shard {
@@ -176,7 +174,7 @@ impl Shard {
             // This add took the count to 2^15: carry it, while others may add on. A reader
             // between the two sees the cell 2^15 high for that moment.
             if page.high()[spot.offset].fetch_add(1, Ordering::Relaxed) == u16::MAX {
-                data.spill(plan.cell_at(spot))
+                data.spill(plan, plan.cell_at(spot))
                     .fetch_add(1 << 31, Ordering::Relaxed);
             }
             word.fetch_sub(SLOW, Ordering::Relaxed);
@@ -214,9 +212,8 @@ impl Shard {
         );
         let empty = min == f64::INFINITY.to_bits();
         let part = plan.bound_part(spot, value);
-        let holds_bound = part.is_some();
         let mut now = word.load(Ordering::Relaxed);
-        let counted_before = holds_bound || now & LOW != 0;
+        let counted_before = part.is_some() || now & LOW != 0;
         if empty || bits < min || bits > max || !counted_before {
             let (new_min, new_max) = (bits.min(min), if empty { bits } else { bits.max(max) });
             self.min.store(new_min, Ordering::Relaxed);
@@ -239,7 +236,7 @@ impl Shard {
         }
         match part {
             Some(part) => add_owned(&data.parts[part], 1),
-            None => data.add_carrying(cell, page, spot.offset, now),
+            None => data.add_carrying(plan, cell, page, spot.offset, now),
         }
     }
 
@@ -248,7 +245,6 @@ impl Shard {
     fn make_data(&self, plan: &HistogramPlan) -> &ShardData {
         self.data.get_or_init(|| ShardData {
             pages: (0..plan.pages()).map(|_| OnceBox::new()).collect(),
-            spill_len: plan.cells(),
             parts: (0..plan.parts()).map(|_| AtomicU64::new(0)).collect(),
             spill: OnceLock::new(),
         })
@@ -329,14 +325,12 @@ impl Shard {
         }
         // The cells that hold a bound count 0 in their pages: their parts instead.
         for (cell, parts) in plan.bound_cells(range.clone()) {
-            if data.pages[plan.spot_of(cell).page].get().is_some() {
-                let held: u64 = data.parts[parts]
-                    .iter()
-                    .map(|part| part.load(Ordering::Relaxed))
-                    .fold(0, u64::wrapping_add);
-                let total = &mut totals[cell - range.start];
-                *total = total.wrapping_add(held);
-            }
+            let held: u64 = data.parts[parts]
+                .iter()
+                .map(|part| part.load(Ordering::Relaxed))
+                .fold(0, u64::wrapping_add);
+            let total = &mut totals[cell - range.start];
+            *total = total.wrapping_add(held);
         }
         if let Some(spill) = data.spill.get() {
             let totals = totals.iter_mut();
@@ -357,13 +351,13 @@ impl Shard {
         word.store(slow | (count as u16 & LOW), Ordering::Relaxed);
         page.high()[spot.offset].store((count >> 15) as u16, Ordering::Relaxed);
         let spilled = u64::from(count >> 31) << 31;
-        data.spill(cell).store(spilled, Ordering::Relaxed);
+        data.spill(plan, cell).store(spilled, Ordering::Relaxed);
     }
 }
 
 impl ShardData {
-    /// Page `index`, made if need be (for the shared shard when `shared`): the one allocation
-    /// recording makes after a shard's first value, once per page.
+    /// Page `index`, made if need be (for the shared shard when `shared`), at the first value
+    /// any of its cells gets.
     #[inline(always)]
     fn page(&self, shared: bool, index: usize) -> &Page {
         let page = &self.pages[index];
@@ -387,7 +381,14 @@ impl ShardData {
 
     /// Adds one to an owner's count of `cell`, at `offset` in `page`, whose word is `now`,
     /// carrying if the count is full; the word keeps its [`SLOW`] bit.
-    fn add_carrying(&self, cell: usize, page: &Page, offset: usize, now: u16) {
+    fn add_carrying(
+        &self,
+        plan: &HistogramPlan,
+        cell: usize,
+        page: &Page,
+        offset: usize,
+        now: u16,
+    ) {
         let word = &page.low[offset];
         let (slow, count) = (now & SLOW, now & LOW);
         if count < LOW {
@@ -398,7 +399,7 @@ impl ShardData {
         let high = &page.high()[offset];
         match high.load(Ordering::Relaxed) {
             u16::MAX => {
-                self.spill(cell).fetch_add(1 << 31, Ordering::Relaxed);
+                self.spill(plan, cell).fetch_add(1 << 31, Ordering::Relaxed);
                 high.store(0, Ordering::Relaxed);
             }
             n => high.store(n + 1, Ordering::Relaxed),
@@ -406,12 +407,13 @@ impl ShardData {
         word.store(slow, Ordering::Relaxed);
     }
 
-    /// The spill of `cell`: the spill is made the first time a count passes `u32::MAX`.
+    /// The spill of `cell`: the spill, one per cell of `plan`, is made the first time a count
+    /// passes 2^31.
     #[cold]
-    fn spill(&self, cell: usize) -> &AtomicU64 {
+    fn spill(&self, plan: &HistogramPlan, cell: usize) -> &AtomicU64 {
         let spill = self
             .spill
-            .get_or_init(|| (0..self.spill_len).map(|_| AtomicU64::new(0)).collect());
+            .get_or_init(|| (0..plan.cells()).map(|_| AtomicU64::new(0)).collect());
         &spill[cell]
     }
 }
