@@ -537,6 +537,7 @@ fn a_registry_full_of_names_still_collects_checks_and_serves() {
         max_total_series: 3,
         ..MonitoringConfig::default()
     };
+    common::indifferent_to_the_machine(&mut config.health_config);
     config.prometheus_config.port = 0;
     config.prometheus_config.address = "127.0.0.1".into();
     let monitor =

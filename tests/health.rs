@@ -345,6 +345,7 @@ fn default_checks_measure_this_machine() {
 #[test]
 fn the_monitor_serves_the_checker_and_exports_the_gauges() {
     let mut cfg = config();
+    common::indifferent_to_the_machine(&mut cfg.health_config);
     cfg.prometheus_config.port = 0;
     let monitor = Monitor::new(cfg).unwrap();
     let health = monitor.health().unwrap();
