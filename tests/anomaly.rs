@@ -298,12 +298,21 @@ fn the_detectors_survive_a_restart() -> Result<(), MonitoringError> {
     second
         .collector()
         .record_metric("probe_value", 500.0, labels())?;
+    // Wait for the jump itself, not any episode: the first run's last value is scored first
+    // after the restart, and when that run learned few distinct values (a loaded machine,
+    // where the records lag behind the rounds) it can be a new extreme, an episode that the
+    // jump then takes over (a new extreme scores 1 and replaces the episode's value).
     let found = common::wait_for(
         "the jump listed after the restart",
         Duration::from_secs(20),
-        || second.anomalies().into_iter().next(),
+        || {
+            second
+                .anomalies()
+                .into_iter()
+                .find(|found| found.value == 500.0)
+        },
     );
-    assert_eq!((found.expr.as_str(), found.value), ("probe_value", 500.0));
+    assert_eq!(found.expr, "probe_value");
     assert!(found.score >= 0.4, "{found:?}");
     second.stop()
 }

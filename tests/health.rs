@@ -177,7 +177,11 @@ fn a_hanging_check_times_out_alone_and_is_not_restarted() {
 
 #[test]
 fn a_panicking_check_is_unhealthy_and_its_thread_lives_on() {
-    let c = checker();
+    // Not a test of the timeout: a panic with RUST_BACKTRACE set (as under CI) symbolizes a
+    // backtrace, which on a loaded machine takes longer than `checker()`'s 300 ms.
+    let mut cfg = config();
+    cfg.health_config.check_timeout = Duration::from_secs(10);
+    let c = HealthChecker::with_registry(cfg, Registry::new());
     c.register_check("panics", Box::new(Panics)).unwrap();
     c.register_check("fine", Box::new(Fixed(HealthStatus::Healthy)))
         .unwrap();
