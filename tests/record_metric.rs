@@ -12,6 +12,9 @@ fn collector(capacity: usize, overflow: OverflowPolicy) -> MetricsCollector {
         collection_interval: Duration::from_millis(10),
         ingest_queue_capacity: capacity,
         ingest_overflow: overflow,
+        // These tests count what a stop drains, not how fast: a debug build on a loaded
+        // machine took more than the default 5 s to store 20,000 queued samples.
+        shutdown_timeout: Duration::from_secs(60),
         ..MonitoringConfig::default()
     })
     .unwrap()
