@@ -298,10 +298,12 @@ fn the_detectors_survive_a_restart() -> Result<(), MonitoringError> {
     second
         .collector()
         .record_metric("probe_value", 500.0, labels())?;
-    // Wait for the jump itself, not any episode: the first run's last value is scored first
-    // after the restart, and when that run learned few distinct values (a loaded machine,
-    // where the records lag behind the rounds) it can be a new extreme, an episode that the
-    // jump then takes over (a new extreme scores 1 and replaces the episode's value).
+    // Wait for the jump itself, not any episode. The first run records a value every 20 ms
+    // (the poll) against a round every 5 ms, so it learns about a hundred values; the last,
+    // recorded just before the stop, may be scored only after the restart, and among so few
+    // it can be a new extreme (score 1), an episode listed before the jump is scored. Which
+    // value is last depends on timing: a loaded machine showed it. The jump, a new extreme
+    // too, then takes the episode over (its value replaces the episode's).
     let found = common::wait_for(
         "the jump listed after the restart",
         Duration::from_secs(20),

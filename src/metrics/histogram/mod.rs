@@ -145,24 +145,22 @@ impl Histogram {
     fn observe_unusual(&self, value: f64) {
         let core = &*self.core;
         let plan = &core.plan;
-        if value > plan.max_value() {
+        let value = if value > plan.max_value() {
             core.clamped.inc();
-            self.record(
-                plan.max_value(),
-                plan.spot_of(plan.cell_of(plan.max_value())),
-            );
+            plan.max_value()
         } else if value >= 0.0 {
             // Adding 0.0 turns -0.0 into 0.0, so that the bits order as the values do.
-            let value = value + 0.0;
-            self.record(value, plan.spot_of(plan.cell_of(value)));
+            value + 0.0
         } else {
-            core.rejected.inc();
-        }
+            return core.rejected.inc();
+        };
+        self.record(value, plan.spot_of(plan.cell_of(value)));
     }
 
     /// Adds `value`, between 0 and the maximum, in `spot`, to the calling thread's shard.
-    /// Always inlined into `observe`: LLVM otherwise keeps it a call, which costs about 1 ns
-    /// of 7.5 (the `hot_path` bench, alternated).
+    /// Always inlined into `observe`, whatever LLVM weighs: it once kept it a call, about 1 ns
+    /// of 7.5 a record. Today it inlines it either way (a loop of `observe` on one series:
+    /// 5.63 ns with the attribute, 5.77 without, medians of five alternated runs).
     #[inline(always)]
     fn record(&self, value: f64, spot: Spot) {
         let core = &*self.core;
